@@ -1,0 +1,4 @@
+export type { Arch } from './arch.ts';
+export * from './page-prop.ts';
+export * from './paging-consts.ts';
+export * from './pte-codec.ts';

@@ -1,0 +1,45 @@
+/**
+ * The PTE codec contract. A 64-bit PTE is handled as two unsigned 32-bit halves
+ * (`lo` = bits 0..31, `hi` = bits 32..63) so that hot loops never touch `BigInt`.
+ * Physical addresses are passed as page frame numbers (`pfn = paddr / 4096`).
+ *
+ * Every codec guarantees: a zeroed PTE is absent at every level; for a leaf at a level
+ * `1..highestTranslationLevel`, decode(encode(pfn, prop)) returns the same pfn and the same
+ * property for every property the architecture can express (see `representableProps`).
+ */
+export const PTE_ABSENT = 0;
+export const PTE_TABLE = 1;
+export const PTE_LEAF = 2;
+export type PteKind = typeof PTE_ABSENT | typeof PTE_TABLE | typeof PTE_LEAF;
+
+export interface PteCodec {
+  /** What the entry is at `level`. */
+  kind(lo: number, hi: number, level: number): PteKind;
+  /** Frame number a table or leaf entry points to. */
+  pfn(lo: number, hi: number, level: number): number;
+  /** Property (`PROP_*` bits) of a leaf entry. */
+  prop(lo: number, hi: number, level: number): number;
+  /** Low half of a leaf entry. `pfn` must be aligned to the page size of `level`. */
+  leafLo(pfn: number, prop: number, level: number): number;
+  /** High half of a leaf entry. */
+  leafHi(pfn: number, prop: number, level: number): number;
+  /** Low half of an entry pointing at a child table in frame `pfn`. */
+  tableLo(pfn: number): number;
+  /** High half of an entry pointing at a child table in frame `pfn`. */
+  tableHi(pfn: number): number;
+  /**
+   * Reduces a property to what this architecture can store in a leaf at `level`
+   * (e.g. cache policies it cannot express are rejected by throwing `MmError`).
+   */
+  representableProp(prop: number, level: number): number;
+}
+
+/** Joins two halves into a 64-bit value: for tests and dumps, never for hot paths. */
+export function pteToBigInt(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/** Splits a 64-bit value into halves: for tests and dumps, never for hot paths. */
+export function pteFromBigInt(v: bigint): { lo: number; hi: number } {
+  return { lo: Number(v & 0xffff_ffffn), hi: Number((v >> 32n) & 0xffff_ffffn) };
+}

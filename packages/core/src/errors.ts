@@ -1,0 +1,47 @@
+/**
+ * Typed errors of the library. Every error mmkit throws on purpose is an `MmError` with a
+ * `code` from `ErrorCode`; the syscall layer maps codes to Linux errno names.
+ */
+export const ErrorCode = {
+  /** A cursor range is empty, reversed or outside the page table's half. */
+  InvalidVaddrRange: 'InvalidVaddrRange',
+  /** An address or length is not aligned to the base page size. */
+  UnalignedVaddr: 'UnalignedVaddr',
+  /** An address lies outside the cursor's locked range. */
+  InvalidVaddr: 'InvalidVaddr',
+  /** `protect` met an absent entry and was not allowed to skip it. */
+  ProtectingInvalid: 'ProtectingInvalid',
+  /** `protect` covered part of a tracked huge page. */
+  ProtectingPartial: 'ProtectingPartial',
+  /** Mapping over a slot that is already mapped. */
+  AlreadyMapped: 'AlreadyMapped',
+  /** A node a cursor needs is locked by another live cursor. */
+  CursorBusy: 'CursorBusy',
+  /** A PTE was written without holding the node's lock (debug mode). */
+  LockNotHeld: 'LockNotHeld',
+  /** The frame allocator has no (contiguous, aligned) free frames left. */
+  OutOfFrames: 'OutOfFrames',
+  /** A reference count would cross its ceiling. */
+  RefCountOverflow: 'RefCountOverflow',
+  /** A frame was used in a state that does not allow it (e.g. freed twice). */
+  BadFrameState: 'BadFrameState',
+  /** A configuration value is invalid. */
+  InvalidConfig: 'InvalidConfig',
+  /** An argument is invalid. */
+  InvalidArgument: 'InvalidArgument',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class MmError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'MmError';
+    this.code = code;
+  }
+}
+
+/** Throws an `MmError`; handy in expressions. */
+export function fail(code: ErrorCode, message: string): never {
+  throw new MmError(code, message);
+}

@@ -1,0 +1,4 @@
+import 'reflect-metadata';
+
+export * from './arch/index.ts';
+export * from './errors.ts';
