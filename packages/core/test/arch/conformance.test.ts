@@ -1,0 +1,331 @@
+/**
+ * Conformance of every architecture to the `PteCodec` contract, plus known bit patterns
+ * written by hand from the manuals' bit tables (never derived from the code under test).
+ */
+import { riscvSv39, riscvSv48 } from '@mmkit/arch-riscv';
+import { createX86_64Arch, x86_64 } from '@mmkit/arch-x86_64';
+import {
+  type Arch,
+  CACHE_UNCACHEABLE,
+  CACHE_WRITE_COMBINING,
+  CACHE_WRITE_PROTECTED,
+  CACHE_WRITEBACK,
+  CACHE_WRITETHROUGH,
+  ErrorCode,
+  MmError,
+  PROP_ACCESSED,
+  PROP_AVAIL1,
+  PROP_DIRTY,
+  PROP_GLOBAL,
+  PROP_PERMS,
+  PROP_R,
+  PROP_RW,
+  PROP_RWX,
+  PROP_RX,
+  PROP_USER,
+  PTE_ABSENT,
+  PTE_LEAF,
+  PTE_TABLE,
+  type PteKind,
+  pageSize,
+  pteFromBigInt,
+  pteToBigInt,
+  withCache,
+} from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+
+/** A hand-computed entry: a leaf when `prop` is given, else a table entry. */
+interface Pattern {
+  readonly what: string;
+  readonly level: number;
+  readonly pfn: number;
+  readonly prop?: number;
+  readonly bits: bigint;
+}
+
+interface Config {
+  readonly name: string;
+  readonly arch: Arch;
+  readonly consts: Record<string, number>;
+  readonly caches: readonly number[];
+  readonly badCaches: readonly number[];
+  /** Whether a leaf above level 1 may lack all of R/W/X (on RISC-V it would read as a table). */
+  readonly permlessHugeLeaves: boolean;
+  readonly patterns: readonly Pattern[];
+}
+
+const AD = PROP_ACCESSED | PROP_DIRTY;
+
+const riscvPatterns: Pattern[] = [
+  {
+    what: '4 KiB user RW leaf',
+    level: 1,
+    pfn: 0x12345,
+    prop: PROP_RW | PROP_USER | AD,
+    bits: 0x0000_0000_048d_14d7n,
+  },
+  { what: 'table entry', level: 3, pfn: 0x80201, bits: 0x0000_0000_2008_0401n },
+  {
+    what: '2 MiB kernel leaf',
+    level: 2,
+    pfn: 0x80200,
+    prop: PROP_RWX | AD | PROP_GLOBAL,
+    bits: 0x0000_0000_2008_00efn,
+  },
+  {
+    what: 'uncacheable page (PBMT=IO)',
+    level: 1,
+    pfn: 0x10000,
+    prop: withCache(PROP_RW, CACHE_UNCACHEABLE),
+    bits: 0x4000_0000_0400_0007n,
+  },
+  {
+    what: 'global kernel text page',
+    level: 1,
+    pfn: 1,
+    prop: PROP_RX | PROP_GLOBAL | PROP_ACCESSED,
+    bits: 0x46bn,
+  },
+  {
+    what: 'untracked page at the top of physical memory',
+    level: 1,
+    pfn: 2 ** 44 - 1,
+    prop: PROP_RW | PROP_AVAIL1,
+    bits: 0x003f_ffff_ffff_fd07n,
+  },
+  { what: 'PROT_NONE leaf (V only)', level: 1, pfn: 0x42, prop: PROP_USER, bits: 0x0000_0000_0001_0811n },
+];
+
+const configs: Config[] = [
+  {
+    name: 'x86_64',
+    arch: x86_64,
+    consts: { nrLevels: 4, addressWidth: 48, highestTranslationLevel: 2, physAddressWidth: 52 },
+    caches: [CACHE_WRITEBACK, CACHE_WRITETHROUGH, CACHE_WRITE_COMBINING, CACHE_UNCACHEABLE],
+    badCaches: [CACHE_WRITE_PROTECTED],
+    permlessHugeLeaves: true,
+    patterns: [
+      // P|RW|US|A|D|PS = 0xe7, NX because X is absent.
+      {
+        what: '4 KiB user RW leaf',
+        level: 1,
+        pfn: 0x12345,
+        prop: PROP_RW | PROP_USER | AD,
+        bits: 0x8000_0000_1234_50e7n,
+      },
+      // P|RW|A|D|PS|G = 0x1e3, address bits 21..51.
+      {
+        what: '2 MiB kernel leaf',
+        level: 2,
+        pfn: 0xabc_de00,
+        prop: PROP_RWX | AD | PROP_GLOBAL,
+        bits: 0x0000_00ab_cde0_01e3n,
+      },
+      { what: 'root table entry', level: 4, pfn: 0x1000, bits: 0x0000_0000_0100_0007n },
+      { what: 'level-2 table entry, high frame', level: 2, pfn: 0xf_edcb_a987, bits: 0x0000_fedc_ba98_7007n },
+      // P|RW|PWT|PCD|PS = 0x9b.
+      {
+        what: 'uncacheable page (PCD|PWT)',
+        level: 1,
+        pfn: 0xfee00,
+        prop: withCache(PROP_RW, CACHE_UNCACHEABLE),
+        bits: 0x8000_0000_fee0_009bn,
+      },
+      {
+        what: 'write-combining page (PCD)',
+        level: 1,
+        pfn: 0x80000,
+        prop: withCache(PROP_RW, CACHE_WRITE_COMBINING),
+        bits: 0x8000_0000_8000_0093n,
+      },
+      {
+        what: 'write-through page (PWT)',
+        level: 1,
+        pfn: 3,
+        prop: withCache(PROP_R, CACHE_WRITETHROUGH),
+        bits: 0x8000_0000_0000_3089n,
+      },
+      // P|A|PS|G = 0x1a1, executable so no NX.
+      {
+        what: 'global kernel text page',
+        level: 1,
+        pfn: 1,
+        prop: PROP_RX | PROP_GLOBAL | PROP_ACCESSED,
+        bits: 0x11a1n,
+      },
+      // US|PS = 0x84 with P clear.
+      {
+        what: 'PROT_NONE leaf (P=0, PS=1)',
+        level: 1,
+        pfn: 0x42,
+        prop: PROP_USER,
+        bits: 0x8000_0000_0004_2084n,
+      },
+      { what: 'PROT_NONE 2 MiB leaf', level: 2, pfn: 0x400, prop: 0, bits: 0x8000_0000_0040_0080n },
+      // HIGH_IGN1 is bit 52.
+      {
+        what: 'untracked page at the top of physical memory',
+        level: 1,
+        pfn: 2 ** 40 - 1,
+        prop: PROP_RW | PROP_AVAIL1,
+        bits: 0x801f_ffff_ffff_f083n,
+      },
+    ],
+  },
+  {
+    name: 'riscv-sv39',
+    arch: riscvSv39,
+    consts: { nrLevels: 3, addressWidth: 39, highestTranslationLevel: 2, physAddressWidth: 56 },
+    caches: [CACHE_WRITEBACK, CACHE_UNCACHEABLE],
+    badCaches: [CACHE_WRITETHROUGH, CACHE_WRITE_COMBINING, CACHE_WRITE_PROTECTED],
+    permlessHugeLeaves: false,
+    patterns: riscvPatterns,
+  },
+  {
+    name: 'riscv-sv48',
+    arch: riscvSv48,
+    consts: { nrLevels: 4, addressWidth: 48, highestTranslationLevel: 3, physAddressWidth: 56 },
+    caches: [CACHE_WRITEBACK, CACHE_UNCACHEABLE],
+    badCaches: [CACHE_WRITETHROUGH, CACHE_WRITE_COMBINING, CACHE_WRITE_PROTECTED],
+    permlessHugeLeaves: false,
+    patterns: [
+      ...riscvPatterns,
+      {
+        what: '1 GiB kernel leaf',
+        level: 3,
+        pfn: 0x40000,
+        prop: PROP_RWX | AD | PROP_GLOBAL,
+        bits: 0x1000_00efn,
+      },
+      { what: 'root table entry', level: 4, pfn: 0x1000, bits: 0x40_0001n },
+    ],
+  },
+];
+
+function expectInvalid(f: () => unknown): void {
+  let error: unknown;
+  try {
+    f();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(MmError);
+  expect((error as MmError).code).toBe(ErrorCode.InvalidArgument);
+}
+
+function levels(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+describe.each(configs)('$name conforms to the PteCodec contract', (config) => {
+  const { consts, codec } = config.arch;
+  const highest = consts.highestTranslationLevel;
+  const pfnLimit = 2 ** (consts.physAddressWidth - consts.pageBits);
+  /** Frames per page of `level`, the alignment a leaf pfn needs there. */
+  const align = (level: number) => pageSize(consts, level) / consts.basePageSize;
+
+  it('has the expected paging constants', () => {
+    expect(consts).toMatchObject({
+      ...config.consts,
+      name: config.name,
+      nrEntries: 512,
+      entryBits: 9,
+      basePageSize: 4096,
+      pageBits: 12,
+      userRootEntries: 256,
+    });
+  });
+
+  it.each(levels(1, consts.nrLevels))('a zeroed PTE is absent at level %i', (level) => {
+    expect(codec.kind(0, 0, level)).toBe(PTE_ABSENT);
+  });
+
+  it.each(levels(1, highest))('leaves round-trip every representable property at level %i', (level) => {
+    const a = align(level);
+    const pfns = [0, a, 0x3_0000 * a, pfnLimit - 2 * a, pfnLimit - a];
+    const mismatches: string[] = [];
+    for (const cache of config.caches) {
+      for (let flags = 0; flags <= 0xff; flags++) {
+        const prop = withCache(flags, cache);
+        if (level > 1 && (prop & PROP_PERMS) === 0 && !config.permlessHugeLeaves) {
+          expectInvalid(() => codec.representableProp(prop, level));
+          continue;
+        }
+        expect(codec.representableProp(prop, level)).toBe(prop);
+        for (const pfn of pfns) {
+          const lo = codec.leafLo(pfn, prop, level);
+          const hi = codec.leafHi(pfn, prop, level);
+          const got = [codec.kind(lo, hi, level), codec.pfn(lo, hi, level), codec.prop(lo, hi, level)];
+          if (got[0] !== PTE_LEAF || got[1] !== pfn || got[2] !== prop) {
+            mismatches.push(`pfn ${pfn} prop ${prop} -> ${got.join(' ')}`);
+          }
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it.each(levels(2, consts.nrLevels))('table entries round-trip at level %i', (level) => {
+    for (const pfn of [0, 1, 0x12345, pfnLimit - 1]) {
+      const lo = codec.tableLo(pfn);
+      const hi = codec.tableHi(pfn);
+      expect(codec.kind(lo, hi, level)).toBe(PTE_TABLE);
+      expect(codec.pfn(lo, hi, level)).toBe(pfn);
+    }
+  });
+
+  it.each(config.patterns)('matches the manual: $what', ({ level, pfn, prop, bits }) => {
+    const kind: PteKind = prop === undefined ? PTE_TABLE : PTE_LEAF;
+    const encoded =
+      prop === undefined
+        ? pteToBigInt(codec.tableLo(pfn), codec.tableHi(pfn))
+        : pteToBigInt(codec.leafLo(pfn, prop, level), codec.leafHi(pfn, prop, level));
+    expect(encoded.toString(16)).toBe(bits.toString(16));
+    const { lo, hi } = pteFromBigInt(bits);
+    expect(codec.kind(lo, hi, level)).toBe(kind);
+    expect(codec.pfn(lo, hi, level)).toBe(pfn);
+    if (prop !== undefined) expect(codec.prop(lo, hi, level)).toBe(prop);
+  });
+
+  it('rejects leaves it cannot encode', () => {
+    for (let level = 2; level <= highest; level++) {
+      expectInvalid(() => codec.leafLo(align(level) / 2, PROP_RW, level));
+      expectInvalid(() => codec.leafHi(align(level) + 1, PROP_RW, level));
+    }
+    for (const level of [0, highest + 1]) {
+      expectInvalid(() => codec.leafLo(0, PROP_RW, level));
+      expectInvalid(() => codec.leafHi(0, PROP_RW, level));
+      expectInvalid(() => codec.representableProp(PROP_RW, level));
+    }
+    for (const pfn of [-1, 0.5, pfnLimit, Number.NaN]) {
+      expectInvalid(() => codec.leafLo(pfn, PROP_RW, 1));
+      expectInvalid(() => codec.leafHi(pfn, PROP_RW, 1));
+    }
+    for (const cache of config.badCaches) {
+      const prop = withCache(PROP_RW, cache);
+      expectInvalid(() => codec.representableProp(prop, 1));
+      expectInvalid(() => codec.leafLo(0x1000, prop, 1));
+      expectInvalid(() => codec.leafHi(0x1000, prop, 1));
+    }
+  });
+});
+
+describe('createX86_64Arch({ gigantic: true })', () => {
+  const { consts, codec } = createX86_64Arch({ gigantic: true });
+
+  it('allows 1 GiB leaves', () => {
+    expect(consts.highestTranslationLevel).toBe(3);
+    const prop = PROP_RW | AD | PROP_GLOBAL;
+    // P|RW|A|D|PS|G = 0x1e3, address bits 30..51, NX.
+    const lo = codec.leafLo(0x40000, prop, 3);
+    const hi = codec.leafHi(0x40000, prop, 3);
+    expect(pteToBigInt(lo, hi).toString(16)).toBe(0x8000_0000_4000_01e3n.toString(16));
+    expect([codec.kind(lo, hi, 3), codec.pfn(lo, hi, 3), codec.prop(lo, hi, 3)]).toEqual([
+      PTE_LEAF,
+      0x40000,
+      prop,
+    ]);
+    expectInvalid(() => codec.leafLo(0x200, prop, 3));
+    expectInvalid(() => x86_64.codec.leafLo(0x40000, prop, 3));
+  });
+});
