@@ -29,6 +29,18 @@ export const ErrorCode = {
   InvalidConfig: 'InvalidConfig',
   /** An argument is invalid. */
   InvalidArgument: 'InvalidArgument',
+  /** A fixed mapping or an in-place growth would overlap an existing mapping. */
+  RangeOccupied: 'RangeOccupied',
+  /** No free region of the address space is large enough. */
+  NoFreeRegion: 'NoFreeRegion',
+  /** The total mapped size would exceed the address-space limit (RLIMIT_AS). */
+  AddressSpaceLimit: 'AddressSpaceLimit',
+  /** No mapping where one is required (or the range is not inside one mapping). */
+  NotMapped: 'NotMapped',
+  /** Requested permissions exceed a mapping's may-permissions. */
+  PermissionDenied: 'PermissionDenied',
+  /** A trace (mmtrace) line is malformed or asks for something the engine cannot do. */
+  MalformedTrace: 'MalformedTrace',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
