@@ -2,3 +2,30 @@ import 'reflect-metadata';
 
 export * from './arch/index.ts';
 export * from './errors.ts';
+export { FrameAllocator } from './frame/allocator.ts';
+export { FRAME_TYPE_NAMES, FrameType } from './frame/frame-type.ts';
+export { type DropHook, Frames } from './frame/frames.ts';
+export {
+  createMetaStore,
+  type FrameMetaStore,
+  LAYOUT_NAMES,
+  type LayoutName,
+  SoaMetaStore,
+} from './frame/meta-store.ts';
+export { PhysMemory } from './frame/phys-memory.ts';
+export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';
+export type { Violation } from './kernel/check.ts';
+export { createKernel, DEFAULT_MEMORY, Kernel, type KernelConfig, MAX_MEMORY } from './kernel/kernel.ts';
+export { PageTableContext } from './page-table/context.ts';
+export {
+  Cursor,
+  CursorMut,
+  QUERY_END,
+  QUERY_MAPPED,
+  QUERY_MAPPED_UNTRACKED,
+  QUERY_NOT_MAPPED,
+  type QueryItem,
+  type QueryKind,
+} from './page-table/cursor.ts';
+export { PageTable } from './page-table/page-table.ts';
+export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';

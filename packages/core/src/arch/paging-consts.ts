@@ -53,5 +53,5 @@ export function kernelBase(consts: PagingConsts): number {
 export function canonicalVaddr(consts: PagingConsts, vaddr: number): bigint {
   const v = BigInt(vaddr);
   const top = 1n << BigInt(consts.addressWidth - 1);
-  return v & top ? v | ~((1n << BigInt(consts.addressWidth)) - 1n) & 0xffff_ffff_ffff_ffffn : v;
+  return v & top ? v | (~((1n << BigInt(consts.addressWidth)) - 1n) & 0xffff_ffff_ffff_ffffn) : v;
 }

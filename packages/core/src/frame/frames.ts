@@ -1,0 +1,139 @@
+import { MmError } from '../errors.ts';
+import { FrameAllocator } from './allocator.ts';
+import { FRAME_TYPE_NAMES, FrameType, NR_FRAME_TYPES } from './frame-type.ts';
+import type { FrameMetaStore } from './meta-store.ts';
+import type { PhysMemory } from './phys-memory.ts';
+import { REF_COUNT_MAX, REF_COUNT_UNUSED } from './ref-count.ts';
+
+/** Runs when the last reference to a frame of some type goes, before the frame is freed. */
+export type DropHook = (pfn: number) => void;
+
+/**
+ * Frames in use and their reference counts: the allocator plus the metadata slots.
+ *
+ * A frame's reference count is the number of handles (references held by code: page-table
+ * roots, page caches, callers of `alloc`/`get`) plus the number of PTEs that point to it.
+ * Handles are counted separately too, so that `kernel.check()` can verify the sum.
+ * When the count drops to zero the frame's drop hook runs (count 0 = being torn down),
+ * its contents are forgotten and it returns to the allocator (count `REF_COUNT_UNUSED`).
+ */
+export class Frames {
+  readonly allocator: FrameAllocator;
+  private readonly dropHooks: (DropHook | undefined)[] = new Array(NR_FRAME_TYPES);
+  /** Frames currently in use, per type (indexed by `FrameType`). */
+  readonly nrInUseByType = new Float64Array(NR_FRAME_TYPES);
+  /** Total frames allocated and freed since boot. */
+  nrAllocs = 0;
+  nrFrees = 0;
+
+  constructor(
+    readonly meta: FrameMetaStore,
+    readonly memory: PhysMemory,
+  ) {
+    this.allocator = new FrameAllocator(meta.nrFrames);
+  }
+
+  get nrFrames(): number {
+    return this.meta.nrFrames;
+  }
+  get nrFree(): number {
+    return this.allocator.nrFree;
+  }
+  get nrInUse(): number {
+    return this.meta.nrFrames - this.allocator.nrFree;
+  }
+
+  /** Installs the drop hook of a frame type (one per type). */
+  setDropHook(type: FrameType, hook: DropHook): void {
+    this.dropHooks[type] = hook;
+  }
+
+  /** Takes a free frame of `type`; the caller owns the one handle (count 1). */
+  alloc(type: FrameType = FrameType.Untyped): number {
+    const pfn = this.allocator.alloc();
+    this.initFrame(pfn, type);
+    return pfn;
+  }
+
+  /** Takes `count` contiguous frames aligned to `align` frames, each with one handle. */
+  allocContiguous(count: number, align = 1, type: FrameType = FrameType.Untyped): number {
+    const first = this.allocator.allocContiguous(count, align);
+    for (let pfn = first; pfn < first + count; pfn++) this.initFrame(pfn, type);
+    return first;
+  }
+
+  refCount(pfn: number): number {
+    return this.meta.refCount(pfn);
+  }
+  handles(pfn: number): number {
+    return this.meta.handles(pfn);
+  }
+  type(pfn: number): number {
+    return this.meta.type(pfn);
+  }
+  isInUse(pfn: number): boolean {
+    return this.meta.refCount(pfn) !== REF_COUNT_UNUSED;
+  }
+
+  /** Takes one more handle to a frame in use. */
+  get(pfn: number): void {
+    this.incRef(pfn);
+    this.meta.setHandles(pfn, this.meta.handles(pfn) + 1);
+  }
+
+  /** Drops one handle; the frame is freed when nothing references it any more. */
+  put(pfn: number): void {
+    const h = this.meta.handles(pfn);
+    if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
+    this.meta.setHandles(pfn, h - 1);
+    this.decRef(pfn);
+  }
+
+  /** Adds a reference held by a PTE. Crossing `REF_COUNT_MAX` is an error, never a wrap. */
+  incRef(pfn: number): void {
+    const rc = this.meta.refCount(pfn);
+    if (rc === REF_COUNT_UNUSED || rc === 0) {
+      throw new MmError('BadFrameState', `frame ${pfn} is not in use (count ${rc === 0 ? 0 : 'unused'})`);
+    }
+    if (rc >= REF_COUNT_MAX)
+      throw new MmError('RefCountOverflow', `frame ${pfn} reference count at its ceiling`);
+    this.meta.setRefCount(pfn, rc + 1);
+  }
+
+  /** Removes a reference held by a PTE; frees the frame when it was the last. */
+  decRef(pfn: number): void {
+    const rc = this.meta.refCount(pfn);
+    if (rc === REF_COUNT_UNUSED || rc === 0) throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
+    if (rc > 1) {
+      this.meta.setRefCount(pfn, rc - 1);
+      return;
+    }
+    this.meta.setRefCount(pfn, 0);
+    const type = this.meta.type(pfn);
+    const hook = this.dropHooks[type];
+    if (hook !== undefined) hook(pfn);
+    this.memory.release(pfn);
+    this.nrInUseByType[type]--;
+    this.meta.setType(pfn, FrameType.Free);
+    this.meta.setRefCount(pfn, REF_COUNT_UNUSED);
+    this.allocator.dealloc(pfn);
+    this.nrFrees++;
+  }
+
+  /** Frames in use per type name. */
+  usageByType(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let t = 1; t < NR_FRAME_TYPES; t++) out[FRAME_TYPE_NAMES[t]] = this.nrInUseByType[t];
+    return out;
+  }
+
+  private initFrame(pfn: number, type: FrameType): void {
+    // Count 0 while the metadata is built, as in the seed's `from_unused`.
+    this.meta.setRefCount(pfn, 0);
+    this.meta.setType(pfn, type);
+    this.meta.setHandles(pfn, 1);
+    this.meta.setRefCount(pfn, 1);
+    this.nrInUseByType[type]++;
+    this.nrAllocs++;
+  }
+}

@@ -1,0 +1,175 @@
+import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { FRAME_TYPE_NAMES, FrameType } from '../frame/frame-type.ts';
+import { REF_COUNT_UNUSED } from '../frame/ref-count.ts';
+import type { PageTableContext } from '../page-table/context.ts';
+import { nodeBase, nodeWords } from '../page-table/node.ts';
+import type { PageTable } from '../page-table/page-table.ts';
+
+/** One broken invariant, with enough detail to debug it. */
+export interface Violation {
+  kind: string;
+  pfn?: number;
+  message: string;
+}
+
+/**
+ * Verifies the physical layer's invariants over every live page table:
+ * - every frame's reference count equals its handles plus the PTEs that point to it;
+ * - every node's `nrChildren` equals its non-absent PTEs, its level is the one its
+ *   position implies, it is not stray, and it has exactly one parent;
+ * - the kernel half of every user root equals the kernel root's;
+ * - no free frame is referenced, and the allocator agrees with the metadata on which
+ *   frames are free.
+ */
+export function checkPhysical(
+  ctx: PageTableContext,
+  kernelTable: PageTable,
+  userTables: readonly PageTable[],
+): Violation[] {
+  const out: Violation[] = [];
+  const meta = ctx.meta;
+  const frames = ctx.frames;
+  const codec = ctx.codec;
+  const consts = ctx.consts;
+  const n = meta.nrFrames;
+  const pteRefs = new Uint32Array(n);
+  const parents = new Uint8Array(n);
+
+  const walk = (node: number, level: number, from: number, to: number): void => {
+    if (meta.type(node) !== FrameType.PageTable) {
+      out.push({
+        kind: 'node-type',
+        pfn: node,
+        message: `node ${node} has frame type ${FRAME_TYPE_NAMES[meta.type(node)]}`,
+      });
+      return;
+    }
+    if (meta.level(node) !== level) {
+      out.push({
+        kind: 'node-level',
+        pfn: node,
+        message: `node ${node} has level ${meta.level(node)}, its position says ${level}`,
+      });
+    }
+    if (meta.stray(node))
+      out.push({ kind: 'node-stray', pfn: node, message: `reachable node ${node} is marked stray` });
+    const words = nodeWords(ctx, node);
+    const base = nodeBase(ctx, node);
+    let present = 0;
+    for (let i = from; i < to; i++) {
+      const lo = words[base + 2 * i];
+      const hi = words[base + 2 * i + 1];
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_ABSENT) continue;
+      present++;
+      const target = codec.pfn(lo, hi, level);
+      if (kind === PTE_TABLE) {
+        if (level === 1) {
+          out.push({ kind: 'pte', pfn: node, message: `level-1 node ${node} entry ${i} decodes as a table` });
+          continue;
+        }
+        if (target >= n) {
+          out.push({
+            kind: 'pte',
+            pfn: node,
+            message: `node ${node} entry ${i} points past memory (${target})`,
+          });
+          continue;
+        }
+        pteRefs[target]++;
+        if (parents[target]++ > 0) {
+          out.push({ kind: 'node-parents', pfn: target, message: `node ${target} has more than one parent` });
+          continue;
+        }
+        walk(target, level - 1, 0, consts.nrEntries);
+      } else if (kind === PTE_LEAF && (codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
+        if (level !== 1)
+          out.push({
+            kind: 'pte',
+            pfn: node,
+            message: `tracked huge leaf at level ${level} in node ${node}`,
+          });
+        if (target >= n) {
+          out.push({
+            kind: 'pte',
+            pfn: node,
+            message: `node ${node} entry ${i} maps a frame past memory (${target})`,
+          });
+          continue;
+        }
+        pteRefs[target]++;
+      }
+    }
+    const counted = from === 0 && to === consts.nrEntries;
+    if (counted && present !== meta.nrChildren(node)) {
+      out.push({
+        kind: 'node-children',
+        pfn: node,
+        message: `node ${node} (level ${level}) says ${meta.nrChildren(node)} children, has ${present} valid PTEs`,
+      });
+    }
+  };
+
+  const nrLevels = consts.nrLevels;
+  const userEntries = consts.userRootEntries;
+  walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries);
+  const kWords = nodeWords(ctx, kernelTable.rootPfn);
+  const kBase = nodeBase(ctx, kernelTable.rootPfn);
+  for (const table of userTables) {
+    const root = table.rootPfn;
+    if (parents[root]++ > 0)
+      out.push({ kind: 'node-parents', pfn: root, message: `root ${root} is also a child` });
+    walk(root, nrLevels, 0, userEntries);
+    const words = nodeWords(ctx, root);
+    const base = nodeBase(ctx, root);
+    let userPresent = 0;
+    for (let i = 0; i < userEntries; i++) {
+      if (codec.kind(words[base + 2 * i], words[base + 2 * i + 1], nrLevels) !== PTE_ABSENT) userPresent++;
+    }
+    if (userPresent !== meta.nrChildren(root)) {
+      out.push({
+        kind: 'node-children',
+        pfn: root,
+        message: `user root ${root} says ${meta.nrChildren(root)} children, has ${userPresent}`,
+      });
+    }
+    for (let i = 2 * userEntries; i < 2 * consts.nrEntries; i++) {
+      if (words[base + i] !== kWords[kBase + i]) {
+        out.push({
+          kind: 'kernel-half',
+          pfn: root,
+          message: `user root ${root} differs from the kernel root at entry ${i >> 1}`,
+        });
+        break;
+      }
+    }
+  }
+
+  const allocator = frames.allocator;
+  for (let pfn = 0; pfn < n; pfn++) {
+    const rc = meta.refCount(pfn);
+    if (rc === REF_COUNT_UNUSED) {
+      if (pteRefs[pfn] !== 0)
+        out.push({
+          kind: 'free-referenced',
+          pfn,
+          message: `free frame ${pfn} is referenced by ${pteRefs[pfn]} PTEs`,
+        });
+      if (!allocator.isFree(pfn))
+        out.push({ kind: 'allocator', pfn, message: `frame ${pfn} is unused but taken in the allocator` });
+      continue;
+    }
+    if (allocator.isFree(pfn))
+      out.push({ kind: 'allocator', pfn, message: `frame ${pfn} is in use but free in the allocator` });
+    const expected = meta.handles(pfn) + pteRefs[pfn];
+    if (rc !== expected) {
+      out.push({
+        kind: 'ref-count',
+        pfn,
+        message: `frame ${pfn} (${FRAME_TYPE_NAMES[meta.type(pfn)]}) has count ${rc}, but ${meta.handles(pfn)} handles + ${pteRefs[pfn]} PTEs`,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,150 @@
+import { addComponent, addEntity, createWorld, query, removeEntity } from 'bitecs';
+import type { Arch } from '../arch/arch.ts';
+import { CACHE_WRITEBACK, PROP_GLOBAL, PROP_RW, withCache } from '../arch/page-prop.ts';
+import { kernelBase, type PagingConsts } from '../arch/paging-consts.ts';
+import { MmError } from '../errors.ts';
+import { FrameType } from '../frame/frame-type.ts';
+import { Frames } from '../frame/frames.ts';
+import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
+import { PhysMemory } from '../frame/phys-memory.ts';
+import { PageTableContext } from '../page-table/context.ts';
+import { releaseNodeChildren } from '../page-table/node.ts';
+import { PageTable } from '../page-table/page-table.ts';
+import { Tlb } from '../tlb.ts';
+import { checkPhysical, type Violation } from './check.ts';
+
+/** Default size of physical memory: 1 GiB. */
+export const DEFAULT_MEMORY = 1 << 30;
+/** Largest supported physical memory: 1 TiB (2^28 frames). */
+export const MAX_MEMORY = 2 ** 40;
+
+export interface KernelConfig {
+  arch: Arch;
+  /** Bytes of physical memory, a multiple of 4 KiB (default 1 GiB). */
+  memory?: number;
+  /** Storage layout of frame metadata (default `soa`). */
+  layout?: string;
+  /** Put metadata columns on a `SharedArrayBuffer`. */
+  sharedMemory?: boolean;
+  /** Debug mode: PTE writes check the node lock. */
+  debug?: boolean;
+  /** Map all physical memory at the start of the kernel half, as OSTD's linear mapping (default true). */
+  linearMapping?: boolean;
+}
+
+/** bitecs components: live page tables are entities of the kernel's world. */
+const PageTableEntity = { table: [] as PageTable[] };
+const UserPageTableTag = {};
+
+/**
+ * A kernel: physical memory with its frames and metadata, the kernel page table, the TLB
+ * model and the registry of live page tables (a bitecs world).
+ *
+ * Frames in use right after boot (metadata pages, kernel page-table nodes) are the kernel's
+ * own; `nrBootFrames` records how many, so tests can check that everything else returns
+ * to the allocator.
+ */
+export class Kernel {
+  readonly arch: Arch;
+  readonly consts: PagingConsts;
+  readonly meta: FrameMetaStore;
+  readonly memory: PhysMemory;
+  readonly frames: Frames;
+  readonly ctx: PageTableContext;
+  readonly kernelPageTable: PageTable;
+  readonly tlb = new Tlb();
+  readonly world = createWorld();
+  /** First frame of the metadata pages and their number. */
+  readonly metaPagesStart: number;
+  readonly nrMetaPages: number;
+  /** Frames in use when boot finished. */
+  readonly nrBootFrames: number;
+  /** First virtual address of the linear mapping of physical memory (if any). */
+  readonly linearMappingBase: number;
+  private readonly tableEntities = new Map<PageTable, number>();
+
+  constructor(config: KernelConfig) {
+    const memory = config.memory ?? DEFAULT_MEMORY;
+    const arch = config.arch;
+    if (arch === undefined || arch.consts === undefined || arch.codec === undefined) {
+      throw new MmError(
+        'InvalidConfig',
+        'config.arch must be an architecture (e.g. x86_64 from @mmkit/arch-x86_64)',
+      );
+    }
+    const page = arch.consts.basePageSize;
+    if (!Number.isSafeInteger(memory) || memory < 64 * page || memory % page !== 0 || memory > MAX_MEMORY) {
+      throw new MmError(
+        'InvalidConfig',
+        `memory must be a multiple of ${page} bytes between 256 KiB and 1 TiB, got ${memory}`,
+      );
+    }
+    this.arch = arch;
+    this.consts = arch.consts;
+    const nrFrames = memory / page;
+    this.meta = createMetaStore(config.layout ?? 'soa', nrFrames, { shared: config.sharedMemory });
+    this.memory = new PhysMemory(nrFrames);
+    this.frames = new Frames(this.meta, this.memory);
+    this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
+    this.ctx.debug = config.debug ?? false;
+    this.frames.setDropHook(FrameType.PageTable, (pfn) => releaseNodeChildren(this.ctx, pfn));
+
+    // The metadata slots occupy frames of their own, as in Asterinas.
+    this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerFrame) / page);
+    this.metaPagesStart = this.frames.allocContiguous(this.nrMetaPages, 1, FrameType.MetaPage);
+
+    this.kernelPageTable = PageTable.createKernel(this.ctx);
+    this.linearMappingBase = kernelBase(this.consts);
+    if (config.linearMapping ?? true) {
+      const c = this.kernelPageTable.cursorMut(this.linearMappingBase, this.linearMappingBase + memory);
+      try {
+        c.mapPhys(0, nrFrames, withCache(PROP_RW | PROP_GLOBAL, CACHE_WRITEBACK));
+      } finally {
+        c.drop();
+      }
+    }
+    this.nrBootFrames = this.frames.nrInUse;
+  }
+
+  /** Creates a user page table (sharing the kernel half) and registers it. */
+  newUserPageTable(): PageTable {
+    const table = PageTable.createUser(this.ctx, this.kernelPageTable);
+    const eid = addEntity(this.world);
+    addComponent(this.world, eid, PageTableEntity);
+    addComponent(this.world, eid, UserPageTableTag);
+    PageTableEntity.table[eid] = table;
+    this.tableEntities.set(table, eid);
+    return table;
+  }
+
+  /** Destroys a user page table: all its nodes and the frames only it referenced are freed. */
+  destroyUserPageTable(table: PageTable): void {
+    const eid = this.tableEntities.get(table);
+    if (eid === undefined) throw new MmError('InvalidArgument', 'not a live user page table of this kernel');
+    table.destroy();
+    this.tableEntities.delete(table);
+    removeEntity(this.world, eid);
+  }
+
+  /** Live user page tables. */
+  userPageTables(): PageTable[] {
+    const out: PageTable[] = [];
+    for (const eid of query(this.world, [PageTableEntity, UserPageTableTag]))
+      out.push(PageTableEntity.table[eid]);
+    return out;
+  }
+
+  get debug(): boolean {
+    return this.ctx.debug;
+  }
+
+  /** Checks every invariant; returns the violations (empty when all is well). */
+  check(): Violation[] {
+    return checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
+  }
+}
+
+/** Creates a kernel. */
+export function createKernel(config: KernelConfig): Kernel {
+  return new Kernel(config);
+}

@@ -1,0 +1,54 @@
+import type { Arch } from '../arch/arch.ts';
+import { type PagingConsts, pageSize } from '../arch/paging-consts.ts';
+import type { PteCodec } from '../arch/pte-codec.ts';
+import type { Frames } from '../frame/frames.ts';
+import type { FrameMetaStore } from '../frame/meta-store.ts';
+import type { PhysMemory } from '../frame/phys-memory.ts';
+
+/**
+ * What every page table of one kernel shares: the architecture, frames and their
+ * metadata, physical memory, and the switches that plugins and debug mode turn on.
+ */
+export class PageTableContext {
+  readonly consts: PagingConsts;
+  readonly codec: PteCodec;
+  /** `sizes[level]` = bytes covered by one entry at `level` (index 0 unused). */
+  readonly sizes: Float64Array;
+  /** Number of base pages covered by one entry at `level`. */
+  readonly pagesAt: Float64Array;
+  /** Debug mode: every PTE write checks that the writing cursor holds the node's lock. */
+  debug = false;
+  /**
+   * Page-table recycling (turned on by the `pageTableRecycling` plugin): cursors free
+   * nodes whose last child went when they leave them, and re-walk on drop.
+   */
+  recycle = false;
+  /** Tracked leaves released by node drop hooks (read as a difference by callers). */
+  nrReleasedLeaves = 0;
+  /** Nodes detached by recycling so far. */
+  nrRecycledNodes = 0;
+  private nextOwner = 1;
+
+  constructor(
+    readonly arch: Arch,
+    readonly frames: Frames,
+    readonly meta: FrameMetaStore,
+    readonly memory: PhysMemory,
+  ) {
+    this.consts = arch.consts;
+    this.codec = arch.codec;
+    this.sizes = new Float64Array(this.consts.nrLevels + 2);
+    this.pagesAt = new Float64Array(this.consts.nrLevels + 2);
+    for (let level = 1; level <= this.consts.nrLevels + 1; level++) {
+      this.sizes[level] = pageSize(this.consts, level);
+      this.pagesAt[level] = this.sizes[level] / this.consts.basePageSize;
+    }
+  }
+
+  /** A fresh lock-owner id for a cursor. */
+  newOwner(): number {
+    const id = this.nextOwner;
+    this.nextOwner = id >= 0x7fff_fff0 ? 1 : id + 1;
+    return id;
+  }
+}

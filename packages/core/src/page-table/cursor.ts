@@ -1,0 +1,599 @@
+import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { fail, MmError } from '../errors.ts';
+import type { PageTableContext } from './context.ts';
+import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { allocNode, nodeBase, nodeWords } from './node.ts';
+import type { PageTable } from './page-table.ts';
+
+/** `query()` results. Details of the slot are in `qVa`, `qLen`, `qPfn`, `qProp`. */
+export const QUERY_END = 0;
+export const QUERY_NOT_MAPPED = 1;
+export const QUERY_MAPPED = 2;
+export const QUERY_MAPPED_UNTRACKED = 3;
+export type QueryKind =
+  | typeof QUERY_END
+  | typeof QUERY_NOT_MAPPED
+  | typeof QUERY_MAPPED
+  | typeof QUERY_MAPPED_UNTRACKED;
+
+/** Bound on restarts from the root when a node turned stray under us. */
+const MAX_STRAY_RETRIES = 64;
+
+/**
+ * The mutable page-table cursor over `[barrierStart, barrierEnd)`, porting the 2024 OSTD
+ * cursor (seed `000`).
+ *
+ * Lock protocol: creation locks the root, then goes down hand over hand (lock child,
+ * release parent) while the whole range fits in one entry that is a child table; the node
+ * where it stops is the guard node (`guardLevel`), the only lock kept. While working, the
+ * cursor holds the locks of every node from the guard down to `level`: going down locks the
+ * child, going up releases the node left. Every PTE write happens under the lock of the node
+ * holding it (checked in debug mode). A node held by another live cursor cannot be locked:
+ * creation then fails with `CursorBusy`, as does an operation that must enter it. `drop()`
+ * releases every lock; after it the cursor is unusable.
+ *
+ * Invariants kept by every PTE write: a node's `nrChildren` equals its non-absent PTEs; a
+ * tracked leaf holds one reference to its frame; a child table is referenced by exactly one
+ * PTE (its parent's) and by nothing else.
+ *
+ * With `ctx.recycle` (the recycling plugin), going up from a node whose last child went
+ * detaches it from its parent (marked `stray`) and frees it; the shared kernel nodes and
+ * roots are never freed; `drop()` re-walks from the root to the guard node to clean up on
+ * the way back (best effort when another cursor holds a node on the way).
+ */
+export class CursorMut {
+  /** Current virtual address. */
+  va: number;
+  /** Current level (1 = leaf table). */
+  level: number;
+  /** Level of the guard node: locks are held from `guardLevel` down to `level`. */
+  guardLevel: number;
+  readonly barrierStart: number;
+  readonly barrierEnd: number;
+  /** Results of the last `query()`. */
+  qVa = 0;
+  qLen = 0;
+  qPfn = 0;
+  qProp = 0;
+
+  protected readonly ctx: PageTableContext;
+  protected readonly owner: number;
+  /** Per level: the node's frame, its word array and the index of its PTE 0. */
+  private readonly nodePfn: Float64Array;
+  private readonly nodeWordsAt: Uint32Array[];
+  private readonly nodeBaseAt: Int32Array;
+  private alive = true;
+
+  constructor(
+    readonly pt: PageTable,
+    start: number,
+    end: number,
+    /** Read-only cursors never create nodes. */
+    private readonly mutable: boolean,
+  ) {
+    pt.checkRange(start, end);
+    this.ctx = pt.ctx;
+    const nrLevels = this.ctx.consts.nrLevels;
+    this.barrierStart = start;
+    this.barrierEnd = end;
+    this.va = start;
+    this.level = nrLevels;
+    this.guardLevel = nrLevels;
+    this.nodePfn = new Float64Array(nrLevels + 1);
+    this.nodeWordsAt = new Array(nrLevels + 1);
+    this.nodeBaseAt = new Int32Array(nrLevels + 1);
+    this.owner = this.ctx.newOwner();
+    for (let attempt = 0; ; attempt++) {
+      if (this.lockDownToGuard()) return;
+      if (attempt === MAX_STRAY_RETRIES) fail('CursorBusy', 'page-table nodes kept turning stray');
+    }
+  }
+
+  /**
+   * Locks the root and goes down hand over hand to the lowest existing node covering the
+   * whole range. Returns false (holding nothing) when it met a stray node and must retry.
+   */
+  private lockDownToGuard(): boolean {
+    const ctx = this.ctx;
+    const nrLevels = ctx.consts.nrLevels;
+    this.level = nrLevels;
+    this.guardLevel = nrLevels;
+    this.enterNode(nrLevels, this.pt.rootPfn);
+    const last = this.barrierEnd - 1;
+    while (this.level > 1) {
+      const size = ctx.sizes[this.level];
+      if (Math.floor(this.barrierStart / size) !== Math.floor(last / size)) break;
+      if (this.curKind() !== PTE_TABLE) break;
+      const parent = this.nodePfn[this.level];
+      this.levelDown();
+      unlockNode(ctx.meta, parent);
+      this.guardLevel = this.level;
+      if (ctx.meta.stray(this.nodePfn[this.level])) {
+        // Defensive: under hand-over-hand locking a child cannot be detached while we
+        // hold its parent, but a lock-free walk could see one. Start again from the root.
+        unlockNode(ctx.meta, this.nodePfn[this.level]);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Locks `pfn` as the node of `level`; throws `CursorBusy` (releasing all) if held. */
+  private enterNode(level: number, pfn: number): void {
+    const ctx = this.ctx;
+    if (!tryLockNode(ctx.meta, pfn, this.owner)) {
+      this.releaseAll();
+      fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
+    }
+    this.nodePfn[level] = pfn;
+    this.nodeWordsAt[level] = nodeWords(ctx, pfn);
+    this.nodeBaseAt[level] = nodeBase(ctx, pfn);
+  }
+
+  private releaseAll(): void {
+    for (let l = this.level; l <= this.guardLevel; l++) {
+      const pfn = this.nodePfn[l];
+      if (lockOwner(this.ctx.meta, pfn) === this.owner) unlockNode(this.ctx.meta, pfn);
+    }
+    this.alive = false;
+  }
+
+  private checkAlive(): void {
+    if (!this.alive) fail('InvalidArgument', 'the cursor was dropped');
+  }
+
+  // ---- reading the current slot ----
+
+  /** Index of the current slot in the current node. */
+  protected curIdx(): number {
+    return Math.floor(this.va / this.ctx.sizes[this.level]) % this.ctx.consts.nrEntries;
+  }
+
+  private curLo(): number {
+    return this.nodeWordsAt[this.level][this.nodeBaseAt[this.level] + 2 * this.curIdx()];
+  }
+
+  private curHi(): number {
+    return this.nodeWordsAt[this.level][this.nodeBaseAt[this.level] + 2 * this.curIdx() + 1];
+  }
+
+  protected curKind(): number {
+    return this.ctx.codec.kind(this.curLo(), this.curHi(), this.level);
+  }
+
+  /** Writes the current slot's PTE, keeping the node's `nrChildren` exact. */
+  private writeCur(lo: number, hi: number): void {
+    const ctx = this.ctx;
+    const level = this.level;
+    const node = this.nodePfn[level];
+    if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+      throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
+    }
+    const words = this.nodeWordsAt[level];
+    const at = this.nodeBaseAt[level] + 2 * this.curIdx();
+    const wasPresent = ctx.codec.kind(words[at], words[at + 1], level) !== PTE_ABSENT;
+    const isPresent = ctx.codec.kind(lo, hi, level) !== PTE_ABSENT;
+    words[at] = lo;
+    words[at + 1] = hi;
+    if (wasPresent !== isPresent) {
+      ctx.meta.setNrChildren(node, ctx.meta.nrChildren(node) + (isPresent ? 1 : -1));
+    }
+  }
+
+  // ---- moving ----
+
+  /**
+   * Moves to `va` inside the cursor's range, going up (and releasing locks) as needed.
+   * Throws `InvalidVaddr` outside the range, `UnalignedVaddr` if not page aligned.
+   */
+  jump(va: number): void {
+    this.checkAlive();
+    if (!(va >= this.barrierStart && va < this.barrierEnd)) {
+      fail('InvalidVaddr', `jump to 0x${va.toString(16)} outside the cursor range`);
+    }
+    if (va % this.ctx.consts.basePageSize !== 0)
+      fail('UnalignedVaddr', `jump to unaligned 0x${va.toString(16)}`);
+    const sizes = this.ctx.sizes;
+    for (;;) {
+      const nodeSize = sizes[this.level + 1];
+      const nodeStart = Math.floor(this.va / nodeSize) * nodeSize;
+      if (va >= nodeStart && va < nodeStart + nodeSize) {
+        this.va = va;
+        return;
+      }
+      // The cursor may sit at the end of its range, past the guard node's last entry.
+      if (this.va >= this.barrierEnd && this.level === this.guardLevel) {
+        this.va = va;
+        return;
+      }
+      this.levelUp();
+    }
+  }
+
+  /** Goes to the next slot at the current level, going up at the end of a node. */
+  private moveForward(): void {
+    const sizes = this.ctx.sizes;
+    const size = sizes[this.level];
+    const next = Math.floor(this.va / size) * size + size;
+    const n = this.ctx.consts.nrEntries;
+    while (this.level < this.guardLevel && Math.floor(next / sizes[this.level]) % n === 0) this.levelUp();
+    this.va = next;
+  }
+
+  /** Leaves the current node (releasing its lock), recycling it when enabled and empty. */
+  private levelUp(): void {
+    const ctx = this.ctx;
+    const child = this.nodePfn[this.level];
+    const empty = ctx.meta.nrChildren(child) === 0;
+    unlockNode(ctx.meta, child);
+    this.level++;
+    if (ctx.recycle && empty && this.pt.canRecycleChildOf(this.level)) {
+      ctx.meta.setStray(child, true);
+      this.writeCur(0, 0);
+      ctx.nrRecycledNodes++;
+      ctx.frames.decRef(child);
+    }
+  }
+
+  /**
+   * Enters the child of the current slot: an existing table, a new table if the slot is
+   * absent (mutable cursors only), or a table made by splitting an untracked huge leaf.
+   */
+  private levelDown(): void {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const level = this.level;
+    const lo = this.curLo();
+    const hi = this.curHi();
+    const kind = codec.kind(lo, hi, level);
+    let child: number;
+    if (kind === PTE_TABLE) {
+      child = codec.pfn(lo, hi, level);
+    } else if (!this.mutable) {
+      throw new MmError('InvalidArgument', 'a read-only cursor cannot create page-table nodes');
+    } else if (kind === PTE_ABSENT) {
+      child = allocNode(ctx, level - 1);
+      this.writeCur(codec.tableLo(child), codec.tableHi(child));
+      // The parent's PTE now holds the reference the allocation handed us.
+      ctx.meta.setHandles(child, 0);
+    } else {
+      const prop = codec.prop(lo, hi, level);
+      if ((prop & PROP_AVAIL1) === 0) fail('BadFrameState', 'cannot go below a tracked huge leaf');
+      child = this.splitUntrackedHuge(codec.pfn(lo, hi, level), prop);
+    }
+    this.enterNode(level - 1, child);
+    this.level = level - 1;
+  }
+
+  /** Replaces the current untracked huge leaf by a child table of smaller leaves. */
+  private splitUntrackedHuge(firstPfn: number, prop: number): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const level = this.level - 1;
+    const child = allocNode(ctx, level);
+    const words = nodeWords(ctx, child);
+    const base = nodeBase(ctx, child);
+    const step = ctx.pagesAt[level];
+    const n = ctx.consts.nrEntries;
+    // The new node is not reachable until the parent's PTE below is written.
+    for (let i = 0; i < n; i++) {
+      words[base + 2 * i] = codec.leafLo(firstPfn + i * step, prop, level);
+      words[base + 2 * i + 1] = codec.leafHi(firstPfn + i * step, prop, level);
+    }
+    ctx.meta.setNrChildren(child, n);
+    this.writeCur(codec.tableLo(child), codec.tableHi(child));
+    ctx.meta.setHandles(child, 0);
+    return child;
+  }
+
+  // ---- operations ----
+
+  /**
+   * Maps the tracked 4 KiB frame `pfn` at the current address with `prop`, taking one
+   * reference to it, and moves forward one page. Throws `AlreadyMapped` if the page is
+   * mapped (nothing changes then).
+   */
+  map(pfn: number, prop: number): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    if (this.va + ctx.consts.basePageSize > this.barrierEnd)
+      fail('InvalidVaddr', 'map beyond the cursor range');
+    if (this.findMapped(this.va, this.va + ctx.consts.basePageSize)) {
+      fail('AlreadyMapped', `0x${this.va.toString(16)} is already mapped`);
+    }
+    while (this.level > 1) this.levelDown();
+    const leafProp = prop & ~PROP_AVAIL1;
+    ctx.frames.incRef(pfn);
+    this.writeCur(ctx.codec.leafLo(pfn, leafProp, 1), ctx.codec.leafHi(pfn, leafProp, 1));
+    this.moveForward();
+  }
+
+  /**
+   * Maps `nrPages` base pages of physical memory from frame `pfn` on, untracked (no
+   * reference counts), using the largest pages that alignment and the architecture allow;
+   * moves past the range. Throws `AlreadyMapped` (changing nothing) if any page is mapped.
+   */
+  mapPhys(pfn: number, nrPages: number, prop: number): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const end = this.va + nrPages * ctx.consts.basePageSize;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'mapPhys beyond the cursor range');
+    if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapPhys over mapped pages');
+    const leafProp = prop | PROP_AVAIL1;
+    const highest = ctx.consts.highestTranslationLevel;
+    let pa = pfn;
+    while (this.va < end) {
+      const level = this.level;
+      const size = ctx.sizes[level];
+      if (
+        level > highest ||
+        this.pt.isSharedKernelLevel(level) ||
+        this.va % size !== 0 ||
+        this.va + size > end ||
+        pa % ctx.pagesAt[level] !== 0 ||
+        this.curKind() === PTE_TABLE
+      ) {
+        this.levelDown();
+        continue;
+      }
+      this.writeCur(codec.leafLo(pa, leafProp, level), codec.leafHi(pa, leafProp, level));
+      pa += ctx.pagesAt[level];
+      this.moveForward();
+    }
+  }
+
+  /**
+   * Unmaps `[va, va + len)`: tracked frames lose one reference (and are freed with the last),
+   * untracked huge pages partly inside are split first. Returns the number of tracked
+   * frames unmapped. Nodes left empty stay unless recycling is on.
+   */
+  unmap(len: number): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const end = this.va + len;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'unmap beyond the cursor range');
+    if (end % ctx.consts.basePageSize !== 0) fail('UnalignedVaddr', 'unmap of a partial page');
+    let nrFrames = 0;
+    while (this.va < end) {
+      const level = this.level;
+      const size = ctx.sizes[level];
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_ABSENT) {
+        if (this.va + size > end && this.va % size === 0) break;
+        this.moveForward();
+        continue;
+      }
+      if (
+        kind === PTE_TABLE ||
+        this.pt.isSharedKernelLevel(level) ||
+        this.va % size !== 0 ||
+        this.va + size > end
+      ) {
+        this.levelDown();
+        continue;
+      }
+      this.writeCur(0, 0);
+      if ((codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
+        ctx.frames.decRef(codec.pfn(lo, hi, level));
+        nrFrames++;
+      }
+      this.moveForward();
+    }
+    return nrFrames;
+  }
+
+  /**
+   * Rewrites the property of every leaf in `[va, va + len)` to `op(prop)`. An untracked
+   * huge page partly inside is split; a tracked one throws `ProtectingPartial`. An absent
+   * slot throws `ProtectingInvalid` unless `allowProtectInvalid`.
+   */
+  protect(len: number, op: (prop: number) => number, allowProtectInvalid = true): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const end = this.va + len;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'protect beyond the cursor range');
+    while (this.va < end) {
+      const level = this.level;
+      const size = ctx.sizes[level];
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_ABSENT) {
+        if (!allowProtectInvalid) fail('ProtectingInvalid', `0x${this.va.toString(16)} is not mapped`);
+        this.moveForward();
+        continue;
+      }
+      if (kind === PTE_TABLE) {
+        this.levelDown();
+        continue;
+      }
+      const prop = codec.prop(lo, hi, level);
+      const partial = this.va % size !== 0 || this.va + size > end;
+      if (partial) {
+        if ((prop & PROP_AVAIL1) === 0)
+          fail('ProtectingPartial', 'protect covers part of a tracked huge page');
+        this.levelDown();
+        continue;
+      }
+      const newProp = (op(prop) & ~PROP_AVAIL1) | (prop & PROP_AVAIL1);
+      if (newProp !== prop) {
+        const pfn = codec.pfn(lo, hi, level);
+        this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
+      }
+      this.moveForward();
+    }
+  }
+
+  /**
+   * Reports the slot at the current address and moves past it. Returns `QUERY_END` at the
+   * end of the range; otherwise the slot's start, length, frame and property are in
+   * `qVa`, `qLen`, `qPfn`, `qProp`.
+   */
+  query(): QueryKind {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    if (this.va >= this.barrierEnd) return QUERY_END;
+    for (;;) {
+      const level = this.level;
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE) {
+        this.enterExistingChild(codec.pfn(lo, hi, level));
+        continue;
+      }
+      const size = ctx.sizes[level];
+      this.qVa = Math.floor(this.va / size) * size;
+      this.qLen = size;
+      if (kind === PTE_ABSENT) {
+        this.qPfn = 0;
+        this.qProp = 0;
+        this.moveForward();
+        return QUERY_NOT_MAPPED;
+      }
+      this.qPfn = codec.pfn(lo, hi, level);
+      this.qProp = codec.prop(lo, hi, level);
+      this.moveForward();
+      return this.qProp & PROP_AVAIL1 ? QUERY_MAPPED_UNTRACKED : QUERY_MAPPED;
+    }
+  }
+
+  /**
+   * Moves to the next mapped leaf in `[va, va + len)` and returns its address, staying
+   * on it; returns -1 (leaving the cursor at the end of the searched range) if there is
+   * none. Skips absent slots and child tables with no children.
+   */
+  findNext(len: number): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    if (len % ctx.consts.basePageSize !== 0) fail('UnalignedVaddr', 'findNext length is not page aligned');
+    const end = this.va + len;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'findNext length exceeds the cursor range');
+    while (this.va < end) {
+      const level = this.level;
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_LEAF) return this.va;
+      if (kind === PTE_TABLE) {
+        const child = codec.pfn(lo, hi, level);
+        if (ctx.meta.nrChildren(child) !== 0) {
+          this.enterExistingChild(child);
+          continue;
+        }
+      }
+      this.moveForward();
+    }
+    if (this.va > end) this.va = end;
+    return -1;
+  }
+
+  /**
+   * Rewrites the property of the leaf at the current address (e.g. to set accessed or dirty
+   * bits as the MMU would); does not move. Throws `InvalidArgument` if nothing is mapped.
+   */
+  setProp(prop: number): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    if (this.va >= this.barrierEnd) fail('InvalidVaddr', 'setProp at the end of the cursor range');
+    for (;;) {
+      const level = this.level;
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE) {
+        this.enterExistingChild(codec.pfn(lo, hi, level));
+        continue;
+      }
+      if (kind === PTE_ABSENT) fail('InvalidArgument', `0x${this.va.toString(16)} is not mapped`);
+      const old = codec.prop(lo, hi, level);
+      const newProp = (prop & ~PROP_AVAIL1) | (old & PROP_AVAIL1);
+      const pfn = codec.pfn(lo, hi, level);
+      this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
+      return;
+    }
+  }
+
+  private enterExistingChild(child: number): void {
+    this.enterNode(this.level - 1, child);
+    this.level--;
+  }
+
+  /** Whether any leaf is mapped in `[start, end)` (read without moving the cursor). */
+  private findMapped(start: number, end: number): boolean {
+    return this.pt.hasMappingIn(this.nodePfn[this.guardLevel], this.guardLevel, start, end);
+  }
+
+  /** Releases every lock (recycling empty nodes on the way when enabled). */
+  drop(): void {
+    if (!this.alive) return;
+    const ctx = this.ctx;
+    while (this.level < this.guardLevel) this.levelUp();
+    const guard = this.nodePfn[this.guardLevel];
+    const rewalk = ctx.recycle && this.guardLevel < ctx.consts.nrLevels && ctx.meta.nrChildren(guard) === 0;
+    unlockNode(ctx.meta, guard);
+    this.alive = false;
+    if (rewalk) this.pt.recycleEmptyPath(this.barrierStart);
+  }
+}
+
+/**
+ * The read-only cursor: the same walk and the same locks (cursors over overlapping ranges
+ * are serialized either way), but it never creates, splits or writes anything.
+ */
+export class Cursor {
+  private readonly inner: CursorMut;
+  constructor(pt: PageTable, start: number, end: number) {
+    this.inner = new CursorMut(pt, start, end, false);
+  }
+  get va(): number {
+    return this.inner.va;
+  }
+  get qVa(): number {
+    return this.inner.qVa;
+  }
+  get qLen(): number {
+    return this.inner.qLen;
+  }
+  get qPfn(): number {
+    return this.inner.qPfn;
+  }
+  get qProp(): number {
+    return this.inner.qProp;
+  }
+  jump(va: number): void {
+    this.inner.jump(va);
+  }
+  query(): QueryKind {
+    return this.inner.query();
+  }
+  findNext(len: number): number {
+    return this.inner.findNext(len);
+  }
+  drop(): void {
+    this.inner.drop();
+  }
+  /** Iterates the slots of the remaining range as plain objects (for tools, not hot paths). */
+  *[Symbol.iterator](): Generator<QueryItem> {
+    for (let kind = this.query(); kind !== QUERY_END; kind = this.query()) {
+      yield { kind, va: this.qVa, len: this.qLen, pfn: this.qPfn, prop: this.qProp };
+    }
+  }
+}
+
+export interface QueryItem {
+  kind: QueryKind;
+  va: number;
+  len: number;
+  pfn: number;
+  prop: number;
+}

@@ -1,0 +1,60 @@
+import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { FrameType } from '../frame/frame-type.ts';
+import type { PageTableContext } from './context.ts';
+
+/**
+ * Page-table nodes: frames of type `PageTable` whose contents are 512 PTEs, each stored as
+ * two 32-bit words (`lo` at word `2 * index`, `hi` at `2 * index + 1`) in the frame's page.
+ *
+ * Node metadata (in the frame's metadata slot): `level`, `nrChildren` (= the number of
+ * non-absent PTEs, kept by whoever writes a PTE under the node's lock), `stray` (set when the
+ * node is detached from its parent) and the lock word.
+ */
+
+/** Allocates an empty node at `level`; the caller owns its one handle. */
+export function allocNode(ctx: PageTableContext, level: number): number {
+  const pfn = ctx.frames.alloc(FrameType.PageTable);
+  const meta = ctx.meta;
+  meta.setLevel(pfn, level);
+  meta.setNrChildren(pfn, 0);
+  meta.setStray(pfn, false);
+  ctx.memory.slot(pfn);
+  return pfn;
+}
+
+/** The word array holding node `pfn`'s PTEs. */
+export function nodeWords(ctx: PageTableContext, pfn: number): Uint32Array {
+  return ctx.memory.wordsOf(ctx.memory.slot(pfn));
+}
+
+/** Index in `nodeWords` of the first word of node `pfn`'s PTE 0. */
+export function nodeBase(ctx: PageTableContext, pfn: number): number {
+  return ctx.memory.wordBase(ctx.memory.slot(pfn));
+}
+
+/**
+ * Drop hook of page-table frames: releases what the node's PTEs reference (child nodes and
+ * tracked frames; untracked leaves reference nothing). Runs when the node's last reference
+ * goes, so nobody can hold its lock.
+ */
+export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
+  const level = ctx.meta.level(pfn);
+  const codec = ctx.codec;
+  const words = nodeWords(ctx, pfn);
+  const base = nodeBase(ctx, pfn);
+  const n = ctx.consts.nrEntries;
+  for (let i = 0; i < n; i++) {
+    const lo = words[base + 2 * i];
+    const hi = words[base + 2 * i + 1];
+    if (lo === 0 && hi === 0) continue;
+    const kind = codec.kind(lo, hi, level);
+    if (kind === PTE_TABLE) {
+      ctx.frames.decRef(codec.pfn(lo, hi, level));
+    } else if (kind === PTE_LEAF && (codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
+      ctx.frames.decRef(codec.pfn(lo, hi, level));
+      ctx.nrReleasedLeaves++;
+    }
+  }
+  ctx.meta.setNrChildren(pfn, 0);
+}

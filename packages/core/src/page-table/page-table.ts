@@ -1,0 +1,226 @@
+import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
+import { fail, MmError } from '../errors.ts';
+import type { PageTableContext } from './context.ts';
+import { Cursor, CursorMut } from './cursor.ts';
+import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { allocNode, nodeBase, nodeWords } from './node.ts';
+
+/**
+ * A page table: a root node and the half of the address space it may touch.
+ *
+ * The kernel page table owns the upper half: at creation every root entry of that half
+ * gets a node of level `nrLevels - 1`, and those shared nodes are never unmapped or freed.
+ * A user page table owns the lower half; its root's upper half is a copy of the kernel
+ * root's, so kernel mappings are shared, and user cursors can never reach those entries
+ * (their range is checked against the lower half). The copies hold no references: a user
+ * table never outlives the kernel's.
+ */
+export class PageTable {
+  /** Lowest and highest-plus-one virtual address cursors of this table may cover. */
+  readonly lower: number;
+  readonly upper: number;
+  private destroyed = false;
+
+  private constructor(
+    readonly ctx: PageTableContext,
+    readonly rootPfn: number,
+    readonly isKernel: boolean,
+  ) {
+    const consts = ctx.consts;
+    const half = consts.userRootEntries * ctx.sizes[consts.nrLevels];
+    this.lower = isKernel ? half : 0;
+    this.upper = isKernel ? ctx.sizes[consts.nrLevels + 1] : half;
+  }
+
+  /** Creates the kernel page table with its shared second-level nodes. */
+  static createKernel(ctx: PageTableContext): PageTable {
+    const consts = ctx.consts;
+    const root = allocNode(ctx, consts.nrLevels);
+    const words = nodeWords(ctx, root);
+    const base = nodeBase(ctx, root);
+    for (let i = consts.userRootEntries; i < consts.nrEntries; i++) {
+      const child = allocNode(ctx, consts.nrLevels - 1);
+      ctx.meta.setHandles(child, 0);
+      words[base + 2 * i] = ctx.codec.tableLo(child);
+      words[base + 2 * i + 1] = ctx.codec.tableHi(child);
+    }
+    ctx.meta.setNrChildren(root, consts.nrEntries - consts.userRootEntries);
+    return new PageTable(ctx, root, true);
+  }
+
+  /** Creates a user page table sharing the kernel half of `kernel`. */
+  static createUser(ctx: PageTableContext, kernel: PageTable): PageTable {
+    const consts = ctx.consts;
+    const root = allocNode(ctx, consts.nrLevels);
+    const words = nodeWords(ctx, root);
+    const base = nodeBase(ctx, root);
+    const kWords = nodeWords(ctx, kernel.rootPfn);
+    const kBase = nodeBase(ctx, kernel.rootPfn);
+    const from = 2 * consts.userRootEntries;
+    words.set(kWords.subarray(kBase + from, kBase + 2 * consts.nrEntries), base + from);
+    // The shared entries are not children of this root for `nrChildren`: they are the
+    // kernel's, and user cursors never see them.
+    return new PageTable(ctx, root, false);
+  }
+
+  /** Throws `InvalidVaddrRange` / `UnalignedVaddr` unless `[start, end)` is a valid cursor range. */
+  checkRange(start: number, end: number): void {
+    if (this.destroyed) fail('InvalidArgument', 'the page table was destroyed');
+    if (
+      !(
+        Number.isFinite(start) &&
+        Number.isFinite(end) &&
+        start < end &&
+        start >= this.lower &&
+        end <= this.upper
+      )
+    ) {
+      throw new MmError(
+        'InvalidVaddrRange',
+        `[0x${start.toString(16)}, 0x${end.toString(16)}) is not in this table's half`,
+      );
+    }
+    const page = this.ctx.consts.basePageSize;
+    if (start % page !== 0 || end % page !== 0) fail('UnalignedVaddr', 'cursor range is not page aligned');
+  }
+
+  /** A mutable cursor over `[start, end)`; throws `CursorBusy` if a node it needs is locked. */
+  cursorMut(start: number, end: number): CursorMut {
+    return new CursorMut(this, start, end, true);
+  }
+
+  /** Like `cursorMut`, but returns `null` instead of throwing when the range is busy. */
+  tryCursorMut(start: number, end: number): CursorMut | null {
+    try {
+      return new CursorMut(this, start, end, true);
+    } catch (e) {
+      if (e instanceof MmError && e.code === 'CursorBusy') return null;
+      throw e;
+    }
+  }
+
+  /** A read-only cursor over `[start, end)`. */
+  cursor(start: number, end: number): Cursor {
+    return new Cursor(this, start, end);
+  }
+
+  /**
+   * Whether entries at `level` are the kernel root's, which point at the shared nodes and
+   * must never become leaves or be cleared. (The seed's literal condition also covered the
+   * entries inside the shared nodes; that only matters where huge pages reach that level,
+   * as on Sv39, and would forbid the 2 MiB pages Sv39 kernels map there.)
+   */
+  isSharedKernelLevel(level: number): boolean {
+    return this.isKernel && level >= this.ctx.consts.nrLevels;
+  }
+
+  /** Whether recycling may free a child of a node at `parentLevel`. */
+  canRecycleChildOf(parentLevel: number): boolean {
+    return !(this.isKernel && parentLevel >= this.ctx.consts.nrLevels);
+  }
+
+  /**
+   * Whether a leaf is mapped in `[start, end)` under `node` (at `level`). The caller holds
+   * a lock covering the range, so the sub-tree cannot change under this walk.
+   */
+  hasMappingIn(node: number, level: number, start: number, end: number): boolean {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const size = ctx.sizes[level];
+    const nodeStart = Math.floor(start / ctx.sizes[level + 1]) * ctx.sizes[level + 1];
+    const words = nodeWords(ctx, node);
+    const base = nodeBase(ctx, node);
+    const first = Math.floor((start - nodeStart) / size);
+    const last = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
+    for (let i = first; i <= last; i++) {
+      const lo = words[base + 2 * i];
+      const hi = words[base + 2 * i + 1];
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_ABSENT) continue;
+      if (kind !== PTE_TABLE) return true;
+      const slotStart = nodeStart + i * size;
+      if (
+        this.hasMappingIn(
+          codec.pfn(lo, hi, level),
+          level - 1,
+          Math.max(start, slotStart),
+          Math.min(end, slotStart + size),
+        )
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The drop-time clean-up of recycling: walks from the root towards `va` as far as child
+   * tables go, then frees every empty node on the way back up. Best effort: it stops where
+   * a node is locked by another cursor, and never frees the root or shared kernel nodes.
+   */
+  recycleEmptyPath(va: number): void {
+    const ctx = this.ctx;
+    const meta = ctx.meta;
+    const codec = ctx.codec;
+    const owner = ctx.newOwner();
+    const path: number[] = [];
+    const slot: number[] = [];
+    let node = this.rootPfn;
+    let level = ctx.consts.nrLevels;
+    if (!tryLockNode(meta, node, owner)) return;
+    path.push(node);
+    while (level > 1) {
+      const idx = Math.floor(va / ctx.sizes[level]) % ctx.consts.nrEntries;
+      const at = nodeBase(ctx, node) + 2 * idx;
+      const words = nodeWords(ctx, node);
+      if (codec.kind(words[at], words[at + 1], level) !== PTE_TABLE) break;
+      const child = codec.pfn(words[at], words[at + 1], level);
+      if (!tryLockNode(meta, child, owner)) break;
+      slot.push(idx);
+      path.push(child);
+      node = child;
+      level--;
+    }
+    for (let i = path.length - 1; i >= 1; i--) {
+      const child = path[i];
+      const parent = path[i - 1];
+      const parentLevel = meta.level(parent);
+      const empty = meta.nrChildren(child) === 0;
+      unlockNode(meta, child);
+      if (!empty || !this.canRecycleChildOf(parentLevel)) continue;
+      if (ctx.debug && lockOwner(meta, parent) !== owner)
+        fail('LockNotHeld', 'recycling without the parent lock');
+      const at = nodeBase(ctx, parent) + 2 * slot[i - 1];
+      const words = nodeWords(ctx, parent);
+      words[at] = 0;
+      words[at + 1] = 0;
+      meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
+      meta.setStray(child, true);
+      ctx.nrRecycledNodes++;
+      ctx.frames.decRef(child);
+    }
+    unlockNode(meta, path[0]);
+  }
+
+  /**
+   * Tears down a user page table: every node and every tracked frame it references is
+   * released (frames are freed with their last reference). The table is unusable after.
+   */
+  destroy(): void {
+    if (this.isKernel) fail('InvalidArgument', 'the kernel page table is never destroyed');
+    if (this.destroyed) return;
+    const ctx = this.ctx;
+    if (lockOwner(ctx.meta, this.rootPfn) !== 0)
+      fail('CursorBusy', 'a cursor is still alive on this page table');
+    const consts = ctx.consts;
+    const words = nodeWords(ctx, this.rootPfn);
+    const base = nodeBase(ctx, this.rootPfn);
+    words.fill(0, base + 2 * consts.userRootEntries, base + 2 * consts.nrEntries);
+    this.destroyed = true;
+    ctx.frames.put(this.rootPfn);
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+}

@@ -1,0 +1,143 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { FrameType, MmError, PhysMemory, REF_COUNT_MAX, REF_COUNT_UNUSED } from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+import { expectClean, testKernel } from '../support/configs.ts';
+
+describe('frame allocator', () => {
+  it('hands out distinct frames and reuses freed ones first', () => {
+    const k = testKernel({ arch: x86_64 });
+    const a = k.frames.alloc();
+    const b = k.frames.alloc();
+    expect(a).not.toBe(b);
+    k.frames.put(a);
+    expect(k.frames.alloc()).toBe(a);
+  });
+
+  it('reports exhaustion as a typed error and recovers after frees', () => {
+    const k = testKernel({ arch: x86_64 }, { memory: 4 << 20, linearMapping: false });
+    const taken: number[] = [];
+    for (;;) {
+      try {
+        taken.push(k.frames.alloc());
+      } catch (e) {
+        expect(e).toBeInstanceOf(MmError);
+        expect((e as MmError).code).toBe('OutOfFrames');
+        break;
+      }
+    }
+    expect(k.frames.nrFree).toBe(0);
+    expect(taken.length).toBe(1024 - k.nrBootFrames);
+    k.frames.put(taken[3]);
+    expect(k.frames.alloc()).toBe(taken[3]);
+    for (const pfn of taken) k.frames.put(pfn);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+    expectClean(k);
+  });
+
+  it('allocates contiguous aligned segments', () => {
+    const k = testKernel({ arch: x86_64 });
+    k.frames.alloc();
+    const first = k.frames.allocContiguous(512, 512);
+    expect(first % 512).toBe(0);
+    for (let p = first; p < first + 512; p++) expect(k.frames.refCount(p)).toBe(1);
+    const other = k.frames.allocContiguous(3, 4);
+    expect(other % 4).toBe(0);
+    expect(other >= first + 512 || other + 3 <= first).toBe(true);
+    expect(() => k.frames.allocContiguous(1 << 20, 1)).toThrow(/OutOfFrames/);
+    expect(() => k.frames.allocContiguous(4, 3)).toThrow(/InvalidArgument/);
+  });
+});
+
+describe('reference counts', () => {
+  it('follows the unused / in use states of the metadata slot', () => {
+    const k = testKernel({ arch: x86_64 });
+    const pfn = k.frames.alloc();
+    expect(k.frames.refCount(pfn)).toBe(1);
+    k.frames.get(pfn);
+    expect(k.frames.refCount(pfn)).toBe(2);
+    k.frames.put(pfn);
+    k.frames.put(pfn);
+    expect(k.frames.refCount(pfn)).toBe(REF_COUNT_UNUSED);
+    expect(() => k.frames.put(pfn)).toThrow(/BadFrameState/);
+    expect(() => k.frames.get(pfn)).toThrow(/BadFrameState/);
+  });
+
+  it('never crosses the ceiling', () => {
+    const k = testKernel({ arch: x86_64 });
+    const pfn = k.frames.alloc();
+    k.meta.setRefCount(pfn, REF_COUNT_MAX);
+    expect(() => k.frames.incRef(pfn)).toThrow(/RefCountOverflow/);
+    expect(k.frames.refCount(pfn)).toBe(REF_COUNT_MAX);
+  });
+
+  it('runs the drop hook with count 0 before the frame returns to the allocator', () => {
+    const k = testKernel({ arch: x86_64 });
+    const seen: { count: number; free: boolean }[] = [];
+    k.frames.setDropHook(FrameType.Kernel, (pfn) => {
+      seen.push({ count: k.frames.refCount(pfn), free: k.frames.allocator.isFree(pfn) });
+    });
+    const pfn = k.frames.alloc(FrameType.Kernel);
+    k.frames.put(pfn);
+    expect(seen).toEqual([{ count: 0, free: false }]);
+    expect(k.frames.allocator.isFree(pfn)).toBe(true);
+  });
+
+  it('counts frames in use per type', () => {
+    const k = testKernel({ arch: x86_64 });
+    const before = k.frames.usageByType().untyped;
+    const a = k.frames.alloc();
+    expect(k.frames.usageByType().untyped).toBe(before + 1);
+    k.frames.put(a);
+    expect(k.frames.usageByType().untyped).toBe(before);
+  });
+});
+
+describe('simulated frame contents', () => {
+  it('reads zeros from a never-written frame without spending memory', () => {
+    const mem = new PhysMemory(1024);
+    expect(mem.read(7, 0, 16)).toEqual(new Uint8Array(16));
+    expect(mem.nrBackedFrames).toBe(0);
+    mem.write(7, 100, Uint8Array.of(1, 2, 3));
+    expect(mem.nrBackedFrames).toBe(1);
+    expect(Array.from(mem.read(7, 99, 5))).toEqual([0, 1, 2, 3, 0]);
+  });
+
+  it('copies and forgets contents', () => {
+    const mem = new PhysMemory(1024);
+    mem.write(1, 4095, Uint8Array.of(9));
+    mem.copyFrame(1, 2);
+    expect(mem.read(2, 4095, 1)[0]).toBe(9);
+    mem.release(1);
+    expect(mem.read(1, 4095, 1)[0]).toBe(0);
+    mem.copyFrame(1, 2);
+    expect(mem.isBacked(2)).toBe(false);
+    expect(() => mem.read(1, 4090, 10)).toThrow(/outside a 4 KiB frame/);
+  });
+
+  it('frees the contents of a frame with the frame', () => {
+    const k = testKernel({ arch: x86_64 });
+    const pfn = k.frames.alloc();
+    k.memory.write(pfn, 0, Uint8Array.of(42));
+    k.frames.put(pfn);
+    const again = k.frames.alloc();
+    expect(again).toBe(pfn);
+    expect(k.memory.read(again, 0, 1)[0]).toBe(0);
+  });
+});
+
+describe('boot', () => {
+  it('boots 16 GiB (4M frames) with metadata pages reserved', () => {
+    const k = testKernel({ arch: x86_64 }, { memory: 16 * 2 ** 30, debug: false });
+    expect(k.frames.nrFrames).toBe(4 * 1024 * 1024);
+    expect(k.frames.usageByType()['meta-page']).toBe(
+      Math.ceil((4 * 1024 * 1024 * k.meta.bytesPerFrame) / 4096),
+    );
+    expect(k.meta.bytesPerFrame).toBeLessThanOrEqual(32);
+  });
+
+  it('rejects bad memory sizes with a typed error', () => {
+    expect(() => testKernel({ arch: x86_64 }, { memory: 12345 })).toThrow(/InvalidConfig/);
+    expect(() => testKernel({ arch: x86_64 }, { memory: -4096 })).toThrow(/InvalidConfig/);
+    expect(() => testKernel({ arch: x86_64 }, { layout: 'nope' })).toThrow(/unknown layout/);
+  });
+});

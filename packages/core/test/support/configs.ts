@@ -1,0 +1,36 @@
+import { riscvSv39, riscvSv48 } from '@mmkit/arch-riscv';
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { type Arch, createKernel, type Kernel, type KernelConfig, LAYOUT_NAMES } from '@mmkit/core';
+
+/** The three architecture configurations every conformance test runs on. */
+export const ARCHS: readonly { name: string; arch: Arch }[] = [
+  { name: 'x86_64', arch: x86_64 },
+  { name: 'riscv-sv39', arch: riscvSv39 },
+  { name: 'riscv-sv48', arch: riscvSv48 },
+];
+
+/** Every architecture × storage layout: suites parametrized over these run on each. */
+export const KERNEL_CONFIGS: readonly { name: string; arch: Arch; layout: string }[] = ARCHS.flatMap((a) =>
+  LAYOUT_NAMES.map((layout) => ({ name: `${a.name}/${layout}`, arch: a.arch, layout })),
+);
+
+/** A small debug-mode kernel for tests. */
+export function testKernel(
+  config: { arch: Arch; layout?: string },
+  extra: Partial<KernelConfig> = {},
+): Kernel {
+  return createKernel({ memory: 64 << 20, debug: true, ...config, ...extra });
+}
+
+/** Fails with the violations' messages if `kernel.check()` finds any. */
+export function expectClean(kernel: Kernel): void {
+  const violations = kernel.check();
+  if (violations.length > 0) {
+    throw new Error(
+      `kernel.check() found ${violations.length} violations:\n${violations
+        .slice(0, 10)
+        .map((v) => v.message)
+        .join('\n')}`,
+    );
+  }
+}
