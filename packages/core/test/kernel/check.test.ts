@@ -1,0 +1,84 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { FrameType, PROP_RW, PROP_USER } from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+import { testKernel } from '../support/configs.ts';
+
+const PAGE = 4096;
+const VA = 0x4000_0000;
+
+function kernelWithOnePage() {
+  const k = testKernel({ arch: x86_64 });
+  const pt = k.newUserPageTable();
+  const f = k.frames.alloc();
+  const c = pt.cursorMut(VA, VA + PAGE);
+  c.map(f, PROP_RW | PROP_USER);
+  c.drop();
+  k.frames.put(f);
+  return { k, pt, f };
+}
+
+/** The level-1 node holding the PTE of VA. */
+function leafNode(k: ReturnType<typeof testKernel>): number {
+  for (let pfn = 0; pfn < k.meta.nrFrames; pfn++) {
+    if (k.meta.type(pfn) === FrameType.PageTable && k.meta.level(pfn) === 1 && k.meta.nrChildren(pfn) === 1)
+      return pfn;
+  }
+  throw new Error('no level-1 node');
+}
+
+describe('kernel.check()', () => {
+  it('is clean on a consistent kernel', () => {
+    expect(kernelWithOnePage().k.check()).toEqual([]);
+  });
+
+  it('finds a reference count that disagrees with handles and PTEs', () => {
+    const { k, f } = kernelWithOnePage();
+    k.meta.setRefCount(f, 5);
+    const v = k.check();
+    expect(v.map((x) => x.kind)).toEqual(['ref-count']);
+    expect(v[0].pfn).toBe(f);
+    expect(v[0].message).toMatch(/count 5, but 0 handles \+ 1 PTEs/);
+  });
+
+  it('finds a node whose child count disagrees with its PTEs', () => {
+    const { k } = kernelWithOnePage();
+    const node = leafNode(k);
+    k.meta.setNrChildren(node, 3);
+    expect(k.check().map((x) => x.kind)).toEqual(['node-children']);
+  });
+
+  it('finds a node at the wrong level and a stray node still reachable', () => {
+    const { k } = kernelWithOnePage();
+    const node = leafNode(k);
+    k.meta.setLevel(node, 2);
+    k.meta.setStray(node, true);
+    expect(
+      k
+        .check()
+        .map((x) => x.kind)
+        .sort(),
+    ).toEqual(['node-level', 'node-stray']);
+  });
+
+  it('finds a freed frame still mapped', () => {
+    const { k, f } = kernelWithOnePage();
+    // Free the frame behind the page table's back.
+    k.meta.setRefCount(f, 0xffff_ffff);
+    k.frames.allocator.dealloc(f);
+    expect(k.check().map((x) => x.kind)).toContain('free-referenced');
+  });
+
+  it('finds frames the allocator and the metadata disagree on', () => {
+    const { k } = kernelWithOnePage();
+    const pfn = k.frames.allocator.alloc();
+    expect(k.check().map((x) => x.kind)).toEqual(['allocator']);
+    expect(k.check()[0].pfn).toBe(pfn);
+  });
+
+  it('finds a leaked frame (in use, referenced by nothing)', () => {
+    const { k } = kernelWithOnePage();
+    const pfn = k.frames.alloc();
+    k.meta.setHandles(pfn, 0);
+    expect(k.check().map((x) => x.kind)).toEqual(['ref-count']);
+  });
+});

@@ -1,0 +1,99 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { MmError, PROP_RW, PROP_USER } from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
+
+const PAGE = 4096;
+const MiB2 = 2 << 20;
+const USER_RW = PROP_RW | PROP_USER;
+
+/** Maps one page so that the nodes down to level 1 exist at `va`. */
+function populate(
+  k: ReturnType<typeof testKernel>,
+  pt: ReturnType<ReturnType<typeof testKernel>['newUserPageTable']>,
+  va: number,
+) {
+  const f = k.frames.alloc();
+  const c = pt.cursorMut(va, va + PAGE);
+  c.map(f, USER_RW);
+  c.drop();
+  k.frames.put(f);
+}
+
+describe.each(KERNEL_CONFIGS)('lock protocol on $name', (config) => {
+  it('lets cursors on disjoint ranges live at once and serializes overlapping ones', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const a = 0x4000_0000;
+    const b = a + 4 * MiB2;
+    populate(k, pt, a);
+    populate(k, pt, b);
+    const first = pt.cursorMut(a, a + 16 * PAGE);
+    const second = pt.tryCursorMut(b, b + 16 * PAGE);
+    expect(second).not.toBeNull();
+    expect(pt.tryCursorMut(a + PAGE, a + 2 * PAGE)).toBeNull();
+    expect(() => pt.cursorMut(a, a + PAGE)).toThrow(MmError);
+    expect(() => pt.cursorMut(a, a + PAGE)).toThrow(/CursorBusy/);
+    first.drop();
+    const third = pt.tryCursorMut(a + PAGE, a + 2 * PAGE);
+    expect(third).not.toBeNull();
+    third?.drop();
+    second?.drop();
+    expectClean(k);
+  });
+
+  it('keeps only the guard node locked after creation', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const va = 0x4000_0000;
+    populate(k, pt, va);
+    const c = pt.cursorMut(va, va + 8 * PAGE);
+    expect(c.guardLevel).toBe(1);
+    expect(c.level).toBe(1);
+    // The root and the upper nodes are free again: a cursor elsewhere in the same 1 GiB goes
+    // through them down to the level-2 node, whose entry for its range is absent.
+    const other = pt.cursorMut(va + 64 * MiB2, va + 65 * MiB2);
+    expect(other.guardLevel).toBe(2);
+    other.drop();
+    c.drop();
+    expectClean(k);
+  });
+
+  it('a cursor on a range spanning nodes locks their common ancestor', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const va = 0x4000_0000;
+    populate(k, pt, va);
+    populate(k, pt, va + MiB2);
+    const c = pt.cursorMut(va + MiB2 - PAGE, va + MiB2 + PAGE);
+    expect(c.guardLevel).toBe(2);
+    // Both level-1 nodes sit below the guard: even a range inside one of them is busy.
+    expect(pt.tryCursorMut(va, va + PAGE)).toBeNull();
+    c.drop();
+    expectClean(k);
+  });
+});
+
+describe('debug mode', () => {
+  it('throws when a PTE is written to a node whose lock the cursor does not hold', () => {
+    const k = testKernel({ arch: x86_64 });
+    const pt = k.newUserPageTable();
+    const va = 0x4000_0000;
+    populate(k, pt, va);
+    const c = pt.cursorMut(va, va + 2 * PAGE);
+    // Steal the guard node's lock from under the cursor, as a buggy caller could.
+    const guard = k.meta.lockArray.findIndex((owner) => owner !== 0);
+    const owner = k.meta.lockArray[guard];
+    Atomics.store(k.meta.lockArray, guard, 0);
+    const f = k.frames.alloc();
+    c.jump(va + PAGE);
+    expect(() => c.map(f, USER_RW)).toThrow(/LockNotHeld/);
+    Atomics.store(k.meta.lockArray, guard, owner);
+    c.drop();
+  });
+
+  it('does not check locks outside debug mode', () => {
+    const k = testKernel({ arch: x86_64 }, { debug: false });
+    expect(k.debug).toBe(false);
+  });
+});
