@@ -29,3 +29,4 @@ export {
 } from './page-table/cursor.ts';
 export { PageTable } from './page-table/page-table.ts';
 export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';
+export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';

@@ -1,0 +1,34 @@
+import { MmError } from '@mmkit/core';
+import { Command, CommanderError } from 'commander';
+import { UsageError } from './archs.ts';
+import { registerDemo } from './commands/demo.ts';
+
+// A closed pipe (e.g. `mmkit … | head`) ends the output quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+const program = new Command();
+program
+  .name('mmkit')
+  .description(
+    "A data-oriented model of an operating system's memory management, as Asterinas builds it: " +
+      'frames with metadata slots, page tables walked by cursors under a lock protocol, address ' +
+      'spaces with Linux-compatible syscalls, plugins, and benchmarks of data layouts.',
+  )
+  .showHelpAfterError()
+  .exitOverride();
+
+registerDemo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  if (e instanceof UsageError || e instanceof MmError) {
+    console.error(`mmkit: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
