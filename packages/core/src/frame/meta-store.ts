@@ -1,4 +1,6 @@
 import { MmError } from '../errors.ts';
+import { AosMetaStore } from './layouts/aos.ts';
+import { ObjectMetaStore } from './layouts/object.ts';
 import { REF_COUNT_UNUSED } from './ref-count.ts';
 
 /**
@@ -46,11 +48,11 @@ function buffer(bytes: number, shared: boolean): ArrayBufferLike {
 
 /**
  * Struct-of-arrays layout: one typed array per field, indexed by frame number.
- * 20 bytes per frame.
+ * 17 bytes per frame (measured: `arrayBuffers` grows by 17 bytes per frame).
  */
 export class SoaMetaStore implements FrameMetaStore {
   readonly layout = 'soa';
-  readonly bytesPerFrame = 4 + 4 + 1 + 1 + 2 + 4 + 4;
+  readonly bytesPerFrame = 4 + 4 + 1 + 1 + 2 + 1 + 4;
   private readonly refCounts: Uint32Array;
   private readonly handleCounts: Uint32Array;
   private readonly types: Uint8Array;
@@ -114,8 +116,9 @@ export class SoaMetaStore implements FrameMetaStore {
   }
 }
 
-export type LayoutName = 'soa';
-export const LAYOUT_NAMES: readonly LayoutName[] = ['soa'];
+export type LayoutName = 'soa' | 'aos' | 'object';
+/** Every layout: `soa` (the default), `aos` (64-byte slots), `object` (one object per frame). */
+export const LAYOUT_NAMES: readonly LayoutName[] = ['soa', 'aos', 'object'];
 
 /** Creates the metadata store of a layout. */
 export function createMetaStore(
@@ -126,7 +129,14 @@ export function createMetaStore(
   switch (layout) {
     case 'soa':
       return new SoaMetaStore(nrFrames, options);
+    case 'aos':
+      return new AosMetaStore(nrFrames, options);
+    case 'object':
+      return new ObjectMetaStore(nrFrames, options);
     default:
       throw new MmError('InvalidConfig', `unknown layout '${layout}' (known: ${LAYOUT_NAMES.join(', ')})`);
   }
 }
+
+export { AOS_OFFSETS, AOS_SLOT_BYTES, AosMetaStore } from './layouts/aos.ts';
+export { OBJECT_HEAP_BYTES_PER_FRAME, ObjectMetaStore } from './layouts/object.ts';
