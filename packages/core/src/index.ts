@@ -30,3 +30,6 @@ export {
 export { PageTable } from './page-table/page-table.ts';
 export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';
 export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';
+export { type KernelEvents, KernelEventBus } from './kernel/events.ts';
+export { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './kernel/plugin.ts';
+export { KernelConfigToken, KernelToken } from './kernel/tokens.ts';

@@ -1,4 +1,5 @@
 import { MmError } from '../errors.ts';
+import type { KernelEventBus } from '../kernel/events.ts';
 import { FrameAllocator } from './allocator.ts';
 import { FRAME_TYPE_NAMES, FrameType, NR_FRAME_TYPES } from './frame-type.ts';
 import type { FrameMetaStore } from './meta-store.ts';
@@ -22,6 +23,8 @@ export class Frames {
   private readonly dropHooks: (DropHook | undefined)[] = new Array(NR_FRAME_TYPES);
   /** Frames currently in use, per type (indexed by `FrameType`). */
   readonly nrInUseByType = new Float64Array(NR_FRAME_TYPES);
+  /** The kernel's event bus, if any (events are emitted only when someone listens). */
+  events: KernelEventBus | null = null;
   /** Total frames allocated and freed since boot. */
   nrAllocs = 0;
   nrFrees = 0;
@@ -118,6 +121,8 @@ export class Frames {
     this.meta.setRefCount(pfn, REF_COUNT_UNUSED);
     this.allocator.dealloc(pfn);
     this.nrFrees++;
+    if (this.events !== null && this.events.listenerCount('frameFree') !== 0)
+      this.events.emit('frameFree', pfn, type);
   }
 
   /** Frames in use per type name. */
@@ -135,5 +140,7 @@ export class Frames {
     this.meta.setRefCount(pfn, 1);
     this.nrInUseByType[type]++;
     this.nrAllocs++;
+    if (this.events !== null && this.events.listenerCount('frameAlloc') !== 0)
+      this.events.emit('frameAlloc', pfn, type);
   }
 }

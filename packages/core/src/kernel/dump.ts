@@ -1,7 +1,7 @@
 import { formatProp } from '../arch/page-prop.ts';
 import { canonicalVaddr } from '../arch/paging-consts.ts';
-import { QUERY_END, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import { FrameType } from '../frame/frame-type.ts';
+import { QUERY_END, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 import type { Kernel } from './kernel.ts';
 
@@ -37,7 +37,15 @@ export function mappingRuns(pt: PageTable, start: number, end: number): MappingR
         last.count++;
         last.end += c.qLen;
       } else {
-        runs.push({ va: c.qVa, end: c.qVa + c.qLen, paddr, pageSize: c.qLen, count: 1, prop: c.qProp, tracked });
+        runs.push({
+          va: c.qVa,
+          end: c.qVa + c.qLen,
+          paddr,
+          pageSize: c.qLen,
+          count: 1,
+          prop: c.qProp,
+          tracked,
+        });
       }
     }
   } finally {

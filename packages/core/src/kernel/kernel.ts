@@ -1,4 +1,6 @@
+import 'reflect-metadata';
 import { addComponent, addEntity, createWorld, query, removeEntity } from 'bitecs';
+import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import type { Arch } from '../arch/arch.ts';
 import { CACHE_WRITEBACK, PROP_GLOBAL, PROP_RW, withCache } from '../arch/page-prop.ts';
 import { kernelBase, type PagingConsts } from '../arch/paging-consts.ts';
@@ -12,6 +14,9 @@ import { releaseNodeChildren } from '../page-table/node.ts';
 import { PageTable } from '../page-table/page-table.ts';
 import { Tlb } from '../tlb.ts';
 import { checkPhysical, type Violation } from './check.ts';
+import { KernelEventBus } from './events.ts';
+import { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './plugin.ts';
+import { KernelConfigToken, KernelToken } from './tokens.ts';
 
 /** Default size of physical memory: 1 GiB. */
 export const DEFAULT_MEMORY = 1 << 30;
@@ -30,6 +35,8 @@ export interface KernelConfig {
   debug?: boolean;
   /** Map all physical memory at the start of the kernel half, as OSTD's linear mapping (default true). */
   linearMapping?: boolean;
+  /** Plugins, e.g. `[cow(), pageTableRecycling()]` from `@mmkit/plugins`. */
+  plugins?: readonly PluginSpec[];
 }
 
 /** bitecs components: live page tables are entities of the kernel's world. */
@@ -54,6 +61,12 @@ export class Kernel {
   readonly kernelPageTable: PageTable;
   readonly tlb = new Tlb();
   readonly world = createWorld();
+  /** The kernel's typed event bus. */
+  readonly events = new KernelEventBus();
+  /** The installed plugins and their hooks. */
+  readonly plugins = new PluginDriver();
+  /** The kernel's own dependency-injection container (a child of the global one). */
+  readonly container: DependencyContainer;
   /** First frame of the metadata pages and their number. */
   readonly metaPagesStart: number;
   readonly nrMetaPages: number;
@@ -88,6 +101,13 @@ export class Kernel {
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
     this.ctx.debug = config.debug ?? false;
     this.frames.setDropHook(FrameType.PageTable, (pfn) => releaseNodeChildren(this.ctx, pfn));
+    this.frames.events = this.events;
+    this.tlb.onFlush = (kind, nrPages) => {
+      if (this.events.listenerCount('tlbFlush') !== 0) this.events.emit('tlbFlush', kind, nrPages);
+    };
+    this.container = rootContainer.createChildContainer();
+    this.container.register(KernelToken, { useValue: this });
+    this.container.register(KernelConfigToken, { useValue: config });
 
     // The metadata slots occupy frames of their own, as in Asterinas.
     this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerFrame) / page);
@@ -144,7 +164,30 @@ export class Kernel {
   }
 }
 
-/** Creates a kernel. */
+/**
+ * Creates a kernel and composes it from its plugins: each plugin class is resolved in the
+ * kernel's own container (so two kernels share no state), then every `install` hook runs in
+ * list order. A plugin that fails is reported with its name and the hook.
+ */
 export function createKernel(config: KernelConfig): Kernel {
-  return new Kernel(config);
+  const kernel = new Kernel(config);
+  for (const spec of config.plugins ?? []) {
+    if (spec === null || typeof spec !== 'object' || typeof spec.pluginClass !== 'function') {
+      throw new MmError(
+        'InvalidConfig',
+        'config.plugins must hold plugin specs such as cow() from @mmkit/plugins',
+      );
+    }
+    if (spec.optionsToken !== undefined)
+      kernel.container.register(spec.optionsToken, { useValue: spec.options ?? {} });
+    let plugin: KernelPlugin;
+    try {
+      plugin = kernel.container.resolve(spec.pluginClass);
+    } catch (e) {
+      throw new PluginError(spec.name, 'constructor', e);
+    }
+    kernel.plugins.add(plugin);
+  }
+  kernel.plugins.each('install', kernel);
+  return kernel;
 }

@@ -1,0 +1,3 @@
+import 'reflect-metadata';
+
+export { PageTableRecyclingPlugin, pageTableRecycling } from './page-table-recycling.ts';
