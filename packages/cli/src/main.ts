@@ -1,6 +1,7 @@
 import { MmError } from '@mmkit/core';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './archs.ts';
+import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 
 // A closed pipe (e.g. `mmkit … | head`) ends the output quietly.
@@ -21,6 +22,7 @@ program
   .exitOverride();
 
 registerDemo(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

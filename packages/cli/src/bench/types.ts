@@ -1,0 +1,82 @@
+import type { Arch } from '@mmkit/core';
+
+/** What a workload counts: a name scripts can rely on, its unit, and its direction. */
+export interface MetricSpec {
+  metric: string;
+  unit: string;
+  /** True for throughputs (pages/s), false for costs (ms/GiB, bytes/page). */
+  higherIsBetter: boolean;
+}
+
+/** Everything a workload is given in its child process. */
+export interface WorkloadContext {
+  arch: Arch;
+  archName: string;
+  layout: string;
+  /** Bytes the workload works on (the `--size`). */
+  size: number;
+  /** `size` in 4 KiB pages. */
+  nrPages: number;
+  quick: boolean;
+}
+
+/** One workload after its (untimed) setup: each `run()` is one measured repetition. */
+export interface WorkloadInstance {
+  /** Runs once (untimed preparation allowed inside) and returns one value per metric. */
+  run(): Record<string, number>;
+  /** Called once after the last run (untimed), e.g. to check the kernel. */
+  finish?(): void;
+}
+
+export interface Workload {
+  name: string;
+  /** One line: what is measured. */
+  description: string;
+  metrics: readonly MetricSpec[];
+  /** Null when runnable; otherwise why not (e.g. an API that has not landed). */
+  unavailable(): string | null;
+  setup(ctx: WorkloadContext): WorkloadInstance;
+  /** Caps the size this workload uses (some work per call, not per page). */
+  maxPages?: number;
+}
+
+/** One figure of the JSON report (exactly the schema of issue 5). */
+export interface ResultRow {
+  workload: string;
+  layout: string;
+  arch: string;
+  metric: string;
+  unit: string;
+  median: number;
+  min: number;
+  max: number;
+  /** The value of every run, in order. */
+  runs: number[];
+}
+
+export interface Conditions {
+  node: string;
+  v8: string;
+  platform: string;
+  kernel: string;
+  cpu: string;
+  cpus: number;
+  memoryBytes: number;
+  date: string;
+  sizeBytes: number;
+  sizes: Record<string, number>;
+  runs: number;
+  warmup: number;
+  quick: boolean;
+  layouts: string[];
+  archs: string[];
+  workloads: string[];
+  unavailable: Record<string, string>;
+  linux: string;
+  command: string;
+}
+
+export interface BenchReport {
+  conditions: Conditions;
+  results: ResultRow[];
+}

@@ -1,0 +1,75 @@
+import type { Workload } from '../types.ts';
+import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
+
+/**
+ * Every workload name of issue 5, in report order. Scripts rely on these names. A name
+ * whose workload needs an API not yet in mmkit maps to `null` and is reported as
+ * not available.
+ */
+export const WORKLOAD_NAMES = [
+  'map',
+  'query',
+  'unmap',
+  'protect',
+  'protect-split',
+  'fault',
+  'fork',
+  'cow-break',
+  'mremap',
+  'pagecache-removal',
+  'replay',
+  'cortenmm-mmap',
+  'cortenmm-mmap-pf',
+  'cortenmm-pf',
+  'cortenmm-unmap-virt',
+  'cortenmm-unmap',
+  'memory',
+] as const;
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
+
+const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
+  map,
+  query,
+  unmap,
+  protect,
+  'protect-split': protectSplit,
+  memory,
+};
+
+/** Why a workload without an implementation is missing. */
+const MISSING_REASON: Partial<Record<WorkloadName, string>> = {
+  fault: 'needs address spaces with page faults (vmar), not yet in mmkit',
+  fork: 'needs fork of address spaces (process), not yet in mmkit',
+  'cow-break': 'needs copy-on-write fork (plugin), not yet in mmkit',
+  mremap: 'needs mremap (vmar), not yet in mmkit',
+  'pagecache-removal': 'needs the page-cache plugin, not yet in mmkit',
+  replay: 'needs the mmtrace replayer, not yet in mmkit',
+  'cortenmm-mmap': 'needs mmap (vmar/syscalls), not yet in mmkit',
+  'cortenmm-mmap-pf': 'needs mmap and page faults (vmar/syscalls), not yet in mmkit',
+  'cortenmm-pf': 'needs page faults (vmar), not yet in mmkit',
+  'cortenmm-unmap-virt': 'needs mmap/munmap (vmar/syscalls), not yet in mmkit',
+  'cortenmm-unmap': 'needs mmap/munmap and page faults (vmar/syscalls), not yet in mmkit',
+};
+
+/** The workload called `name`, or null with the reason it is not available. */
+export function workloadByName(name: string): Workload | null {
+  const w = IMPLEMENTED[name as WorkloadName];
+  if (w === undefined) return null;
+  return w.unavailable() === null ? w : null;
+}
+
+/** Why `name` cannot run (null if it can). */
+export function unavailableReason(name: string): string | null {
+  const w = IMPLEMENTED[name as WorkloadName];
+  if (w !== undefined) return w.unavailable();
+  return MISSING_REASON[name as WorkloadName] ?? `unknown workload '${name}'`;
+}
+
+export function isWorkloadName(name: string): name is WorkloadName {
+  return (WORKLOAD_NAMES as readonly string[]).includes(name);
+}
+
+/** Implemented workloads (whether or not their API is available right now). */
+export function implementedWorkloads(): Workload[] {
+  return WORKLOAD_NAMES.flatMap((n) => (IMPLEMENTED[n] ? [IMPLEMENTED[n]] : []));
+}

@@ -1,0 +1,236 @@
+import {
+  createMetaStore,
+  FrameType,
+  type Kernel,
+  type PageTable,
+  PROP_W,
+  QUERY_END,
+  QUERY_MAPPED,
+} from '@mmkit/core';
+import type { Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
+import {
+  assertClean,
+  benchKernel,
+  memoryFor,
+  PAGE,
+  perSecond,
+  SPLIT_MAX_PAGES,
+  timeMs,
+  USER_BASE,
+  USER_RW,
+} from './common.ts';
+
+/** A kernel, a user page table and one frame per page of the range (handles held by the workload). */
+class MappedRange {
+  readonly kernel: Kernel;
+  readonly pt: PageTable;
+  readonly frames: Float64Array;
+  readonly start = USER_BASE;
+  readonly end: number;
+
+  constructor(
+    ctx: WorkloadContext,
+    readonly nrPages: number,
+  ) {
+    this.kernel = benchKernel(ctx, memoryFor(nrPages));
+    this.pt = this.kernel.newUserPageTable();
+    this.frames = new Float64Array(nrPages);
+    for (let i = 0; i < nrPages; i++) this.frames[i] = this.kernel.frames.alloc();
+    this.end = this.start + nrPages * PAGE;
+  }
+
+  map(): void {
+    const c = this.pt.cursorMut(this.start, this.end);
+    const frames = this.frames;
+    for (let i = 0, n = this.nrPages; i < n; i++) c.map(frames[i], USER_RW);
+    c.drop();
+  }
+
+  unmap(): number {
+    const c = this.pt.cursorMut(this.start, this.end);
+    const n = c.unmap(this.end - this.start);
+    c.drop();
+    return n;
+  }
+}
+
+function expectCount(got: number, want: number, what: string): void {
+  if (got !== want) throw new Error(`${what}: expected ${want} pages, got ${got}`);
+}
+
+export const map: Workload = {
+  name: 'map',
+  description: 'map a range page by page with one cursor (CursorMut.map, tracked 4 KiB frames)',
+  metrics: [{ metric: 'pages_per_s', unit: 'pages/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx): WorkloadInstance {
+    const r = new MappedRange(ctx, ctx.nrPages);
+    return {
+      run() {
+        const ms = timeMs(() => r.map());
+        expectCount(r.unmap(), r.nrPages, 'map');
+        return { pages_per_s: perSecond(r.nrPages, ms) };
+      },
+      finish: () => assertClean(r.kernel, 'map'),
+    };
+  },
+};
+
+export const query: Workload = {
+  name: 'query',
+  description: 'query every page of a mapped range with one read-only cursor',
+  metrics: [{ metric: 'pages_per_s', unit: 'pages/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx) {
+    const r = new MappedRange(ctx, ctx.nrPages);
+    r.map();
+    return {
+      run() {
+        let mapped = 0;
+        const ms = timeMs(() => {
+          const c = r.pt.cursor(r.start, r.end);
+          for (let k = c.query(); k !== QUERY_END; k = c.query()) if (k === QUERY_MAPPED) mapped++;
+          c.drop();
+        });
+        expectCount(mapped, r.nrPages, 'query');
+        return { pages_per_s: perSecond(r.nrPages, ms) };
+      },
+      finish: () => assertClean(r.kernel, 'query'),
+    };
+  },
+};
+
+export const unmap: Workload = {
+  name: 'unmap',
+  description: 'unmap a mapped range with one cursor (empty nodes stay: no recycling)',
+  metrics: [{ metric: 'pages_per_s', unit: 'pages/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx) {
+    const r = new MappedRange(ctx, ctx.nrPages);
+    return {
+      run() {
+        r.map();
+        let n = 0;
+        const ms = timeMs(() => {
+          n = r.unmap();
+        });
+        expectCount(n, r.nrPages, 'unmap');
+        return { pages_per_s: perSecond(r.nrPages, ms) };
+      },
+      finish: () => assertClean(r.kernel, 'unmap'),
+    };
+  },
+};
+
+export const protect: Workload = {
+  name: 'protect',
+  description: 'protect a whole mapped range with one cursor (toggling W on every page)',
+  metrics: [{ metric: 'pages_per_s', unit: 'pages/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx) {
+    const r = new MappedRange(ctx, ctx.nrPages);
+    r.map();
+    const toggle = (p: number) => p ^ PROP_W;
+    return {
+      run() {
+        const ms = timeMs(() => {
+          const c = r.pt.cursorMut(r.start, r.end);
+          c.protect(r.end - r.start, toggle);
+          c.drop();
+        });
+        return { pages_per_s: perSecond(r.nrPages, ms) };
+      },
+      finish: () => assertClean(r.kernel, 'protect'),
+    };
+  },
+};
+
+export const protectSplit: Workload = {
+  name: 'protect-split',
+  description:
+    'protect every other page of a mapped range, one cursor per call (the page-table part of mprotect splitting a mapping)',
+  metrics: [{ metric: 'calls_per_s', unit: 'calls/s', higherIsBetter: true }],
+  unavailable: () => null,
+  maxPages: SPLIT_MAX_PAGES,
+  setup(ctx) {
+    const r = new MappedRange(ctx, Math.min(ctx.nrPages, SPLIT_MAX_PAGES));
+    r.map();
+    const toggle = (p: number) => p ^ PROP_W;
+    return {
+      run() {
+        const pt = r.pt;
+        let calls = 0;
+        const ms = timeMs(() => {
+          for (let va = r.start; va < r.end; va += 2 * PAGE) {
+            const c = pt.cursorMut(va, va + PAGE);
+            c.protect(PAGE, toggle);
+            c.drop();
+            calls++;
+          }
+        });
+        return { calls_per_s: perSecond(calls, ms) };
+      },
+      finish: () => assertClean(r.kernel, 'protect-split'),
+    };
+  },
+};
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) {
+    g();
+    g();
+  }
+}
+
+function usedBytes(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+export const memory: Workload = {
+  name: 'memory',
+  description:
+    'bytes of metadata per frame (heap + buffers after GC), bytes of page table per mapped 4 KiB page, heap and RSS after setup',
+  metrics: [
+    { metric: 'meta_bytes_per_frame', unit: 'bytes/frame', higherIsBetter: false },
+    { metric: 'pt_bytes_per_page', unit: 'bytes/page', higherIsBetter: false },
+    { metric: 'heap_bytes', unit: 'bytes', higherIsBetter: false },
+    { metric: 'buffer_bytes', unit: 'bytes', higherIsBetter: false },
+    { metric: 'rss_bytes', unit: 'bytes', higherIsBetter: false },
+  ],
+  unavailable: () => null,
+  setup(ctx) {
+    return {
+      run() {
+        const r = new MappedRange(ctx, ctx.nrPages);
+        const ptBefore = r.kernel.frames.nrInUseByType[FrameType.PageTable];
+        r.map();
+        const ptNodes = r.kernel.frames.nrInUseByType[FrameType.PageTable] - ptBefore + 1; // + the user root
+        gc();
+        const mem = process.memoryUsage();
+        const out = {
+          meta_bytes_per_frame: measureMetaBytes(ctx),
+          pt_bytes_per_page: (ptNodes * PAGE) / r.nrPages,
+          heap_bytes: mem.heapUsed,
+          buffer_bytes: mem.arrayBuffers,
+          rss_bytes: mem.rss,
+        };
+        assertClean(r.kernel, 'memory');
+        return out;
+      },
+    };
+  },
+};
+
+/** Heap + array-buffer bytes per frame of a fresh metadata store of the context's layout. */
+function measureMetaBytes(ctx: WorkloadContext): number {
+  const n = 1 << 18;
+  gc();
+  const before = usedBytes();
+  const store = createMetaStore(ctx.layout, n);
+  gc();
+  const bytes = (usedBytes() - before) / n;
+  if (store.nrFrames !== n) throw new Error('memory: store size');
+  return bytes;
+}
