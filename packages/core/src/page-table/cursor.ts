@@ -299,14 +299,21 @@ export class CursorMut {
     const ctx = this.ctx;
     if (this.va + ctx.consts.basePageSize > this.barrierEnd)
       fail('InvalidVaddr', 'map beyond the cursor range');
-    if (this.findMapped(this.va, this.va + ctx.consts.basePageSize)) {
-      fail('AlreadyMapped', `0x${this.va.toString(16)} is already mapped`);
+    // Going down only creates nodes under absent slots; a leaf on the way (a huge page) or at
+    // level 1 means the page is mapped, which is reported before anything changes.
+    while (this.level > 1) {
+      if (this.curKind() === PTE_LEAF) this.failMapped();
+      this.levelDown();
     }
-    while (this.level > 1) this.levelDown();
+    if (this.curKind() !== PTE_ABSENT) this.failMapped();
     const leafProp = prop & ~PROP_AVAIL1;
     ctx.frames.incRef(pfn);
     this.writeCur(ctx.codec.leafLo(pfn, leafProp, 1), ctx.codec.leafHi(pfn, leafProp, 1));
     this.moveForward();
+  }
+
+  private failMapped(): never {
+    return fail('AlreadyMapped', `0x${this.va.toString(16)} is already mapped`);
   }
 
   /**
