@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from './archs.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerReplay } from './commands/replay.ts';
+import { registerRun } from './commands/run.ts';
 
 // A closed pipe (e.g. `mmkit … | head`) ends the output quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -21,8 +23,10 @@ program
   .showHelpAfterError()
   .exitOverride();
 
+registerRun(program);
 registerDemo(program);
 registerBench(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,7 +15,11 @@ export {
 export { PhysMemory } from './frame/phys-memory.ts';
 export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';
 export type { Violation } from './kernel/check.ts';
+export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';
+export { KernelEventBus, type KernelEvents } from './kernel/events.ts';
 export { createKernel, DEFAULT_MEMORY, Kernel, type KernelConfig, MAX_MEMORY } from './kernel/kernel.ts';
+export { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './kernel/plugin.ts';
+export { KernelConfigToken, KernelToken } from './kernel/tokens.ts';
 export { PageTableContext } from './page-table/context.ts';
 export {
   Cursor,
@@ -28,8 +32,8 @@ export {
   type QueryKind,
 } from './page-table/cursor.ts';
 export { PageTable } from './page-table/page-table.ts';
+export * from './process/index.ts';
+export * from './syscall/index.ts';
 export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';
-export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';
-export { type KernelEvents, KernelEventBus } from './kernel/events.ts';
-export { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './kernel/plugin.ts';
-export { KernelConfigToken, KernelToken } from './kernel/tokens.ts';
+export { VmSpace } from './vm-space.ts';
+export * from './vmar/index.ts';

@@ -1,0 +1,103 @@
+import { MmError } from '../errors.ts';
+import type { Violation } from '../kernel/check.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import { VmSpace } from '../vm-space.ts';
+import { checkVmar } from '../vmar/check.ts';
+import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
+import type { Vmo } from '../vmar/vmo.ts';
+import { eagerFork, type ForkStrategy } from './fork-strategy.ts';
+import { Process } from './process.ts';
+
+export interface ProcessTableConfig {
+  /** How fork copies an address space (default: `eagerFork`). */
+  forkStrategy?: ForkStrategy;
+  /** Configuration of every process's VMAR. */
+  vmar?: VmarConfig;
+}
+
+/**
+ * The processes of one kernel. Pids are given in creation order from 0 and never reused.
+ *
+ * Lifetime: `spawn` and `fork` create a process with its own page table; `exit` clears its
+ * VMAR (dropping every mapping, page and VMO reference) and destroys its page table, so
+ * once every process has exited only the kernel's own frames remain in use.
+ */
+export class ProcessTable {
+  private readonly procs = new Map<number, Process>();
+  private nextPid = 0;
+  forkStrategy: ForkStrategy;
+  private readonly vmarConfig: VmarConfig;
+
+  constructor(
+    readonly kernel: Kernel,
+    config: ProcessTableConfig = {},
+  ) {
+    this.forkStrategy = config.forkStrategy ?? eagerFork;
+    this.vmarConfig = config.vmar ?? {};
+  }
+
+  /** Live processes, in pid order. */
+  get live(): Process[] {
+    return [...this.procs.values()];
+  }
+
+  get(pid: number): Process | undefined {
+    return this.procs.get(pid);
+  }
+
+  /** The live process `pid`; throws `InvalidArgument` if there is none. */
+  require(pid: number): Process {
+    const p = this.procs.get(pid);
+    if (p === undefined) throw new MmError('InvalidArgument', `no live process ${pid}`);
+    return p;
+  }
+
+  /** Creates a process with an empty address space. */
+  spawn(): Process {
+    const p = new Process(this.nextPid++, new Vmar(new VmSpace(this.kernel), this.vmarConfig));
+    this.procs.set(p.pid, p);
+    return p;
+  }
+
+  /** Creates a child of `pid` whose address space is a copy made by the fork strategy. */
+  fork(pid: number): Process {
+    const parent = this.require(pid);
+    const child = this.spawn();
+    try {
+      this.forkStrategy.fork(parent.vmar, child.vmar);
+    } catch (e) {
+      this.exit(child.pid);
+      throw e;
+    }
+    return child;
+  }
+
+  /** Ends `pid`: its address space is torn down and every frame only it held is freed. */
+  exit(pid: number): void {
+    const p = this.require(pid);
+    p.vmar.clear();
+    p.vmar.space.destroy();
+    p.alive = false;
+    this.procs.delete(pid);
+  }
+
+  /**
+   * Checks every live VMAR (`checkVmar`) and that each VMO's reference count equals the
+   * number of mappings, over all processes, that map it.
+   */
+  check(): Violation[] {
+    const out: Violation[] = [];
+    const users = new Map<Vmo, number>();
+    for (const p of this.procs.values()) {
+      out.push(...checkVmar(p.vmar, `pid ${p.pid}`));
+      for (const m of p.vmar.mappings.values()) {
+        if (m.vmo !== null) users.set(m.vmo, (users.get(m.vmo) ?? 0) + 1);
+      }
+    }
+    for (const [vmo, n] of users) {
+      if (vmo.nrRefs !== n)
+        out.push({ kind: 'vmo-ref', message: `a VMO has ${vmo.nrRefs} references but ${n} mappings` });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,12 @@
+export * from './errno.ts';
+export * from './linux-abi.ts';
+export { LinuxSyscalls, type LinuxSyscallsConfig } from './linux-syscalls.ts';
+export { sysMadvise } from './madvise.ts';
+export { protToPerms, sysMmap } from './mmap.ts';
+export * from './mmtrace/index.ts';
+export { sysMprotect } from './mprotect.ts';
+export { sysMremap } from './mremap.ts';
+export { sysMsync } from './msync.ts';
+export { sysMunmap } from './munmap.ts';
+export { isPageAligned, pageAlignDown, pageAlignUp, type U64, U64_WRAP, u64ToNumber } from './u64.ts';
+export { readUser, translateUser, writeUser } from './user-access.ts';

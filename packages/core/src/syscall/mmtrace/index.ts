@@ -1,0 +1,10 @@
+export {
+  FILE_OPS,
+  type FileOpName,
+  parseHeader,
+  parseOp,
+  type TraceHeader,
+  type TraceOp,
+  traceError,
+} from './parse.ts';
+export { REPLAY_MEMORY, Replayer, type ReplayOptions, replayLines } from './replayer.ts';

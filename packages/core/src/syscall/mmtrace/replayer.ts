@@ -1,0 +1,208 @@
+import type { Arch } from '../../arch/arch.ts';
+import type { Violation } from '../../kernel/check.ts';
+import { createKernel, type Kernel } from '../../kernel/kernel.ts';
+import type { ForkStrategy } from '../../process/fork-strategy.ts';
+import { FAULT_SIGBUS } from '../../vmar/page-fault.ts';
+import { formatPerms } from '../../vmar/vm-perms.ts';
+import { errnoName } from '../errno.ts';
+import { MS_SYNC } from '../linux-abi.ts';
+import { LinuxSyscalls } from '../linux-syscalls.ts';
+import type { U64 } from '../u64.ts';
+import { parseHeader, parseOp, type TraceHeader, type TraceOp, traceError } from './parse.ts';
+
+export interface ReplayOptions {
+  arch: Arch;
+  /** Physical memory of the replaying kernel in bytes (default 256 MiB). */
+  memory?: number;
+  /** Fork strategy (default: the eager copy). */
+  forkStrategy?: ForkStrategy;
+}
+
+/** Default physical memory of a replay: far more than any trace touches. */
+export const REPLAY_MEMORY = 256 << 20;
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
+  return s;
+}
+
+/**
+ * Replays an mmtrace v1 trace on a fresh kernel, one line at a time, producing the result
+ * line of each (`../shared/spec/mmtrace.md`) exactly as Linux's recorder prints it.
+ *
+ * Process 0 exists from the start; `fork` creates pids in order. An op on a pid that is not
+ * live, or a file operation (the page-cache plugin's), is a malformed trace: `step` throws
+ * `MmError` `MalformedTrace` naming the line.
+ *
+ * Window relocation: when the trace's window does not fit the architecture's user space
+ * (Sv39 has 2^38 bytes, the traces use 0x100000000000), every address is shifted by a
+ * constant so that the window lands at 2^(width-2) plus the same offset within 1 GiB, and
+ * shifted back in results. Lengths are not shifted, so absurd lengths stay absurd.
+ */
+export class Replayer {
+  readonly kernel: Kernel;
+  readonly sys: LinuxSyscalls;
+  readonly header: TraceHeader;
+  /** Model address = trace address + `shift` (a multiple of 1 GiB). */
+  private readonly shift: bigint;
+  private readonly lo: number;
+  private readonly hi: number;
+
+  constructor(headerLine: string, opts: ReplayOptions) {
+    this.header = parseHeader(headerLine);
+    this.kernel = createKernel({ arch: opts.arch, memory: opts.memory ?? REPLAY_MEMORY });
+    this.sys = new LinuxSyscalls(this.kernel, { forkStrategy: opts.forkStrategy });
+    if (this.header.pageSize !== this.sys.abi.pageSize)
+      throw traceError(1, "page_size differs from the architecture's");
+    const { windowLo, windowHi } = this.header;
+    const { mmapMinAddr, taskSize } = this.sys.abi;
+    let shift = 0n;
+    if (windowLo < BigInt(mmapMinAddr) || windowHi > BigInt(taskSize)) {
+      const gib = 1n << 30n;
+      const base = (1n << BigInt(this.kernel.consts.addressWidth - 2)) + (windowLo % gib);
+      if (base + (windowHi - windowLo) > BigInt(taskSize)) {
+        throw traceError(1, `the window does not fit the ${this.kernel.consts.name} user address space`);
+      }
+      shift = base - windowLo;
+    }
+    this.shift = shift;
+    this.lo = Number(windowLo + shift);
+    this.hi = Number(windowHi + shift);
+    this.sys.spawn();
+  }
+
+  /** The result line of the header. */
+  headerResult(): string {
+    return '{"mmtrace":1}';
+  }
+
+  private addr(x: bigint): U64 {
+    const v = (x + this.shift) & ((1n << 64n) - 1n);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  private traceAddr(modelAddr: number): string {
+    return `0x${(BigInt(modelAddr) - this.shift).toString(16)}`;
+  }
+
+  private retAddr(ret: number): string {
+    return ret < 0 ? `{"errno":"${errnoName(ret)}"}` : `{"ret":"${this.traceAddr(ret)}"}`;
+  }
+
+  private ret0(ret: number): string {
+    return ret < 0 ? `{"errno":"${errnoName(ret)}"}` : '{"ret":0}';
+  }
+
+  private fault(sig: number): string {
+    return sig === FAULT_SIGBUS ? '{"fault":"SIGBUS"}' : '{"fault":"SIGSEGV"}';
+  }
+
+  /** Executes the op of trace line `line`; returns its result line. */
+  step(op: TraceOp, line: number): string {
+    if (!('pid' in op))
+      throw traceError(line, `op "${op.op}" needs the page-cache plugin, which this build does not have`);
+    if (this.sys.procs.get(op.pid) === undefined)
+      throw traceError(line, `pid ${op.pid} is not a live process`);
+    const sys = this.sys;
+    switch (op.op) {
+      case 'mmap':
+        if (op.file !== null)
+          throw traceError(
+            line,
+            'mmap of a file needs the page-cache plugin, which this build does not have',
+          );
+        return this.retAddr(sys.mmap(op.pid, this.addr(op.addr), op.len, op.prot, op.flags, op.offset));
+      case 'munmap':
+        return this.ret0(sys.munmap(op.pid, this.addr(op.addr), op.len));
+      case 'mprotect':
+        return this.ret0(sys.mprotect(op.pid, this.addr(op.addr), op.len, op.prot));
+      case 'madvise':
+        return this.ret0(sys.madvise(op.pid, this.addr(op.addr), op.len, op.advice));
+      case 'msync':
+        return this.ret0(sys.msync(op.pid, this.addr(op.addr), op.len, MS_SYNC));
+      case 'mremap':
+        return this.retAddr(
+          sys.mremap(op.pid, this.addr(op.addr), op.oldLen, op.newLen, op.flags, this.addr(op.newAddr)),
+        );
+      case 'write': {
+        const sig = sys.writeMemory(op.pid, Number(this.addr(op.addr)), op.data);
+        return sig === 0 ? '{"ret":0}' : this.fault(sig);
+      }
+      case 'read': {
+        const out = new Uint8Array(op.len);
+        const sig = sys.readMemory(op.pid, Number(this.addr(op.addr)), out);
+        return sig === 0 ? `{"data":"${toHex(out)}"}` : this.fault(sig);
+      }
+      case 'fork':
+        return `{"ret":${sys.fork(op.pid)}}`;
+      case 'exit':
+        sys.exit(op.pid);
+        return '{"ret":0}';
+      case 'maps':
+        return this.maps(op.pid);
+    }
+  }
+
+  /** The page-level view of the window: maximal runs of mapped pages with equal permissions. */
+  private maps(pid: number): string {
+    const vmar = this.sys.procs.require(pid).vmar;
+    const runs: string[] = [];
+    let runStart = -1;
+    let runEnd = -1;
+    let runPerms = '';
+    const flush = (): void => {
+      if (runStart >= 0)
+        runs.push(`["${this.traceAddr(runStart)}","${this.traceAddr(runEnd)}","${runPerms}"]`);
+    };
+    for (const m of vmar.mappings.find(this.lo, this.hi)) {
+      const s = Math.max(m.start, this.lo);
+      const e = Math.min(m.end, this.hi);
+      const perms = formatPerms(m.perms, m.shared);
+      if (s === runEnd && perms === runPerms) {
+        runEnd = e;
+      } else {
+        flush();
+        runStart = s;
+        runEnd = e;
+        runPerms = perms;
+      }
+    }
+    flush();
+    return `{"maps":[${runs.join(',')}]}`;
+  }
+
+  /** Every violated invariant of the kernel and of the processes' address spaces. */
+  check(): Violation[] {
+    return [...this.kernel.check(), ...this.sys.procs.check()];
+  }
+}
+
+/**
+ * Replays a whole trace given as lines (the first is the header); yields one result line
+ * per trace line. A final empty line (the file's last newline) is ignored. With `check`,
+ * `onViolations` is called after every op with the violations found (when any) and the
+ * replay stops there.
+ */
+export function* replayLines(
+  lines: readonly string[],
+  opts: ReplayOptions & { check?: boolean; onViolations?: (line: number, v: Violation[]) => void },
+): Generator<string> {
+  const n = lines.length > 0 && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+  if (n === 0) throw traceError(1, 'empty trace (no header)');
+  const r = new Replayer(lines[0], opts);
+  yield r.headerResult();
+  for (let i = 1; i < n; i++) {
+    const op = parseOp(lines[i], i + 1, r.header.pageSize);
+    yield r.step(op, i + 1);
+    if (opts.check) {
+      const v = r.check();
+      if (v.length > 0) {
+        opts.onViolations?.(i + 1, v);
+        return;
+      }
+    }
+  }
+}

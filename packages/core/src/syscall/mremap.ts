@@ -1,0 +1,100 @@
+import type { Vmar } from '../vmar/vmar.ts';
+import { EFAULT, EINVAL, ENOMEM, EPERM } from './errno.ts';
+import { type LinuxAbi, MREMAP_FIXED, MREMAP_MAYMOVE } from './linux-abi.ts';
+import { withErrno } from './mm-error-errno.ts';
+import { isPageAligned, pageAlignUp, type U64, u64ToNumber } from './u64.ts';
+
+const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM } as const;
+
+/**
+ * `mremap` with Linux 6.18's semantics (`mm/mremap.c`). Checks, in order:
+ * unknown flags (`EINVAL`; `MREMAP_DONTUNMAP` is not modelled and is refused), unaligned
+ * addr, new_len page-aligning to 0, new_len > TASK_SIZE, and with `MREMAP_FIXED`:
+ * new_addr + new_len > TASK_SIZE, unaligned new_addr, no `MREMAP_MAYMOVE`, overlapping
+ * ranges (all `EINVAL`). A destination below `mmap_min_addr` is `EPERM` (Linux finds
+ * that after unmapping the destination; here nothing changes).
+ *
+ * A same-size `MAYMOVE|FIXED` call moves every mapping in `[addr, addr + old_len)` (Linux
+ * ≥ 6.17): each piece lands at the same offset from new_addr, destination pages facing
+ * source holes are left alone; a range starting in a hole is `EFAULT`.
+ *
+ * Otherwise: no mapping at addr (`EFAULT`); when growing or moving: old_len 0 on a private
+ * mapping (`EINVAL`), the range (for a shrink, the kept prefix) not inside the mapping
+ * (`EFAULT`), a size change beyond the address-space limit (`ENOMEM`). Then with `FIXED`
+ * the destination is unmapped, the source looked up again (`EFAULT` if that unmap removed
+ * it), shrunk and moved (old_len 0 duplicates a shared mapping). Without it: same size
+ * returns addr, a shrink unmaps the tail (which may cross holes and other mappings), a
+ * growth extends in place when the range ends its mapping and the pages after it are free
+ * and below TASK_SIZE, else moves where the VMAR chooses with `MAYMOVE`, else `ENOMEM`.
+ */
+export function sysMremap(
+  vmar: Vmar,
+  abi: LinuxAbi,
+  addr: U64,
+  oldLen: U64,
+  newLen: U64,
+  flags: number,
+  newAddr: U64,
+): number {
+  const page = abi.pageSize;
+  if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) !== 0) return -EINVAL;
+  if (!isPageAligned(addr, page)) return -EINVAL;
+  const oldSize = pageAlignUp(oldLen, page);
+  const newSize = pageAlignUp(newLen, page);
+  if (newSize === 0 || newSize > abi.taskSize) return -EINVAL;
+  const fixed = (flags & MREMAP_FIXED) !== 0;
+  const start = u64ToNumber(addr);
+  let dst = 0;
+  if (fixed) {
+    dst = u64ToNumber(newAddr);
+    if (dst > abi.taskSize - newSize || !isPageAligned(newAddr, page)) return -EINVAL;
+    if ((flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
+    if (start + oldSize > dst && dst + newSize > start) return -EINVAL;
+    if (dst < abi.mmapMinAddr) return -EPERM;
+    if (oldSize === newSize) return moveAll(vmar, start, oldSize, dst);
+  }
+
+  const m = vmar.findMapping(start);
+  if (m === undefined) return -EFAULT;
+  const grows = newSize > oldSize;
+  if (grows || fixed) {
+    if (oldSize === 0 && !m.shared) return -EINVAL;
+    if ((grows ? oldSize : newSize) > m.end - start) return -EFAULT;
+    if (newSize !== oldSize && !vmar.fitsLimit(Math.abs(newSize - oldSize))) return -ENOMEM;
+  }
+  if (fixed) {
+    let ret = 0;
+    const err = withErrno(0, MOVE_ERRNOS, () => {
+      ret = vmar.remap(start, oldSize, dst, newSize);
+    });
+    return err < 0 ? err : ret;
+  }
+  if (!grows) {
+    if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
+    return start;
+  }
+  if (
+    withErrno(0, { RangeOccupied: ENOMEM, AddressSpaceLimit: ENOMEM }, () =>
+      vmar.resize(start, oldSize, newSize),
+    ) === 0
+  )
+    return start;
+  if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
+  let ret = 0;
+  const err = withErrno(0, MOVE_ERRNOS, () => {
+    ret = vmar.remap(start, oldSize, null, newSize);
+  });
+  return err < 0 ? err : ret;
+}
+
+/**
+ * The same-size fixed move of Linux ≥ 6.17 (`remap_move`): every mapping piece of
+ * `[start, start + size)` moves to the same offset from `dst`, one by one.
+ */
+function moveAll(vmar: Vmar, start: number, size: number, dst: number): number {
+  const end = start + size;
+  const pieces = vmar.mappings.find(start, end).map((m) => [Math.max(m.start, start), Math.min(m.end, end)]);
+  if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
+  for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s);
+  return dst;
+}

@@ -1,0 +1,55 @@
+import { MmError } from '../errors.ts';
+
+/**
+ * An unsigned 64-bit system-call argument: a number (exact below 2^53) or a bigint (any
+ * 64-bit value, e.g. parsed from a trace). Negative integers are taken modulo 2^64, as a
+ * register would hold them.
+ *
+ * The syscall layer never does arithmetic on raw arguments. It asks for facts that are
+ * exact for every 64-bit value: `isPageAligned`, `pageAlignUp` (Linux's `PAGE_ALIGN`,
+ * wrapping to 0 past 2^64 - page), and `u64ToNumber` for comparisons. After `pageAlignUp`
+ * every value is a multiple of the page size below 2^64, which a double holds exactly, and
+ * so is any sum of two of them (below 2^65): the checks that follow are exact in doubles.
+ */
+export type U64 = number | bigint;
+
+const TWO_64 = 2 ** 64;
+const MASK_64 = (1n << 64n) - 1n;
+
+function toBig(x: U64): bigint {
+  if (typeof x === 'bigint') return x & MASK_64;
+  if (!Number.isInteger(x))
+    throw new MmError('InvalidArgument', `system-call argument ${x} is not an integer`);
+  return BigInt(x) & MASK_64;
+}
+
+/** Whether a number argument is exact and needs no bigint. */
+function isPlain(x: U64): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** The value as a double: exact below 2^53 and for page multiples, otherwise rounded (only for comparisons with small values). */
+export function u64ToNumber(x: U64): number {
+  return isPlain(x) ? x : Number(toBig(x));
+}
+
+/** Whether `x` is a multiple of `page` (a power of two). */
+export function isPageAligned(x: U64, page: number): boolean {
+  return isPlain(x) ? x % page === 0 : (toBig(x) & BigInt(page - 1)) === 0n;
+}
+
+/** Linux's `PAGE_ALIGN(x)`: `x` rounded up to a page multiple, modulo 2^64 (so values in the last page wrap to 0). */
+export function pageAlignUp(x: U64, page: number): number {
+  if (isPlain(x)) return Math.ceil(x / page) * page;
+  const p = BigInt(page);
+  return Number((toBig(x) + p - 1n) & ~(p - 1n) & MASK_64);
+}
+
+/** `x` rounded down to a page multiple. */
+export function pageAlignDown(x: U64, page: number): number {
+  if (isPlain(x)) return x - (x % page);
+  return Number(toBig(x) & ~BigInt(page - 1));
+}
+
+/** 2^64, the modulus of address arithmetic: a sum of two page-aligned values wraps when it reaches it. */
+export const U64_WRAP = TWO_64;

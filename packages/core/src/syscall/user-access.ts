@@ -1,0 +1,77 @@
+import { PROP_ACCESSED, PROP_DIRTY } from '../arch/page-prop.ts';
+import { fail } from '../errors.ts';
+import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import { FAULT_HANDLED, FAULT_SIGSEGV, handlePageFault } from '../vmar/page-fault.ts';
+import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
+import type { Vmar } from '../vmar/vmar.ts';
+
+/**
+ * The frame behind user address `vaddr` for an access of kind `access`, as a load or store
+ * would reach it: the page table is walked; a missing or insufficient translation takes a
+ * page fault (`handlePageFault`) and the walk is retried. Sets ACCESSED (and DIRTY for a
+ * store) in the PTE as the MMU does. Returns the frame number, or `-signal` if the access
+ * faults (`-FAULT_SIGSEGV`, `-FAULT_SIGBUS`).
+ */
+export function translateUser(vmar: Vmar, vaddr: number, access: number): number {
+  const space = vmar.space;
+  if (!(vaddr >= space.lower && vaddr < space.upper)) return -FAULT_SIGSEGV;
+  const page = vmar.pageSize;
+  const pageVa = vaddr - (vaddr % page);
+  const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const c = space.cursorMut(pageVa, pageVa + page);
+    try {
+      if (c.query() === QUERY_MAPPED && propAllows(c.qProp, access)) {
+        const pfn = c.qPfn;
+        if ((c.qProp & bits) !== bits) {
+          c.jump(pageVa);
+          c.setProp(c.qProp | bits);
+        }
+        return pfn;
+      }
+    } finally {
+      c.drop();
+    }
+    const fault = handlePageFault(vmar, vaddr, access);
+    if (fault !== FAULT_HANDLED) return -fault;
+  }
+  return fail('BadFrameState', `a handled fault at 0x${vaddr.toString(16)} left the page inaccessible`);
+}
+
+/**
+ * Copies `out.length` bytes from user address `vaddr` (loads; may cross pages). Returns 0,
+ * or the signal of the first faulting load (`FAULT_SIGSEGV`, `FAULT_SIGBUS`); `out` is then
+ * partly filled.
+ */
+export function readUser(vmar: Vmar, vaddr: number, out: Uint8Array): number {
+  const memory = vmar.space.kernel.memory;
+  const page = vmar.pageSize;
+  let done = 0;
+  while (done < out.length) {
+    const va = vaddr + done;
+    const offset = va % page;
+    const n = Math.min(page - offset, out.length - done);
+    const pfn = translateUser(vmar, va, ACCESS_READ);
+    if (pfn < 0) return -pfn;
+    out.set(memory.read(pfn, offset, n), done);
+    done += n;
+  }
+  return 0;
+}
+
+/** Stores `data` at user address `vaddr` (may cross pages). Returns 0 or the signal of the first faulting store. */
+export function writeUser(vmar: Vmar, vaddr: number, data: Uint8Array): number {
+  const memory = vmar.space.kernel.memory;
+  const page = vmar.pageSize;
+  let done = 0;
+  while (done < data.length) {
+    const va = vaddr + done;
+    const offset = va % page;
+    const n = Math.min(page - offset, data.length - done);
+    const pfn = translateUser(vmar, va, ACCESS_WRITE);
+    if (pfn < 0) return -pfn;
+    memory.write(pfn, offset, data.subarray(done, done + n));
+    done += n;
+  }
+  return 0;
+}

@@ -1,0 +1,98 @@
+import { PROP_R, PROP_USER, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import type { Violation } from '../kernel/check.ts';
+import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import { NR_RSS_TYPES } from './vm-mapping.ts';
+import { permsToProp, permsValid } from './vm-perms.ts';
+import type { Vmar } from './vmar.ts';
+
+const PERM_BITS = PROP_R | PROP_W | PROP_X;
+
+/**
+ * Verifies a VMAR's invariants (see `Vmar`): the interval set is ordered, disjoint,
+ * aligned, inside the VMAR and fully merged; `totalVm` is exact; every present user PTE
+ * lies inside a mapping, is a tracked user page and allows no more than its mapping;
+ * a shared VMO mapping maps the VMO's own frames; `rss` counts exactly the present PTEs.
+ */
+export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
+  const out: Violation[] = [];
+  const page = vmar.pageSize;
+  const mappings = vmar.mappings.values();
+  const rss = new Float64Array(NR_RSS_TYPES);
+  let total = 0;
+  let prevEnd = vmar.lowest;
+  const space = vmar.space;
+  const c = space.cursor(space.lower, space.upper);
+  try {
+    const hex = (x: number): string => `0x${x.toString(16)}`;
+    const checkGap = (start: number, end: number): void => {
+      if (start >= end) return;
+      c.jump(start);
+      const va = c.findNext(end - start);
+      if (va >= 0)
+        out.push({
+          kind: 'pte-outside',
+          message: `${label}: page ${hex(va)} is mapped outside every mapping`,
+        });
+    };
+    checkGap(space.lower, vmar.lowest);
+    for (let i = 0; i < mappings.length; i++) {
+      const m = mappings[i];
+      const name = `${label}: mapping [${hex(m.start)}, ${hex(m.end)})`;
+      if (m.start % page !== 0 || m.end % page !== 0 || !(m.start < m.end)) {
+        out.push({ kind: 'vmar-range', message: `${name} is empty or not page aligned` });
+        continue;
+      }
+      if (m.start < prevEnd)
+        out.push({ kind: 'vmar-order', message: `${name} overlaps or precedes the previous one` });
+      if (m.end > vmar.cap) out.push({ kind: 'vmar-range', message: `${name} reaches past the VMAR's cap` });
+      if (i > 0 && mappings[i - 1].canMergeWith(m)) {
+        out.push({ kind: 'vmar-merge', message: `${name} could merge with the previous mapping` });
+      }
+      if (!permsValid(m.perms))
+        out.push({ kind: 'vmar-perms', message: `${name} has rights beyond its may-rights` });
+      if (m.vmo !== null && m.vmo.nrRefs <= 0)
+        out.push({ kind: 'vmo-ref', message: `${name} maps a released VMO` });
+      checkGap(Math.max(prevEnd, space.lower), m.start);
+      prevEnd = Math.max(prevEnd, m.end);
+      total += m.size;
+
+      const allowed = permsToProp(m.perms) & PERM_BITS;
+      c.jump(m.start);
+      for (;;) {
+        const va = c.findNext(m.end - c.va);
+        if (va < 0) break;
+        const kind = c.query();
+        const prop = c.qProp;
+        if (kind !== QUERY_MAPPED || c.qLen !== page) {
+          out.push({ kind: 'pte-kind', message: `${name}: ${hex(va)} is not a tracked 4 KiB page` });
+        } else if ((prop & PERM_BITS & ~allowed) !== 0 || (prop & PROP_USER) === 0) {
+          out.push({
+            kind: 'pte-perms',
+            message: `${name}: PTE at ${hex(va)} allows more than the mapping (prop 0x${prop.toString(16)})`,
+          });
+        } else if (m.shared && m.vmo !== null && m.vmo.pageAt(m.vmoIndex(va)) !== c.qPfn) {
+          out.push({
+            kind: 'pte-vmo',
+            message: `${name}: ${hex(va)} maps frame ${c.qPfn}, not the VMO's page`,
+          });
+        }
+        rss[m.rssType]++;
+        if (c.va >= m.end) break;
+      }
+    }
+    checkGap(Math.max(prevEnd, space.lower), space.upper);
+  } finally {
+    c.drop();
+  }
+  if (total !== vmar.totalVm)
+    out.push({ kind: 'vmar-total', message: `${label}: totalVm ${vmar.totalVm}, mappings sum to ${total}` });
+  for (let t = 0; t < NR_RSS_TYPES; t++) {
+    if (rss[t] !== vmar.rss[t]) {
+      out.push({
+        kind: 'vmar-rss',
+        message: `${label}: rss[${t}] is ${vmar.rss[t]}, ${rss[t]} pages are mapped`,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,14 @@
+export { checkVmar } from './check.ts';
+export { type Interval, IntervalSet } from './interval-set.ts';
+export {
+  FAULT_AROUND_PAGES,
+  FAULT_HANDLED,
+  FAULT_SIGBUS,
+  FAULT_SIGSEGV,
+  type FaultResult,
+  handlePageFault,
+} from './page-fault.ts';
+export { NR_RSS_TYPES, RSS_ANON, RSS_FILE, VmMapping } from './vm-mapping.ts';
+export * from './vm-perms.ts';
+export { type Placement, VMAR_LOWEST_ADDR, Vmar, type VmarConfig, type VmarMapOptions } from './vmar.ts';
+export { AnonVmo, type Vmo } from './vmo.ts';

@@ -1,0 +1,120 @@
+import { PROP_ACCESSED, PROP_DIRTY, PROP_W } from '../arch/page-prop.ts';
+import type { CursorMut } from '../page-table/cursor.ts';
+import { QUERY_MAPPED, QUERY_NOT_MAPPED } from '../page-table/cursor.ts';
+import type { VmMapping } from './vm-mapping.ts';
+import { ACCESS_READ, ACCESS_WRITE, permsAllow, permsToProp, propAllows } from './vm-perms.ts';
+import type { Vmar } from './vmar.ts';
+
+/** Outcomes of a page fault: handled, or the signal the process gets (Linux signal numbers). */
+export const FAULT_HANDLED = 0;
+export const FAULT_SIGBUS = 7;
+export const FAULT_SIGSEGV = 11;
+export type FaultResult = typeof FAULT_HANDLED | typeof FAULT_SIGBUS | typeof FAULT_SIGSEGV;
+
+/** Pages a faults-around read maps at most (Asterinas: 16 pages, a 64 KiB window). */
+export const FAULT_AROUND_PAGES = 16;
+
+/**
+ * Handles a page fault at `vaddr` for an access of kind `access` (`ACCESS_*`), as
+ * Asterinas's `VmMapping::handle_page_fault`:
+ * - no mapping, or rights that forbid the access: `FAULT_SIGSEGV`;
+ * - page present and already allowing the access: nothing to do (another path handled it);
+ * - page present, write to a page mapped without W: a shared mapping, or a frame nobody
+ *   else references, gets W in place; otherwise the frame is copied (copy-on-write break);
+ * - page absent: anonymous memory gets a fresh zero-filled frame; a VMO page is committed
+ *   (`FAULT_SIGBUS` past the VMO's end) and mapped, read-only unless the write needs it,
+ *   or, for a private mapping's write, copied into a frame of the process's own.
+ * New PTEs carry ACCESSED, and DIRTY for writes. RSS grows by one per new PTE.
+ */
+export function handlePageFault(vmar: Vmar, vaddr: number, access: number): FaultResult {
+  const m = vmar.findMapping(vaddr);
+  if (m === undefined || !permsAllow(m.perms, access)) return FAULT_SIGSEGV;
+  const page = vmar.pageSize;
+  const pageVa = vaddr - (vaddr % page);
+  const around = m.faultsAround && m.vmo !== null && access === ACCESS_READ;
+  const winStart = around ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start) : pageVa;
+  const winEnd = around ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end) : pageVa + page;
+  const c = vmar.space.cursorMut(winStart, winEnd);
+  try {
+    if (winStart !== pageVa) c.jump(pageVa);
+    const kind = c.query();
+    if (kind === QUERY_MAPPED) {
+      if (propAllows(c.qProp, access)) return FAULT_HANDLED;
+      c.jump(pageVa);
+      upgradeToWritable(vmar, m, c, pageVa);
+      return FAULT_HANDLED;
+    }
+    if (kind !== QUERY_NOT_MAPPED) return FAULT_SIGSEGV;
+    c.jump(pageVa);
+    const result = mapNewPage(vmar, m, c, pageVa, access);
+    if (result === FAULT_HANDLED && around) mapAround(vmar, m, c, winStart, winEnd);
+    return result;
+  } finally {
+    c.drop();
+  }
+}
+
+/** A write to a present page mapped without W, in a mapping that allows writing. */
+function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): void {
+  const kernel = vmar.space.kernel;
+  const pfn = c.qPfn;
+  const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
+  if (m.shared || kernel.frames.refCount(pfn) === 1) {
+    c.setProp(prop);
+  } else {
+    const copy = kernel.frames.alloc();
+    kernel.memory.copyFrame(pfn, copy);
+    c.unmap(vmar.pageSize);
+    c.jump(pageVa);
+    c.map(copy, prop);
+    kernel.frames.put(copy);
+  }
+  kernel.tlb.flushPage();
+}
+
+/** Maps the absent page at `pageVa` (the cursor is on it). */
+function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, access: number): FaultResult {
+  const kernel = vmar.space.kernel;
+  const write = (access & ACCESS_WRITE) !== 0;
+  let prop = permsToProp(m.perms) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
+  let pfn: number;
+  let owned = false;
+  if (m.vmo === null) {
+    // Frames from the allocator read as zeros.
+    pfn = kernel.frames.alloc();
+    owned = true;
+  } else {
+    const vmoPfn = m.vmo.commitPage(m.vmoIndex(pageVa));
+    if (vmoPfn < 0) return FAULT_SIGBUS;
+    if (write && !m.shared) {
+      pfn = kernel.frames.alloc();
+      kernel.memory.copyFrame(vmoPfn, pfn);
+      owned = true;
+    } else {
+      pfn = vmoPfn;
+      if (!write) prop &= ~PROP_W;
+    }
+  }
+  c.map(pfn, prop);
+  if (owned) kernel.frames.put(pfn);
+  vmar.addRss(m.rssType, 1);
+  return FAULT_HANDLED;
+}
+
+/** Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read). */
+function mapAround(vmar: Vmar, m: VmMapping, c: CursorMut, winStart: number, winEnd: number): void {
+  const vmo = m.vmo!;
+  const prop = (permsToProp(m.perms) & ~PROP_W) | PROP_ACCESSED;
+  const page = vmar.pageSize;
+  let nrMapped = 0;
+  for (let va = winStart; va < winEnd; va += page) {
+    c.jump(va);
+    if (c.query() !== QUERY_NOT_MAPPED) continue;
+    const pfn = vmo.commitPage(m.vmoIndex(va));
+    if (pfn < 0) break;
+    c.jump(va);
+    c.map(pfn, prop);
+    nrMapped++;
+  }
+  vmar.addRss(m.rssType, nrMapped);
+}

@@ -1,0 +1,446 @@
+import { PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import { fail, MmError } from '../errors.ts';
+import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import type { VmSpace } from '../vm-space.ts';
+import { IntervalSet } from './interval-set.ts';
+import { NR_RSS_TYPES, VmMapping } from './vm-mapping.ts';
+import { permsToProp, permsValid, VM_ALL_MAY_PERMS, VM_ALL_PERMS } from './vm-perms.ts';
+import { AnonVmo, type Vmo } from './vmo.ts';
+
+/** Lowest address a mapping may start at by default: Linux's `mmap_min_addr` (64 KiB), Asterinas's `ROOT_VMAR_LOWEST_ADDR`. */
+export const VMAR_LOWEST_ADDR = 0x10000;
+
+export interface VmarConfig {
+  /** Lowest address a mapping may start at (default `VMAR_LOWEST_ADDR`). */
+  lowest?: number;
+  /** Highest-plus-one address a mapping may reach (default: the top of the user half). */
+  cap?: number;
+  /** Address-space limit in bytes, Linux's `RLIMIT_AS` (default: unlimited). */
+  asLimit?: number;
+}
+
+/**
+ * Where `map` puts a mapping: `any` lets the VMAR choose; `hint` uses `addr` when the
+ * range is free, else chooses; `fixed` replaces whatever is at `addr` (`MAP_FIXED`);
+ * `fixed-noreplace` fails with `RangeOccupied` if anything is there.
+ */
+export type Placement = 'any' | 'hint' | 'fixed' | 'fixed-noreplace';
+
+export interface VmarMapOptions {
+  /** Size in bytes, a non-zero multiple of `align`. */
+  size: number;
+  /** Requested rights (`VM_READ | VM_WRITE | VM_EXEC` subset). */
+  perms: number;
+  /** May-rights (`VM_MAY_*`), default all; they must cover `perms`. */
+  mayPerms?: number;
+  placement?: Placement;
+  /** Address for every placement but `any`, a multiple of `align`. */
+  addr?: number;
+  /** Alignment of the chosen address: a power of two, multiple of the page size (default one page). */
+  align?: number;
+  /** `MAP_SHARED` semantics. A shared mapping without `vmo` gets a new anonymous VMO of its size. */
+  shared?: boolean;
+  /** Backing object (default: anonymous memory). */
+  vmo?: Vmo;
+  /** Byte offset in `vmo` of the first mapped page, a multiple of `align`. */
+  vmoOffset?: number;
+  /** Read faults also map the surrounding pages of the VMO. */
+  faultsAround?: boolean;
+}
+
+/**
+ * A virtual memory address region: the mappings of one address space, kept in an
+ * interval set, over a `VmSpace` (Asterinas's root `Vmar`).
+ *
+ * Invariants, checked by `checkVmar`:
+ * - mappings are disjoint, page aligned, inside `[lowest, cap)`; no two adjacent mappings
+ *   could merge (every insertion that may create such a pair merges it);
+ * - `totalVm` is the sum of the mappings' sizes and never exceeds `asLimit` through `map`,
+ *   `resize` or `remap`;
+ * - every present user PTE lies inside a mapping and allows no more than it does;
+ * - `rss[type]` is exactly the number of present PTEs in mappings of that RSS type.
+ *
+ * Addresses and lengths are page-aligned numbers; callers (the syscall layer) validate user
+ * input and choose Linux's errno. Errors here are `MmError`s.
+ */
+export class Vmar {
+  readonly mappings = new IntervalSet<VmMapping>();
+  /** Total mapped bytes. */
+  totalVm = 0;
+  /** Resident pages per RSS type (`RSS_FILE`, `RSS_ANON`). */
+  readonly rss = new Float64Array(NR_RSS_TYPES);
+  readonly lowest: number;
+  readonly cap: number;
+  asLimit: number;
+  readonly pageSize: number;
+
+  constructor(
+    readonly space: VmSpace,
+    config: VmarConfig = {},
+  ) {
+    this.pageSize = space.kernel.consts.basePageSize;
+    this.lowest = config.lowest ?? VMAR_LOWEST_ADDR;
+    this.cap = config.cap ?? space.upper;
+    this.asLimit = config.asLimit ?? Number.POSITIVE_INFINITY;
+    if (!(this.lowest >= space.lower && this.lowest < this.cap && this.cap <= space.upper)) {
+      fail('InvalidConfig', 'the VMAR range must lie in the user half');
+    }
+  }
+
+  // ---- queries ----
+
+  /** The mapping containing `vaddr` (Linux's `vma_lookup`). */
+  findMapping(vaddr: number): VmMapping | undefined {
+    return this.mappings.findOne(vaddr);
+  }
+
+  /**
+   * End of the run of mapped pages starting at `start`, stopping at the first hole or at
+   * `end` (`start` itself if `start` is not mapped).
+   */
+  mappedPrefixEnd(start: number, end: number): number {
+    let at = start;
+    while (at < end) {
+      const m = this.mappings.findOne(at);
+      if (m === undefined) return at;
+      at = m.end;
+    }
+    return end;
+  }
+
+  /** Whether every page of `[start, end)` is mapped. */
+  isFullyMapped(start: number, end: number): boolean {
+    return this.mappedPrefixEnd(start, end) >= end;
+  }
+
+  /** Whether adding `extra` bytes stays within the address-space limit. */
+  fitsLimit(extra: number): boolean {
+    return this.totalVm + extra <= this.asLimit;
+  }
+
+  private checkLimit(extra: number): void {
+    if (!this.fitsLimit(extra)) {
+      throw new MmError(
+        'AddressSpaceLimit',
+        `mapping 0x${extra.toString(16)} more bytes exceeds the address-space limit`,
+      );
+    }
+  }
+
+  private checkRange(start: number, size: number): void {
+    if (start % this.pageSize !== 0 || size % this.pageSize !== 0)
+      fail('UnalignedVaddr', 'range is not page aligned');
+    if (!(start >= this.lowest && size > 0 && start + size <= this.cap)) {
+      fail('InvalidVaddrRange', `[0x${start.toString(16)}, +0x${size.toString(16)}) is outside the VMAR`);
+    }
+  }
+
+  // ---- bookkeeping of the interval set ----
+
+  /** Inserts a mapping that cannot merge with its neighbours. */
+  private insertWithoutMerge(m: VmMapping): void {
+    this.mappings.insert(m);
+    this.totalVm += m.size;
+  }
+
+  /** Inserts a mapping, merging it with compatible adjacent ones. */
+  private insertTryMerge(m: VmMapping): void {
+    let merged = m;
+    const prev = this.mappings.findPrev(m.start);
+    if (prev?.canMergeWith(merged)) {
+      this.takeOut(prev);
+      const joined = prev.slice(prev.start, merged.end);
+      merged.dispose();
+      prev.dispose();
+      merged = joined;
+    }
+    const next = this.mappings.findNext(merged.end);
+    if (next !== undefined && merged.canMergeWith(next)) {
+      this.takeOut(next);
+      const joined = merged.slice(merged.start, next.end);
+      merged.dispose();
+      next.dispose();
+      merged = joined;
+    }
+    this.insertWithoutMerge(merged);
+  }
+
+  /** Removes a mapping from the set (the caller disposes of it or reinserts it). */
+  private takeOut(m: VmMapping): void {
+    this.mappings.remove(m.start);
+    this.totalVm -= m.size;
+  }
+
+  /**
+   * Cuts `[start, end)` out of mapping `m` (already taken out): the parts left and right of
+   * it go back unmerged (they could not merge before either), and the returned piece
+   * covers the intersection. Disposes of `m`.
+   */
+  private split(m: VmMapping, start: number, end: number, perms: number = m.perms): VmMapping {
+    const s = Math.max(start, m.start);
+    const e = Math.min(end, m.end);
+    if (m.start < s) this.insertWithoutMerge(m.slice(m.start, s));
+    if (e < m.end) this.insertWithoutMerge(m.slice(e, m.end));
+    const taken = m.slice(s, e, perms);
+    m.dispose();
+    return taken;
+  }
+
+  /** Adds `n` resident pages of type `rssType` (negative to remove). */
+  addRss(rssType: number, n: number): void {
+    this.rss[rssType] += n;
+  }
+
+  /**
+   * Inserts a mapping copied from a parent VMAR by a fork strategy. The child must not
+   * have anything at that range; no merge is attempted (the parent had none to do).
+   */
+  adoptMapping(m: VmMapping): void {
+    this.insertWithoutMerge(m);
+  }
+
+  // ---- free-region allocation ----
+
+  /**
+   * A free range of `size` bytes aligned to `align`: above the highest mapping if it fits
+   * below `cap` (fast path), else the lowest fit from `lowest` (first fit). Throws
+   * `NoFreeRegion` when nothing fits.
+   */
+  allocFreeRegion(size: number, align: number = this.pageSize): number {
+    const last = this.mappings.last();
+    const highest = alignUp(last === undefined ? this.lowest : last.end, align);
+    if (highest + size <= this.cap) return highest;
+    let lastEnd = this.lowest;
+    for (const m of this.mappings.values()) {
+      const start = alignUp(lastEnd, align);
+      if (start + size <= m.start) return start;
+      lastEnd = m.end;
+    }
+    throw new MmError('NoFreeRegion', `no free region of 0x${size.toString(16)} bytes`);
+  }
+
+  // ---- operations ----
+
+  /** Creates a mapping; returns its address. */
+  map(opts: VmarMapOptions): number {
+    const page = this.pageSize;
+    const align = opts.align ?? page;
+    const size = opts.size;
+    const placement = opts.placement ?? 'any';
+    const mayPerms = opts.mayPerms ?? VM_ALL_MAY_PERMS;
+    const vmoOffset = opts.vmoOffset ?? 0;
+    if (!(align >= page && align % page === 0 && (align & (align - 1)) === 0))
+      fail('InvalidArgument', 'invalid alignment');
+    if (!(Number.isSafeInteger(size) && size > 0 && size % align === 0))
+      fail('InvalidArgument', 'invalid mapping size');
+    if (!(Number.isSafeInteger(vmoOffset) && vmoOffset >= 0 && vmoOffset % align === 0)) {
+      fail('InvalidArgument', 'invalid VMO offset');
+    }
+    if ((opts.perms & ~VM_ALL_PERMS) !== 0 || (mayPerms & ~VM_ALL_MAY_PERMS) !== 0)
+      fail('InvalidArgument', 'invalid permissions');
+    const perms = opts.perms | mayPerms;
+    if (!permsValid(perms)) fail('PermissionDenied', 'requested rights exceed the may-rights');
+    let addr = 0;
+    if (placement !== 'any') {
+      if (opts.addr === undefined) fail('InvalidArgument', `placement '${placement}' needs an address`);
+      addr = opts.addr;
+      if (addr % align !== 0) fail('UnalignedVaddr', 'mapping address is not aligned');
+      if (placement !== 'hint') this.checkRange(addr, size);
+    }
+
+    if (placement === 'fixed') {
+      this.checkLimit(size - this.overlapSize(addr, addr + size));
+      this.unmap(addr, size);
+    } else {
+      this.checkLimit(size);
+      if (placement === 'fixed-noreplace') {
+        if (this.mappings.intersects(addr, addr + size)) {
+          throw new MmError('RangeOccupied', `[0x${addr.toString(16)}, +0x${size.toString(16)}) is occupied`);
+        }
+      } else if (
+        placement !== 'hint' ||
+        !(addr >= this.lowest && addr + size <= this.cap) ||
+        this.mappings.intersects(addr, addr + size)
+      ) {
+        addr = this.allocFreeRegion(size, align);
+      }
+    }
+
+    let vmo = opts.vmo ?? null;
+    const ownVmo = vmo === null && opts.shared === true;
+    if (ownVmo) vmo = new AnonVmo(this.space.kernel.frames, size / page);
+    const m = VmMapping.create(
+      addr,
+      addr + size,
+      perms,
+      opts.shared ?? false,
+      vmo,
+      vmoOffset / page,
+      opts.faultsAround ?? false,
+      page,
+    );
+    if (ownVmo) vmo!.release();
+    this.insertTryMerge(m);
+    return addr;
+  }
+
+  /** Bytes of `[start, end)` covered by mappings. */
+  private overlapSize(start: number, end: number): number {
+    let sum = 0;
+    for (const m of this.mappings.find(start, end)) sum += Math.min(end, m.end) - Math.max(start, m.start);
+    return sum;
+  }
+
+  /** Removes every mapping in `[start, start + len)`, splitting those partly inside (munmap); holes are fine. */
+  unmap(start: number, len: number): void {
+    const end = start + len;
+    for (const m of this.mappings.find(start, end)) {
+      this.takeOut(m);
+      const taken = this.split(m, start, end);
+      this.addRss(taken.rssType, -this.space.unmap(taken.start, taken.end));
+      taken.dispose();
+    }
+  }
+
+  /**
+   * Sets the rights of every mapping in `[start, start + len)` to `perms` (mprotect),
+   * splitting mappings partly inside and merging the results. Page properties become the
+   * new rights without W: a later write fault grants W in place when the page is not
+   * shared with anyone, which keeps copy-on-write sound. Holes are skipped. Throws
+   * `PermissionDenied` at the first mapping whose may-rights do not allow `perms`; the
+   * mappings before it are already changed (as Linux).
+   */
+  protect(start: number, len: number, perms: number): void {
+    if ((perms & ~VM_ALL_PERMS) !== 0) fail('InvalidArgument', 'invalid permissions');
+    const end = start + len;
+    for (const m of this.mappings.find(start, end)) {
+      if ((m.perms & VM_ALL_PERMS) === perms) continue;
+      const newPerms = perms | (m.perms & VM_ALL_MAY_PERMS);
+      if (!permsValid(newPerms)) fail('PermissionDenied', 'requested rights exceed the may-rights');
+      this.takeOut(m);
+      const taken = this.split(m, start, end, newPerms);
+      const bits = permsToProp(newPerms) & (PROP_R | PROP_X);
+      this.space.protect(taken.start, taken.end, (prop) => (prop & ~(PROP_R | PROP_W | PROP_X)) | bits);
+      this.insertTryMerge(taken);
+    }
+  }
+
+  /**
+   * Drops the pages of every mapping in `[start, start + len)` (MADV_DONTNEED): the mappings
+   * stay; private anonymous pages read back as zeros, VMO pages keep their data in the VMO.
+   */
+  discard(start: number, len: number): void {
+    const end = start + len;
+    for (const m of this.mappings.find(start, end)) {
+      this.addRss(m.rssType, -this.space.unmap(Math.max(start, m.start), Math.min(end, m.end)));
+    }
+  }
+
+  /**
+   * Resizes the mapping range `[addr, addr + oldSize)` in place. Shrinking unmaps the tail
+   * (which may cross holes and other mappings). Growing needs the range to end exactly at
+   * the end of the mapping containing `addr` (`NotMapped` if there is none) and the pages
+   * after it to be free and below `cap` (`RangeOccupied` otherwise), and the limit to allow it.
+   */
+  resize(addr: number, oldSize: number, newSize: number): void {
+    if (newSize === oldSize) return;
+    if (newSize < oldSize) {
+      this.unmap(addr + newSize, oldSize - newSize);
+      return;
+    }
+    const m = this.mappings.findOne(addr);
+    if (m === undefined) throw new MmError('NotMapped', `no mapping at 0x${addr.toString(16)}`);
+    const newEnd = addr + newSize;
+    if (m.end !== addr + oldSize || newEnd > this.cap || this.mappings.intersects(m.end, newEnd)) {
+      throw new MmError('RangeOccupied', `cannot grow the mapping at 0x${addr.toString(16)} in place`);
+    }
+    this.checkLimit(newSize - oldSize);
+    this.takeOut(m);
+    const grown = m.slice(m.start, newEnd);
+    m.dispose();
+    this.insertTryMerge(grown);
+  }
+
+  /**
+   * Moves `[oldAddr, oldAddr + oldSize)` to `newAddr` with `newSize` bytes (mremap with a
+   * move), in Linux's order: the destination is unmapped first (fixed `newAddr`), then the
+   * source is looked up again (`NotMapped` if the destination unmap removed it), a shrink
+   * unmaps the source's tail, and the remaining source, which must lie in one mapping,
+   * moves: its page-table entries move to the new range (frames are never copied) and it
+   * grows by `newSize - oldSize` bytes (fresh pages, or further VMO pages). With
+   * `newAddr === null` the VMAR chooses the destination. An `oldSize` of 0 duplicates a
+   * VMO-backed mapping. Returns the new address.
+   */
+  remap(oldAddr: number, oldSize: number, newAddr: number | null, newSize: number): number {
+    if (newAddr !== null) {
+      this.checkRange(newAddr, newSize);
+      this.unmap(newAddr, newSize);
+    }
+    if (this.mappings.findOne(oldAddr) === undefined) {
+      throw new MmError('NotMapped', `no mapping at 0x${oldAddr.toString(16)}`);
+    }
+    let size = oldSize;
+    if (newSize < size) {
+      this.unmap(oldAddr + newSize, size - newSize);
+      size = newSize;
+    }
+    const m = this.mappings.findOne(oldAddr)!;
+    if (oldAddr + size > m.end) throw new MmError('NotMapped', 'the range to move is not inside one mapping');
+    if (size === 0 && m.vmo === null) fail('InvalidArgument', 'only a VMO-backed mapping can be duplicated');
+    this.checkLimit(newSize - size);
+    const dst = newAddr ?? this.allocFreeRegion(newSize);
+    const moved = m.relocated(oldAddr, dst, newSize);
+    if (size > 0) {
+      this.takeOut(m);
+      this.split(m, oldAddr, oldAddr + size).dispose();
+      this.movePages(oldAddr, dst, size);
+    }
+    this.insertTryMerge(moved);
+    return dst;
+  }
+
+  /** Moves the present PTEs of `[src, src + size)` to the same offsets at `dst` (ranges disjoint and page aligned). */
+  private movePages(src: number, dst: number, size: number): void {
+    const page = this.pageSize;
+    const frames = this.space.kernel.frames;
+    const c = this.space.cursorMut(Math.min(src, dst), Math.max(src, dst) + size);
+    let nrMoved = 0;
+    try {
+      let off = 0;
+      while (off < size) {
+        c.jump(src + off);
+        const va = c.findNext(size - off);
+        if (va < 0) break;
+        if (c.query() !== QUERY_MAPPED) fail('InvalidArgument', 'cannot move an untracked user page');
+        const pfn = c.qPfn;
+        const prop = c.qProp;
+        frames.get(pfn);
+        c.jump(va);
+        c.unmap(page);
+        c.jump(dst + (va - src));
+        c.map(pfn, prop);
+        frames.put(pfn);
+        nrMoved++;
+        off = va - src + page;
+      }
+    } finally {
+      c.drop();
+    }
+    if (nrMoved > 0) this.space.kernel.tlb.flushRange(nrMoved);
+  }
+
+  /** Removes every mapping and unmaps every page (the page table itself stays). */
+  clear(): void {
+    for (const m of this.mappings.values()) {
+      this.space.unmap(m.start, m.end);
+      m.dispose();
+    }
+    this.mappings.clear();
+    this.totalVm = 0;
+    this.rss.fill(0);
+  }
+}
+
+function alignUp(x: number, align: number): number {
+  return Math.ceil(x / align) * align;
+}

@@ -1,0 +1,78 @@
+import { MmError } from '../errors.ts';
+import type { Frames } from '../frame/frames.ts';
+
+/**
+ * A virtual memory object: pages that mappings share (Asterinas's `Vmo`). Shared anonymous
+ * memory is an `AnonVmo`; the page-cache plugin provides file-backed ones.
+ *
+ * Reference counting: every `VmMapping` that maps the object holds one reference
+ * (`acquire`/`release`); when the last goes, the object drops its pages. Each committed
+ * page holds one frame handle; every PTE mapping it holds its own reference to the frame,
+ * so a page stays alive while mapped even if the object lets go of it.
+ */
+export interface Vmo {
+  /** Size in pages: pages at or past it do not exist (an access there is a SIGBUS). */
+  readonly nrPages: number;
+  /** The frame of page `index`, committed (zero-filled) if needed; -1 if `index >= nrPages`. */
+  commitPage(index: number): number;
+  /** The frame of page `index` if it is committed, else -1 (never commits). */
+  pageAt(index: number): number;
+  /** Takes one reference. */
+  acquire(): void;
+  /** Drops one reference; the last one releases every page. */
+  release(): void;
+  /** Current number of references. */
+  readonly nrRefs: number;
+}
+
+/**
+ * Anonymous memory shared between mappings (`MAP_SHARED | MAP_ANONYMOUS`, Linux's shmem
+ * object): a fixed number of pages, committed as zero-filled frames on first touch.
+ * Invariant: `pages` maps page indices below `nrPages` to frames holding one handle each.
+ */
+export class AnonVmo implements Vmo {
+  private readonly pages = new Map<number, number>();
+  private refs = 1;
+
+  /** Creates the object with one reference, owned by the caller. */
+  constructor(
+    private readonly frames: Frames,
+    readonly nrPages: number,
+  ) {}
+
+  get nrRefs(): number {
+    return this.refs;
+  }
+
+  /** Number of committed pages. */
+  get nrCommitted(): number {
+    return this.pages.size;
+  }
+
+  commitPage(index: number): number {
+    if (index >= this.nrPages) return -1;
+    let pfn = this.pages.get(index);
+    if (pfn === undefined) {
+      // A frame from the allocator reads as zeros: freed frames forget their contents.
+      pfn = this.frames.alloc();
+      this.pages.set(index, pfn);
+    }
+    return pfn;
+  }
+
+  pageAt(index: number): number {
+    return this.pages.get(index) ?? -1;
+  }
+
+  acquire(): void {
+    if (this.refs === 0) throw new MmError('BadFrameState', 'acquiring a released VMO');
+    this.refs++;
+  }
+
+  release(): void {
+    if (this.refs === 0) throw new MmError('BadFrameState', 'releasing a released VMO');
+    if (--this.refs > 0) return;
+    for (const pfn of this.pages.values()) this.frames.put(pfn);
+    this.pages.clear();
+  }
+}
