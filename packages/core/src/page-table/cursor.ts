@@ -295,6 +295,7 @@ export class CursorMut {
    * mapped (nothing changes then).
    */
   map(pfn: number, prop: number): void {
+    if (this.level === 1 && this.mapInLeaf(pfn, prop)) return;
     this.checkAlive();
     const ctx = this.ctx;
     if (this.va + ctx.consts.basePageSize > this.barrierEnd)
@@ -366,6 +367,13 @@ export class CursorMut {
     let nrFrames = 0;
     while (this.va < end) {
       const level = this.level;
+      if (level === 1) {
+        const n = this.unmapInLeaf(end);
+        if (n >= 0) {
+          nrFrames += n;
+          continue;
+        }
+      }
       const size = ctx.sizes[level];
       const lo = this.curLo();
       const hi = this.curHi();
@@ -407,6 +415,7 @@ export class CursorMut {
     if (end > this.barrierEnd) fail('InvalidVaddr', 'protect beyond the cursor range');
     while (this.va < end) {
       const level = this.level;
+      if (level === 1 && this.protectInLeaf(end, op, allowProtectInvalid)) continue;
       const size = ctx.sizes[level];
       const lo = this.curLo();
       const hi = this.curHi();
@@ -447,6 +456,10 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     if (this.va >= this.barrierEnd) return QUERY_END;
+    if (this.level === 1) {
+      const kind = this.queryInLeaf();
+      if (kind >= 0) return kind as QueryKind;
+    }
     for (;;) {
       const level = this.level;
       const lo = this.curLo();
@@ -528,6 +541,192 @@ export class CursorMut {
       this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
       return;
     }
+  }
+
+  // ---- fast paths inside a leaf node (level 1) ----
+  //
+  // Each does exactly what the general code does for the slots of the current level-1 node,
+  // without re-deriving the slot index, re-checking the walk or going through `writeCur`
+  // per page. Where a case is not the plain one (a child table where a leaf is expected,
+  // a partial page), it returns having changed nothing for that slot, and the general code
+  // takes over. Measured with `mmkit bench` (soa, x86_64, 1 GiB).
+
+  /** `map` when the cursor is in a leaf node and the slot is absent; false otherwise. */
+  private mapInLeaf(pfn: number, prop: number): boolean {
+    const ctx = this.ctx;
+    const va = this.va;
+    const size = ctx.sizes[1];
+    if (!this.alive || va + size > this.barrierEnd) return false;
+    const codec = ctx.codec;
+    const n = ctx.consts.nrEntries;
+    const idx = Math.floor(va / size) % n;
+    const words = this.nodeWordsAt[1];
+    const at = this.nodeBaseAt[1] + 2 * idx;
+    if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT) return false;
+    const leafProp = prop & ~PROP_AVAIL1;
+    ctx.frames.incRef(pfn);
+    const lo = codec.leafLo(pfn, leafProp, 1);
+    const hi = codec.leafHi(pfn, leafProp, 1);
+    this.writeLeafSlot(words, at, lo, hi);
+    if (idx + 1 < n) this.va = va + size;
+    else this.moveForward();
+    return true;
+  }
+
+  /** Writes a slot of the level-1 node that was absent (as `writeCur` would). */
+  private writeLeafSlot(words: Uint32Array, at: number, lo: number, hi: number): void {
+    const ctx = this.ctx;
+    const node = this.nodePfn[1];
+    if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+      throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
+    }
+    words[at] = lo;
+    words[at + 1] = hi;
+    if (ctx.codec.kind(lo, hi, 1) !== PTE_ABSENT) ctx.meta.setNrChildren(node, ctx.meta.nrChildren(node) + 1);
+  }
+
+  /** `query` of a slot of a leaf node; -1 (nothing done) if the slot is a child table. */
+  private queryInLeaf(): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const va = this.va;
+    const size = ctx.sizes[1];
+    const n = ctx.consts.nrEntries;
+    const idx = Math.floor(va / size) % n;
+    const words = this.nodeWordsAt[1];
+    const at = this.nodeBaseAt[1] + 2 * idx;
+    const lo = words[at];
+    const hi = words[at + 1];
+    const kind = codec.kind(lo, hi, 1);
+    if (kind === PTE_TABLE) return -1;
+    this.qVa = va;
+    this.qLen = size;
+    let result: number;
+    if (kind === PTE_ABSENT) {
+      this.qPfn = 0;
+      this.qProp = 0;
+      result = QUERY_NOT_MAPPED;
+    } else {
+      this.qPfn = codec.pfn(lo, hi, 1);
+      this.qProp = codec.prop(lo, hi, 1);
+      result = this.qProp & PROP_AVAIL1 ? QUERY_MAPPED_UNTRACKED : QUERY_MAPPED;
+    }
+    if (idx + 1 < n) this.va = va + size;
+    else this.moveForward();
+    return result;
+  }
+
+  /**
+   * `unmap` of the slots of the current leaf node below `end`; returns the tracked frames
+   * unmapped, or -1 (nothing done) if the current slot is a child table.
+   */
+  private unmapInLeaf(end: number): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const frames = ctx.frames;
+    const size = ctx.sizes[1];
+    const n = ctx.consts.nrEntries;
+    const va = this.va;
+    const first = Math.floor(va / size) % n;
+    const last = Math.min(n, first + Math.ceil((end - va) / size));
+    const words = this.nodeWordsAt[1];
+    const base = this.nodeBaseAt[1];
+    const node = this.nodePfn[1];
+    let nrFrames = 0;
+    let i = first;
+    try {
+      for (; i < last; i++) {
+        const at = base + 2 * i;
+        const lo = words[at];
+        const hi = words[at + 1];
+        if (lo === 0 && hi === 0) continue;
+        const kind = codec.kind(lo, hi, 1);
+        if (kind === PTE_ABSENT) continue;
+        if (kind === PTE_TABLE) break;
+        if (ctx.debug && lockOwner(meta, node) !== this.owner) {
+          throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
+        }
+        words[at] = 0;
+        words[at + 1] = 0;
+        meta.setNrChildren(node, meta.nrChildren(node) - 1);
+        if ((codec.prop(lo, hi, 1) & PROP_AVAIL1) === 0) {
+          frames.decRef(codec.pfn(lo, hi, 1));
+          nrFrames++;
+        }
+      }
+    } catch (e) {
+      // Leave the cursor on the slot that failed, as the general loop would.
+      this.va = va + (i - first) * size;
+      throw e;
+    }
+    if (i === first) return -1;
+    if (i === n) {
+      this.va = va + (i - 1 - first) * size;
+      this.moveForward();
+    } else {
+      this.va = va + (i - first) * size;
+    }
+    return nrFrames;
+  }
+
+  /**
+   * `protect` of the slots of the current leaf node below `end`; false (nothing done) if
+   * the current slot is a child table or a partial page.
+   */
+  private protectInLeaf(end: number, op: (prop: number) => number, allowProtectInvalid: boolean): boolean {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const size = ctx.sizes[1];
+    const n = ctx.consts.nrEntries;
+    const va = this.va;
+    if (va + size > end) return false;
+    const first = Math.floor(va / size) % n;
+    const last = Math.min(n, first + Math.floor((end - va) / size));
+    const words = this.nodeWordsAt[1];
+    const base = this.nodeBaseAt[1];
+    const node = this.nodePfn[1];
+    let i = first;
+    try {
+      for (; i < last; i++) {
+        const at = base + 2 * i;
+        const lo = words[at];
+        const hi = words[at + 1];
+        const kind = codec.kind(lo, hi, 1);
+        if (kind === PTE_ABSENT) {
+          if (!allowProtectInvalid)
+            fail('ProtectingInvalid', `0x${(va + (i - first) * size).toString(16)} is not mapped`);
+          continue;
+        }
+        if (kind === PTE_TABLE) break;
+        const prop = codec.prop(lo, hi, 1);
+        const newProp = (op(prop) & ~PROP_AVAIL1) | (prop & PROP_AVAIL1);
+        if (newProp !== prop) {
+          const pfn = codec.pfn(lo, hi, 1);
+          const nlo = codec.leafLo(pfn, newProp, 1);
+          const nhi = codec.leafHi(pfn, newProp, 1);
+          if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+            throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
+          }
+          words[at] = nlo;
+          words[at + 1] = nhi;
+          if (codec.kind(nlo, nhi, 1) === PTE_ABSENT)
+            ctx.meta.setNrChildren(node, ctx.meta.nrChildren(node) - 1);
+        }
+      }
+    } catch (e) {
+      // Leave the cursor on the slot that failed, as the general loop would.
+      this.va = va + (i - first) * size;
+      throw e;
+    }
+    if (i === first) return false;
+    if (i === n) {
+      this.va = va + (i - 1 - first) * size;
+      this.moveForward();
+    } else {
+      this.va = va + (i - first) * size;
+    }
+    return true;
   }
 
   private enterExistingChild(child: number): void {
