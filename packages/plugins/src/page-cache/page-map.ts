@@ -1,0 +1,654 @@
+import {
+  FrameType,
+  type Kernel,
+  MmError,
+  PROP_DIRTY,
+  PROP_R,
+  PROP_W,
+  PROP_X,
+  QUERY_MAPPED,
+  VM_WRITE,
+  type Vmar,
+  type VmMapping,
+  type VmSpace,
+} from '@mmkit/core';
+import { type BackingStore, STORE_PAGE_SIZE } from './backing-store.ts';
+
+/**
+ * Page flags (Akaros's `pg_flags`, `page_alloc.h`), kept per slot of the page map.
+ * `PG_LOCKED`: the page is involved in I/O (its creator reads it; waiters block);
+ * `PG_UPTODATE`: contents valid; `PG_DIRTY`: newer than the store; `PG_PAGEMAP`: belongs to
+ * a page map; `PG_REMOVAL`: the remover's working mark (not a synchronisation mechanism).
+ */
+export const PG_LOCKED = 0x01;
+export const PG_UPTODATE = 0x02;
+export const PG_DIRTY = 0x04;
+export const PG_PAGEMAP = 0x10;
+export const PG_REMOVAL = 0x20;
+
+/**
+ * What a page-map task yields when it would sleep. `YIELD_IO`: I/O is in flight (the
+ * caller may run other tasks; resuming at once is fine too). `YIELD_BLOCKED`: waiting for a
+ * page lock held by another task (resuming re-checks; only another task can release it).
+ */
+export const YIELD_IO = 0;
+export const YIELD_BLOCKED = 1;
+/** A page-map operation that can sleep, as a generator (see `runTask`, `TaskScheduler`). */
+export type Task<T> = Generator<number, T, void>;
+
+/**
+ * Runs a task to completion on the calling stack. I/O waits resume at once (stores are
+ * synchronous); a wait for a lock held by another suspended task cannot end here and
+ * throws `CursorBusy`.
+ */
+export function runTask<T>(task: Task<T>): T {
+  for (;;) {
+    const r = task.next();
+    if (r.done === true) return r.value;
+    if (r.value === YIELD_BLOCKED) {
+      task.return(undefined as T);
+      throw new MmError('CursorBusy', 'a page is locked by a suspended task');
+    }
+  }
+}
+
+/** Processes whose TLBs a remover shoots down in one batch (the seed's `PTR_ARR_LEN`). */
+export const SHOOTDOWN_BATCH = 10;
+/** Dirty pages a remover writes back per batch (the same scratch array in the seed). */
+export const WRITEBACK_BATCH = 10;
+
+/**
+ * One entry of the reverse map: a mapping of the file in some address space (Akaros's VMR
+ * on `pm_vmrs`). `pinned` is `MAP_LOCKED`: removal leaves every page the mapping covers.
+ * Pinning belongs to the entry, as `VM_LOCKED` belongs to a VMA: a mapping that a VMAR
+ * operation replaces (split, merge) comes back unpinned.
+ */
+export interface RmapEntry {
+  readonly vmar: Vmar;
+  readonly mapping: VmMapping;
+  pinned: boolean;
+}
+
+const NO_SLOT = -1;
+const PERM_BITS = PROP_R | PROP_W | PROP_X;
+const WALK_NOT_PRESENT = 0;
+const WALK_DIRTY_UNMAP = 1;
+const WALK_UNMAP = 2;
+const WALK_HARVEST = 3;
+const WALK_UNMAP_ANY = 4;
+
+/** What a page map reports for `events` (the file name) and its counters. */
+export interface PageMapStats {
+  /** Pages read from the store, removed by `removeContig`, written back. */
+  nrLoads: number;
+  nrRemoved: number;
+  nrWritebacks: number;
+  /** TLB shootdown batches issued by removals. */
+  nrShootdownBatches: number;
+}
+
+/**
+ * A file's page map, as Akaros's `struct page_map` (seed `001`, `kern/src/pagemap.c`):
+ * the file's cached pages keyed by page index, the reverse map of the mappings that map
+ * the file, and the file size.
+ *
+ * Slots: the tree maps a page index to a slot number; a slot holds the page's frame, the
+ * slot reference count (users of the page: loaders, readers, writers, faulting code — not
+ * the frame's count) and the removal flag, plus the page's flags and index (Akaros's
+ * `struct page`). Slots live in parallel typed arrays: no object per page.
+ *
+ * References: while a page is in the map, the map holds exactly one handle on its frame.
+ * Every PTE mapping it holds a frame reference of its own (core's rule), so unlike Akaros
+ * a PTE is never a dangling pointer; removal still unmaps every PTE before the page goes.
+ *
+ * Rules (the 2015 `pm_lock` is implicit: JavaScript runs one task at a time, and tasks
+ * only interleave where they yield):
+ * - `findPage` takes a slot reference and clears the removal flag: any user aborts a
+ *   concurrent removal of that page, even if it drops the reference before the remover
+ *   looks again.
+ * - A page is inserted locked and not up to date; its creator reads it and unlocks it, so
+ *   concurrent loaders wait for the lock and cause one read; a page is never read twice
+ *   (that could clobber newer writes).
+ * - Only one remover at a time (`removeContig` returns 0 while another runs); the remover
+ *   yields only while writing back, as the seed drops `pm_lock` only there.
+ * - No data is lost: a page leaves the map only after every PTE mapping it is gone and its
+ *   dirty state (PTE dirty bits and `PG_DIRTY`) has been written back.
+ */
+export class PageMap {
+  private readonly tree = new Map<number, number>();
+  private slotPfn = new Int32Array(16);
+  private slotRefs = new Int32Array(16);
+  private slotRemoval = new Uint8Array(16);
+  private pgFlags = new Uint8Array(16);
+  private pgIndex = new Float64Array(16);
+  private freeSlots: number[] = [];
+  private nrSlots = 0;
+  private removing = false;
+  private bytes: number;
+  private readonly scratch = new Uint8Array(STORE_PAGE_SIZE);
+  /** The reverse map (`pm_vmrs`). */
+  readonly vmrs: RmapEntry[] = [];
+  readonly stats: PageMapStats = { nrLoads: 0, nrRemoved: 0, nrWritebacks: 0, nrShootdownBatches: 0 };
+  private readonly page: number;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly store: BackingStore,
+    /** The file's name, in events. */
+    readonly name: string,
+  ) {
+    this.page = kernel.consts.basePageSize;
+    if (this.page !== STORE_PAGE_SIZE) throw new MmError('InvalidConfig', 'the page cache needs 4 KiB pages');
+    this.bytes = store.size;
+  }
+
+  // ---- sizes and slots ----
+
+  /** File size in bytes (the inode's size; the store follows it). */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Pages of the file: indices at or past it are past the end of the file. */
+  get nrFilePages(): number {
+    return Math.ceil(this.bytes / this.page);
+  }
+
+  /** Pages in the map (`pm_num_pages`). */
+  get nrPages(): number {
+    return this.tree.size;
+  }
+
+  /** Whether a removal is running. */
+  get isRemoving(): boolean {
+    return this.removing;
+  }
+
+  pfnOf(slot: number): number {
+    return this.slotPfn[slot];
+  }
+  flagsOf(slot: number): number {
+    return this.pgFlags[slot];
+  }
+  refsOf(slot: number): number {
+    return this.slotRefs[slot];
+  }
+  removalOf(slot: number): boolean {
+    return this.slotRemoval[slot] !== 0;
+  }
+
+  /** The slot of page `index`, or `NO_SLOT` (-1); takes no reference. */
+  slotAt(index: number): number {
+    return this.tree.get(index) ?? NO_SLOT;
+  }
+
+  /** Frame of page `index` if it is in the map and up to date, else -1; takes no reference. */
+  pfnAt(index: number): number {
+    const s = this.tree.get(index);
+    return s === undefined || (this.pgFlags[s] & PG_UPTODATE) === 0 ? -1 : this.slotPfn[s];
+  }
+
+  /** Indices of the pages in the map, in increasing order (for tools and tests). */
+  indices(): number[] {
+    return [...this.tree.keys()].sort((a, b) => a - b);
+  }
+
+  private allocSlot(): number {
+    const s = this.freeSlots.pop();
+    if (s !== undefined) return s;
+    if (this.nrSlots === this.slotPfn.length) this.growSlots();
+    return this.nrSlots++;
+  }
+
+  private growSlots(): void {
+    const n = this.slotPfn.length * 2;
+    const grow = <A extends Int32Array | Uint8Array | Float64Array>(a: A, make: (n: number) => A): A => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.slotPfn = grow(this.slotPfn, (k) => new Int32Array(k));
+    this.slotRefs = grow(this.slotRefs, (k) => new Int32Array(k));
+    this.slotRemoval = grow(this.slotRemoval, (k) => new Uint8Array(k));
+    this.pgFlags = grow(this.pgFlags, (k) => new Uint8Array(k));
+    this.pgIndex = grow(this.pgIndex, (k) => new Float64Array(k));
+  }
+
+  // ---- lookup, insert, put, load ----
+
+  /**
+   * `pm_find_page`: the slot of page `index` with one more slot reference and its removal
+   * flag cleared, or -1 if the page is not in the map. Release with `putPage`.
+   */
+  findPage(index: number): number {
+    const s = this.tree.get(index);
+    if (s === undefined) return NO_SLOT;
+    this.slotRemoval[s] = 0;
+    this.slotRefs[s]++;
+    return s;
+  }
+
+  /** `pm_put_page`: drops a slot reference (the page stays in the map). */
+  putPage(slot: number): void {
+    if (this.slotRefs[slot] <= 0)
+      throw new MmError('BadFrameState', `page-map slot ${slot} has no reference to put`);
+    this.slotRefs[slot]--;
+  }
+
+  /**
+   * `pm_insert_page`: puts a fresh frame (the caller's handle becomes the map's) at
+   * `index` with flags `flags` and one slot reference for the caller. The index must be free.
+   */
+  private insertPage(index: number, pfn: number, flags: number): number {
+    if (this.tree.has(index))
+      throw new MmError('AlreadyMapped', `page ${index} of ${this.name} is already cached`);
+    const s = this.allocSlot();
+    this.slotPfn[s] = pfn;
+    this.slotRefs[s] = 1;
+    this.slotRemoval[s] = 0;
+    this.pgFlags[s] = flags;
+    this.pgIndex[s] = index;
+    this.tree.set(index, s);
+    return s;
+  }
+
+  /**
+   * `pm_load_page` as a task: returns the slot of page `index`, up to date, with one slot
+   * reference. On a miss it inserts a locked, not-up-to-date page and yields `YIELD_IO`
+   * while the read is in flight; a loader finding a page not up to date yields
+   * `YIELD_BLOCKED` until the page is unlocked, then re-checks (never reads twice).
+   * A failed read leaves the page unlocked and not up to date (the next loader retries).
+   */
+  *loadTask(index: number): Task<number> {
+    let s = this.findPage(index);
+    if (s === NO_SLOT) {
+      s = this.insertPage(index, this.kernel.frames.alloc(FrameType.PageCache), PG_LOCKED | PG_PAGEMAP);
+    } else {
+      if (this.pgFlags[s] & PG_UPTODATE) return s;
+      while (this.pgFlags[s] & PG_LOCKED) yield YIELD_BLOCKED;
+      if (this.pgFlags[s] & PG_UPTODATE) return s;
+      this.pgFlags[s] |= PG_LOCKED;
+    }
+    try {
+      yield YIELD_IO;
+      this.readPage(s);
+    } catch (e) {
+      this.pgFlags[s] &= ~PG_LOCKED;
+      this.putPage(s);
+      throw e;
+    }
+    this.pgFlags[s] = (this.pgFlags[s] | PG_UPTODATE) & ~PG_LOCKED;
+    return s;
+  }
+
+  /** `pm_load_page` on the calling stack: a hit allocates nothing; a miss reads through the store. */
+  loadPage(index: number): number {
+    const s = this.tree.get(index);
+    if (s !== undefined && this.pgFlags[s] & PG_UPTODATE) return this.findPage(index);
+    return runTask(this.loadTask(index));
+  }
+
+  /** `pm_load_page_nowait`: the slot with a reference if the page is cached and up to date, else -1. */
+  loadPageNowait(index: number): number {
+    const s = this.tree.get(index);
+    if (s === undefined || (this.pgFlags[s] & PG_UPTODATE) === 0) return NO_SLOT;
+    return this.findPage(index);
+  }
+
+  /** `readpage`: fills the page's frame from the store (the caller holds the page lock). */
+  private readPage(s: number): void {
+    const index = this.pgIndex[s];
+    this.store.readPage(index, this.scratch);
+    this.kernel.memory.write(this.slotPfn[s], 0, this.scratch);
+    this.stats.nrLoads++;
+    const events = this.kernel.events;
+    if (events.listenerCount('pageCacheLoad') !== 0) events.emit('pageCacheLoad', this.name, index);
+  }
+
+  /** `writepage`: stores the page's bytes below the end of the file (the tail past it is zeroed first, as Linux does). */
+  private writePage(s: number): void {
+    const index = this.pgIndex[s];
+    const len = Math.min(this.page, this.bytes - index * this.page);
+    if (len <= 0) return;
+    const memory = this.kernel.memory;
+    const pfn = this.slotPfn[s];
+    if (len < this.page) memory.write(pfn, len, new Uint8Array(this.page - len));
+    this.store.writePage(index, memory.read(pfn, 0, len), len);
+    this.stats.nrWritebacks++;
+    const events = this.kernel.events;
+    if (events.listenerCount('pageCacheWriteback') !== 0) events.emit('pageCacheWriteback', this.name, index);
+  }
+
+  /** Marks a page newer than the store (a `write()` through the cache; the caller holds a slot reference). */
+  markDirty(slot: number): void {
+    this.pgFlags[slot] |= PG_DIRTY;
+  }
+
+  // ---- reverse map ----
+
+  /** `pm_add_vmr`: `m`, a mapping of this file in `vmar`, joins the reverse map. */
+  addVmr(vmar: Vmar, m: VmMapping, pinned = false): RmapEntry {
+    const e = { vmar, mapping: m, pinned };
+    this.vmrs.push(e);
+    return e;
+  }
+
+  /** `pm_remove_vmr`. */
+  removeVmr(vmar: Vmar, m: VmMapping): void {
+    const i = this.vmrs.findIndex((e) => e.mapping === m && e.vmar === vmar);
+    if (i < 0) throw new MmError('NotMapped', `mapping is not on the reverse map of ${this.name}`);
+    this.vmrs.splice(i, 1);
+  }
+
+  /** The reverse-map entry of the mapping of `vmar` containing `vaddr`, if any. */
+  entryAt(vmar: Vmar, vaddr: number): RmapEntry | undefined {
+    return this.vmrs.find((e) => e.vmar === vmar && e.mapping.start <= vaddr && vaddr < e.mapping.end);
+  }
+
+  /** `vmr_has_page_idx` over a range: whether the entry maps any page of `[first, end)`. */
+  private entryOverlaps(e: RmapEntry, first: number, end: number): boolean {
+    const m = e.mapping;
+    const mFirst = m.vmoPage;
+    return mFirst < end && first < mFirst + m.size / this.page;
+  }
+
+  /** End index of the pinned entry mapping page `index`, or -1 (the seed's pinned skip). */
+  private pinnedEnd(index: number): number {
+    for (const e of this.vmrs) {
+      if (!e.pinned) continue;
+      const m = e.mapping;
+      const end = m.vmoPage + m.size / this.page;
+      if (m.vmoPage <= index && index < end) return end;
+    }
+    return -1;
+  }
+
+  /**
+   * Walks the PTEs of entry `e` that map file pages `[first, end)` (clipped to the entry:
+   * unlike the 2015 seed, which assumed `first` lies inside it) and applies `mode` to those
+   * pointing at this map's page of their index:
+   * - `WALK_NOT_PRESENT`: pages marked `PG_REMOVAL` lose R/W/X (mapped, not present; the
+   *   dirty bit stays);
+   * - `WALK_DIRTY_UNMAP` / `WALK_UNMAP`: pages marked `PG_REMOVAL` are unmapped, the first
+   *   moving a PTE dirty bit to `PG_DIRTY`;
+   * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
+   * - `WALK_UNMAP_ANY`: every page of the map is unmapped (truncation).
+   * Private copies (other frames) are never touched. Returns the number of PTEs changed.
+   */
+  private walkEntry(e: RmapEntry, first: number, end: number, mode: number): number {
+    const m = e.mapping;
+    const page = this.page;
+    const lo = Math.max(first, m.vmoPage);
+    const hi = Math.min(end, m.vmoPage + m.size / page);
+    if (lo >= hi) return 0;
+    const vaStart = m.start + (lo - m.vmoPage) * page;
+    const vaEnd = m.start + (hi - m.vmoPage) * page;
+    const c = e.vmar.space.cursorMut(vaStart, vaEnd);
+    let n = 0;
+    let nrUnmapped = 0;
+    try {
+      while (c.va < vaEnd) {
+        const va = c.findNext(vaEnd - c.va);
+        if (va < 0) break;
+        if (c.query() !== QUERY_MAPPED) continue;
+        const pfn = c.qPfn;
+        const prop = c.qProp;
+        const s = this.tree.get(m.vmoPage + (va - m.start) / page);
+        if (s === undefined || this.slotPfn[s] !== pfn) continue;
+        const marked = (this.pgFlags[s] & PG_REMOVAL) !== 0;
+        if (mode === WALK_NOT_PRESENT) {
+          if (!marked || (prop & PERM_BITS) === 0) continue;
+          c.jump(va);
+          c.setProp(prop & ~PERM_BITS);
+        } else if (mode === WALK_HARVEST) {
+          if ((prop & PROP_DIRTY) === 0) continue;
+          this.pgFlags[s] |= PG_DIRTY;
+          c.jump(va);
+          c.setProp(prop & ~PROP_DIRTY);
+        } else {
+          if (mode !== WALK_UNMAP_ANY && !marked) continue;
+          if (mode === WALK_DIRTY_UNMAP && prop & PROP_DIRTY) this.pgFlags[s] |= PG_DIRTY;
+          c.jump(va);
+          c.unmap(page);
+          nrUnmapped++;
+        }
+        n++;
+        if (va + page >= vaEnd) break;
+        c.jump(va + page);
+      }
+    } finally {
+      c.drop();
+    }
+    if (nrUnmapped > 0) e.vmar.addRss(m.rssType, -nrUnmapped);
+    return n;
+  }
+
+  /** `proc_tlbshootdown(p, 0, 0)` for each process of the batch, then empties it. */
+  private shootdown(batch: VmSpace[]): void {
+    if (batch.length === 0) return;
+    for (let i = 0; i < batch.length; i++) this.kernel.tlb.flushAll();
+    this.stats.nrShootdownBatches++;
+    batch.length = 0;
+  }
+
+  /** Adds a process to the shootdown batch (deduplicated), shooting the batch down first when full. */
+  private batchProcess(batch: VmSpace[], space: VmSpace): void {
+    if (batch.includes(space)) return;
+    if (batch.length === SHOOTDOWN_BATCH) this.shootdown(batch);
+    batch.push(space);
+  }
+
+  /** Indices of cached pages in `[first, end)`, increasing (the seed walks the range; this skips empty stretches). */
+  private cachedIn(first: number, end: number): number[] {
+    const out: number[] = [];
+    if (end - first <= this.tree.size) {
+      for (let i = first; i < end; i++) if (this.tree.has(i)) out.push(i);
+      return out;
+    }
+    for (const i of this.tree.keys()) if (i >= first && i < end) out.push(i);
+    return out.sort((a, b) => a - b);
+  }
+
+  // ---- removal ----
+
+  /**
+   * `pm_remove_contig` as a task: tries to remove pages `[index, index + nrPages)` from
+   * the map; returns how many it removed (0 at once if another removal is running).
+   *
+   * Passes, as the seed: (0) note whether any mapping is pinned; (1) mark: skip pages a
+   * pinned mapping covers (and the rest of its range), pages not cached, and pages with
+   * users (slot refcount > 0); set the slot's removal flag and `PG_REMOVAL`; (2) make the
+   * marked pages not present in every non-pinned mapping that maps part of the range,
+   * batching the processes to shoot down, at most `SHOOTDOWN_BATCH` per batch; (3) shoot
+   * the last batch down, so that PTE dirty bits are final; (4) unmap the marked pages,
+   * moving dirty bits of writable mappings to `PG_DIRTY`; (5) write dirty marked pages
+   * back, `WRITEBACK_BATCH` at a time, yielding `YIELD_IO` around each batch (users may
+   * come in: a page whose removal flag a user cleared is unmarked and neither written
+   * back nor removed); (6) remove every page still marked: its frame handle is dropped.
+   */
+  *removeContigTask(index: number, nrPages: number): Task<number> {
+    if (!(Number.isSafeInteger(index) && index >= 0 && Number.isSafeInteger(nrPages) && nrPages >= 0)) {
+      throw new MmError('InvalidArgument', `bad page range ${index} + ${nrPages}`);
+    }
+    if (nrPages === 0 || this.removing) return 0;
+    this.removing = true;
+    try {
+      const end = index + nrPages;
+      // Pass 0: pinned mappings.
+      let hasPinned = false;
+      for (const e of this.vmrs) if (e.pinned) hasPinned = true;
+      // Pass 1: mark.
+      const marked: number[] = [];
+      for (const i of this.cachedIn(index, end)) {
+        if (hasPinned && this.pinnedEnd(i) >= 0) continue;
+        const s = this.tree.get(i)!;
+        if (this.slotRefs[s] !== 0) continue;
+        this.slotRemoval[s] = 1;
+        this.pgFlags[s] |= PG_REMOVAL;
+        marked.push(i);
+      }
+      if (marked.length === 0) return 0;
+      // Passes 2 and 3: not present everywhere, batched shootdowns.
+      const batch: VmSpace[] = [];
+      for (const e of this.vmrs) {
+        if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+        this.walkEntry(e, index, end, WALK_NOT_PRESENT);
+        this.batchProcess(batch, e.vmar.space);
+      }
+      this.shootdown(batch);
+      // Pass 4: dirty bits and unmap.
+      for (const e of this.vmrs) {
+        if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+        this.walkEntry(e, index, end, e.mapping.perms & VM_WRITE ? WALK_DIRTY_UNMAP : WALK_UNMAP);
+      }
+      // Pass 5: write dirty pages back, a batch at a time, with the lock dropped.
+      const toWrite: number[] = [];
+      let k = 0;
+      while (k < marked.length) {
+        for (; k < marked.length; k++) {
+          const s = this.tree.get(marked[k])!;
+          if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
+          if (this.slotRemoval[s] === 0) {
+            this.pgFlags[s] &= ~PG_REMOVAL;
+            continue;
+          }
+          if (this.pgFlags[s] & PG_DIRTY) {
+            if (toWrite.length === WRITEBACK_BATCH) break;
+            toWrite.push(s);
+            // Cleared before the write: a later extra writeback is possible, lost data is not.
+            this.pgFlags[s] &= ~PG_DIRTY;
+          }
+        }
+        if (toWrite.length === 0) continue;
+        yield YIELD_IO;
+        for (const s of toWrite) this.writePage(s);
+        toWrite.length = 0;
+        yield YIELD_IO;
+      }
+      // Pass 6: remove what is still marked.
+      let nrRemoved = 0;
+      const frames = this.kernel.frames;
+      const events = this.kernel.events;
+      for (const i of marked) {
+        const s = this.tree.get(i)!;
+        if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
+        if (this.slotRemoval[s] === 0) {
+          this.pgFlags[s] &= ~PG_REMOVAL;
+          continue;
+        }
+        // A user would have cleared the removal flag, and pass 4 unmapped every PTE.
+        const pfn = this.slotPfn[s];
+        if (this.slotRefs[s] !== 0 || frames.refCount(pfn) !== 1) {
+          throw new MmError('BadFrameState', `page ${i} of ${this.name} is still in use at removal`);
+        }
+        this.freeSlot(i, s);
+        frames.put(pfn);
+        nrRemoved++;
+        if (events.listenerCount('pageCacheRemove') !== 0) events.emit('pageCacheRemove', this.name, i);
+      }
+      this.stats.nrRemoved += nrRemoved;
+      return nrRemoved;
+    } finally {
+      this.removing = false;
+    }
+  }
+
+  /** `pm_remove_contig` on the calling stack (writeback is synchronous). */
+  removeContig(index: number, nrPages: number): number {
+    return runTask(this.removeContigTask(index, nrPages));
+  }
+
+  private freeSlot(index: number, s: number): void {
+    this.tree.delete(index);
+    this.pgFlags[s] = 0;
+    this.slotPfn[s] = -1;
+    this.slotRemoval[s] = 0;
+    this.freeSlots.push(s);
+  }
+
+  // ---- writeback, resize, teardown ----
+
+  /**
+   * Writes back the dirty pages of `[index, index + nrPages)` (msync, fsync), as Akaros's
+   * `pm_writeback_pages`: (1) every writable shared mapping's dirty PTEs move their dirty
+   * bit to `PG_DIRTY` and are cleaned; (2) those processes are shot down, so no write
+   * goes through a stale dirty translation; (3) every dirty page in the range is cleaned
+   * and written through the store. Returns the number of pages written.
+   */
+  writeback(index: number, nrPages: number): number {
+    const end = index + nrPages;
+    const batch: VmSpace[] = [];
+    for (const e of this.vmrs) {
+      const m = e.mapping;
+      if (!m.shared || (m.perms & VM_WRITE) === 0 || !this.entryOverlaps(e, index, end)) continue;
+      if (this.walkEntry(e, index, end, WALK_HARVEST) > 0) this.batchProcess(batch, e.vmar.space);
+    }
+    this.shootdown(batch);
+    let n = 0;
+    for (const i of this.cachedIn(index, end)) {
+      const s = this.tree.get(i)!;
+      if ((this.pgFlags[s] & PG_DIRTY) === 0) continue;
+      this.pgFlags[s] &= ~PG_DIRTY;
+      this.writePage(s);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Sets the file size (truncate / extend, Linux's `truncate_setsize`). Shrinking drops
+   * the cached pages wholly past the new end without writing them back: they are unmapped
+   * from every mapping (pinned ones too: their data is gone) and removed, or, while a user
+   * holds one, zeroed and kept; the kept part of the new last page is unchanged and its
+   * tail zeroed. The store follows. Refused (`CursorBusy`) while a removal runs.
+   */
+  resize(size: number): void {
+    if (!(Number.isSafeInteger(size) && size >= 0))
+      throw new MmError('InvalidArgument', `bad file size ${size}`);
+    if (this.removing) throw new MmError('CursorBusy', `${this.name} is being removed from the page cache`);
+    const page = this.page;
+    if (size < this.bytes) {
+      const first = Math.ceil(size / page);
+      const end = this.nrFilePages;
+      const batch: VmSpace[] = [];
+      for (const e of this.vmrs) {
+        if (this.walkEntry(e, first, end, WALK_UNMAP_ANY) > 0) this.batchProcess(batch, e.vmar.space);
+      }
+      this.shootdown(batch);
+      const memory = this.kernel.memory;
+      for (const i of this.cachedIn(first, end)) {
+        const s = this.tree.get(i)!;
+        const pfn = this.slotPfn[s];
+        if (this.slotRefs[s] !== 0) {
+          memory.zeroFrame(pfn);
+          this.pgFlags[s] &= ~PG_DIRTY;
+          continue;
+        }
+        this.freeSlot(i, s);
+        this.kernel.frames.put(pfn);
+      }
+      const tail = size % page;
+      const last = this.tree.get(first - 1);
+      if (tail !== 0 && last !== undefined)
+        memory.write(this.slotPfn[last], tail, new Uint8Array(page - tail));
+    }
+    this.bytes = size;
+    this.store.setSize(size);
+  }
+
+  /**
+   * Drops every page (`pm_destroy`) once nothing maps the file and nobody holds a page;
+   * dirty pages are discarded (the file is gone). Throws `BadFrameState` otherwise.
+   */
+  destroy(): void {
+    if (this.vmrs.length !== 0) throw new MmError('BadFrameState', `${this.name} is still mapped`);
+    for (const [i, s] of this.tree) {
+      if (this.slotRefs[s] !== 0) throw new MmError('BadFrameState', `page ${i} of ${this.name} is in use`);
+    }
+    for (const [i, s] of [...this.tree]) {
+      const pfn = this.slotPfn[s];
+      this.freeSlot(i, s);
+      this.kernel.frames.put(pfn);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { join } from 'node:path';
+import { type Kernel, type KernelPlugin, KernelToken, MmError, type PluginSpec, type Vmo } from '@mmkit/core';
+import { inject, injectable } from 'tsyringe';
+import { type BackingStore, FsStore, MemoryStore } from './backing-store.ts';
+import { FileVmo } from './file-vmo.ts';
+
+export interface PageCacheOptions {
+  /**
+   * Where files live: `'memory'` (default: a `MemoryStore` per file), a directory (each
+   * file name is a real file in it, through `node:fs`), or a function making the store of
+   * a new file.
+   */
+  store?: 'memory' | { dir: string } | ((name: string) => BackingStore);
+}
+
+export const PageCacheOptionsToken = Symbol('PageCacheOptions');
+
+/** What `fileOp` returns: 0, the bytes read, or `-errno` (`ENOENT` = -2 for an unknown name). */
+export type FileOpResult = number | Uint8Array;
+
+/** A file operation of the mmtrace vocabulary (`file`, `pwrite`, `pread`, `evict`). */
+export type FileOp =
+  | { op: 'file'; name: string; size: number }
+  | { op: 'pwrite'; name: string; offset: number; data: Uint8Array }
+  | { op: 'pread'; name: string; offset: number; len: number }
+  | { op: 'evict'; name: string; offset: number; len: number };
+
+const ENOENT = 2;
+
+/**
+ * The page cache (`pagecache`): files with a page map each (`PageMap`, Akaros's
+ * `pagemap.c`), file-backed VMOs for mappings (`FileVmo`), buffered I/O, writeback and
+ * removal. Files are named; `createFile` on an existing name truncates that file in place,
+ * as `ftruncate` to 0 and then to the new size.
+ *
+ * Hooks the core calls through `kernel.plugins`: `lookupFile(name)` (the VMO of a file
+ * for `mmap`) and `fileOp(op)` (the trace's file operations).
+ */
+@injectable()
+export class PageCachePlugin implements KernelPlugin {
+  readonly name = 'pagecache';
+  private readonly table = new Map<string, FileVmo>();
+
+  constructor(
+    @inject(KernelToken) private readonly kernel: Kernel,
+    @inject(PageCacheOptionsToken) private readonly options: PageCacheOptions,
+  ) {}
+
+  /** The file named `name`, if it exists. */
+  file(name: string): FileVmo | undefined {
+    return this.table.get(name);
+  }
+
+  /** Every file, by name. */
+  get files(): ReadonlyMap<string, FileVmo> {
+    return this.table;
+  }
+
+  /** Creates a zero-filled file of `size` bytes, or truncates the existing one in place to 0 and then to `size`. */
+  createFile(name: string, size: number): FileVmo {
+    let f = this.table.get(name);
+    if (f === undefined) {
+      f = new FileVmo(this.kernel, name, this.newStore(name));
+      this.table.set(name, f);
+    }
+    f.truncate(0);
+    f.truncate(size);
+    return f;
+  }
+
+  /** Deletes a file: its pages go when its last mapping does. */
+  unlink(name: string): void {
+    const f = this.table.get(name);
+    if (f === undefined) throw new MmError('NotMapped', `no file ${name}`);
+    this.table.delete(name);
+    f.unlink();
+  }
+
+  /** Deletes every file (so that, once nothing maps them, every page-cache frame is free). */
+  unlinkAll(): void {
+    for (const name of [...this.table.keys()]) this.unlink(name);
+  }
+
+  /** Hook: the VMO of file `name` for a mapping, or `undefined` if there is no such file. */
+  lookupFile(name: string): Vmo | undefined {
+    return this.table.get(name);
+  }
+
+  /** Hook: runs a file operation; `-ENOENT` for a name never created. */
+  fileOp(op: FileOp): FileOpResult {
+    if (op.op === 'file') {
+      this.createFile(op.name, op.size);
+      return 0;
+    }
+    const f = this.table.get(op.name);
+    if (f === undefined) return -ENOENT;
+    switch (op.op) {
+      case 'pwrite':
+        f.pwrite(op.offset, op.data);
+        return 0;
+      case 'pread':
+        return f.pread(op.offset, op.len);
+      case 'evict':
+        f.evict(op.offset, op.len);
+        return 0;
+    }
+  }
+
+  /** Page-cache counters summed over every file. */
+  stats(): { nrFiles: number; nrPages: number; nrLoads: number; nrRemoved: number; nrWritebacks: number } {
+    const out = { nrFiles: this.table.size, nrPages: 0, nrLoads: 0, nrRemoved: 0, nrWritebacks: 0 };
+    for (const f of this.table.values()) {
+      out.nrPages += f.pm.nrPages;
+      out.nrLoads += f.pm.stats.nrLoads;
+      out.nrRemoved += f.pm.stats.nrRemoved;
+      out.nrWritebacks += f.pm.stats.nrWritebacks;
+    }
+    return out;
+  }
+
+  private newStore(name: string): BackingStore {
+    const store = this.options.store ?? 'memory';
+    if (store === 'memory') return new MemoryStore();
+    if (typeof store === 'function') return store(name);
+    if (name.includes('/') || name === '..' || name === '.') {
+      throw new MmError('InvalidArgument', `file name ${JSON.stringify(name)} is not a plain name`);
+    }
+    return new FsStore(join(store.dir, name));
+  }
+}
+
+/** The `pageCache` plugin spec for `createKernel({ plugins })`. */
+export function pageCache(options: PageCacheOptions = {}): PluginSpec<PageCacheOptions> {
+  return { name: 'pagecache', pluginClass: PageCachePlugin, options, optionsToken: PageCacheOptionsToken };
+}
