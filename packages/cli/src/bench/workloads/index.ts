@@ -1,4 +1,14 @@
 import type { Workload } from '../types.ts';
+import {
+  cortenmmMmap,
+  cortenmmMmapPf,
+  cortenmmPf,
+  cortenmmUnmap,
+  cortenmmUnmapVirt,
+  fault,
+  fork,
+  mremap,
+} from './address-space.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
 
 /**
@@ -33,22 +43,22 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   unmap,
   protect,
   'protect-split': protectSplit,
+  fault,
+  fork,
+  mremap,
+  'cortenmm-mmap': cortenmmMmap,
+  'cortenmm-mmap-pf': cortenmmMmapPf,
+  'cortenmm-pf': cortenmmPf,
+  'cortenmm-unmap-virt': cortenmmUnmapVirt,
+  'cortenmm-unmap': cortenmmUnmap,
   memory,
 };
 
 /** Why a workload without an implementation is missing. */
 const MISSING_REASON: Partial<Record<WorkloadName, string>> = {
-  fault: 'needs address spaces with page faults (vmar), not yet in mmkit',
-  fork: 'needs fork of address spaces (process), not yet in mmkit',
   'cow-break': 'needs copy-on-write fork (plugin), not yet in mmkit',
-  mremap: 'needs mremap (vmar), not yet in mmkit',
   'pagecache-removal': 'needs the page-cache plugin, not yet in mmkit',
   replay: 'needs the mmtrace replayer, not yet in mmkit',
-  'cortenmm-mmap': 'needs mmap (vmar/syscalls), not yet in mmkit',
-  'cortenmm-mmap-pf': 'needs mmap and page faults (vmar/syscalls), not yet in mmkit',
-  'cortenmm-pf': 'needs page faults (vmar), not yet in mmkit',
-  'cortenmm-unmap-virt': 'needs mmap/munmap (vmar/syscalls), not yet in mmkit',
-  'cortenmm-unmap': 'needs mmap/munmap and page faults (vmar/syscalls), not yet in mmkit',
 };
 
 /** The workload called `name`, or null with the reason it is not available. */

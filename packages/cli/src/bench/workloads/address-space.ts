@@ -1,0 +1,219 @@
+import {
+  ACCESS_WRITE,
+  FAULT_HANDLED,
+  handlePageFault,
+  type Kernel,
+  LinuxSyscalls,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_READ,
+  PROT_WRITE,
+  type Vmar,
+} from '@mmkit/core';
+import type { Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
+import { assertClean, benchKernel, CORTENMM_REQUESTS, memoryFor, PAGE, perSecond, timeMs } from './common.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+/** Fixed addresses start where the CortenMM microbenchmarks place theirs. */
+const FIXED_BASE = 0x1_0000_0000;
+const ONE_BYTE = new Uint8Array([1]);
+
+/** A kernel with Linux's memory system calls and process 0. */
+class Sys {
+  readonly kernel: Kernel;
+  readonly sys: LinuxSyscalls;
+  readonly pid: number;
+  readonly vmar: Vmar;
+
+  constructor(ctx: WorkloadContext, pages: number, copies = 1) {
+    this.kernel = benchKernel(ctx, memoryFor(pages, copies));
+    this.sys = new LinuxSyscalls(this.kernel);
+    this.pid = this.sys.spawn();
+    this.vmar = this.sys.procs.require(this.pid).vmar;
+  }
+
+  /** mmap, throwing on an error return. */
+  mmap(addr: number, len: number, flags = ANON): number {
+    const r = this.sys.mmap(this.pid, addr, len, RW, flags);
+    if (r < 0) throw new Error(`mmap returned ${r}`);
+    return r;
+  }
+
+  munmap(addr: number, len: number): void {
+    const r = this.sys.munmap(this.pid, addr, len);
+    if (r < 0) throw new Error(`munmap returned ${r}`);
+  }
+
+  /** Write faults on every page of `[addr, addr + len)`. */
+  populate(addr: number, len: number): void {
+    for (let va = addr; va < addr + len; va += PAGE) {
+      if (handlePageFault(this.vmar, va, ACCESS_WRITE) !== FAULT_HANDLED) throw new Error('fault failed');
+    }
+  }
+
+  check(what: string): void {
+    assertClean(this.kernel, what);
+    const v = this.sys.procs.check();
+    if (v.length > 0) throw new Error(`${what}: ${v[0].message}`);
+  }
+}
+
+export const fault: Workload = {
+  name: 'fault',
+  description:
+    'anonymous write page faults over a fresh private mapping (handlePageFault, one per 4 KiB page)',
+  metrics: [{ metric: 'faults_per_s', unit: 'faults/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx): WorkloadInstance {
+    const s = new Sys(ctx, ctx.nrPages);
+    const len = ctx.nrPages * PAGE;
+    return {
+      run() {
+        const addr = s.mmap(FIXED_BASE, len, ANON | MAP_FIXED);
+        const ms = timeMs(() => s.populate(addr, len));
+        s.munmap(addr, len);
+        return { faults_per_s: perSecond(ctx.nrPages, ms) };
+      },
+      finish: () => s.check('fault'),
+    };
+  },
+};
+
+export const fork: Workload = {
+  name: 'fork',
+  description:
+    'fork of a process whose range is populated (eager copy of every private page), then exit of the child',
+  metrics: [{ metric: 'ms_per_gib', unit: 'ms/GiB', higherIsBetter: false }],
+  unavailable: () => null,
+  setup(ctx) {
+    const s = new Sys(ctx, ctx.nrPages, 2);
+    const len = ctx.nrPages * PAGE;
+    const addr = s.mmap(FIXED_BASE, len, ANON | MAP_FIXED);
+    s.populate(addr, len);
+    return {
+      run() {
+        let child = -1;
+        const ms = timeMs(() => {
+          child = s.sys.fork(s.pid);
+        });
+        s.sys.exit(child);
+        return { ms_per_gib: (ms * 2 ** 30) / len };
+      },
+      finish: () => s.check('fork'),
+    };
+  },
+};
+
+export const mremap: Workload = {
+  name: 'mremap',
+  description:
+    'mremap (MAYMOVE|FIXED) moving a populated range to an address one page off its 2 MiB alignment',
+  metrics: [{ metric: 'pages_per_s', unit: 'pages/s', higherIsBetter: true }],
+  unavailable: () => null,
+  setup(ctx) {
+    const s = new Sys(ctx, ctx.nrPages);
+    const len = ctx.nrPages * PAGE;
+    const a = s.mmap(FIXED_BASE, len, ANON | MAP_FIXED);
+    s.populate(a, len);
+    const b = a + Math.ceil(len / 2 ** 30 + 1) * 2 ** 30 + PAGE;
+    let at = a;
+    return {
+      run() {
+        const to = at === a ? b : a;
+        let r = 0;
+        const ms = timeMs(() => {
+          r = s.sys.mremap(s.pid, at, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+        });
+        if (r !== to) throw new Error(`mremap returned ${r}`);
+        at = to;
+        return { pages_per_s: perSecond(ctx.nrPages, ms) };
+      },
+      finish: () => s.check('mremap'),
+    };
+  },
+};
+
+/** The CortenMM single-thread microbenchmarks: `CORTENMM_REQUESTS` requests per run. */
+function cortenmm(name: string, description: string, body: (s: Sys, n: number) => number): Workload {
+  return {
+    name,
+    description,
+    metrics: [{ metric: 'ops_per_s', unit: 'ops/s', higherIsBetter: true }],
+    unavailable: () => null,
+    setup(ctx) {
+      const s = new Sys(ctx, CORTENMM_REQUESTS * 4);
+      return {
+        run: () => ({ ops_per_s: perSecond(CORTENMM_REQUESTS, body(s, CORTENMM_REQUESTS)) }),
+        finish: () => s.check(name),
+      };
+    },
+  };
+}
+
+export const cortenmmMmap = cortenmm(
+  'cortenmm-mmap',
+  'CortenMM "mmap": anonymous private mmap of 4 pages, the kernel choosing the address',
+  (s, n) => {
+    const addrs = new Float64Array(n);
+    const ms = timeMs(() => {
+      for (let i = 0; i < n; i++) addrs[i] = s.mmap(0, 4 * PAGE);
+    });
+    for (let i = 0; i < n; i++) s.munmap(addrs[i], 4 * PAGE);
+    return ms;
+  },
+);
+
+export const cortenmmMmapPf = cortenmm(
+  'cortenmm-mmap-pf',
+  'CortenMM "mmap-PF": mmap of 1 page then a one-byte write to it (one fault)',
+  (s, n) => {
+    const addrs = new Float64Array(n);
+    const ms = timeMs(() => {
+      for (let i = 0; i < n; i++) {
+        const a = s.mmap(0, PAGE);
+        if (s.sys.writeMemory(s.pid, a, ONE_BYTE) !== 0) throw new Error('write faulted');
+        addrs[i] = a;
+      }
+    });
+    for (let i = 0; i < n; i++) s.munmap(addrs[i], PAGE);
+    return ms;
+  },
+);
+
+export const cortenmmPf = cortenmm(
+  'cortenmm-pf',
+  'CortenMM "PF": a one-byte write to a never-touched page of one big pre-mapped anonymous mapping',
+  (s, n) => {
+    const a = s.mmap(FIXED_BASE, n * PAGE, ANON | MAP_FIXED);
+    const ms = timeMs(() => {
+      for (let i = 0; i < n; i++)
+        if (s.sys.writeMemory(s.pid, a + i * PAGE, ONE_BYTE) !== 0) throw new Error('write faulted');
+    });
+    s.munmap(a, n * PAGE);
+    return ms;
+  },
+);
+
+function unmapPages(s: Sys, n: number, touched: boolean): number {
+  const a = s.mmap(FIXED_BASE, n * PAGE, ANON | MAP_FIXED);
+  if (touched) s.populate(a, n * PAGE);
+  return timeMs(() => {
+    for (let i = 0; i < n; i++) s.munmap(a + i * PAGE, PAGE);
+  });
+}
+
+export const cortenmmUnmapVirt = cortenmm(
+  'cortenmm-unmap-virt',
+  'CortenMM "unmap-virt": munmap of one page of a pre-mapped, never-touched mapping',
+  (s, n) => unmapPages(s, n, false),
+);
+
+export const cortenmmUnmap = cortenmm(
+  'cortenmm-unmap',
+  'CortenMM "unmap": munmap of one page that was faulted in before',
+  (s, n) => unmapPages(s, n, true),
+);
