@@ -16,7 +16,9 @@ function traces(dir: string, prefix: RegExp): string[] {
 function replay(base: string, arch: (typeof ARCHS)[number]['arch'], check = false): string[] {
   const lines = readFileSync(`${base}.trace.jsonl`, 'utf8').split('\n');
   const violations: Violation[] = [];
-  const out = [...replayLines(lines, { arch, memory: 32 << 20, check, onViolations: (_, v) => violations.push(...v) })];
+  const out = [
+    ...replayLines(lines, { arch, memory: 32 << 20, check, onViolations: (_, v) => violations.push(...v) }),
+  ];
   expect(violations.map((v) => v.message)).toEqual([]);
   return out;
 }
@@ -34,7 +36,10 @@ describe.each(ARCHS)('replaying Linux-recorded traces on $name', ({ arch }) => {
   });
 
   it('keeps every invariant after every op of a fork trace and an edge trace', () => {
-    for (const base of [EXACT.find((b) => b.endsWith('fork-0002'))!, EXACT.find((b) => b.endsWith('edge-nofile-0003'))!]) {
+    for (const base of [
+      EXACT.find((b) => b.endsWith('fork-0002'))!,
+      EXACT.find((b) => b.endsWith('edge-nofile-0003'))!,
+    ]) {
       expect(replay(base, arch, true)).toEqual(expected(base));
     }
   });
