@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../src/archs.ts';
+import { runSpec } from '../src/bench/child.ts';
+import { linuxRows } from '../src/bench/linux.ts';
+import { escapeScript } from '../src/bench/reporters/html.ts';
+import { toJson, validateReport } from '../src/bench/reporters/json.ts';
+import { renderTable } from '../src/bench/reporters/table.ts';
+import { conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
+import { median, pairRatios, summarize } from '../src/bench/stats.ts';
+import type { BenchReport, ResultRow } from '../src/bench/types.ts';
+import { formatBytes, parseSize } from '../src/bench/units.ts';
+import { unavailableReason, WORKLOAD_NAMES, workloadByName } from '../src/bench/workloads/index.ts';
+import { resolveBenchOptions } from '../src/commands/bench.ts';
+
+function row(layout: string, runs: number[], extra: Partial<ResultRow> = {}): ResultRow {
+  return {
+    workload: 'map',
+    layout,
+    arch: 'x86_64',
+    metric: 'pages_per_s',
+    unit: 'pages/s',
+    ...summarize(runs),
+    runs,
+    ...extra,
+  };
+}
+
+describe('sizes', () => {
+  it.each([
+    ['256MiB', 256 << 20],
+    ['1GiB', 1 << 30],
+    ['1G', 1 << 30],
+    ['64m', 64 << 20],
+    ['4096', 4096],
+    ['1.5GiB', 1.5 * 2 ** 30],
+    ['1MB', 999424],
+    [' 16 KiB ', 16384],
+  ])('parses %s', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+
+  it.each(['', 'abc', '12XB', '-1G', '1 2M', '100'])('rejects %j with a clear message', (text) => {
+    expect(() => parseSize(text)).toThrow(UsageError);
+    expect(() => parseSize(text)).toThrow(/bad size/);
+  });
+
+  it('formats bytes', () => {
+    expect(formatBytes(256 << 20)).toBe('256 MiB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+  });
+});
+
+describe('statistics', () => {
+  it('gives median, min and max as plain numbers', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(summarize([5, 1, 9])).toEqual({ median: 5, min: 1, max: 9 });
+    expect(Number.isNaN(summarize([]).median)).toBe(true);
+  });
+
+  it('pairs ratios run by run', () => {
+    expect(pairRatios([10, 20, 30], [5, 10])).toEqual([2, 2]);
+    expect(pairRatios([1], [0])).toEqual([]);
+  });
+
+  it('computes layout ratios pair by pair in the order given, and against Linux', () => {
+    const rows = [row('soa', [30, 60, 90]), row('aos', [10, 20, 30]), row('object', [10, 30, 30])];
+    const ratios = layoutRatios(rows, ['soa', 'aos', 'object']);
+    expect(ratios.map((r) => r.layout)).toEqual(['soa/aos', 'soa/object', 'aos/object']);
+    expect(ratios[0]).toMatchObject({ unit: 'ratio', median: 3, min: 3, max: 3, runs: [3, 3, 3] });
+    expect(ratios[1]).toMatchObject({ median: 3, min: 2, max: 3 });
+    const linux = row('linux', [1, 2, 3]);
+    const lr = linuxRatios([...rows, linux]);
+    expect(lr.map((r) => r.layout)).toEqual(['soa/linux', 'aos/linux', 'object/linux']);
+    expect(lr[0].runs).toEqual([30, 30, 30]);
+  });
+});
+
+describe('JSON report', () => {
+  const report: BenchReport = {
+    conditions: conditions(
+      {
+        workloads: ['map'],
+        layouts: ['soa', 'aos'],
+        archs: ['x86_64'],
+        size: 1 << 20,
+        runs: 3,
+        warmup: 1,
+        quick: true,
+        vsLinux: false,
+      },
+      { replay: 'not yet' },
+      'not requested',
+    ),
+    results: [row('soa', [3, 2, 1]), row('aos', [1, 1, Number.POSITIVE_INFINITY])],
+  };
+
+  it('follows the schema of issue 5 exactly', () => {
+    const parsed = JSON.parse(toJson(report));
+    expect(validateReport(parsed)).toEqual([]);
+    expect(Object.keys(parsed)).toEqual(['conditions', 'results']);
+    expect(Object.keys(parsed.results[0])).toEqual([
+      'workload',
+      'layout',
+      'arch',
+      'metric',
+      'unit',
+      'median',
+      'min',
+      'max',
+      'runs',
+    ]);
+    expect(parsed.results[1].max).toBeNull();
+    for (const k of ['node', 'cpu', 'date', 'sizeBytes', 'runs', 'unavailable'])
+      expect(parsed.conditions).toHaveProperty(k);
+  });
+
+  it('finds schema violations', () => {
+    expect(validateReport({ results: [] })).not.toEqual([]);
+    expect(validateReport({ conditions: {}, results: [{ workload: 'map' }] })).not.toEqual([]);
+  });
+
+  it('renders a terminal table with a column per layout and per ratio', () => {
+    const rows = [row('soa', [30, 60, 90]), row('aos', [10, 20, 30])];
+    const text = renderTable({ ...report, results: [...rows, ...layoutRatios(rows, ['soa', 'aos'])] });
+    expect(text).toMatch(/workload +arch +metric +soa +aos +soa\/aos/);
+    expect(text).toMatch(/3\.00x/);
+    expect(text).toMatch(/replay: not yet/);
+  });
+});
+
+describe('workloads and options', () => {
+  it('names every workload of the issue, and says why one is unavailable', () => {
+    expect(WORKLOAD_NAMES).toContain('cortenmm-unmap-virt');
+    expect(WORKLOAD_NAMES.length).toBe(17);
+    for (const name of WORKLOAD_NAMES) {
+      const w = workloadByName(name);
+      if (w === null) expect(unavailableReason(name)).toMatch(/./);
+      else expect(w.name).toBe(name);
+    }
+  });
+
+  it('resolves defaults and rejects unknown names', () => {
+    const o = resolveBenchOptions({ workload: [], layout: [], arch: [], quick: true });
+    expect(o.layouts).toEqual(['soa', 'aos', 'object']);
+    expect(o.archs).toEqual(['x86_64']);
+    expect(o.size).toBe(16 << 20);
+    expect(o.runs).toBe(2);
+    expect(resolveBenchOptions({ workload: [], layout: [], arch: ['all'] }).archs.length).toBe(3);
+    expect(resolveBenchOptions({ workload: ['query', 'map'], layout: [], arch: [] }).workloads).toEqual([
+      'map',
+      'query',
+    ]);
+    expect(() => resolveBenchOptions({ workload: ['nope'], layout: [], arch: [] })).toThrow(
+      /unknown workload 'nope'/,
+    );
+    expect(() => resolveBenchOptions({ workload: [], layout: ['heap'], arch: [] })).toThrow(
+      /unknown layout 'heap'/,
+    );
+    expect(() => resolveBenchOptions({ workload: [], layout: [], arch: ['mips'] })).toThrow(
+      /unknown architecture/,
+    );
+    expect(() => resolveBenchOptions({ workload: [], layout: [], arch: [], runs: '0' })).toThrow(
+      /bad --runs/,
+    );
+    expect(() => resolveBenchOptions({ workload: [], layout: [], arch: [], size: '12 parsecs' })).toThrow(
+      /bad size/,
+    );
+  });
+
+  it('runs a workload in process and checks the kernel afterwards', () => {
+    const r = runSpec({
+      workload: 'map',
+      layout: 'aos',
+      arch: 'riscv-sv39',
+      size: 1 << 20,
+      runs: 2,
+      warmup: 0,
+      quick: true,
+    });
+    expect(r.values.pages_per_s).toHaveLength(2);
+    expect(r.values.pages_per_s.every((v) => v > 0)).toBe(true);
+  });
+
+  it('reads the Linux program output into rows of its own layout', () => {
+    const rows = linuxRows(
+      {
+        note: 'x',
+        results: [
+          { workload: 'fault', metric: 'faults_per_s', unit: 'faults/s', runs: [1, 3, 2] },
+          { workload: 'map', metric: 'pages_per_s', unit: 'pages/s', runs: [1] },
+        ],
+      },
+      'x86_64',
+      ['fault'],
+    );
+    expect(rows).toEqual([
+      {
+        workload: 'fault',
+        layout: 'linux',
+        arch: 'x86_64',
+        metric: 'faults_per_s',
+        unit: 'faults/s',
+        median: 2,
+        min: 1,
+        max: 3,
+        runs: [1, 3, 2],
+      },
+    ]);
+  });
+
+  it('escapes </script in inlined code', () => {
+    expect(escapeScript('a</script>b</SCRIPT')).toBe('a<\\/script>b<\\/SCRIPT');
+  });
+});
