@@ -10,6 +10,7 @@ export const ENOMEM = 12;
 export const EACCES = 13;
 export const EFAULT = 14;
 export const EEXIST = 17;
+export const EFBIG = 27;
 export const EINVAL = 22;
 export const EOVERFLOW = 75;
 
@@ -22,6 +23,7 @@ const NAMES: Record<number, string> = {
   [EACCES]: 'EACCES',
   [EFAULT]: 'EFAULT',
   [EEXIST]: 'EEXIST',
+  [EFBIG]: 'EFBIG',
   [EINVAL]: 'EINVAL',
   [EOVERFLOW]: 'EOVERFLOW',
 };

@@ -1,4 +1,5 @@
 export * from './errno.ts';
+export { type FileOp, type FileOpResult, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from './file-ops.ts';
 export * from './linux-abi.ts';
 export { LinuxSyscalls, type LinuxSyscallsConfig } from './linux-syscalls.ts';
 export { sysMadvise } from './madvise.ts';

@@ -2,6 +2,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { ForkStrategy } from '../process/fork-strategy.ts';
 import { ProcessTable } from '../process/process-table.ts';
 import type { Vmar } from '../vmar/vmar.ts';
+import type { Vmo } from '../vmar/vmo.ts';
 import { type LinuxAbi, linuxAbi } from './linux-abi.ts';
 import { sysMadvise } from './madvise.ts';
 import { sysMmap } from './mmap.ts';
@@ -52,8 +53,17 @@ export class LinuxSyscalls {
     return this.procs.spawn().pid;
   }
 
-  mmap(pid: number, addr: U64, len: U64, prot: number, flags: number, offset: U64 = 0): number {
-    return sysMmap(this.vmar(pid), this.abi, addr, len, prot, flags, offset);
+  /** `file`: the mapped file's VMO (what a descriptor would name), or null for anonymous memory. */
+  mmap(
+    pid: number,
+    addr: U64,
+    len: U64,
+    prot: number,
+    flags: number,
+    offset: U64 = 0,
+    file: Vmo | null = null,
+  ): number {
+    return sysMmap(this.vmar(pid), this.abi, addr, len, prot, flags, offset, file);
   }
 
   munmap(pid: number, addr: U64, len: U64): number {

@@ -1,6 +1,7 @@
 import { VM_EXEC, VM_READ, VM_WRITE } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
-import { EBADF, EEXIST, EINVAL, ENOMEM, EPERM } from './errno.ts';
+import type { Vmo } from '../vmar/vmo.ts';
+import { EBADF, EEXIST, EINVAL, ENOMEM, EOVERFLOW, EPERM } from './errno.ts';
 import {
   type LinuxAbi,
   MAP_ANONYMOUS,
@@ -23,17 +24,22 @@ export function protToPerms(prot: number): number {
   );
 }
 
+/** Linux's `MAX_LFS_FILESIZE` on 64-bit: file offsets and ends stay below it. */
+const MAX_LFS_FILESIZE = (1n << 63n) - 1n;
+
 /**
- * `mmap` of anonymous memory with Linux 6.18's checks, in its order:
- * offset alignment (`EINVAL`); a file mapping needs a descriptor (`EBADF`: core has no
- * files); len 0 (`EINVAL`); len page-aligning to 0 (`ENOMEM`); len > TASK_SIZE (`ENOMEM`);
+ * `mmap` with Linux 6.18's checks, in its order:
+ * offset alignment (`EINVAL`); a mapping without `MAP_ANONYMOUS` needs a file (`file`, a
+ * VMO from the page-cache plugin; `EBADF` without one); len 0 (`EINVAL`); len
+ * page-aligning to 0 (`ENOMEM`); len > TASK_SIZE (`ENOMEM`);
  * for `MAP_FIXED`/`MAP_FIXED_NOREPLACE`: addr + len > TASK_SIZE (`ENOMEM`), unaligned addr
  * (`EINVAL`), addr below `mmap_min_addr` (`EPERM`), then overlap for NOREPLACE (`EEXIST`);
  * the mapping type must be exactly shared or private (`EINVAL`); the address-space limit
- * (`ENOMEM`). A hint (no fixed flag) is rounded down to a page (raised to `mmap_min_addr`)
- * and used when the range is free; otherwise the VMAR chooses. Returns the address or
- * `-errno`. (`pgoff + pages` cannot overflow for offsets below 2^64, so `EOVERFLOW` is
- * only a file mapping's.)
+ * (`ENOMEM`); a file range reaching `MAX_LFS_FILESIZE` (`EOVERFLOW`; also, an engine limit,
+ * offsets past 2^53). A hint (no fixed flag) is rounded down to a page (raised to
+ * `mmap_min_addr`) and used when the range is free; otherwise the VMAR chooses. File
+ * mappings fault around, as Asterinas's. Returns the address or `-errno`. (`pgoff +
+ * pages` cannot overflow for offsets below 2^64, so `EOVERFLOW` is only a file mapping's.)
  */
 export function sysMmap(
   vmar: Vmar,
@@ -43,10 +49,12 @@ export function sysMmap(
   prot: number,
   flags: number,
   offset: U64,
+  file: Vmo | null = null,
 ): number {
   const page = abi.pageSize;
   if (!isPageAligned(offset, page)) return -EINVAL;
-  if ((flags & MAP_ANONYMOUS) === 0) return -EBADF;
+  const anonymous = (flags & MAP_ANONYMOUS) !== 0;
+  if (!anonymous && file === null) return -EBADF;
   if (u64ToNumber(len) === 0) return -EINVAL;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   const size = pageAlignUp(len, page);
@@ -63,6 +71,12 @@ export function sysMmap(
     at = pageAlignDown(addr, page);
     if (at !== 0 && at < abi.mmapMinAddr) at = abi.mmapMinAddr;
   }
+  const vmo = anonymous ? null : file;
+  if (vmo !== null) {
+    const off = BigInt(offset);
+    if (off >= MAX_LFS_FILESIZE || MAX_LFS_FILESIZE - off < BigInt(size)) return -EOVERFLOW;
+    if (off > BigInt(Number.MAX_SAFE_INTEGER - size)) return -EOVERFLOW;
+  }
   const type = flags & MAP_TYPE;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
   let result = 0;
@@ -73,6 +87,7 @@ export function sysMmap(
       placement: fixed ? 'fixed' : at === 0 || at > abi.taskSize - size ? 'any' : 'hint',
       addr: at,
       shared: type === MAP_SHARED,
+      ...(vmo === null ? {} : { vmo, vmoOffset: u64ToNumber(offset), faultsAround: true }),
     });
   });
   return ret < 0 ? ret : result;

@@ -137,10 +137,11 @@ export class Vmar {
 
   // ---- bookkeeping of the interval set ----
 
-  /** Inserts a mapping that cannot merge with its neighbours. */
+  /** Inserts a mapping that cannot merge with its neighbours (its VMO's `onMap` hears of it). */
   private insertWithoutMerge(m: VmMapping): void {
     this.mappings.insert(m);
     this.totalVm += m.size;
+    m.vmo?.onMap?.(this, m);
   }
 
   /** Inserts a mapping, merging it with compatible adjacent ones. */
@@ -165,10 +166,11 @@ export class Vmar {
     this.insertWithoutMerge(merged);
   }
 
-  /** Removes a mapping from the set (the caller disposes of it or reinserts it). */
+  /** Removes a mapping from the set (its VMO's `onUnmap` hears of it; the caller disposes of it or reinserts it). */
   private takeOut(m: VmMapping): void {
     this.mappings.remove(m.start);
     this.totalVm -= m.size;
+    m.vmo?.onUnmap?.(this, m);
   }
 
   /**
@@ -297,6 +299,7 @@ export class Vmar {
     for (const m of this.mappings.find(start, end)) {
       this.takeOut(m);
       const taken = this.split(m, start, end);
+      taken.vmo?.onUnmapPages?.(this, taken, taken.start, taken.end);
       this.addRss(taken.rssType, -this.space.unmap(taken.start, taken.end));
       taken.dispose();
     }
@@ -332,7 +335,10 @@ export class Vmar {
   discard(start: number, len: number): void {
     const end = start + len;
     for (const m of this.mappings.find(start, end)) {
-      this.addRss(m.rssType, -this.space.unmap(Math.max(start, m.start), Math.min(end, m.end)));
+      const s = Math.max(start, m.start);
+      const e = Math.min(end, m.end);
+      m.vmo?.onUnmapPages?.(this, m, s, e);
+      this.addRss(m.rssType, -this.space.unmap(s, e));
     }
   }
 
@@ -432,7 +438,9 @@ export class Vmar {
   /** Removes every mapping and unmaps every page (the page table itself stays). */
   clear(): void {
     for (const m of this.mappings.values()) {
+      m.vmo?.onUnmapPages?.(this, m, m.start, m.end);
       this.space.unmap(m.start, m.end);
+      m.vmo?.onUnmap?.(this, m);
       m.dispose();
     }
     this.mappings.clear();

@@ -1,5 +1,7 @@
 import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
+import type { VmMapping } from './vm-mapping.ts';
+import type { Vmar } from './vmar.ts';
 
 /**
  * A virtual memory object: pages that mappings share (Asterinas's `Vmo`). Shared anonymous
@@ -23,6 +25,19 @@ export interface Vmo {
   release(): void;
   /** Current number of references. */
   readonly nrRefs: number;
+  /**
+   * Optional reverse-mapping hooks: `m`, a mapping of this object, entered (`onMap`) or
+   * left (`onUnmap`) the mappings of `vmar`. A file's page map keeps its reverse map with them.
+   */
+  onMap?(vmar: Vmar, m: VmMapping): void;
+  onUnmap?(vmar: Vmar, m: VmMapping): void;
+  /**
+   * Optional: the PTEs of mapping `m` in `[start, end)` are about to be unmapped (munmap,
+   * MADV_DONTNEED, exit). A file takes their dirty bits first, as Linux's zap does.
+   */
+  onUnmapPages?(vmar: Vmar, m: VmMapping, start: number, end: number): void;
+  /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
+  writeback?(index: number, nrPages: number): void;
 }
 
 /**

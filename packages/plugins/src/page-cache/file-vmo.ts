@@ -72,6 +72,16 @@ export class FileVmo implements Vmo {
     this.pm.removeVmr(vmar, m);
   }
 
+  /** PTEs of `m` are about to be unmapped: their dirty bits go to the pages. */
+  onUnmapPages(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+    this.pm.takeDirty(vmar, m, start, end);
+  }
+
+  /** Writes back the dirty pages of `[index, index + nrPages)` (msync of a shared mapping). */
+  writeback(index: number, nrPages: number): void {
+    this.pm.writeback(index, nrPages);
+  }
+
   /** Pins (`MAP_LOCKED`) the mapping of `vmar` containing `vaddr`: removal leaves its pages. */
   pin(vmar: Vmar, vaddr: number): RmapEntry {
     const e = this.pm.entryAt(vmar, vaddr);

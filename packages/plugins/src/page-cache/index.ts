@@ -17,8 +17,6 @@ export {
   YIELD_IO,
 } from './page-map.ts';
 export {
-  type FileOp,
-  type FileOpResult,
   type PageCacheOptions,
   PageCacheOptionsToken,
   PageCachePlugin,

@@ -76,6 +76,7 @@ const WALK_DIRTY_UNMAP = 1;
 const WALK_UNMAP = 2;
 const WALK_HARVEST = 3;
 const WALK_UNMAP_ANY = 4;
+const WALK_TAKE_DIRTY = 5;
 
 /** What a page map reports for `events` (the file name) and its counters. */
 export interface PageMapStats {
@@ -340,6 +341,17 @@ export class PageMap {
     this.vmrs.splice(i, 1);
   }
 
+  /**
+   * The PTEs of `m` (a mapping of `vmar`) in `[start, end)` are about to be unmapped: a
+   * shared writable mapping's dirty bits become `PG_DIRTY` (Linux's zap; Akaros's munmap
+   * since 2018), so the data reaches the store at the next writeback or removal.
+   */
+  takeDirty(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+    if (!m.shared || (m.perms & VM_WRITE) === 0) return;
+    const first = m.vmoIndex(start);
+    this.walkEntry({ vmar, mapping: m, pinned: false }, first, first + (end - start) / this.page, WALK_TAKE_DIRTY);
+  }
+
   /** The reverse-map entry of the mapping of `vmar` containing `vaddr`, if any. */
   entryAt(vmar: Vmar, vaddr: number): RmapEntry | undefined {
     return this.vmrs.find((e) => e.vmar === vmar && e.mapping.start <= vaddr && vaddr < e.mapping.end);
@@ -372,6 +384,7 @@ export class PageMap {
    * - `WALK_DIRTY_UNMAP` / `WALK_UNMAP`: pages marked `PG_REMOVAL` are unmapped, the first
    *   moving a PTE dirty bit to `PG_DIRTY`;
    * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
+   * - `WALK_TAKE_DIRTY`: dirty PTEs set `PG_DIRTY` (they are about to be unmapped);
    * - `WALK_UNMAP_ANY`: every page of the map is unmapped (truncation).
    * Private copies (other frames) are never touched. Returns the number of PTEs changed.
    */
@@ -400,9 +413,10 @@ export class PageMap {
           if (!marked || (prop & PERM_BITS) === 0) continue;
           c.jump(va);
           c.setProp(prop & ~PERM_BITS);
-        } else if (mode === WALK_HARVEST) {
+        } else if (mode === WALK_HARVEST || mode === WALK_TAKE_DIRTY) {
           if ((prop & PROP_DIRTY) === 0) continue;
           this.pgFlags[s] |= PG_DIRTY;
+          if (mode === WALK_TAKE_DIRTY) continue;
           c.jump(va);
           c.setProp(prop & ~PROP_DIRTY);
         } else {

@@ -1,5 +1,15 @@
 import { join } from 'node:path';
-import { type Kernel, type KernelPlugin, KernelToken, MmError, type PluginSpec, type Vmo } from '@mmkit/core';
+import {
+  ENOENT,
+  type FileOp,
+  type FileOpResult,
+  type Kernel,
+  type KernelPlugin,
+  KernelToken,
+  MmError,
+  type PluginSpec,
+  type Vmo,
+} from '@mmkit/core';
 import { inject, injectable } from 'tsyringe';
 import { type BackingStore, FsStore, MemoryStore } from './backing-store.ts';
 import { FileVmo } from './file-vmo.ts';
@@ -15,26 +25,14 @@ export interface PageCacheOptions {
 
 export const PageCacheOptionsToken = Symbol('PageCacheOptions');
 
-/** What `fileOp` returns: 0, the bytes read, or `-errno` (`ENOENT` = -2 for an unknown name). */
-export type FileOpResult = number | Uint8Array;
-
-/** A file operation of the mmtrace vocabulary (`file`, `pwrite`, `pread`, `evict`). */
-export type FileOp =
-  | { op: 'file'; name: string; size: number }
-  | { op: 'pwrite'; name: string; offset: number; data: Uint8Array }
-  | { op: 'pread'; name: string; offset: number; len: number }
-  | { op: 'evict'; name: string; offset: number; len: number };
-
-const ENOENT = 2;
-
 /**
  * The page cache (`pagecache`): files with a page map each (`PageMap`, Akaros's
  * `pagemap.c`), file-backed VMOs for mappings (`FileVmo`), buffered I/O, writeback and
  * removal. Files are named; `createFile` on an existing name truncates that file in place,
  * as `ftruncate` to 0 and then to the new size.
  *
- * Hooks the core calls through `kernel.plugins`: `lookupFile(name)` (the VMO of a file
- * for `mmap`) and `fileOp(op)` (the trace's file operations).
+ * Hooks the core calls through `kernel.plugins` (core's `HOOK_LOOKUP_FILE`, `HOOK_FILE_OP`):
+ * `lookupFile(name)` (the VMO of a file for `mmap`) and `fileOp(op)` (file operations).
  */
 @injectable()
 export class PageCachePlugin implements KernelPlugin {

@@ -52,7 +52,9 @@ export type TraceOp =
   | { op: 'write'; pid: number; addr: bigint; data: Uint8Array }
   | { op: 'read'; pid: number; addr: bigint; len: number }
   | { op: 'fork' | 'exit' | 'maps'; pid: number }
-  | { op: FileOpName };
+  | { op: 'file'; name: string; size: bigint }
+  | { op: 'pwrite'; name: string; offset: bigint; data: Uint8Array }
+  | { op: 'pread' | 'evict'; name: string; offset: bigint; len: bigint };
 
 const U64_MAX = (1n << 64n) - 1n;
 const HEX_U64 = /^0x[0-9a-f]+$/;
@@ -152,6 +154,12 @@ function hexData(o: Json, line: number): Uint8Array {
   return Uint8Array.from(Buffer.from(v, 'hex'));
 }
 
+function fileName(o: Json, line: number): string {
+  const v = o.name;
+  if (typeof v !== 'string' || v === '') throw traceError(line, 'field "name": expected a file name');
+  return v;
+}
+
 /** Parses the header line (line 1). */
 export function parseHeader(text: string): TraceHeader {
   const o = parseObject(text, 1);
@@ -246,7 +254,16 @@ export function parseOp(text: string, line: number, pageSize: number): TraceOp {
     case 'exit':
     case 'maps':
       return { op, pid: pid(o, line) };
-    default:
-      return { op: op as FileOpName };
+    case 'file':
+      return { op, name: fileName(o, line), size: u64(o, 'size', line) };
+    case 'pwrite':
+      return { op, name: fileName(o, line), offset: u64(o, 'offset', line), data: hexData(o, line) };
+    case 'pread':
+      return { op, name: fileName(o, line), offset: u64(o, 'offset', line), len: u64(o, 'len', line) };
+    default: {
+      const len = u64(o, 'len', line);
+      if (len === 0n) throw traceError(line, 'evict needs a non-zero "len"');
+      return { op: 'evict', name: fileName(o, line), offset: u64(o, 'offset', line), len };
+    }
   }
 }

@@ -1,10 +1,13 @@
 import type { Arch } from '../../arch/arch.ts';
 import type { Violation } from '../../kernel/check.ts';
 import { createKernel, type Kernel } from '../../kernel/kernel.ts';
+import type { PluginSpec } from '../../kernel/plugin.ts';
 import type { ForkStrategy } from '../../process/fork-strategy.ts';
 import { FAULT_SIGBUS } from '../../vmar/page-fault.ts';
 import { formatPerms } from '../../vmar/vm-perms.ts';
-import { errnoName } from '../errno.ts';
+import type { Vmo } from '../../vmar/vmo.ts';
+import { EFBIG, errnoName } from '../errno.ts';
+import { type FileOp, type FileOpResult, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from '../file-ops.ts';
 import { MS_SYNC } from '../linux-abi.ts';
 import { LinuxSyscalls } from '../linux-syscalls.ts';
 import type { U64 } from '../u64.ts';
@@ -16,6 +19,8 @@ export interface ReplayOptions {
   memory?: number;
   /** Fork strategy (default: the eager copy). */
   forkStrategy?: ForkStrategy;
+  /** Plugins of the replaying kernel; file operations need one with files (the page cache). */
+  plugins?: readonly PluginSpec[];
 }
 
 /** Default physical memory of a replay: far more than any trace touches. */
@@ -34,8 +39,9 @@ function toHex(bytes: Uint8Array): string {
  * line of each (`../shared/spec/mmtrace.md`) exactly as Linux's recorder prints it.
  *
  * Process 0 exists from the start; `fork` creates pids in order. An op on a pid that is not
- * live, or a file operation (the page-cache plugin's), is a malformed trace: `step` throws
- * `MmError` `MalformedTrace` naming the line.
+ * live is a malformed trace: `step` throws `MmError` `MalformedTrace` naming the line. File
+ * operations and file mappings go to the plugin with files (`HOOK_FILE_OP`,
+ * `HOOK_LOOKUP_FILE`: the page cache); without one they are malformed too.
  *
  * Window relocation: when the trace's window does not fit the architecture's user space
  * (Sv39 has 2^38 bytes, the traces use 0x100000000000), every address is shifted by a
@@ -53,7 +59,11 @@ export class Replayer {
 
   constructor(headerLine: string, opts: ReplayOptions) {
     this.header = parseHeader(headerLine);
-    this.kernel = createKernel({ arch: opts.arch, memory: opts.memory ?? REPLAY_MEMORY });
+    this.kernel = createKernel({
+      arch: opts.arch,
+      memory: opts.memory ?? REPLAY_MEMORY,
+      plugins: opts.plugins,
+    });
     this.sys = new LinuxSyscalls(this.kernel, { forkStrategy: opts.forkStrategy });
     if (this.header.pageSize !== this.sys.abi.pageSize)
       throw traceError(1, "page_size differs from the architecture's");
@@ -102,19 +112,20 @@ export class Replayer {
 
   /** Executes the op of trace line `line`; returns its result line. */
   step(op: TraceOp, line: number): string {
-    if (!('pid' in op))
-      throw traceError(line, `op "${op.op}" needs the page-cache plugin, which this build does not have`);
+    if (!('pid' in op)) return this.fileOp(op, line);
     if (this.sys.procs.get(op.pid) === undefined)
       throw traceError(line, `pid ${op.pid} is not a live process`);
     const sys = this.sys;
     switch (op.op) {
-      case 'mmap':
-        if (op.file !== null)
-          throw traceError(
-            line,
-            'mmap of a file needs the page-cache plugin, which this build does not have',
-          );
-        return this.retAddr(sys.mmap(op.pid, this.addr(op.addr), op.len, op.prot, op.flags, op.offset));
+      case 'mmap': {
+        let file: Vmo | null = null;
+        if (op.file !== null) {
+          this.needFiles(line, 'mmap of a file');
+          // A name never created is a bad descriptor.
+          file = this.kernel.plugins.first<Vmo>(HOOK_LOOKUP_FILE, op.file) ?? null;
+        }
+        return this.retAddr(sys.mmap(op.pid, this.addr(op.addr), op.len, op.prot, op.flags, op.offset, file));
+      }
       case 'munmap':
         return this.ret0(sys.munmap(op.pid, this.addr(op.addr), op.len));
       case 'mprotect':
@@ -144,6 +155,45 @@ export class Replayer {
       case 'maps':
         return this.maps(op.pid);
     }
+  }
+
+  /** Throws `MalformedTrace` unless a plugin provides files. */
+  private needFiles(line: number, what: string): void {
+    if (this.kernel.plugins.with(HOOK_FILE_OP).length === 0) {
+      throw traceError(
+        line,
+        `${what} needs the page-cache plugin (--plugins pagecache), which this kernel does not have`,
+      );
+    }
+  }
+
+  /**
+   * A file operation, run by the plugin that has files. Sizes and offsets past 2^53 (an
+   * engine limit) are too large for a file (`EFBIG`), except for a `pread`, which reads
+   * nothing there.
+   */
+  private fileOp(op: Extract<TraceOp, { name: string }>, line: number): string {
+    this.needFiles(line, `op "${op.op}"`);
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    let req: FileOp;
+    switch (op.op) {
+      case 'file':
+        if (op.size > max) return `{"errno":"${errnoName(-EFBIG)}"}`;
+        req = { op: 'file', name: op.name, size: Number(op.size) };
+        break;
+      case 'pwrite':
+        if (op.offset + BigInt(op.data.length) > max) return `{"errno":"${errnoName(-EFBIG)}"}`;
+        req = { op: 'pwrite', name: op.name, offset: Number(op.offset), data: op.data };
+        break;
+      default: {
+        const offset = op.offset > max ? max : op.offset;
+        const len = op.len > max - offset ? max - offset : op.len;
+        req = { op: op.op, name: op.name, offset: Number(offset), len: Number(len) };
+      }
+    }
+    const r = this.kernel.plugins.first<FileOpResult>(HOOK_FILE_OP, req)!;
+    if (typeof r !== 'number') return `{"data":"${toHex(r)}"}`;
+    return this.ret0(r);
   }
 
   /** The page-level view of the window: maximal runs of mapped pages with equal permissions. */
