@@ -1,0 +1,454 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createKernel,
+  type Kernel,
+  PROP_DIRTY,
+  ProcessTable,
+  QUERY_MAPPED,
+  readUser,
+  VM_READ,
+  VM_WRITE,
+  type Vmar,
+  writeUser,
+} from '@mmkit/core';
+import {
+  type FileVmo,
+  FsStore,
+  MemoryStore,
+  type PageCachePlugin,
+  PG_DIRTY,
+  PG_UPTODATE,
+  pageCache,
+  YIELD_BLOCKED,
+  YIELD_IO,
+} from '@mmkit/plugins';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ARCHS, expectClean } from '../../core/test/support/configs.ts';
+
+const PAGE = 4096;
+const BASE = 0x10_0000_0000;
+
+interface World {
+  k: Kernel;
+  pc: PageCachePlugin;
+  procs: ProcessTable;
+}
+
+function world(arch = ARCHS[0].arch, stores: Map<string, MemoryStore> = new Map()): World {
+  const k = createKernel({
+    arch,
+    memory: 64 << 20,
+    debug: true,
+    plugins: [
+      pageCache({
+        store: (name) => {
+          const s = new MemoryStore();
+          stores.set(name, s);
+          return s;
+        },
+      }),
+    ],
+  });
+  const pc = k.plugins.get<PageCachePlugin>('pagecache')!;
+  return { k, pc, procs: new ProcessTable(k) };
+}
+
+function mapFile(
+  vmar: Vmar,
+  f: FileVmo,
+  addr: number,
+  nrPages: number,
+  opts: { shared?: boolean; write?: boolean; page?: number } = {},
+): void {
+  vmar.map({
+    size: nrPages * PAGE,
+    perms: VM_READ | (opts.write === false ? 0 : VM_WRITE),
+    placement: 'fixed',
+    addr,
+    shared: opts.shared ?? true,
+    vmo: f,
+    vmoOffset: (opts.page ?? 0) * PAGE,
+  });
+}
+
+function write(vmar: Vmar, va: number, bytes: number[]): void {
+  expect(writeUser(vmar, va, Uint8Array.from(bytes))).toBe(0);
+}
+
+function read(vmar: Vmar, va: number, len: number): number[] {
+  const out = new Uint8Array(len);
+  expect(readUser(vmar, va, out)).toBe(0);
+  return [...out];
+}
+
+function storeBytes(s: MemoryStore, index: number, offset: number, len: number): number[] {
+  const buf = new Uint8Array(PAGE);
+  const before = s.nrReads;
+  s.readPage(index, buf);
+  s.nrReads = before;
+  return [...buf.subarray(offset, offset + len)];
+}
+
+/** PTE property of `va` in `vmar`, or -1 if nothing is mapped there. */
+function pteProp(vmar: Vmar, va: number): number {
+  const c = vmar.space.cursor(va, va + PAGE);
+  try {
+    return c.query() === QUERY_MAPPED ? c.qProp : -1;
+  } finally {
+    c.drop();
+  }
+}
+
+function clean(w: World): void {
+  expectClean(w.k);
+  expect(w.procs.check()).toEqual([]);
+}
+
+/** Every process exits and every file is deleted: only the boot frames remain. */
+function expectNoLeak(w: World): void {
+  for (const p of w.procs.live) w.procs.exit(p.pid);
+  w.pc.unlinkAll();
+  expect(w.k.frames.nrInUse).toBe(w.k.nrBootFrames);
+  expectClean(w.k);
+}
+
+describe('page map: loads', () => {
+  it('a miss reads the page through the store once; hits read nothing', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(undefined, stores);
+    const f = w.pc.createFile('a', 3 * PAGE);
+    f.pwrite(PAGE + 5, Uint8Array.of(7, 8));
+    f.sync();
+    f.evict(0, 3 * PAGE);
+    expect(f.pm.nrPages).toBe(0);
+    const s = stores.get('a')!;
+    const reads = s.nrReads;
+    const loads = f.pm.stats.nrLoads;
+    expect([...f.pread(PAGE + 4, 4)]).toEqual([0, 7, 8, 0]);
+    expect([...f.pread(PAGE + 5, 1)]).toEqual([7]);
+    expect(s.nrReads).toBe(reads + 1);
+    expect(f.pm.stats.nrLoads).toBe(loads + 1);
+  });
+
+  it('concurrent loaders of one page cause one read and share the page', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(undefined, stores);
+    const f = w.pc.createFile('a', PAGE);
+    const store = stores.get('a')!;
+    const reads = store.nrReads;
+    const a = f.pm.loadTask(0);
+    const b = f.pm.loadTask(0);
+    // A inserts the page locked and starts the read.
+    expect(a.next()).toEqual({ done: false, value: YIELD_IO });
+    const slot = f.pm.slotAt(0);
+    expect(f.pm.flagsOf(slot) & PG_UPTODATE).toBe(0);
+    // B finds it locked, not up to date: it waits.
+    expect(b.next()).toEqual({ done: false, value: YIELD_BLOCKED });
+    expect(b.next()).toEqual({ done: false, value: YIELD_BLOCKED });
+    // A's read completes; B re-checks and finds it up to date.
+    expect(a.next()).toEqual({ done: true, value: slot });
+    expect(b.next()).toEqual({ done: true, value: slot });
+    expect(store.nrReads).toBe(reads + 1);
+    expect(f.pm.refsOf(slot)).toBe(2);
+    f.pm.putPage(slot);
+    f.pm.putPage(slot);
+    expectNoLeak(w);
+  });
+
+  it('a failed read leaves the page to the next loader, which reads it', () => {
+    let fail = true;
+    const inner = new MemoryStore();
+    const k = createKernel({
+      arch: ARCHS[0].arch,
+      memory: 64 << 20,
+      plugins: [
+        pageCache({
+          store: () => ({
+            get size() {
+              return inner.size;
+            },
+            readPage(i: number, dst: Uint8Array) {
+              if (fail) {
+                fail = false;
+                throw new Error('disk error');
+              }
+              inner.readPage(i, dst);
+            },
+            writePage: (i: number, src: Uint8Array, len: number) => inner.writePage(i, src, len),
+            setSize: (n: number) => inner.setSize(n),
+            close: () => inner.close(),
+          }),
+        }),
+      ],
+    });
+    const pc = k.plugins.get<PageCachePlugin>('pagecache')!;
+    const f = pc.createFile('a', PAGE);
+    inner.writePage(0, Uint8Array.of(42), 1);
+    const a = f.pm.loadTask(0);
+    const b = f.pm.loadTask(0);
+    expect(a.next().value).toBe(YIELD_IO);
+    expect(b.next().value).toBe(YIELD_BLOCKED);
+    expect(() => a.next()).toThrow('disk error');
+    expect(b.next().value).toBe(YIELD_IO);
+    const r = b.next();
+    expect(r.done).toBe(true);
+    const slot = r.value as number;
+    expect(f.pm.refsOf(slot)).toBe(1);
+    expect(k.memory.read(f.pm.pfnOf(slot), 0, 1)[0]).toBe(42);
+    f.pm.putPage(slot);
+  });
+
+  it('the sync loader refuses to wait for a page locked by a suspended task', () => {
+    const w = world();
+    const f = w.pc.createFile('a', PAGE);
+    const a = f.pm.loadTask(0);
+    a.next();
+    expect(() => f.pm.loadPage(0)).toThrow(/locked by a suspended task/);
+    a.next();
+    f.pm.putPage(f.pm.slotAt(0));
+  });
+});
+
+describe.each(ARCHS)('page map: removal on $name', ({ arch }) => {
+  let tmp: string | null = null;
+  afterEach(() => {
+    if (tmp !== null) rmSync(tmp, { recursive: true, force: true });
+    tmp = null;
+  });
+
+  it('writes back a page dirtied through a shared mapping (PTE dirty bit), unmaps it, and a fault reloads it', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 4 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 4);
+    write(p.vmar, BASE + PAGE + 3, [1, 2, 3]);
+    expect(read(p.vmar, BASE + 2 * PAGE, 1)).toEqual([0]);
+    const slot = f.pm.slotAt(1);
+    // The write set the PTE dirty bit; the page flag is still clean.
+    expect(pteProp(p.vmar, BASE + PAGE) & PROP_DIRTY).not.toBe(0);
+    expect(f.pm.flagsOf(slot) & PG_DIRTY).toBe(0);
+    const order: string[] = [];
+    w.k.events.on('pageCacheWriteback', (_n, i) => order.push(`wb${i}`));
+    w.k.events.on('pageCacheRemove', (_n, i) => order.push(`rm${i}`));
+    const rss = p.vmar.rss[0];
+    expect(f.pm.removeContig(0, 4)).toBe(2);
+    expect(order).toEqual(['wb1', 'rm1', 'rm2']);
+    expect(storeBytes(stores.get('a')!, 1, 3, 3)).toEqual([1, 2, 3]);
+    expect(pteProp(p.vmar, BASE + PAGE)).toBe(-1);
+    expect(p.vmar.rss[0]).toBe(rss - 2);
+    expect(f.pm.nrPages).toBe(0);
+    clean(w);
+    const loads = f.pm.stats.nrLoads;
+    expect(read(p.vmar, BASE + PAGE + 3, 3)).toEqual([1, 2, 3]);
+    expect(f.pm.stats.nrLoads).toBe(loads + 1);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('writes back a page dirtied by pwrite (page flag) before removing it; clean pages are not written', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 3 * PAGE);
+    f.pwrite(2 * PAGE + 10, Uint8Array.of(9, 9));
+    f.pread(0, 1);
+    const store = stores.get('a')!;
+    const writes = store.nrWrites;
+    expect(f.pm.removeContig(0, 3)).toBe(2);
+    expect(store.nrWrites).toBe(writes + 1);
+    expect(storeBytes(store, 2, 10, 2)).toEqual([9, 9]);
+    expect([...f.pread(2 * PAGE + 9, 4)]).toEqual([0, 9, 9, 0]);
+    expectNoLeak(w);
+  });
+
+  it('skips pages that have users', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    f.pread(0, 2 * PAGE);
+    const held = f.pm.findPage(1);
+    expect(f.pm.removeContig(0, 2)).toBe(1);
+    expect(f.pm.indices()).toEqual([1]);
+    f.pm.putPage(held);
+    expect(f.pm.removeContig(0, 2)).toBe(1);
+    expect(f.pm.nrPages).toBe(0);
+    expectNoLeak(w);
+  });
+
+  it('skips every page a pinned (MAP_LOCKED) mapping covers, faulted in or not, and leaves its PTEs', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 8 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 8);
+    mapFile(p.vmar, f, BASE + 16 * PAGE, 3, { page: 2 });
+    f.pin(p.vmar, BASE + 16 * PAGE);
+    f.pread(0, 8 * PAGE);
+    write(p.vmar, BASE + 3 * PAGE, [5]);
+    write(p.vmar, BASE + 6 * PAGE, [6]);
+    // Pages 2..4 are covered by the pinned mapping (its page 2 and 4 were never touched through it).
+    expect(f.pm.removeContig(0, 8)).toBe(5);
+    expect(f.pm.indices()).toEqual([2, 3, 4]);
+    expect(pteProp(p.vmar, BASE + 3 * PAGE)).not.toBe(-1);
+    expect(pteProp(p.vmar, BASE + 6 * PAGE)).toBe(-1);
+    expect(read(p.vmar, BASE + 6 * PAGE, 1)).toEqual([6]);
+    expect(read(p.vmar, BASE + 17 * PAGE, 1)).toEqual([5]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('a lookup during removal (while it writes back) aborts the removal of that page only', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 3 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 3);
+    for (let i = 0; i < 3; i++) write(p.vmar, BASE + i * PAGE, [i + 1]);
+    const task = f.pm.removeContigTask(0, 3);
+    expect(task.next()).toEqual({ done: false, value: YIELD_IO });
+    expect(f.pm.removalOf(f.pm.slotAt(0))).toBe(true);
+    // Another path looks page 0 up (and lets it go again) while the remover sleeps.
+    const s = f.pm.findPage(0);
+    expect(f.pm.removalOf(s)).toBe(false);
+    f.pm.putPage(s);
+    // Meanwhile a second remover gives up at once.
+    expect(f.pm.removeContig(0, 3)).toBe(0);
+    let r = task.next();
+    while (r.done !== true) r = task.next();
+    expect(r.value).toBe(2);
+    expect(f.pm.indices()).toEqual([0]);
+    expect(read(p.vmar, BASE, 1)).toEqual([1]);
+    expect(read(p.vmar, BASE + 2 * PAGE, 1)).toEqual([3]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('a page fault during removal maps the page again and keeps it; no data is lost', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 2);
+    write(p.vmar, BASE, [1]);
+    write(p.vmar, BASE + PAGE, [2]);
+    const task = f.pm.removeContigTask(0, 2);
+    expect(task.next().value).toBe(YIELD_IO);
+    // The PTEs are gone: this write faults, finds page 1 through the page map and maps it.
+    write(p.vmar, BASE + PAGE + 1, [3]);
+    let r = task.next();
+    while (r.done !== true) r = task.next();
+    expect(r.value).toBe(1);
+    expect(f.pm.indices()).toEqual([1]);
+    clean(w);
+    expect(read(p.vmar, BASE + PAGE, 2)).toEqual([2, 3]);
+    expect(read(p.vmar, BASE, 1)).toEqual([1]);
+    f.sync();
+    expect(storeBytes(stores.get('a')!, 1, 0, 2)).toEqual([2, 3]);
+    expectNoLeak(w);
+  });
+
+  it('batches TLB shootdowns, at most ten processes per batch', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 1);
+    expect(read(p.vmar, BASE, 1)).toEqual([0]);
+    for (let i = 0; i < 11; i++) w.procs.fork(p.pid);
+    expect(w.procs.live.length).toBe(12);
+    const full = w.k.tlb.nrFullFlushes;
+    expect(f.pm.removeContig(0, 1)).toBe(1);
+    expect(f.pm.stats.nrShootdownBatches).toBe(2);
+    expect(w.k.tlb.nrFullFlushes - full).toBe(12);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('a private mapping loses its unwritten file pages to removal but keeps its copies', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    f.pwrite(0, Uint8Array.of(1));
+    f.pwrite(PAGE, Uint8Array.of(2));
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 2, { shared: false });
+    expect(read(p.vmar, BASE, 1)).toEqual([1]);
+    write(p.vmar, BASE + PAGE, [7]);
+    expect(f.pm.removeContig(0, 2)).toBe(2);
+    expect(pteProp(p.vmar, BASE)).toBe(-1);
+    expect(pteProp(p.vmar, BASE + PAGE)).not.toBe(-1);
+    f.pwrite(0, Uint8Array.of(4));
+    f.pwrite(PAGE, Uint8Array.of(5));
+    // The unwritten page sees the file; the copy never does, nor does the file see it.
+    expect(read(p.vmar, BASE, 1)).toEqual([4]);
+    expect(read(p.vmar, BASE + PAGE, 1)).toEqual([7]);
+    expect([...f.pread(PAGE, 1)]).toEqual([5]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('msync-style writeback harvests PTE dirty bits and writes each dirty page once', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 2);
+    write(p.vmar, BASE + 5, [8]);
+    expect(read(p.vmar, BASE + PAGE, 1)).toEqual([0]);
+    expect(f.sync()).toBe(1);
+    expect(pteProp(p.vmar, BASE) & PROP_DIRTY).toBe(0);
+    expect(storeBytes(stores.get('a')!, 0, 5, 1)).toEqual([8]);
+    expect(f.sync()).toBe(0);
+    write(p.vmar, BASE + 6, [9]);
+    expect(f.sync(0, PAGE)).toBe(1);
+    expect(storeBytes(stores.get('a')!, 0, 5, 2)).toEqual([8, 9]);
+    expect(f.pm.nrPages).toBe(2);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('truncation unmaps pages past the new end (SIGBUS there) and zeroes the tail of the last page', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 3 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 3);
+    write(p.vmar, BASE + 2 * PAGE, [1]);
+    write(p.vmar, BASE + 100, [2, 3]);
+    f.truncate(101);
+    expect(writeUser(p.vmar, BASE + 2 * PAGE, Uint8Array.of(1))).toBe(7);
+    expect(writeUser(p.vmar, BASE + PAGE, Uint8Array.of(1))).toBe(7);
+    expect(read(p.vmar, BASE + 100, 2)).toEqual([2, 0]);
+    clean(w);
+    f.truncate(3 * PAGE);
+    expect(read(p.vmar, BASE + 2 * PAGE, 1)).toEqual([0]);
+    expect([...f.pread(99, 4)]).toEqual([0, 2, 0, 0]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('the fs store writes real bytes to a file on disk', () => {
+    tmp = mkdtempSync(join(tmpdir(), 'mmkit-pc-'));
+    writeFileSync(join(tmp, 'data'), Buffer.from('hello, page cache'));
+    const k = createKernel({ arch, memory: 64 << 20, plugins: [pageCache({ store: { dir: tmp } })] });
+    const pc = k.plugins.get<PageCachePlugin>('pagecache')!;
+    const f = pc.createFile('new', 2 * PAGE);
+    f.pwrite(PAGE - 2, Uint8Array.from(Buffer.from('abcd')));
+    expect(f.evict(0, 2 * PAGE)).toBe(2);
+    const onDisk = readFileSync(join(tmp, 'new'));
+    expect(onDisk.length).toBe(2 * PAGE);
+    expect(onDisk.subarray(PAGE - 2, PAGE + 2).toString()).toBe('abcd');
+    // An existing file keeps its contents when mapped through its own store.
+    const store = new FsStore(join(tmp, 'data'));
+    expect(store.size).toBe(17);
+    const buf = new Uint8Array(PAGE);
+    store.readPage(0, buf);
+    expect(Buffer.from(buf.subarray(0, 17)).toString()).toBe('hello, page cache');
+    store.close();
+    const procs = new ProcessTable(k);
+    const p = procs.spawn();
+    mapFile(p.vmar, f, BASE, 2);
+    write(p.vmar, BASE + 7, [0x41, 0x42]);
+    expect(f.sync()).toBe(1);
+    expect(readFileSync(join(tmp, 'new')).subarray(7, 9).toString()).toBe('AB');
+    procs.exit(p.pid);
+    pc.unlinkAll();
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+});
