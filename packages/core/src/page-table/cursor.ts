@@ -17,6 +17,9 @@ export type QueryKind =
   | typeof QUERY_MAPPED
   | typeof QUERY_MAPPED_UNTRACKED;
 
+/** Placeholder of `nodeWordsAt` for levels the cursor has not entered. */
+const NO_WORDS = new Uint32Array(0);
+
 /** Bound on restarts from the root when a node turned stray under us. */
 const MAX_STRAY_RETRIES = 64;
 
@@ -60,9 +63,11 @@ export class CursorMut {
   protected readonly ctx: PageTableContext;
   protected readonly owner: number;
   /** Per level: the node's frame, its word array and the index of its PTE 0. */
-  private readonly nodePfn: Float64Array;
+  // Plain packed arrays, not typed arrays: a cursor is created per fault or per syscall,
+  // and allocating three typed arrays (each with its own backing store) dominated that.
+  private readonly nodePfn: number[];
   private readonly nodeWordsAt: Uint32Array[];
-  private readonly nodeBaseAt: Int32Array;
+  private readonly nodeBaseAt: number[];
   private alive = true;
 
   constructor(
@@ -80,9 +85,17 @@ export class CursorMut {
     this.va = start;
     this.level = nrLevels;
     this.guardLevel = nrLevels;
-    this.nodePfn = new Float64Array(nrLevels + 1);
-    this.nodeWordsAt = new Array(nrLevels + 1);
-    this.nodeBaseAt = new Int32Array(nrLevels + 1);
+    const nodePfn: number[] = [];
+    const nodeWordsAt: Uint32Array[] = [];
+    const nodeBaseAt: number[] = [];
+    for (let l = 0; l <= nrLevels; l++) {
+      nodePfn.push(0);
+      nodeWordsAt.push(NO_WORDS);
+      nodeBaseAt.push(0);
+    }
+    this.nodePfn = nodePfn;
+    this.nodeWordsAt = nodeWordsAt;
+    this.nodeBaseAt = nodeBaseAt;
     this.owner = this.ctx.newOwner();
     for (let attempt = 0; ; attempt++) {
       if (this.lockDownToGuard()) return;
@@ -147,7 +160,7 @@ export class CursorMut {
 
   /** Index of the current slot in the current node. */
   protected curIdx(): number {
-    return Math.floor(this.va / this.ctx.sizes[this.level]) % this.ctx.consts.nrEntries;
+    return Math.floor(this.va / this.ctx.sizes[this.level]) & (this.ctx.consts.nrEntries - 1);
   }
 
   private curLo(): number {
@@ -217,7 +230,8 @@ export class CursorMut {
     const size = sizes[this.level];
     const next = Math.floor(this.va / size) * size + size;
     const n = this.ctx.consts.nrEntries;
-    while (this.level < this.guardLevel && Math.floor(next / sizes[this.level]) % n === 0) this.levelUp();
+    while (this.level < this.guardLevel && (Math.floor(next / sizes[this.level]) & (n - 1)) === 0)
+      this.levelUp();
     this.va = next;
   }
 
@@ -545,6 +559,10 @@ export class CursorMut {
 
   // ---- fast paths inside a leaf node (level 1) ----
   //
+  // Slot indexes use `& (nrEntries - 1)`: `nrEntries` is `2 ** entryBits` and `va / size` is
+  // an exact integer (addresses are page aligned), so this equals `% nrEntries` without a
+  // floating-point modulo (addresses above 2^31 are not small integers).
+  //
   // Each does exactly what the general code does for the slots of the current level-1 node,
   // without re-deriving the slot index, re-checking the walk or going through `writeCur`
   // per page. Where a case is not the plain one (a child table where a leaf is expected,
@@ -559,7 +577,7 @@ export class CursorMut {
     if (!this.alive || va + size > this.barrierEnd) return false;
     const codec = ctx.codec;
     const n = ctx.consts.nrEntries;
-    const idx = Math.floor(va / size) % n;
+    const idx = (va / size) & (n - 1);
     const words = this.nodeWordsAt[1];
     const at = this.nodeBaseAt[1] + 2 * idx;
     if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT) return false;
@@ -592,7 +610,7 @@ export class CursorMut {
     const va = this.va;
     const size = ctx.sizes[1];
     const n = ctx.consts.nrEntries;
-    const idx = Math.floor(va / size) % n;
+    const idx = (va / size) & (n - 1);
     const words = this.nodeWordsAt[1];
     const at = this.nodeBaseAt[1] + 2 * idx;
     const lo = words[at];
@@ -628,7 +646,7 @@ export class CursorMut {
     const size = ctx.sizes[1];
     const n = ctx.consts.nrEntries;
     const va = this.va;
-    const first = Math.floor(va / size) % n;
+    const first = (va / size) & (n - 1);
     const last = Math.min(n, first + Math.ceil((end - va) / size));
     const words = this.nodeWordsAt[1];
     const base = this.nodeBaseAt[1];
@@ -681,7 +699,7 @@ export class CursorMut {
     const n = ctx.consts.nrEntries;
     const va = this.va;
     if (va + size > end) return false;
-    const first = Math.floor(va / size) % n;
+    const first = (va / size) & (n - 1);
     const last = Math.min(n, first + Math.floor((end - va) / size));
     const words = this.nodeWordsAt[1];
     const base = this.nodeBaseAt[1];
