@@ -1,4 +1,4 @@
-import { createKernel, type Kernel, PROP_RW, PROP_USER } from '@mmkit/core';
+import { createKernel, type Kernel, type PluginSpec, PROP_RW, PROP_USER } from '@mmkit/core';
 import type { WorkloadContext } from '../types.ts';
 
 export const PAGE = 4096;
@@ -14,8 +14,12 @@ export function memoryFor(pages: number, copies = 1): number {
 }
 
 /** A non-debug kernel of the context's architecture and layout. */
-export function benchKernel(ctx: WorkloadContext, memory: number): Kernel {
-  return createKernel({ arch: ctx.arch, layout: ctx.layout, memory, debug: false });
+export function benchKernel(
+  ctx: WorkloadContext,
+  memory: number,
+  plugins: readonly PluginSpec[] = [],
+): Kernel {
+  return createKernel({ arch: ctx.arch, layout: ctx.layout, memory, debug: false, plugins });
 }
 
 /** Times `f` in milliseconds. */

@@ -9,6 +9,7 @@ import {
   fork,
   mremap,
 } from './address-space.ts';
+import { pagecacheRemoval } from './page-cache.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
 
 /**
@@ -46,6 +47,7 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   fault,
   fork,
   mremap,
+  'pagecache-removal': pagecacheRemoval,
   'cortenmm-mmap': cortenmmMmap,
   'cortenmm-mmap-pf': cortenmmMmapPf,
   'cortenmm-pf': cortenmmPf,
@@ -57,7 +59,6 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
 /** Why a workload without an implementation is missing. */
 const MISSING_REASON: Partial<Record<WorkloadName, string>> = {
   'cow-break': 'needs copy-on-write fork (plugin), not yet in mmkit',
-  'pagecache-removal': 'needs the page-cache plugin, not yet in mmkit',
   replay: 'needs the mmtrace replayer, not yet in mmkit',
 };
 
