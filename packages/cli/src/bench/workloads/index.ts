@@ -11,6 +11,7 @@ import {
 } from './address-space.ts';
 import { pagecacheRemoval } from './page-cache.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
+import { replay } from './replay.ts';
 
 /**
  * Every workload name of issue 5, in report order. Scripts rely on these names. A name
@@ -48,6 +49,7 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   fork,
   mremap,
   'pagecache-removal': pagecacheRemoval,
+  replay,
   'cortenmm-mmap': cortenmmMmap,
   'cortenmm-mmap-pf': cortenmmMmapPf,
   'cortenmm-pf': cortenmmPf,
@@ -59,7 +61,6 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
 /** Why a workload without an implementation is missing. */
 const MISSING_REASON: Partial<Record<WorkloadName, string>> = {
   'cow-break': 'needs copy-on-write fork (plugin), not yet in mmkit',
-  replay: 'needs the mmtrace replayer, not yet in mmkit',
 };
 
 /** The workload called `name`, or null with the reason it is not available. */
