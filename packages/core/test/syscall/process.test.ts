@@ -1,0 +1,101 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import {
+  createKernel,
+  eagerFork,
+  type ForkStrategy,
+  LinuxSyscalls,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MmError,
+  PROT_READ,
+  PROT_WRITE,
+  QUERY_MAPPED,
+  RSS_ANON,
+  RSS_FILE,
+  type Vmar,
+} from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+import { ARCHS } from '../support/configs.ts';
+
+const P = 0x1000;
+const W = 0x10_0000_0000;
+const RW = PROT_READ | PROT_WRITE;
+
+function byte(s: LinuxSyscalls, pid: number, va: number): number {
+  const out = new Uint8Array(1);
+  expect(s.readMemory(pid, va, out)).toBe(0);
+  return out[0];
+}
+
+function poke(s: LinuxSyscalls, pid: number, va: number, v: number): void {
+  expect(s.writeMemory(pid, va, Uint8Array.of(v))).toBe(0);
+}
+
+function pfnAt(vmar: Vmar, va: number): number {
+  const c = vmar.space.cursor(va, va + P);
+  try {
+    return c.query() === QUERY_MAPPED ? c.qPfn : -1;
+  } finally {
+    c.drop();
+  }
+}
+
+function clean(s: LinuxSyscalls): void {
+  expect([...s.kernel.check(), ...s.procs.check()].map((v) => v.message)).toEqual([]);
+}
+
+describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
+  it('copies private pages and shares shared ones; exit returns every frame', () => {
+    const kernel = createKernel({ arch, memory: 16 << 20 });
+    const s = new LinuxSyscalls(kernel, { forkStrategy: eagerFork });
+    s.spawn();
+    s.mmap(0, W, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    s.mmap(0, W + 4 * P, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    poke(s, 0, W, 1);
+    poke(s, 0, W + 4 * P, 2);
+    const child = s.fork(0);
+    expect(child).toBe(1);
+    const parentVmar = s.procs.require(0).vmar;
+    const childVmar = s.procs.require(1).vmar;
+    expect(pfnAt(childVmar, W)).not.toBe(pfnAt(parentVmar, W)); // the eager copy
+    expect(pfnAt(childVmar, W + 4 * P)).toBe(pfnAt(parentVmar, W + 4 * P));
+    expect([childVmar.rss[RSS_ANON], childVmar.rss[RSS_FILE]]).toEqual([1, 1]);
+    expect(byte(s, 1, W)).toBe(1);
+    poke(s, 1, W, 10);
+    poke(s, 1, W + 4 * P, 20);
+    expect(byte(s, 0, W)).toBe(1);
+    expect(byte(s, 0, W + 4 * P)).toBe(20);
+    poke(s, 0, W + 5 * P, 30); // a page the child never touched
+    expect(byte(s, 1, W + 5 * P)).toBe(30);
+    clean(s);
+    s.exit(0);
+    expect(byte(s, 1, W + 4 * P)).toBe(20); // the shared object outlives the parent
+    clean(s);
+    s.exit(1);
+    expect(s.procs.live).toEqual([]);
+    expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
+    expect(kernel.check()).toEqual([]);
+  });
+
+  it('runs the configured fork strategy and rejects dead pids', () => {
+    const calls: number[] = [];
+    const counting: ForkStrategy = {
+      name: 'counting',
+      fork(parent, child) {
+        calls.push(parent.mappings.size);
+        eagerFork.fork(parent, child);
+      },
+    };
+    const s = new LinuxSyscalls(createKernel({ arch: x86_64, memory: 16 << 20 }), { forkStrategy: counting });
+    s.spawn();
+    s.mmap(0, W, P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    expect(s.fork(0)).toBe(1);
+    expect(calls).toEqual([1]);
+    s.exit(1);
+    expect(() => s.fork(1)).toThrow(MmError);
+    expect(() => s.mmap(1, W, P, RW, MAP_PRIVATE | MAP_ANONYMOUS)).toThrow(MmError);
+    expect(s.fork(0)).toBe(2); // pids are never reused
+  });
+});
