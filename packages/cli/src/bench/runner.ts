@@ -31,6 +31,12 @@ export const DEFAULT_RUNS = 5;
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
+/** The error line of a child's stderr (not its stack). */
+function lastError(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l));
+  return (lines.find((l) => /Error\b/.test(l)) ?? lines[lines.length - 1] ?? '').trim();
+}
+
 /** Runs one workload × layout × arch in a child process and returns its per-run values. */
 export function runChild(spec: ChildSpec): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
@@ -49,11 +55,7 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith(`${RESULT_MARKER} `));
       if (code !== 0 || line === undefined) {
-        reject(
-          new Error(
-            `bench child ${spec.workload}/${spec.layout}/${spec.arch} failed (exit ${code}): ${err.trim() || out.trim()}`,
-          ),
-        );
+        reject(new Error(`exit ${code}: ${lastError(err) || out.trim()}`));
         return;
       }
       resolve(JSON.parse(line.slice(RESULT_MARKER.length + 1)) as ChildResult);
@@ -109,6 +111,7 @@ export function conditions(
   opts: BenchOptions,
   unavailable: Record<string, string>,
   linux: string,
+  failures: Record<string, string> = {},
 ): Conditions {
   const cpus = os.cpus();
   const sizes: Record<string, number> = {};
@@ -134,6 +137,7 @@ export function conditions(
     archs: opts.archs,
     workloads: opts.workloads,
     unavailable,
+    failures,
     linux,
     command: opts.command ?? '',
   };
@@ -164,10 +168,21 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
   progress.start(jobs.length + (opts.vsLinux ? 1 : 0));
   for (const [name, why] of Object.entries(unavailable)) progress.log(`bench: ${name} not available: ${why}`);
   const rows: ResultRow[] = [];
+  const failures: Record<string, string> = {};
   try {
     for (const spec of jobs) {
-      progress.step(`${spec.workload} ${spec.layout} ${spec.arch}`);
-      const res = await runChild(spec);
+      const label = `${spec.workload} ${spec.layout} ${spec.arch}`;
+      progress.step(label);
+      let res: ChildResult;
+      try {
+        res = await runChild(spec);
+      } catch (e) {
+        // One failing job (a kernel.check() violation, a crash) is reported; the others run.
+        const message = e instanceof Error ? e.message : String(e);
+        failures[label] = message;
+        progress.log(`bench: ${label} FAILED: ${message.split('\n').slice(0, 3).join(' | ')}`);
+        continue;
+      }
       const w = workloadByName(spec.workload);
       for (const m of w?.metrics ?? []) {
         const runs = res.values[m.metric] ?? [];
@@ -190,7 +205,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       rows.push(...linux.rows);
     }
     const ratios = [...layoutRatios(rows, opts.layouts), ...linuxRatios(rows)];
-    return { conditions: conditions(opts, unavailable, linuxNote), results: [...rows, ...ratios] };
+    return { conditions: conditions(opts, unavailable, linuxNote, failures), results: [...rows, ...ratios] };
   } finally {
     progress.stop();
   }

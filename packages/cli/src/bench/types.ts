@@ -72,6 +72,8 @@ export interface Conditions {
   archs: string[];
   workloads: string[];
   unavailable: Record<string, string>;
+  /** Jobs (`workload layout arch`) whose child process failed, with the error. */
+  failures: Record<string, string>;
   linux: string;
   command: string;
 }

@@ -116,5 +116,6 @@ export function registerBench(program: Command): void {
         writeHtml(raw.html, report, { descriptions, higherIsBetter });
         process.stderr.write(`bench: HTML report written to ${raw.html}\n`);
       }
+      if (Object.keys(report.conditions.failures).length > 0) process.exitCode = 1;
     });
 }

@@ -139,6 +139,7 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
     ['command', c.command],
   ];
   const na = Object.entries(c.unavailable);
+  const failed = Object.entries(c.failures ?? {});
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mmkit bench</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -150,6 +151,7 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
 <h2>Conditions</h2>
 <dl>${dl.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`).join('')}</dl>
 ${na.length ? `<h2>Not available</h2><ul class="na">${na.map(([n, why]) => `<li><b>${escapeHtml(n)}</b>: ${escapeHtml(why)}</li>`).join('')}</ul>` : ''}
+${failed.length ? `<h2>Failed</h2><ul class="na">${failed.map(([n, why]) => `<li><b>${escapeHtml(n)}</b>: ${escapeHtml(why)}</li>`).join('')}</ul>` : ''}
 <h2>Results</h2>
 <div id="charts" class="grid"></div>
 <script type="application/json" id="bench-data">${data}</script>

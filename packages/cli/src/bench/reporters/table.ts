@@ -58,6 +58,11 @@ export function renderTable(report: BenchReport): string {
     out.push('', 'not available:');
     for (const [name, why] of na) out.push(`  ${name}: ${why}`);
   }
+  const failed = Object.entries(conditions.failures ?? {});
+  if (failed.length > 0) {
+    out.push('', 'FAILED:');
+    for (const [job, why] of failed) out.push(`  ${job}: ${why}`);
+  }
   out.push('', `linux: ${conditions.linux}`);
   out.push(
     `node ${conditions.node}, ${conditions.cpu} (${conditions.cpus} CPUs), ${conditions.runs} runs after ${conditions.warmup} warm-up, ${conditions.date}`,

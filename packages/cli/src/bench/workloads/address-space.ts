@@ -1,5 +1,6 @@
 import {
   ACCESS_WRITE,
+  eagerFork,
   FAULT_HANDLED,
   handlePageFault,
   type Kernel,
@@ -9,10 +10,12 @@ import {
   MAP_PRIVATE,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  type PluginSpec,
   PROT_READ,
   PROT_WRITE,
   type Vmar,
 } from '@mmkit/core';
+import * as plugins from '@mmkit/plugins';
 import type { Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
 import { assertClean, benchKernel, CORTENMM_REQUESTS, memoryFor, PAGE, perSecond, timeMs } from './common.ts';
 
@@ -29,8 +32,8 @@ class Sys {
   readonly pid: number;
   readonly vmar: Vmar;
 
-  constructor(ctx: WorkloadContext, pages: number, copies = 1) {
-    this.kernel = benchKernel(ctx, memoryFor(pages, copies));
+  constructor(ctx: WorkloadContext, pages: number, copies = 1, kernelPlugins: readonly PluginSpec[] = []) {
+    this.kernel = benchKernel(ctx, memoryFor(pages, copies), kernelPlugins);
     this.sys = new LinuxSyscalls(this.kernel);
     this.pid = this.sys.spawn();
     this.vmar = this.sys.procs.require(this.pid).vmar;
@@ -83,27 +86,86 @@ export const fault: Workload = {
   },
 };
 
+/** The copy-on-write plugin's spec, when `@mmkit/plugins` has it. */
+function cowPlugin(): (() => PluginSpec) | undefined {
+  const f = (plugins as Record<string, unknown>).cow;
+  return typeof f === 'function' ? (f as () => PluginSpec) : undefined;
+}
+
+/** A populated process; each `fork()` returns the time of one fork of it, the child exited. */
+function forkBench(s: Sys, len: number): { addr: number; forkMs: () => number } {
+  const addr = s.mmap(FIXED_BASE, len, ANON | MAP_FIXED);
+  s.populate(addr, len);
+  return {
+    addr,
+    forkMs() {
+      let child = -1;
+      const ms = timeMs(() => {
+        child = s.sys.fork(s.pid);
+      });
+      s.sys.exit(child);
+      return ms;
+    },
+  };
+}
+
 export const fork: Workload = {
   name: 'fork',
   description:
-    'fork of a process whose range is populated (eager copy of every private page), then exit of the child',
-  metrics: [{ metric: 'ms_per_gib', unit: 'ms/GiB', higherIsBetter: false }],
+    'fork of a process whose range is populated, then exit of the child: the core eager copy (ms_per_gib) and, with the COW plugin, the copy-on-write page-table copy (cow_ms_per_gib)',
+  metrics: [
+    { metric: 'ms_per_gib', unit: 'ms/GiB', higherIsBetter: false },
+    ...(cowPlugin() ? [{ metric: 'cow_ms_per_gib', unit: 'ms/GiB', higherIsBetter: false }] : []),
+  ],
   unavailable: () => null,
   setup(ctx) {
-    const s = new Sys(ctx, ctx.nrPages, 2);
     const len = ctx.nrPages * PAGE;
+    // One kernel only: kernels sharing a process share the core's table registry (a bitecs
+    // component store), so the eager copy runs on the COW kernel with the strategy swapped.
+    const cowSpec = cowPlugin();
+    const s = new Sys(ctx, ctx.nrPages, 2, cowSpec ? [cowSpec()] : []);
+    const cowStrategy = s.sys.procs.forkStrategy;
+    const f = forkBench(s, len);
+    return {
+      run() {
+        s.sys.procs.forkStrategy = eagerFork;
+        const out: Record<string, number> = { ms_per_gib: (f.forkMs() * 2 ** 30) / len };
+        s.sys.procs.forkStrategy = cowStrategy;
+        if (cowSpec) out.cow_ms_per_gib = (f.forkMs() * 2 ** 30) / len;
+        return out;
+      },
+      finish: () => s.check('fork'),
+    };
+  },
+};
+
+export const cowBreak: Workload = {
+  name: 'cow-break',
+  description:
+    'copy-on-write breaks: after a COW fork (plugin) of a populated range, a write fault on every page in the child',
+  metrics: [{ metric: 'faults_per_s', unit: 'faults/s', higherIsBetter: true }],
+  unavailable: () =>
+    cowPlugin() ? null : 'needs the copy-on-write plugin (cow in @mmkit/plugins), not yet in mmkit',
+  setup(ctx) {
+    const spec = cowPlugin();
+    if (!spec) throw new Error('cow-break: no COW plugin');
+    const len = ctx.nrPages * PAGE;
+    const s = new Sys(ctx, ctx.nrPages, 2, [spec()]);
     const addr = s.mmap(FIXED_BASE, len, ANON | MAP_FIXED);
     s.populate(addr, len);
     return {
       run() {
-        let child = -1;
+        const child = s.sys.fork(s.pid);
+        const vmar = s.sys.procs.require(child).vmar;
         const ms = timeMs(() => {
-          child = s.sys.fork(s.pid);
+          for (let va = addr; va < addr + len; va += PAGE)
+            if (handlePageFault(vmar, va, ACCESS_WRITE) !== FAULT_HANDLED)
+              throw new Error('COW fault failed');
         });
         s.sys.exit(child);
-        return { ms_per_gib: (ms * 2 ** 30) / len };
+        return { faults_per_s: perSecond(ctx.nrPages, ms) };
       },
-      finish: () => s.check('fork'),
+      finish: () => s.check('cow-break'),
     };
   },
 };
