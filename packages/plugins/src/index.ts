@@ -1,4 +1,5 @@
 import 'reflect-metadata';
 
+export { CowPlugin, cow, cowCopyPt } from './cow.ts';
 export * from './page-cache/index.ts';
 export { PageTableRecyclingPlugin, pageTableRecycling } from './page-table-recycling.ts';

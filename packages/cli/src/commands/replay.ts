@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MmError, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 /** Exit status when `--check` finds a violated invariant. */
 export const EXIT_VIOLATION = 3;
@@ -11,6 +12,8 @@ const PROGRESS_EVERY = 1000;
 export interface ReplayCommandOptions {
   arch: string;
   check?: boolean;
+  /** Comma-separated plugin names (default: every plugin). */
+  plugins?: string;
 }
 
 /**
@@ -26,6 +29,7 @@ export function runReplay(
   err: { write: (s: string) => void; isTTY?: boolean },
 ): number {
   const arch = archByName(opts.arch);
+  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -44,7 +48,7 @@ export function runReplay(
   let buffered: string[] = [];
   let done = 0;
   try {
-    for (const result of replayLines(lines, { arch, check: opts.check, onViolations })) {
+    for (const result of replayLines(lines, { arch, plugins, check: opts.check, onViolations })) {
       buffered.push(result);
       if (++done % PROGRESS_EVERY === 0) {
         out(`${buffered.join('\n')}\n`);
@@ -64,7 +68,7 @@ export function runReplay(
   return status;
 }
 
-/** `mmkit replay TRACE.jsonl [--arch NAME] [--check]`. */
+/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST]`. */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
@@ -74,6 +78,7 @@ export function registerReplay(program: Command): void {
     .argument('<trace>', 'trace file (mmtrace v1)')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')
+    .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
     .action((trace: string, opts: ReplayCommandOptions) => {
       const status = runReplay(trace, opts, (s) => process.stdout.write(s), process.stderr);
       if (status !== 0) process.exitCode = status;

@@ -9,7 +9,7 @@ import { eagerFork, type ForkStrategy } from './fork-strategy.ts';
 import { Process } from './process.ts';
 
 export interface ProcessTableConfig {
-  /** How fork copies an address space (default: `eagerFork`). */
+  /** How fork copies an address space (default: a plugin's `forkStrategy` hook, else `eagerFork`). */
   forkStrategy?: ForkStrategy;
   /** Configuration of every process's VMAR. */
   vmar?: VmarConfig;
@@ -32,7 +32,8 @@ export class ProcessTable {
     readonly kernel: Kernel,
     config: ProcessTableConfig = {},
   ) {
-    this.forkStrategy = config.forkStrategy ?? eagerFork;
+    // A plugin may take fork over through the `forkStrategy` hook (first one wins).
+    this.forkStrategy = config.forkStrategy ?? kernel.plugins.first<ForkStrategy>('forkStrategy') ?? eagerFork;
     this.vmarConfig = config.vmar ?? {};
   }
 
@@ -55,6 +56,7 @@ export class ProcessTable {
   /** Creates a process with an empty address space. */
   spawn(): Process {
     const p = new Process(this.nextPid++, new Vmar(new VmSpace(this.kernel), this.vmarConfig));
+    p.vmar.owner = p.pid;
     this.procs.set(p.pid, p);
     return p;
   }

@@ -11,6 +11,21 @@ export const FAULT_SIGBUS = 7;
 export const FAULT_SIGSEGV = 11;
 export type FaultResult = typeof FAULT_HANDLED | typeof FAULT_SIGBUS | typeof FAULT_SIGSEGV;
 
+/**
+ * Emits the `fault` event (only when someone listens). Kinds: `anon` (new anonymous page),
+ * `vmo` (a VMO page mapped as it is: shared memory or a file), `vmo-copy` (a private write to
+ * a VMO page: copied), `cow` (copy-on-write break: copied), `reuse` (write to a private page
+ * nobody else holds: W back in place), `shared-write` (W granted in place in a shared
+ * mapping), `spurious` (the page already allowed the access), `segv`, `bus`.
+ */
+function emitFault(vmar: Vmar, vaddr: number, access: number, kind: string): void {
+  const events = vmar.space.kernel.events;
+  if (events.listenerCount('fault') !== 0) {
+    const name = access & ACCESS_WRITE ? 'write' : access & ACCESS_READ ? 'read' : 'exec';
+    events.emit('fault', vmar.owner, vaddr, name, kind);
+  }
+}
+
 /** Pages a faults-around read maps at most (Asterinas: 16 pages, a 64 KiB window). */
 export const FAULT_AROUND_PAGES = 16;
 
@@ -28,7 +43,10 @@ export const FAULT_AROUND_PAGES = 16;
  */
 export function handlePageFault(vmar: Vmar, vaddr: number, access: number): FaultResult {
   const m = vmar.findMapping(vaddr);
-  if (m === undefined || !permsAllow(m.perms, access)) return FAULT_SIGSEGV;
+  if (m === undefined || !permsAllow(m.perms, access)) {
+    emitFault(vmar, vaddr, access, 'segv');
+    return FAULT_SIGSEGV;
+  }
   const page = vmar.pageSize;
   const pageVa = vaddr - (vaddr % page);
   const around = m.faultsAround && m.vmo !== null && access === ACCESS_READ;
@@ -39,12 +57,18 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
     if (winStart !== pageVa) c.jump(pageVa);
     const kind = c.query();
     if (kind === QUERY_MAPPED) {
-      if (propAllows(c.qProp, access)) return FAULT_HANDLED;
+      if (propAllows(c.qProp, access)) {
+        emitFault(vmar, vaddr, access, 'spurious');
+        return FAULT_HANDLED;
+      }
       c.jump(pageVa);
-      upgradeToWritable(vmar, m, c, pageVa);
+      emitFault(vmar, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
       return FAULT_HANDLED;
     }
-    if (kind !== QUERY_NOT_MAPPED) return FAULT_SIGSEGV;
+    if (kind !== QUERY_NOT_MAPPED) {
+      emitFault(vmar, vaddr, access, 'segv');
+      return FAULT_SIGSEGV;
+    }
     c.jump(pageVa);
     const result = mapNewPage(vmar, m, c, pageVa, access);
     if (result === FAULT_HANDLED && around) mapAround(vmar, m, c, winStart, winEnd);
@@ -54,12 +78,17 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
   }
 }
 
-/** A write to a present page mapped without W, in a mapping that allows writing. */
-function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): void {
+/**
+ * A write to a present page mapped without W, in a mapping that allows writing. Returns the
+ * fault kind (`shared-write`, `reuse` or `cow`) and emits `cowBreak` for private mappings.
+ */
+function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): string {
   const kernel = vmar.space.kernel;
   const pfn = c.qPfn;
   const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
-  if (m.shared || kernel.frames.refCount(pfn) === 1) {
+  const inPlace = m.shared || kernel.frames.refCount(pfn) === 1;
+  if (!m.shared && kernel.events.listenerCount('cowBreak') !== 0) kernel.events.emit('cowBreak', vmar.owner, pageVa, !inPlace);
+  if (inPlace) {
     c.setProp(prop);
   } else {
     const copy = kernel.frames.alloc();
@@ -70,6 +99,7 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
     kernel.frames.put(copy);
   }
   kernel.tlb.flushPage();
+  return m.shared ? 'shared-write' : inPlace ? 'reuse' : 'cow';
 }
 
 /** Maps the absent page at `pageVa` (the cursor is on it). */
@@ -79,22 +109,30 @@ function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, acce
   let prop = permsToProp(m.perms) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
   let pfn: number;
   let owned = false;
+  let kind: string;
   if (m.vmo === null) {
     // Frames from the allocator read as zeros.
     pfn = kernel.frames.alloc();
     owned = true;
+    kind = 'anon';
   } else {
     const vmoPfn = m.vmo.commitPage(m.vmoIndex(pageVa));
-    if (vmoPfn < 0) return FAULT_SIGBUS;
+    if (vmoPfn < 0) {
+      emitFault(vmar, pageVa, access, 'bus');
+      return FAULT_SIGBUS;
+    }
     if (write && !m.shared) {
       pfn = kernel.frames.alloc();
       kernel.memory.copyFrame(vmoPfn, pfn);
       owned = true;
+      kind = 'vmo-copy';
     } else {
       pfn = vmoPfn;
       if (!write) prop &= ~PROP_W;
+      kind = 'vmo';
     }
   }
+  emitFault(vmar, pageVa, access, kind);
   c.map(pfn, prop);
   if (owned) kernel.frames.put(pfn);
   vmar.addRss(m.rssType, 1);

@@ -73,6 +73,8 @@ export class Vmar {
   readonly cap: number;
   asLimit: number;
   readonly pageSize: number;
+  /** Pid of the process that owns this VMAR (-1 if none): named in the kernel's events. */
+  owner = -1;
 
   constructor(
     readonly space: VmSpace,

@@ -1,0 +1,76 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { UsageError } from '../archs.ts';
+import { DEFAULT_CONFIG, loadConfig, type RunConfig } from '../run/config.ts';
+import { runWorkload } from '../run/run-workload.ts';
+import { formatSummary } from '../run/summary.ts';
+import { WORKLOAD_NAMES, WORKLOADS } from '../run/workloads/index.ts';
+
+interface RunOptions {
+  config?: string;
+  workload?: string;
+  scale?: string;
+  json?: boolean;
+}
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise (stdout stays parseable). */
+function progressBar(): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: 'running [{bar}] {percentage}% | {value}/{total}',
+    hideCursor: true,
+  });
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done);
+      }
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export function registerRun(program: Command): void {
+  const list = Object.values(WORKLOADS)
+    .map((w) => `  ${w.name.padEnd(10)} ${w.description}`)
+    .join('\n');
+  program
+    .command('run')
+    .description('compose a kernel from a config and run a workload; print a summary (the main job)')
+    .option('--config <file>', 'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed')
+    .option('--workload <name>', `a built-in workload (${WORKLOAD_NAMES.join(', ')})`)
+    .option('--scale <n>', 'size multiplier of the built-in workload (default 1)')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      `\nWith no options: x86_64, 1 GiB, soa layout, every plugin, the server workload.\n\nWorkloads:\n${list}\n\nExample config:\n  {"arch": "riscv-sv39", "memory": "512MiB", "plugins": ["recycle"], "workload": "allocator"}`,
+    )
+    .action((opts: RunOptions) => {
+      const config: RunConfig = opts.config !== undefined ? loadConfig(opts.config) : { ...DEFAULT_CONFIG };
+      if (opts.workload !== undefined) config.workload = opts.workload;
+      if (opts.scale !== undefined) {
+        const scale = Number(opts.scale);
+        if (!(scale > 0 && scale <= 1024))
+          throw new UsageError(`--scale: expected a number in (0, 1024], got '${opts.scale}'`);
+        config.scale = scale;
+      }
+      const bar = progressBar();
+      let summary: ReturnType<typeof runWorkload>;
+      try {
+        summary = runWorkload(config, bar.update);
+      } finally {
+        bar.stop();
+      }
+      console.log(opts.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+      if (!summary.check.ok || !summary.afterExit.check.ok || summary.afterExit.leaked !== 0)
+        process.exitCode = 1;
+    });
+}

@@ -1,0 +1,53 @@
+import type { PluginSpec } from '@mmkit/core';
+import { cow, type PageCacheOptions, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import { UsageError } from './archs.ts';
+
+/** Plugin factories by the names the CLI and config files use. */
+export const PLUGINS: Readonly<Record<string, (options?: Record<string, unknown>) => PluginSpec>> = {
+  cow: () => cow(),
+  recycle: () => pageTableRecycling(),
+  pagecache: (options) => pageCache(pageCacheOptions(options ?? {})),
+};
+
+/** Validates the page cache's options from a config file: `{"store": "memory"}` or `{"store": {"dir": PATH}}`. */
+function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
+  for (const key of Object.keys(options)) {
+    if (key !== 'store') throw new UsageError(`pagecache options: unknown field '${key}' (known: store)`);
+  }
+  const store = options.store;
+  if (store === undefined || store === 'memory') return { store: 'memory' };
+  if (store !== null && typeof store === 'object' && typeof (store as { dir?: unknown }).dir === 'string') {
+    return { store: { dir: (store as { dir: string }).dir } };
+  }
+  throw new UsageError('pagecache options: store must be "memory" or {"dir": "PATH"}');
+}
+
+export const PLUGIN_NAMES = Object.keys(PLUGINS);
+
+/** Specs for a list of plugin names (e.g. from `--plugins cow,recycle`); unknown names are a usage error. */
+export function pluginSpecs(
+  names: readonly string[],
+  options: Record<string, Record<string, unknown>> = {},
+): PluginSpec[] {
+  const seen = new Set<string>();
+  return names.map((name) => {
+    const factory = PLUGINS[name];
+    if (factory === undefined)
+      throw new UsageError(`unknown plugin '${name}' (known: ${PLUGIN_NAMES.join(', ')})`);
+    if (seen.has(name)) throw new UsageError(`plugin '${name}' is listed twice`);
+    seen.add(name);
+    return factory(options[name]);
+  });
+}
+
+/** Parses a comma-separated plugin list; `none` or the empty string means no plugin. */
+export function parsePluginList(text: string): string[] {
+  if (text.trim() === 'none') return [];
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** The `--plugins` option text shared by the commands. */
+export const PLUGINS_OPTION_HELP = `comma-separated plugins (${PLUGIN_NAMES.join(', ')}), or none`;

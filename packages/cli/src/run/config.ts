@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { LAYOUT_NAMES } from '@mmkit/core';
+import { ARCH_NAMES, UsageError } from '../archs.ts';
+import { PLUGIN_NAMES } from '../plugins.ts';
+import { parseSize } from '../units.ts';
+
+/** A validated `mmkit run` configuration. */
+export interface RunConfig {
+  arch: string;
+  /** Bytes of physical memory. */
+  memory: number;
+  layout: string;
+  plugins: { name: string; options: Record<string, unknown> }[];
+  /** A built-in workload name or the path of an mmtrace. */
+  workload: string;
+  /** Scale of a built-in workload (1 = the default size). */
+  scale: number;
+  seed: number;
+}
+
+/** What `mmkit run` does with no arguments: x86_64, 1 GiB, every plugin, the server workload. */
+export const DEFAULT_CONFIG: RunConfig = {
+  arch: 'x86_64',
+  memory: 2 ** 30,
+  layout: 'soa',
+  plugins: PLUGIN_NAMES.map((name) => ({ name, options: {} })),
+  workload: 'server',
+  scale: 1,
+  seed: 1,
+};
+
+const FIELDS = ['arch', 'memory', 'layout', 'plugins', 'workload', 'scale', 'seed'];
+
+function bad(path: string, field: string, message: string): never {
+  throw new UsageError(`${path}: ${field}: ${message}`);
+}
+
+/** Validates a parsed configuration object; `path` names its source in errors. */
+export function validateConfig(raw: unknown, path: string): RunConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    bad(path, '(top level)', 'expected a JSON object');
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!FIELDS.includes(key)) bad(path, key, `unknown field (known: ${FIELDS.join(', ')})`);
+  }
+  const config: RunConfig = { ...DEFAULT_CONFIG, plugins: [...DEFAULT_CONFIG.plugins] };
+  if (obj.arch !== undefined) {
+    if (typeof obj.arch !== 'string' || !ARCH_NAMES.includes(obj.arch))
+      bad(path, 'arch', `expected one of ${ARCH_NAMES.join(', ')}`);
+    config.arch = obj.arch;
+  }
+  if (obj.memory !== undefined) {
+    if (typeof obj.memory !== 'string' && typeof obj.memory !== 'number')
+      bad(path, 'memory', 'expected a size like "1GiB"');
+    try {
+      config.memory = parseSize(obj.memory, 'memory');
+    } catch (e) {
+      bad(path, 'memory', (e as Error).message.replace(/^memory: /, ''));
+    }
+  }
+  if (obj.layout !== undefined) {
+    if (typeof obj.layout !== 'string' || !LAYOUT_NAMES.includes(obj.layout as never)) {
+      bad(path, 'layout', `expected one of ${LAYOUT_NAMES.join(', ')}`);
+    }
+    config.layout = obj.layout;
+  }
+  if (obj.plugins !== undefined) {
+    if (!Array.isArray(obj.plugins))
+      bad(path, 'plugins', 'expected an array of plugin names or {"name", "options"} objects');
+    config.plugins = obj.plugins.map((p, i) => {
+      const where = `plugins[${i}]`;
+      const entry = typeof p === 'string' ? { name: p, options: {} } : p;
+      if (entry === null || typeof entry !== 'object' || typeof entry.name !== 'string') {
+        bad(path, where, 'expected a plugin name or {"name": …, "options": {…}}');
+      }
+      if (!PLUGIN_NAMES.includes(entry.name))
+        bad(path, where, `unknown plugin '${entry.name}' (known: ${PLUGIN_NAMES.join(', ')})`);
+      const options = entry.options ?? {};
+      if (typeof options !== 'object' || Array.isArray(options))
+        bad(path, `${where}.options`, 'expected an object');
+      return { name: entry.name, options };
+    });
+  }
+  if (obj.workload !== undefined) {
+    if (typeof obj.workload !== 'string' || obj.workload === '')
+      bad(path, 'workload', 'expected a workload name or a trace path');
+    config.workload = obj.workload;
+  }
+  if (obj.scale !== undefined) {
+    if (typeof obj.scale !== 'number' || !(obj.scale > 0) || obj.scale > 1024)
+      bad(path, 'scale', 'expected a number in (0, 1024]');
+    config.scale = obj.scale;
+  }
+  if (obj.seed !== undefined) {
+    if (!Number.isSafeInteger(obj.seed)) bad(path, 'seed', 'expected an integer');
+    config.seed = obj.seed as number;
+  }
+  return config;
+}
+
+/** Reads and validates a JSON configuration file. */
+export function loadConfig(path: string): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `${path}: cannot read the configuration (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return validateConfig(raw, path);
+}

@@ -1,0 +1,145 @@
+import { type Kernel, type LinuxSyscalls, nodesPerLevel, RSS_ANON, RSS_FILE } from '@mmkit/core';
+import type { RunConfig } from './config.ts';
+import type { RunStats } from './stats.ts';
+
+/** Everything `mmkit run` reports, as printed with `--json`. */
+export interface RunSummary {
+  workload: string;
+  arch: string;
+  memoryBytes: number;
+  layout: string;
+  plugins: string[];
+  operations: { total: number; byKind: Record<string, number> };
+  faults: { total: number; byKind: Record<string, number> };
+  cowBreaks: { copied: number; reclaimed: number };
+  tlbFlushes: { total: number; page: number; range: number; full: number };
+  framesByType: Record<string, number>;
+  pageTableNodesPerLevel: Record<string, number>;
+  rssPages: { pid: number; anon: number; file: number }[];
+  pageCache: { loads: number; removals: number; writebacks: number };
+  seconds: number;
+  check: { ok: boolean; violations: string[] };
+  afterExit: {
+    framesInUse: number;
+    bootFrames: number;
+    leaked: number;
+    check: { ok: boolean; violations: string[] };
+  };
+}
+
+function sorted(map: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...map.entries()].sort((a, b) => b[1] - a[1]));
+}
+
+/** Takes the snapshot of a finished run (before the processes are torn down). */
+export function summarize(
+  config: RunConfig,
+  kernel: Kernel,
+  sys: LinuxSyscalls,
+  stats: RunStats,
+  seconds: number,
+): RunSummary {
+  const violations = kernel.check().map((v) => v.message);
+  const levels = nodesPerLevel(kernel);
+  return {
+    workload: config.workload,
+    arch: config.arch,
+    memoryBytes: config.memory,
+    layout: config.layout,
+    plugins: kernel.plugins.names,
+    operations: { total: stats.nrOps, byKind: sorted(stats.ops) },
+    faults: { total: stats.nrFaults, byKind: sorted(stats.faults) },
+    cowBreaks: { copied: stats.cowCopies, reclaimed: stats.cowReclaims },
+    tlbFlushes: {
+      total: kernel.tlb.nrFlushes,
+      page: kernel.tlb.nrPageFlushes,
+      range: kernel.tlb.nrRangeFlushes,
+      full: kernel.tlb.nrFullFlushes,
+    },
+    framesByType: kernel.frames.usageByType(),
+    pageTableNodesPerLevel: Object.fromEntries(levels.slice(1).map((n, i) => [`L${i + 1}`, n])),
+    rssPages: sys.procs.live.map((p) => ({
+      pid: p.pid,
+      anon: p.vmar.rss[RSS_ANON],
+      file: p.vmar.rss[RSS_FILE],
+    })),
+    pageCache: {
+      loads: stats.pageCacheLoads,
+      removals: stats.pageCacheRemovals,
+      writebacks: stats.pageCacheWritebacks,
+    },
+    seconds,
+    check: { ok: violations.length === 0, violations: violations.slice(0, 20) },
+    afterExit: {
+      framesInUse: 0,
+      bootFrames: kernel.nrBootFrames,
+      leaked: 0,
+      check: { ok: true, violations: [] },
+    },
+  };
+}
+
+/** Exits every process and records what is left (a leak shows as frames above the boot frames). */
+export function teardown(summary: RunSummary, kernel: Kernel, sys: LinuxSyscalls): void {
+  for (const p of sys.procs.live) sys.exit(p.pid);
+  const violations = kernel.check().map((v) => v.message);
+  const inUse = kernel.frames.nrInUse - kernel.frames.usageByType()['page-cache'];
+  summary.afterExit = {
+    framesInUse: kernel.frames.nrInUse,
+    bootFrames: kernel.nrBootFrames,
+    leaked: inUse - kernel.nrBootFrames,
+    check: { ok: violations.length === 0, violations: violations.slice(0, 20) },
+  };
+}
+
+function line(label: string, value: string): string {
+  return `${label.padEnd(18)} ${value}`;
+}
+
+function kinds(rec: Record<string, number>): string {
+  const parts = Object.entries(rec).map(([k, v]) => `${k} ${v}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** The summary as text for a terminal. */
+export function formatSummary(s: RunSummary): string {
+  const rss = s.rssPages.map((r) => `pid ${r.pid}: anon ${r.anon}, file ${r.file}`).join('; ');
+  const frames = Object.entries(s.framesByType)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const nodes = Object.entries(s.pageTableNodesPerLevel)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const verdict = (c: { ok: boolean; violations: string[] }) =>
+    c.ok ? 'ok' : `${c.violations.length} violation(s): ${c.violations[0]}`;
+  return [
+    `mmkit run: workload ${s.workload} on ${s.arch}, ${s.memoryBytes / 2 ** 20} MiB, layout ${s.layout}, plugins ${s.plugins.join(', ') || 'none'}`,
+    line('operations', `${s.operations.total}${kinds(s.operations.byKind)}`),
+    line('page faults', `${s.faults.total}${kinds(s.faults.byKind)}`),
+    line(
+      'COW breaks',
+      `${s.cowBreaks.copied + s.cowBreaks.reclaimed} (copied ${s.cowBreaks.copied}, reclaimed in place ${s.cowBreaks.reclaimed})`,
+    ),
+    line(
+      'TLB flushes',
+      `${s.tlbFlushes.total} (page ${s.tlbFlushes.page}, range ${s.tlbFlushes.range}, full ${s.tlbFlushes.full})`,
+    ),
+    line('frames in use', frames),
+    line('page-table nodes', nodes),
+    line('RSS (pages)', rss || 'no live process'),
+    line(
+      'page cache',
+      `loads ${s.pageCache.loads}, removals ${s.pageCache.removals}, writebacks ${s.pageCache.writebacks}`,
+    ),
+    line(
+      'time',
+      `${s.seconds.toFixed(3)} s (${Math.round(s.operations.total / Math.max(s.seconds, 1e-9)).toLocaleString('en-US')} ops/s)`,
+    ),
+    line('kernel.check()', verdict(s.check)),
+    line(
+      'after exit',
+      `${s.afterExit.leaked === 0 ? 'no frame leaked' : `${s.afterExit.leaked} frame(s) leaked`}; kernel.check() ${verdict(s.afterExit.check)}`,
+    ),
+  ].join('\n');
+}
