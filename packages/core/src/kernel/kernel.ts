@@ -39,9 +39,14 @@ export interface KernelConfig {
   plugins?: readonly PluginSpec[];
 }
 
-/** bitecs components: live page tables are entities of the kernel's world. */
-const PageTableEntity = { table: [] as PageTable[] };
-const UserPageTableTag = {};
+/**
+ * bitecs components of one kernel's world: live page tables are entities. Components are
+ * created per kernel (bitecs stores data in the component objects themselves), so two
+ * kernels in one process share no state.
+ */
+function createComponents() {
+  return { PageTableEntity: { table: [] as PageTable[] }, UserPageTableTag: {} };
+}
 
 /**
  * A kernel: physical memory with its frames and metadata, the kernel page table, the TLB
@@ -61,6 +66,7 @@ export class Kernel {
   readonly kernelPageTable: PageTable;
   readonly tlb = new Tlb();
   readonly world = createWorld();
+  private readonly components = createComponents();
   /** The kernel's typed event bus. */
   readonly events = new KernelEventBus();
   /** The installed plugins and their hooks. */
@@ -130,6 +136,7 @@ export class Kernel {
   newUserPageTable(): PageTable {
     const table = PageTable.createUser(this.ctx, this.kernelPageTable);
     const eid = addEntity(this.world);
+    const { PageTableEntity, UserPageTableTag } = this.components;
     addComponent(this.world, eid, PageTableEntity);
     addComponent(this.world, eid, UserPageTableTag);
     PageTableEntity.table[eid] = table;
@@ -149,6 +156,7 @@ export class Kernel {
   /** Live user page tables. */
   userPageTables(): PageTable[] {
     const out: PageTable[] = [];
+    const { PageTableEntity, UserPageTableTag } = this.components;
     for (const eid of query(this.world, [PageTableEntity, UserPageTableTag]))
       out.push(PageTableEntity.table[eid]);
     return out;

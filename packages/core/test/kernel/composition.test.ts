@@ -87,3 +87,18 @@ describe('kernel composition', () => {
     expect(seen).toEqual([g]);
   });
 });
+
+describe('kernels in one process', () => {
+  it('keep their page tables apart', () => {
+    const a = createKernel({ arch: x86_64, memory: 16 << 20 });
+    const b = createKernel({ arch: x86_64, memory: 16 << 20 });
+    const pa = a.newUserPageTable();
+    const pb = b.newUserPageTable();
+    expect(a.userPageTables()).toEqual([pa]);
+    expect(b.userPageTables()).toEqual([pb]);
+    b.destroyUserPageTable(pb);
+    expect(a.userPageTables()).toEqual([pa]);
+    expect(a.check()).toEqual([]);
+    expect(b.check()).toEqual([]);
+  });
+});
