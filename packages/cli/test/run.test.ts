@@ -122,3 +122,25 @@ describe('mmkit run workloads', () => {
     expect(stderr).toMatch(/k\.json: memory: expected a size like/);
   });
 });
+
+describe('mmkit run with a trace', () => {
+  const traces = fileURLToPath(new URL('../../core/test/fixtures/traces/', import.meta.url));
+
+  it('replays an mmtrace as its workload and counts its operations', () => {
+    const s = runWorkload(small({ workload: join(traces, 'mixed-0001.trace.jsonl'), arch: 'riscv-sv39' }));
+    expect(s.check.ok).toBe(true);
+    expect(s.afterExit.leaked).toBe(0);
+    expect(s.operations.byKind.mmap).toBeGreaterThan(0);
+    expect(s.operations.total).toBeGreaterThan(40);
+  });
+
+  it('names the line of a malformed trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mmkit-run-'));
+    const path = join(dir, 'bad.jsonl');
+    writeFileSync(
+      path,
+      '{"mmtrace":1,"page_size":4096,"window":["0x100000000000","0x100040000000"]}\n{"op":"mmap","pid":0}\n',
+    );
+    expect(() => runWorkload(small({ workload: path }))).toThrow(/bad\.jsonl: line 2/);
+  });
+});

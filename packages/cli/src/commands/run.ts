@@ -46,7 +46,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('compose a kernel from a config and run a workload; print a summary (the main job)')
     .option('--config <file>', 'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed')
-    .option('--workload <name>', `a built-in workload (${WORKLOAD_NAMES.join(', ')})`)
+    .option('--workload <name>', `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`)
     .option('--scale <n>', 'size multiplier of the built-in workload (default 1)')
     .option('--json', 'print the summary as JSON')
     .addHelpText(

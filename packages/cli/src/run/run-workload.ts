@@ -1,4 +1,5 @@
-import { createKernel, LinuxSyscalls } from '@mmkit/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { createKernel, type Kernel, LinuxSyscalls, MmError, parseOp, Replayer } from '@mmkit/core';
 import { archByName, UsageError } from '../archs.ts';
 import { pluginSpecs } from '../plugins.ts';
 import type { RunConfig } from './config.ts';
@@ -7,18 +8,28 @@ import { type RunSummary, summarize, teardown } from './summary.ts';
 import { WORKLOAD_NAMES, WORKLOADS } from './workloads/index.ts';
 import { seededRandom } from './workloads/workload.ts';
 
+type Progress = (done: number, total: number) => void;
+
+function pluginsOf(config: RunConfig) {
+  const options = Object.fromEntries(config.plugins.map((p) => [p.name, p.options]));
+  return pluginSpecs(
+    config.plugins.map((p) => p.name),
+    options,
+  );
+}
+
 /**
- * Composes a kernel from `config`, runs its built-in workload, and returns the summary
- * (taken before the processes are torn down, plus what remains after they exit).
+ * Composes a kernel from `config`, runs its workload (a built-in one, or an mmtrace when
+ * `workload` names an existing file) and returns the summary: a snapshot taken before the
+ * processes are torn down, plus what remains after they all exit.
  */
-export function runWorkload(
-  config: RunConfig,
-  progress: (done: number, total: number) => void = () => {},
-): RunSummary {
+export function runWorkload(config: RunConfig, progress: Progress = () => {}): RunSummary {
+  if (WORKLOADS[config.workload] === undefined && existsSync(config.workload))
+    return runTrace(config, progress);
   const workload = WORKLOADS[config.workload];
   if (workload === undefined) {
     throw new UsageError(
-      `unknown workload '${config.workload}' (built in: ${WORKLOAD_NAMES.join(', ')}; or give a trace file)`,
+      `unknown workload '${config.workload}' (built in: ${WORKLOAD_NAMES.join(', ')}; or the path of an mmtrace)`,
     );
   }
   const names = config.plugins.map((p) => p.name);
@@ -26,28 +37,71 @@ export function runWorkload(
     if (!names.includes(needed))
       throw new UsageError(`workload '${workload.name}' needs the '${needed}' plugin`);
   }
-  const options = Object.fromEntries(config.plugins.map((p) => [p.name, p.options]));
   const kernel = createKernel({
     arch: archByName(config.arch),
     memory: config.memory,
     layout: config.layout,
-    plugins: pluginSpecs(names, options),
+    plugins: pluginsOf(config),
   });
   const sys = new LinuxSyscalls(kernel);
   const stats = new RunStats();
+  return timed(config, kernel, sys, stats, () =>
+    workload.run({
+      kernel,
+      sys,
+      random: seededRandom(config.seed),
+      scale: config.scale,
+      op: (kind) => stats.op(kind),
+      progress,
+    }),
+  );
+}
+
+/** Replays an mmtrace on the configured kernel, counting its operations by name. */
+function runTrace(config: RunConfig, progress: Progress): RunSummary {
+  const lines = readFileSync(config.workload, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (lines.length === 0) throw new UsageError(`${config.workload}: empty trace (no header)`);
+  const stats = new RunStats();
+  try {
+    const replayer = new Replayer(lines[0], {
+      arch: archByName(config.arch),
+      memory: config.memory,
+      layout: config.layout,
+      plugins: pluginsOf(config),
+    });
+    return timed(config, replayer.kernel, replayer.sys, stats, () => {
+      for (let i = 1; i < lines.length; i++) {
+        const op = parseOp(lines[i], i + 1, replayer.header.pageSize);
+        replayer.step(op, i + 1);
+        stats.op(op.op);
+        if ((i & 1023) === 0) progress(i, lines.length - 1);
+      }
+      progress(lines.length - 1, lines.length - 1);
+    });
+  } catch (e) {
+    if (e instanceof MmError && e.code === 'MalformedTrace') {
+      throw new UsageError(`${config.workload}: ${e.message.slice(e.code.length + 2)}`);
+    }
+    throw e;
+  }
+}
+
+function timed(
+  config: RunConfig,
+  kernel: Kernel,
+  sys: LinuxSyscalls,
+  stats: RunStats,
+  body: () => void,
+): RunSummary {
   stats.attach(kernel);
   const start = performance.now();
-  workload.run({
-    kernel,
-    sys,
-    random: seededRandom(config.seed),
-    scale: config.scale,
-    op: (kind) => stats.op(kind),
-    progress,
-  });
-  const seconds = (performance.now() - start) / 1000;
-  stats.detach();
-  const summary = summarize(config, kernel, sys, stats, seconds);
+  try {
+    body();
+  } finally {
+    stats.detach();
+  }
+  const summary = summarize(config, kernel, sys, stats, (performance.now() - start) / 1000);
   teardown(summary, kernel, sys);
   return summary;
 }

@@ -17,6 +17,8 @@ export interface ReplayOptions {
   arch: Arch;
   /** Physical memory of the replaying kernel in bytes (default 256 MiB). */
   memory?: number;
+  /** Storage layout of frame metadata (default `soa`). */
+  layout?: string;
   /** Fork strategy (default: the eager copy). */
   forkStrategy?: ForkStrategy;
   /** Plugins of the replaying kernel; file operations need one with files (the page cache). */
@@ -62,6 +64,7 @@ export class Replayer {
     this.kernel = createKernel({
       arch: opts.arch,
       memory: opts.memory ?? REPLAY_MEMORY,
+      layout: opts.layout,
       plugins: opts.plugins,
     });
     this.sys = new LinuxSyscalls(this.kernel, { forkStrategy: opts.forkStrategy });
