@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { UsageError } from '../archs.ts';
+import { PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 import { DEFAULT_CONFIG, loadConfig, type RunConfig } from '../run/config.ts';
 import { runWorkload } from '../run/run-workload.ts';
 import { formatSummary } from '../run/summary.ts';
@@ -8,6 +9,7 @@ import { WORKLOAD_NAMES, WORKLOADS } from '../run/workloads/index.ts';
 
 interface RunOptions {
   config?: string;
+  plugins?: string;
   workload?: string;
   scale?: string;
   json?: boolean;
@@ -46,7 +48,11 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('compose a kernel from a config and run a workload; print a summary (the main job)')
     .option('--config <file>', 'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed')
-    .option('--workload <name>', `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`)
+    .option(
+      '--workload <name>',
+      `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`,
+    )
+    .option('--plugins <list>', `${PLUGINS_OPTION_HELP} (default: the config's, or all)`)
     .option('--scale <n>', 'size multiplier of the built-in workload (default 1)')
     .option('--json', 'print the summary as JSON')
     .addHelpText(
@@ -56,6 +62,13 @@ export function registerRun(program: Command): void {
     .action((opts: RunOptions) => {
       const config: RunConfig = opts.config !== undefined ? loadConfig(opts.config) : { ...DEFAULT_CONFIG };
       if (opts.workload !== undefined) config.workload = opts.workload;
+      if (opts.plugins !== undefined) {
+        const names = parsePluginList(opts.plugins);
+        pluginSpecs(names);
+        config.plugins = names.map(
+          (name) => config.plugins.find((p) => p.name === name) ?? { name, options: {} },
+        );
+      }
       if (opts.scale !== undefined) {
         const scale = Number(opts.scale);
         if (!(scale > 0 && scale <= 1024))
