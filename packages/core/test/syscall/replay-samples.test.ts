@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MmError, replayLines, type Violation } from '@mmkit/core';
+import { eagerFork, type ForkStrategy, MmError, RSS_ANON, replayLines, type Violation } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../support/configs.ts';
 
@@ -65,4 +65,35 @@ describe('traces with file operations (the page-cache plugin)', () => {
       expect(out).toEqual(expected(base).slice(0, first));
     },
   );
+});
+
+describe('replay with checks', () => {
+  it('stops at the first op that breaks an invariant and reports its line', () => {
+    // A fork strategy that miscounts the child's resident pages.
+    const miscounting: ForkStrategy = {
+      name: 'miscounting',
+      fork(parent, child) {
+        eagerFork.fork(parent, child);
+        child.addRss(RSS_ANON, 1);
+      },
+    };
+    const lines = [
+      '{"mmtrace":1,"page_size":4096,"window":["0x100000000000","0x100040000000"]}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private","anonymous","fixed"]}',
+      '{"op":"fork","pid":0}',
+      '{"op":"maps","pid":1}',
+    ];
+    const seen: [number, string][] = [];
+    const out = [
+      ...replayLines(lines, {
+        arch: ARCHS[0].arch,
+        memory: 16 << 20,
+        forkStrategy: miscounting,
+        check: true,
+        onViolations: (line, v) => seen.push([line, v[0].kind]),
+      }),
+    ];
+    expect(out).toEqual(['{"mmtrace":1}', '{"ret":"0x100000000000"}', '{"ret":1}']);
+    expect(seen).toEqual([[3, 'vmar-rss']]);
+  });
 });
