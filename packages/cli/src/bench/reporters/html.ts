@@ -76,7 +76,11 @@ const CLIENT = `
     var colors = g.rows.map(function (r) { return palette[r.layout] || '#64748b'; });
     var plotted = med.filter(function (v) { return v !== null && isFinite(v); }).length;
     chartEl.setAttribute('data-points', String(plotted));
-    var bars = uPlot.paths.bars({ size: [0.6, 80], disp: { fill: { unit: 3, values: function () { return colors; } } } });
+    // One colour per bar (its layout): uPlot's per-point fills need per-point strokes too.
+    var bars = uPlot.paths.bars({ size: [0.6, 80], disp: {
+      fill: { unit: 3, values: function () { return colors; } },
+      stroke: { unit: 3, values: function () { return colors; } },
+    } });
     var opts = {
       width: 480, height: 240,
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: function (u, lo, hi) { return [0, hi * 1.1 || 1]; } } },
