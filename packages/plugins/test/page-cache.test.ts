@@ -263,6 +263,27 @@ describe.each(ARCHS)('page map: removal on $name', ({ arch }) => {
     expectNoLeak(w);
   });
 
+  it('keeps data written before an mprotect to read-only, through removal and through munmap', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 2);
+    write(p.vmar, BASE + 1, [0xaa]);
+    write(p.vmar, BASE + PAGE + 1, [0xbb]);
+    p.vmar.protect(BASE, 2 * PAGE, VM_READ);
+    // Page 0: removal takes the dirty bit of a mapping that is read-only now.
+    expect(f.pm.removeContig(0, 1)).toBe(1);
+    expect(storeBytes(stores.get('a')!, 0, 1, 1)).toEqual([0xaa]);
+    // Page 1: munmap moves the dirty bit to the page, so a later removal writes it back.
+    p.vmar.unmap(BASE, 2 * PAGE);
+    expect(f.pm.flagsOf(f.pm.slotAt(1)) & PG_DIRTY).not.toBe(0);
+    expect(f.pm.removeContig(0, 2)).toBe(1);
+    expect(storeBytes(stores.get('a')!, 1, 1, 1)).toEqual([0xbb]);
+    expect([...f.pread(1, 1)]).toEqual([0xaa]);
+    expectNoLeak(w);
+  });
+
   it('skips pages that have users', () => {
     const w = world(arch);
     const f = w.pc.createFile('a', 2 * PAGE);

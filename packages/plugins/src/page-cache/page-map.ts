@@ -7,7 +7,6 @@ import {
   PROP_W,
   PROP_X,
   QUERY_MAPPED,
-  VM_WRITE,
   type Vmar,
   type VmMapping,
   type VmSpace,
@@ -73,10 +72,9 @@ const NO_SLOT = -1;
 const PERM_BITS = PROP_R | PROP_W | PROP_X;
 const WALK_NOT_PRESENT = 0;
 const WALK_DIRTY_UNMAP = 1;
-const WALK_UNMAP = 2;
-const WALK_HARVEST = 3;
-const WALK_UNMAP_ANY = 4;
-const WALK_TAKE_DIRTY = 5;
+const WALK_HARVEST = 2;
+const WALK_UNMAP_ANY = 3;
+const WALK_TAKE_DIRTY = 4;
 
 /** What a page map reports for `events` (the file name) and its counters. */
 export interface PageMapStats {
@@ -342,14 +340,19 @@ export class PageMap {
   }
 
   /**
-   * The PTEs of `m` (a mapping of `vmar`) in `[start, end)` are about to be unmapped: a
-   * shared writable mapping's dirty bits become `PG_DIRTY` (Linux's zap; Akaros's munmap
-   * since 2018), so the data reaches the store at the next writeback or removal.
+   * The PTEs of `m` (a mapping of `vmar`) in `[start, end)` are about to be unmapped: their
+   * dirty bits become `PG_DIRTY` (Linux's zap; Akaros's munmap since 2018), so the data
+   * reaches the store at the next writeback or removal. Whatever the mapping's rights are
+   * now: a page written before an mprotect to read-only is still dirty.
    */
   takeDirty(vmar: Vmar, m: VmMapping, start: number, end: number): void {
-    if (!m.shared || (m.perms & VM_WRITE) === 0) return;
     const first = m.vmoIndex(start);
-    this.walkEntry({ vmar, mapping: m, pinned: false }, first, first + (end - start) / this.page, WALK_TAKE_DIRTY);
+    this.walkEntry(
+      { vmar, mapping: m, pinned: false },
+      first,
+      first + (end - start) / this.page,
+      WALK_TAKE_DIRTY,
+    );
   }
 
   /** The reverse-map entry of the mapping of `vmar` containing `vaddr`, if any. */
@@ -381,8 +384,8 @@ export class PageMap {
    * pointing at this map's page of their index:
    * - `WALK_NOT_PRESENT`: pages marked `PG_REMOVAL` lose R/W/X (mapped, not present; the
    *   dirty bit stays);
-   * - `WALK_DIRTY_UNMAP` / `WALK_UNMAP`: pages marked `PG_REMOVAL` are unmapped, the first
-   *   moving a PTE dirty bit to `PG_DIRTY`;
+   * - `WALK_DIRTY_UNMAP`: pages marked `PG_REMOVAL` are unmapped, a PTE dirty bit moving
+   *   to `PG_DIRTY`;
    * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
    * - `WALK_TAKE_DIRTY`: dirty PTEs set `PG_DIRTY` (they are about to be unmapped);
    * - `WALK_UNMAP_ANY`: every page of the map is unmapped (truncation).
@@ -475,7 +478,9 @@ export class PageMap {
    * marked pages not present in every non-pinned mapping that maps part of the range,
    * batching the processes to shoot down, at most `SHOOTDOWN_BATCH` per batch; (3) shoot
    * the last batch down, so that PTE dirty bits are final; (4) unmap the marked pages,
-   * moving dirty bits of writable mappings to `PG_DIRTY`; (5) write dirty marked pages
+   * moving PTE dirty bits to `PG_DIRTY` — of every mapping, where the seed only looks at
+   * mappings that are writable now (a page written before an mprotect to read-only would
+   * lose its data); (5) write dirty marked pages
    * back, `WRITEBACK_BATCH` at a time, yielding `YIELD_IO` around each batch (users may
    * come in: a page whose removal flag a user cleared is unmarked and neither written
    * back nor removed); (6) remove every page still marked: its frame handle is dropped.
@@ -513,7 +518,7 @@ export class PageMap {
       // Pass 4: dirty bits and unmap.
       for (const e of this.vmrs) {
         if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
-        this.walkEntry(e, index, end, e.mapping.perms & VM_WRITE ? WALK_DIRTY_UNMAP : WALK_UNMAP);
+        this.walkEntry(e, index, end, WALK_DIRTY_UNMAP);
       }
       // Pass 5: write dirty pages back, a batch at a time, with the lock dropped.
       const toWrite: number[] = [];
@@ -584,7 +589,8 @@ export class PageMap {
 
   /**
    * Writes back the dirty pages of `[index, index + nrPages)` (msync, fsync), as Akaros's
-   * `pm_writeback_pages`: (1) every writable shared mapping's dirty PTEs move their dirty
+   * `pm_writeback_pages`: (1) every mapping's dirty PTEs (not only those of mappings that
+   * are writable and shared now, for the reason given at `removeContigTask`) move their dirty
    * bit to `PG_DIRTY` and are cleaned; (2) those processes are shot down, so no write
    * goes through a stale dirty translation; (3) every dirty page in the range is cleaned
    * and written through the store. Returns the number of pages written.
@@ -593,8 +599,7 @@ export class PageMap {
     const end = index + nrPages;
     const batch: VmSpace[] = [];
     for (const e of this.vmrs) {
-      const m = e.mapping;
-      if (!m.shared || (m.perms & VM_WRITE) === 0 || !this.entryOverlaps(e, index, end)) continue;
+      if (!this.entryOverlaps(e, index, end)) continue;
       if (this.walkEntry(e, index, end, WALK_HARVEST) > 0) this.batchProcess(batch, e.vmar.space);
     }
     this.shootdown(batch);

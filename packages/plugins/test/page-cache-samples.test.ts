@@ -1,0 +1,66 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type PluginSpec, parseOp, Replayer } from '@mmkit/core';
+import { type PageCachePlugin, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import { describe, expect, it } from 'vitest';
+import { ARCHS } from '../../core/test/support/configs.ts';
+
+const DIRS = [
+  join(import.meta.dirname, '..', '..', 'core', 'test', 'fixtures', 'traces'),
+  join(import.meta.dirname, 'fixtures', 'page-cache'),
+];
+
+/** Every Linux-recorded trace (samples of every mode, and the page cache's own file traces). */
+const TRACES = DIRS.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.trace.jsonl'))
+    .map((f) => join(dir, f.slice(0, -'.trace.jsonl'.length))),
+).sort();
+
+/** Plugin lists; `everyOp`: invariants are checked after every op, else once at the end. */
+const COMBOS: { name: string; plugins: () => PluginSpec[]; everyOp: boolean }[] = [
+  { name: 'pagecache', plugins: () => [pageCache()], everyOp: true },
+  { name: 'pagecache+recycle', plugins: () => [pageCache(), pageTableRecycling()], everyOp: false },
+];
+
+/**
+ * Replays a trace with `kernel.check()` (and the process table's checks) after every op
+ * (`everyOp`) or at the end; then every process exits and every file is deleted, and only
+ * the boot frames may remain.
+ */
+function replay(
+  base: string,
+  arch: (typeof ARCHS)[number]['arch'],
+  plugins: PluginSpec[],
+  everyOp: boolean,
+): string[] {
+  const lines = readFileSync(`${base}.trace.jsonl`, 'utf8').trimEnd().split('\n');
+  const r = new Replayer(lines[0], { arch, memory: 32 << 20, plugins });
+  const out = [r.headerResult()];
+  for (let i = 1; i < lines.length; i++) {
+    out.push(r.step(parseOp(lines[i], i + 1, 4096), i + 1));
+    if (!everyOp && i < lines.length - 1) continue;
+    const v = r.check();
+    if (v.length > 0) throw new Error(`line ${i + 1}: ${v.map((x) => x.message).join('; ')}`);
+  }
+  for (const p of r.sys.procs.live) r.sys.exit(p.pid);
+  r.kernel.plugins.get<PageCachePlugin>('pagecache')!.unlinkAll();
+  expect(r.kernel.frames.nrInUse).toBe(r.kernel.nrBootFrames);
+  expect(r.kernel.check()).toEqual([]);
+  return out;
+}
+
+function expected(base: string): string[] {
+  return readFileSync(`${base}.expected.jsonl`, 'utf8').trimEnd().split('\n');
+}
+
+describe.each(ARCHS)('replaying every sample mode with the page cache on $name', ({ arch }) => {
+  for (const combo of COMBOS) {
+    it.each(TRACES.map((b) => [b.split('/').pop()!, b]))(
+      `%s gives Linux's results byte for byte (${combo.name}), invariants hold, no leak`,
+      (_, base) => {
+        expect(replay(base, arch, combo.plugins(), combo.everyOp)).toEqual(expected(base));
+      },
+    );
+  }
+});
