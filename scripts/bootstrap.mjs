@@ -41,7 +41,12 @@ if (mode === 'mmkit') {
   const out = join(tmpdir(), `mmkit-vitest-${process.pid}.json`);
   const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
   const status = run(process.execPath, [
-    vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...rest,
+    vitest,
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${out}`,
+    ...rest,
   ]);
   let passed = 0;
   let failed = 0;

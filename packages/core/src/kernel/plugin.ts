@@ -19,8 +19,8 @@ export interface KernelPlugin {
 export interface PluginSpec<Options = unknown> {
   readonly name: string;
   /** The injectable class; its constructor parameters are resolved by the kernel's container. */
-  // biome-ignore lint/suspicious/noExplicitAny: constructor parameters are resolved by the container.
   readonly pluginClass: new (
+    // biome-ignore lint/suspicious/noExplicitAny: constructor parameters are resolved by the container.
     ...args: any[]
   ) => KernelPlugin;
   /** Options, registered in the kernel's container under `optionsToken`. */

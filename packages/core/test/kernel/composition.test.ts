@@ -1,5 +1,13 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { createKernel, type Kernel, type KernelPlugin, KernelToken, PluginDriver, PluginError, type PluginSpec } from '@mmkit/core';
+import {
+  createKernel,
+  type Kernel,
+  type KernelPlugin,
+  KernelToken,
+  PluginDriver,
+  PluginError,
+  type PluginSpec,
+} from '@mmkit/core';
 import { inject, injectable } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 
@@ -25,7 +33,12 @@ class BrokenPlugin implements KernelPlugin {
 }
 
 const counting = (): PluginSpec => ({ name: 'counting', pluginClass: CountingPlugin });
-const broken = (when: string): PluginSpec => ({ name: 'broken', pluginClass: BrokenPlugin, options: { when }, optionsToken: BrokenOptions });
+const broken = (when: string): PluginSpec => ({
+  name: 'broken',
+  pluginClass: BrokenPlugin,
+  options: { when },
+  optionsToken: BrokenOptions,
+});
 
 describe('kernel composition', () => {
   it('resolves plugins in a container per kernel: two kernels share nothing', () => {
@@ -54,7 +67,9 @@ describe('kernel composition', () => {
       }
     })();
     expect(err).toBeUndefined();
-    expect(() => createKernel({ arch: x86_64, memory: 16 << 20, plugins: [counting(), counting()] })).toThrow(/already installed/);
+    expect(() => createKernel({ arch: x86_64, memory: 16 << 20, plugins: [counting(), counting()] })).toThrow(
+      /already installed/,
+    );
     expect(() => createKernel({ arch: x86_64, plugins: [{} as PluginSpec] })).toThrow(/InvalidConfig/);
   });
 
@@ -68,7 +83,12 @@ describe('kernel composition', () => {
     driver.each('note');
     expect(calls).toEqual(['a', 'b']);
     expect(driver.with('absent')).toEqual([]);
-    driver.add({ name: 'd', explode: () => { throw new Error('bad'); } } as KernelPlugin);
+    driver.add({
+      name: 'd',
+      explode: () => {
+        throw new Error('bad');
+      },
+    } as KernelPlugin);
     expect(() => driver.each('explode')).toThrow(PluginError);
     expect(() => driver.each('explode')).toThrow(/plugin 'd' failed in hook 'explode'/);
   });
