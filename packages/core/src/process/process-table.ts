@@ -33,7 +33,8 @@ export class ProcessTable {
     config: ProcessTableConfig = {},
   ) {
     // A plugin may take fork over through the `forkStrategy` hook (first one wins).
-    this.forkStrategy = config.forkStrategy ?? kernel.plugins.first<ForkStrategy>('forkStrategy') ?? eagerFork;
+    this.forkStrategy =
+      config.forkStrategy ?? kernel.plugins.first<ForkStrategy>('forkStrategy') ?? eagerFork;
     this.vmarConfig = config.vmar ?? {};
   }
 
