@@ -28,8 +28,13 @@ export const MS_ASYNC = 1;
 export const MS_INVALIDATE = 2;
 export const MS_SYNC = 4;
 
-/** Linux's default `mmap_min_addr`: fixed mappings below it fail with `EPERM`. */
-export const MMAP_MIN_ADDR = 0x10000;
+/**
+ * Linux's `mmap_min_addr` (`CONFIG_DEFAULT_MMAP_MIN_ADDR`, 4096 on the recording machine;
+ * some distributions raise it to 65536): an unprivileged process gets `EPERM` for a fixed
+ * mapping below it. (A root process with `CAP_SYS_RAWIO`, like the recorder, may map there;
+ * traces never do.)
+ */
+export const MMAP_MIN_ADDR = 0x1000;
 
 /** The Linux user-space constants of one architecture configuration. */
 export interface LinuxAbi {

@@ -2,6 +2,7 @@ import type { Vmar } from '../vmar/vmar.ts';
 import { EFAULT, EINVAL, ENOMEM, EPERM } from './errno.ts';
 import { type LinuxAbi, MREMAP_FIXED, MREMAP_MAYMOVE } from './linux-abi.ts';
 import { withErrno } from './mm-error-errno.ts';
+import { munmapRangeError } from './munmap.ts';
 import { isPageAligned, pageAlignUp, type U64, u64ToNumber } from './u64.ts';
 
 const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM } as const;
@@ -11,8 +12,7 @@ const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion
  * unknown flags (`EINVAL`; `MREMAP_DONTUNMAP` is not modelled and is refused), unaligned
  * addr, new_len page-aligning to 0, new_len > TASK_SIZE, and with `MREMAP_FIXED`:
  * new_addr + new_len > TASK_SIZE, unaligned new_addr, no `MREMAP_MAYMOVE`, overlapping
- * ranges (all `EINVAL`). A destination below `mmap_min_addr` is `EPERM` (Linux finds
- * that after unmapping the destination; here nothing changes).
+ * ranges (all `EINVAL`).
  *
  * A same-size `MAYMOVE|FIXED` call moves every mapping in `[addr, addr + old_len)` (Linux
  * ≥ 6.17): each piece lands at the same offset from new_addr, destination pages facing
@@ -22,8 +22,10 @@ const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion
  * mapping (`EINVAL`), the range (for a shrink, the kept prefix) not inside the mapping
  * (`EFAULT`), a size change beyond the address-space limit (`ENOMEM`). Then with `FIXED`
  * the destination is unmapped, the source looked up again (`EFAULT` if that unmap removed
- * it), shrunk and moved (old_len 0 duplicates a shared mapping). Without it: same size
- * returns addr, a shrink unmaps the tail (which may cross holes and other mappings), a
+ * it), shrunk and moved (old_len 0 duplicates a shared mapping); a destination below
+ * `mmap_min_addr` is `EPERM` at that point. Without it: same size
+ * returns addr, a shrink unmaps the tail (which may cross holes and other mappings; a tail
+ * past TASK_SIZE fails munmap's check with `EINVAL`, after the destination unmap), a
  * growth extends in place when the range ends its mapping and the pages after it are free
  * and below TASK_SIZE, else moves where the VMAR chooses with `MAYMOVE`, else `ENOMEM`.
  */
@@ -50,8 +52,7 @@ export function sysMremap(
     if (dst > abi.taskSize - newSize || !isPageAligned(newAddr, page)) return -EINVAL;
     if ((flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
     if (start + oldSize > dst && dst + newSize > start) return -EINVAL;
-    if (dst < abi.mmapMinAddr) return -EPERM;
-    if (oldSize === newSize) return moveAll(vmar, start, oldSize, dst);
+    if (oldSize === newSize) return moveAll(vmar, abi, start, oldSize, dst);
   }
 
   const m = vmar.findMapping(start);
@@ -62,7 +63,17 @@ export function sysMremap(
     if ((grows ? oldSize : newSize) > m.end - start) return -EFAULT;
     if (newSize !== oldSize && !vmar.fitsLimit(Math.abs(newSize - oldSize))) return -ENOMEM;
   }
+  // A shrink unmaps the tail with munmap's own range check, which an absurd old_len fails.
+  const tailError = newSize < oldSize ? munmapRangeError(abi, start + newSize, oldSize - newSize) : 0;
   if (fixed) {
+    if (tailError < 0 || dst < abi.mmapMinAddr) {
+      // Linux finds these after unmapping the destination (and shrinking the source).
+      vmar.unmap(dst, newSize);
+      if (vmar.findMapping(start) === undefined) return -EFAULT;
+      if (tailError < 0) return tailError;
+      if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
+      return -EPERM;
+    }
     let ret = 0;
     const err = withErrno(0, MOVE_ERRNOS, () => {
       ret = vmar.remap(start, oldSize, dst, newSize);
@@ -70,6 +81,7 @@ export function sysMremap(
     return err < 0 ? err : ret;
   }
   if (!grows) {
+    if (tailError < 0) return tailError;
     if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
     return start;
   }
@@ -91,10 +103,14 @@ export function sysMremap(
  * The same-size fixed move of Linux ≥ 6.17 (`remap_move`): every mapping piece of
  * `[start, start + size)` moves to the same offset from `dst`, one by one.
  */
-function moveAll(vmar: Vmar, start: number, size: number, dst: number): number {
+function moveAll(vmar: Vmar, abi: LinuxAbi, start: number, size: number, dst: number): number {
   const end = start + size;
   const pieces = vmar.mappings.find(start, end).map((m) => [Math.max(m.start, start), Math.min(m.end, end)]);
   if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
+  if (dst < abi.mmapMinAddr) {
+    vmar.unmap(dst, pieces[0][1] - start);
+    return -EPERM;
+  }
   for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s);
   return dst;
 }

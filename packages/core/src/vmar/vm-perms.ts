@@ -56,12 +56,17 @@ export function propAllows(prop: number, access: number): boolean {
   return true;
 }
 
+/** `maps` strings by `(perms & VM_ALL_PERMS) * 2 + shared`. */
+const PERMS_STRINGS: readonly string[] = Array.from(
+  { length: 16 },
+  (_, i) =>
+    (i & (VM_READ << 1) ? 'r' : '-') +
+    (i & (VM_WRITE << 1) ? 'w' : '-') +
+    (i & (VM_EXEC << 1) ? 'x' : '-') +
+    (i & 1 ? 's' : 'p'),
+);
+
 /** The `maps` permission string: `rwx` as requested plus `s` (shared) or `p` (private). */
 export function formatPerms(perms: number, shared: boolean): string {
-  return (
-    (perms & VM_READ ? 'r' : '-') +
-    (perms & VM_WRITE ? 'w' : '-') +
-    (perms & VM_EXEC ? 'x' : '-') +
-    (shared ? 's' : 'p')
-  );
+  return PERMS_STRINGS[((perms & VM_ALL_PERMS) << 1) | (shared ? 1 : 0)];
 }

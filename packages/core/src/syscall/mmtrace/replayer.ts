@@ -46,16 +46,20 @@ function toHex(bytes: Uint8Array): string {
  * `HOOK_LOOKUP_FILE`: the page cache); without one they are malformed too.
  *
  * Window relocation: when the trace's window does not fit the architecture's user space
- * (Sv39 has 2^38 bytes, the traces use 0x100000000000), every address is shifted by a
- * constant so that the window lands at 2^(width-2) plus the same offset within 1 GiB, and
- * shifted back in results. Lengths are not shifted, so absurd lengths stay absurd.
+ * (Sv39 has 2^38 bytes, the traces use 0x100000000000), every address from the window's
+ * start up is shifted by a constant so that the window lands at 2^(width-2) plus the same
+ * offset within 1 GiB, and shifted back in results. Addresses below the window and
+ * lengths are not shifted, so low and absurd values keep their meaning.
  */
 export class Replayer {
   readonly kernel: Kernel;
   readonly sys: LinuxSyscalls;
   readonly header: TraceHeader;
-  /** Model address = trace address + `shift` (a multiple of 1 GiB). */
+  /** Model address = trace address + `shift` (a multiple of 1 GiB) for trace addresses from the window's start up. */
   private readonly shift: bigint;
+  /** `shift` as a number (exact: below 2^48 in magnitude), for results. */
+  private readonly shiftNum: number;
+  private readonly windowLo: bigint;
   private readonly lo: number;
   private readonly hi: number;
 
@@ -82,6 +86,8 @@ export class Replayer {
       shift = base - windowLo;
     }
     this.shift = shift;
+    this.shiftNum = Number(shift);
+    this.windowLo = windowLo;
     this.lo = Number(windowLo + shift);
     this.hi = Number(windowHi + shift);
     this.sys.spawn();
@@ -93,12 +99,13 @@ export class Replayer {
   }
 
   private addr(x: bigint): U64 {
-    const v = (x + this.shift) & ((1n << 64n) - 1n);
+    const v = x >= this.windowLo ? (x + this.shift) & ((1n << 64n) - 1n) : x;
     return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
 
   private traceAddr(modelAddr: number): string {
-    return `0x${(BigInt(modelAddr) - this.shift).toString(16)}`;
+    // Model addresses are below 2^48 and map back to trace addresses below 2^53: exact in doubles.
+    return `0x${(modelAddr >= this.lo ? modelAddr - this.shiftNum : modelAddr).toString(16)}`;
   }
 
   private retAddr(ret: number): string {
