@@ -1,11 +1,11 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { FrameType, MmError, PhysMemory, REF_COUNT_MAX, REF_COUNT_UNUSED } from '@mmkit/core';
+import { FrameType, LAYOUT_NAMES, MmError, PhysMemory, REF_COUNT_MAX, REF_COUNT_UNUSED } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, testKernel } from '../support/configs.ts';
 
-describe('frame allocator', () => {
+describe.each(LAYOUT_NAMES)('frame allocator on %s', (layout) => {
   it('hands out distinct frames and reuses freed ones first', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     const a = k.frames.alloc();
     const b = k.frames.alloc();
     expect(a).not.toBe(b);
@@ -14,7 +14,7 @@ describe('frame allocator', () => {
   });
 
   it('reports exhaustion as a typed error and recovers after frees', () => {
-    const k = testKernel({ arch: x86_64 }, { memory: 4 << 20, linearMapping: false });
+    const k = testKernel({ arch: x86_64, layout }, { memory: 4 << 20, linearMapping: false });
     const taken: number[] = [];
     for (;;) {
       try {
@@ -35,7 +35,7 @@ describe('frame allocator', () => {
   });
 
   it('allocates contiguous aligned segments', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     k.frames.alloc();
     const first = k.frames.allocContiguous(512, 512);
     expect(first % 512).toBe(0);
@@ -48,9 +48,9 @@ describe('frame allocator', () => {
   });
 });
 
-describe('reference counts', () => {
+describe.each(LAYOUT_NAMES)('reference counts on %s', (layout) => {
   it('follows the unused / in use states of the metadata slot', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     const pfn = k.frames.alloc();
     expect(k.frames.refCount(pfn)).toBe(1);
     k.frames.get(pfn);
@@ -63,7 +63,7 @@ describe('reference counts', () => {
   });
 
   it('never crosses the ceiling', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     const pfn = k.frames.alloc();
     k.meta.setRefCount(pfn, REF_COUNT_MAX);
     expect(() => k.frames.incRef(pfn)).toThrow(/RefCountOverflow/);
@@ -71,7 +71,7 @@ describe('reference counts', () => {
   });
 
   it('runs the drop hook with count 0 before the frame returns to the allocator', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     const seen: { count: number; free: boolean }[] = [];
     k.frames.setDropHook(FrameType.Kernel, (pfn) => {
       seen.push({ count: k.frames.refCount(pfn), free: k.frames.allocator.isFree(pfn) });
@@ -83,7 +83,7 @@ describe('reference counts', () => {
   });
 
   it('counts frames in use per type', () => {
-    const k = testKernel({ arch: x86_64 });
+    const k = testKernel({ arch: x86_64, layout });
     const before = k.frames.usageByType().untyped;
     const a = k.frames.alloc();
     expect(k.frames.usageByType().untyped).toBe(before + 1);
@@ -125,19 +125,30 @@ describe('simulated frame contents', () => {
   });
 });
 
-describe('boot', () => {
+describe.each(LAYOUT_NAMES)('boot on %s', (layout) => {
   it('boots 16 GiB (4M frames) with metadata pages reserved', () => {
-    const k = testKernel({ arch: x86_64 }, { memory: 16 * 2 ** 30, debug: false });
+    const k = testKernel({ arch: x86_64, layout }, { memory: 16 * 2 ** 30, debug: false });
     expect(k.frames.nrFrames).toBe(4 * 1024 * 1024);
     expect(k.frames.usageByType()['meta-page']).toBe(
       Math.ceil((4 * 1024 * 1024 * k.meta.bytesPerFrame) / 4096),
     );
-    expect(k.meta.bytesPerFrame).toBeLessThanOrEqual(32);
+    // soa's budget is 32 bytes per frame; aos spends Asterinas's 64-byte slot.
+    if (layout === 'soa') expect(k.meta.bytesPerFrame).toBeLessThanOrEqual(32);
+    if (layout === 'aos') expect(k.meta.bytesPerFrame).toBe(64);
+  });
+
+  it('can keep the metadata columns on a SharedArrayBuffer', () => {
+    const k = testKernel({ arch: x86_64, layout }, { sharedMemory: true });
+    expect(k.meta.lockArray.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const pfn = k.frames.alloc();
+    expect(k.frames.refCount(pfn)).toBe(1);
+    k.frames.put(pfn);
+    expectClean(k);
   });
 
   it('rejects bad memory sizes with a typed error', () => {
-    expect(() => testKernel({ arch: x86_64 }, { memory: 12345 })).toThrow(/InvalidConfig/);
-    expect(() => testKernel({ arch: x86_64 }, { memory: -4096 })).toThrow(/InvalidConfig/);
-    expect(() => testKernel({ arch: x86_64 }, { layout: 'nope' })).toThrow(/unknown layout/);
+    expect(() => testKernel({ arch: x86_64, layout }, { memory: 12345 })).toThrow(/InvalidConfig/);
+    expect(() => testKernel({ arch: x86_64, layout }, { memory: -4096 })).toThrow(/InvalidConfig/);
+    expect(() => testKernel({ arch: x86_64, layout }, { layout: 'nope' })).toThrow(/unknown layout/);
   });
 });
