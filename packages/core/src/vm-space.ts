@@ -58,11 +58,6 @@ export class VmSpace {
     this.kernel.tlb.flushRange((end - start) / this.kernel.consts.basePageSize);
   }
 
-  /** Whether this space has been destroyed. */
-  get isDestroyed(): boolean {
-    return this.destroyed;
-  }
-
   /** Unmaps everything and frees the page table (the kernel half stays). */
   destroy(): void {
     if (this.destroyed) return;

@@ -80,7 +80,6 @@ export class ProcessTable {
     const p = this.require(pid);
     p.vmar.clear();
     p.vmar.space.destroy();
-    p.alive = false;
     this.procs.delete(pid);
   }
 

@@ -5,7 +5,6 @@
 export const EPERM = 1;
 export const ENOENT = 2;
 export const EBADF = 9;
-export const EAGAIN = 11;
 export const ENOMEM = 12;
 export const EACCES = 13;
 export const EFAULT = 14;
@@ -18,7 +17,6 @@ const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM',
   [ENOENT]: 'ENOENT',
   [EBADF]: 'EBADF',
-  [EAGAIN]: 'EAGAIN',
   [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES',
   [EFAULT]: 'EFAULT',

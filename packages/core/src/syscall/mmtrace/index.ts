@@ -1,6 +1,4 @@
 export {
-  FILE_OPS,
-  type FileOpName,
   parseHeader,
   parseOp,
   type TraceHeader,

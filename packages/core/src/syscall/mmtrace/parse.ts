@@ -21,10 +21,6 @@ export interface TraceHeader {
   windowHi: bigint;
 }
 
-/** File operations: they belong to the page-cache plugin. */
-export const FILE_OPS = ['file', 'pwrite', 'pread', 'evict'] as const;
-export type FileOpName = (typeof FILE_OPS)[number];
-
 /** One parsed trace line. 64-bit fields are bigints (the edge); Linux flag values are numbers. */
 export type TraceOp =
   | {
