@@ -120,8 +120,8 @@ export const fork: Workload = {
   unavailable: () => null,
   setup(ctx) {
     const len = ctx.nrPages * PAGE;
-    // One kernel only: kernels sharing a process share the core's table registry (a bitecs
-    // component store), so the eager copy runs on the COW kernel with the strategy swapped.
+    // One kernel per child (half the memory, one heap to measure): the eager copy runs on the
+    // COW kernel with the process table's fork strategy swapped.
     const cowSpec = cowPlugin();
     const s = new Sys(ctx, ctx.nrPages, 2, cowSpec ? [cowSpec()] : []);
     const cowStrategy = s.sys.procs.forkStrategy;

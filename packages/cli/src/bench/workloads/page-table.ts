@@ -113,9 +113,8 @@ export const unmap: Workload = {
   ],
   unavailable: () => null,
   setup(ctx) {
-    // One kernel with the plugin; the plain runs switch recycling off around them (the
-    // plugin's whole effect is `ctx.recycle`). Two kernels in one process would share the
-    // core's table registry (a bitecs component store).
+    // One kernel per child, with the plugin; the plain runs switch recycling off around them
+    // (the plugin's whole effect is `ctx.recycle`).
     const r = new MappedRange(ctx, ctx.nrPages, [pageTableRecycling()]);
     const ctxPt = r.kernel.ctx;
     const once = (recycle: boolean): number => {
