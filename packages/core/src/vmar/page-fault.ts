@@ -87,7 +87,8 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
   const pfn = c.qPfn;
   const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
   const inPlace = m.shared || kernel.frames.refCount(pfn) === 1;
-  if (!m.shared && kernel.events.listenerCount('cowBreak') !== 0) kernel.events.emit('cowBreak', vmar.owner, pageVa, !inPlace);
+  if (!m.shared && kernel.events.listenerCount('cowBreak') !== 0)
+    kernel.events.emit('cowBreak', vmar.owner, pageVa, !inPlace);
   if (inPlace) {
     c.setProp(prop);
   } else {
