@@ -81,6 +81,8 @@ export class Kernel {
   /** First virtual address of the linear mapping of physical memory (if any). */
   readonly linearMappingBase: number;
   private readonly tableEntities = new Map<PageTable, number>();
+  /** Invariant checks of the layers above the page tables (address spaces, plugins). */
+  private readonly checkers: (() => Violation[])[] = [];
 
   constructor(config: KernelConfig) {
     const memory = config.memory ?? DEFAULT_MEMORY;
@@ -166,9 +168,31 @@ export class Kernel {
     return this.ctx.debug;
   }
 
-  /** Checks every invariant; returns the violations (empty when all is well). */
+  /**
+   * Adds the invariant checks of a layer built on this kernel (e.g. the process table's
+   * VMAR checks); `check()` runs them after the physical layer's. Returns a function that
+   * removes them again.
+   */
+  addChecker(checker: () => Violation[]): () => void {
+    this.checkers.push(checker);
+    return () => {
+      const i = this.checkers.indexOf(checker);
+      if (i >= 0) this.checkers.splice(i, 1);
+    };
+  }
+
+  /**
+   * Checks every invariant: the physical layer's, the registered checkers' and the `check`
+   * hooks of plugins (each returns a list of violations). Returns them all (empty when all
+   * is well).
+   */
   check(): Violation[] {
-    return checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
+    const out = checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
+    for (const checker of this.checkers) out.push(...checker());
+    for (const plugin of this.plugins.with('check')) {
+      out.push(...((plugin as unknown as { check(): Violation[] }).check() ?? []));
+    }
+    return out;
   }
 }
 

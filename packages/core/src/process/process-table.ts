@@ -36,6 +36,7 @@ export class ProcessTable {
     this.forkStrategy =
       config.forkStrategy ?? kernel.plugins.first<ForkStrategy>('forkStrategy') ?? eagerFork;
     this.vmarConfig = config.vmar ?? {};
+    kernel.addChecker(() => this.check());
   }
 
   /** Live processes, in pid order. */

@@ -1,5 +1,15 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { FrameType, PROP_RW, PROP_USER } from '@mmkit/core';
+import {
+  FrameType,
+  LinuxSyscalls,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PROP_RW,
+  PROP_USER,
+  PROT_READ,
+  PROT_WRITE,
+  RSS_ANON,
+} from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { testKernel } from '../support/configs.ts';
 
@@ -80,5 +90,25 @@ describe('kernel.check()', () => {
     const pfn = k.frames.alloc();
     k.meta.setHandles(pfn, 0);
     expect(k.check().map((x) => x.kind)).toEqual(['ref-count']);
+  });
+});
+
+describe('kernel.check() over address spaces', () => {
+  it('includes the process table and plugin checks', () => {
+    const k = testKernel({ arch: x86_64 });
+    const sys = new LinuxSyscalls(k);
+    const pid = sys.spawn();
+    const addr = sys.mmap(pid, 0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    sys.writeMemory(pid, addr, Uint8Array.of(1));
+    expect(k.check()).toEqual([]);
+    sys.procs.require(pid).vmar.rss[RSS_ANON] += 1;
+    expect(
+      k
+        .check()
+        .map((v) => v.message)
+        .join('\n'),
+    ).toMatch(/rss|RSS/);
+    sys.procs.require(pid).vmar.rss[RSS_ANON] -= 1;
+    expect(k.check()).toEqual([]);
   });
 });
