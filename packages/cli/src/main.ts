@@ -20,6 +20,19 @@ program
       'frames with metadata slots, page tables walked by cursors under a lock protocol, address ' +
       'spaces with Linux-compatible syscalls, plugins, and benchmarks of data layouts.',
   )
+  .addHelpText(
+    'after',
+    `
+Examples:
+  mmkit run                                  the default kernel (x86_64, 1 GiB, every plugin) on the server workload
+  mmkit run --workload allocator --json      another workload; the summary as JSON
+  mmkit run --config kernel.json             arch, memory, layout, plugins and workload from a file
+  mmkit replay trace.jsonl --arch riscv-sv39 an mmtrace; one result line per trace line, as Linux gives them
+  mmkit demo --arch x86_64                   page-table dumps after a mixed map/protect/unmap
+  mmkit bench --quick --html report.html     layouts compared, with a self-contained HTML report
+
+Run 'mmkit help <command>' for a command's options.`,
+  )
   .showHelpAfterError()
   .exitOverride();
 
