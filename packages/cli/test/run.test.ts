@@ -35,7 +35,7 @@ describe('mmkit run configuration', () => {
 
   it.each([
     [{ arch: 'mips' }, /k\.json: arch: expected one of x86_64/],
-    [{ memory: 'lots' }, /k\.json: memory: expected a size like/],
+    [{ memory: 'lots' }, /k\.json: memory: bad size 'lots'/],
     [{ memory: -5 }, /k\.json: memory: expected a positive whole number/],
     [{ layout: 'soup' }, /k\.json: layout: expected one of soa/],
     [{ plugins: 'cow' }, /k\.json: plugins: expected an array/],
@@ -119,7 +119,7 @@ describe('mmkit run workloads', () => {
       stderr = (e as { stderr: string }).stderr;
     }
     expect(status).toBe(2);
-    expect(stderr).toMatch(/k\.json: memory: expected a size like/);
+    expect(stderr).toMatch(/k\.json: memory: bad size '1 parsec'/);
   });
 });
 

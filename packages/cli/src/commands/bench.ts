@@ -13,8 +13,8 @@ import {
   QUICK_SIZE,
   runBench,
 } from '../bench/runner.ts';
-import { parsePositiveInt, parseSize } from '../bench/units.ts';
 import { implementedWorkloads, isWorkloadName, WORKLOAD_NAMES } from '../bench/workloads/index.ts';
+import { parsePositiveInt, parseSize } from '../units.ts';
 
 interface RawOptions {
   workload: string[];

@@ -50,12 +50,19 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
     config.arch = obj.arch;
   }
   if (obj.memory !== undefined) {
-    if (typeof obj.memory !== 'string' && typeof obj.memory !== 'number')
+    if (typeof obj.memory === 'number') {
+      if (!Number.isSafeInteger(obj.memory) || obj.memory <= 0) {
+        bad(path, 'memory', 'expected a positive whole number of bytes');
+      }
+      config.memory = obj.memory;
+    } else if (typeof obj.memory === 'string') {
+      try {
+        config.memory = parseSize(obj.memory);
+      } catch (e) {
+        bad(path, 'memory', (e as Error).message);
+      }
+    } else {
       bad(path, 'memory', 'expected a size like "1GiB"');
-    try {
-      config.memory = parseSize(obj.memory, 'memory');
-    } catch (e) {
-      bad(path, 'memory', (e as Error).message.replace(/^memory: /, ''));
     }
   }
   if (obj.layout !== undefined) {
