@@ -5,8 +5,6 @@ import {
   type KernelPlugin,
   KernelToken,
   type PluginSpec,
-  PROP_W,
-  QUERY_MAPPED,
   type Vmar,
 } from '@mmkit/core';
 import { inject, injectable } from 'tsyringe';
@@ -61,29 +59,10 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
  * `cow_copy_pt`: for `size` bytes from the cursors' current address, every tracked frame
  * mapped by `src` is write-protected there and mapped, read-only, at the same address by
  * `dst` (taking one more reference). Untracked slots are skipped. Returns how many frames
- * were shared.
+ * were shared. The copy is the core's `CursorMut.copyCowFrom` (a leaf node at a time).
  */
 export function cowCopyPt(src: CursorMut, dst: CursorMut, size: number): number {
-  const end = src.va + size;
-  let nrCopied = 0;
-  for (let va = src.findNext(size); va >= 0; va = src.findNext(end - src.va)) {
-    // `query` moves past the slot.
-    if (src.query() !== QUERY_MAPPED) continue;
-    const pfn = src.qPfn;
-    const prop = src.qProp & ~PROP_W;
-    if (prop !== src.qProp) {
-      src.jump(va);
-      src.protect(src.qLen, clearWrite);
-    }
-    dst.jump(va);
-    dst.map(pfn, prop);
-    nrCopied++;
-  }
-  return nrCopied;
-}
-
-function clearWrite(prop: number): number {
-  return prop & ~PROP_W;
+  return dst.copyCowFrom(src, size);
 }
 
 /** The `cow` plugin spec for `createKernel({ plugins })`. */

@@ -1,4 +1,4 @@
-import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PROP_AVAIL1, PROP_W } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
@@ -19,6 +19,10 @@ export type QueryKind =
 
 /** Placeholder of `nodeWordsAt` for levels the cursor has not entered. */
 const NO_WORDS = new Uint32Array(0);
+
+function clearWrite(prop: number): number {
+  return prop & ~PROP_W;
+}
 
 /** Bound on restarts from the root when a node turned stray under us. */
 const MAX_STRAY_RETRIES = 64;
@@ -555,6 +559,131 @@ export class CursorMut {
       this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
       return;
     }
+  }
+
+  /**
+   * Asterinas's `cow_copy_pt`, with this cursor as the child's and `src` as the parent's
+   * (both at the same address): for `len` bytes, every tracked frame mapped by `src` is
+   * write-protected there and mapped, read-only, at the same address here, taking one more
+   * reference; untracked slots are skipped. Returns how many frames were shared. Throws
+   * `AlreadyMapped` where this cursor already maps a page (the slots before it are done).
+   *
+   * Each leaf node of `src` is handled in one pass (`cowShareInLeaf`), both cursors holding
+   * the locks of the two leaf nodes; anything else goes page by page.
+   */
+  copyCowFrom(src: CursorMut, len: number): number {
+    const end = src.va + len;
+    let nrShared = 0;
+    for (let va = src.findNext(len); va >= 0; va = src.findNext(end - src.va)) {
+      if (src.level === 1) {
+        this.jump(va);
+        const n = this.cowShareInLeaf(src, end);
+        if (n >= 0) {
+          nrShared += n;
+          continue;
+        }
+      }
+      // `query` moves past the slot.
+      if (src.query() !== QUERY_MAPPED) continue;
+      const pfn = src.qPfn;
+      const prop = src.qProp & ~PROP_W;
+      if (prop !== src.qProp) {
+        src.jump(va);
+        src.protect(src.qLen, clearWrite);
+      }
+      this.jump(va);
+      this.map(pfn, prop);
+      nrShared++;
+    }
+    return nrShared;
+  }
+
+  /**
+   * `copyCowFrom` for the slots of `src`'s current leaf node below `end`, this cursor being
+   * at the same address: goes down to (creating if needed) this side's leaf node, then shares
+   * slot by slot exactly as the page-by-page path does: `src`'s PTE is rewritten without W
+   * under `src`'s lock, this side's is written under this cursor's lock, and both nodes'
+   * `nrChildren` stay exact. Stops at the first slot that is not plain (a child table, or a
+   * slot already mapped here), leaving both cursors on it; returns the frames shared, or -1
+   * (nothing shared) if the first slot is not plain.
+   */
+  private cowShareInLeaf(src: CursorMut, end: number): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const frames = ctx.frames;
+    while (this.level > 1) {
+      if (this.curKind() === PTE_LEAF) return -1;
+      this.levelDown();
+    }
+    const size = ctx.sizes[1];
+    const n = ctx.consts.nrEntries;
+    const va = src.va;
+    const first = (va / size) & (n - 1);
+    const last = Math.min(n, first + Math.ceil((end - va) / size));
+    const srcWords = src.nodeWordsAt[1];
+    const srcBase = src.nodeBaseAt[1];
+    const srcNode = src.nodePfn[1];
+    const words = this.nodeWordsAt[1];
+    const base = this.nodeBaseAt[1];
+    const node = this.nodePfn[1];
+    if (ctx.debug && (lockOwner(meta, srcNode) !== src.owner || lockOwner(meta, node) !== this.owner)) {
+      throw new MmError(
+        'LockNotHeld',
+        `COW copy of node ${srcNode} into ${node} without holding their locks`,
+      );
+    }
+    let nrShared = 0;
+    let nrAdded = 0;
+    let i = first;
+    try {
+      for (; i < last; i++) {
+        const at = 2 * i;
+        const lo = srcWords[srcBase + at];
+        const hi = srcWords[srcBase + at + 1];
+        if (lo === 0 && hi === 0) continue;
+        const kind = codec.kind(lo, hi, 1);
+        if (kind === PTE_ABSENT) continue;
+        if (kind === PTE_TABLE) break;
+        const prop = codec.prop(lo, hi, 1);
+        if ((prop & PROP_AVAIL1) !== 0) continue;
+        if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
+        const pfn = codec.pfn(lo, hi, 1);
+        const roProp = prop & ~PROP_W;
+        const roLo = codec.leafLo(pfn, roProp, 1);
+        const roHi = codec.leafHi(pfn, roProp, 1);
+        const roPresent = codec.kind(roLo, roHi, 1) !== PTE_ABSENT;
+        if (roProp !== prop) {
+          srcWords[srcBase + at] = roLo;
+          srcWords[srcBase + at + 1] = roHi;
+          if (!roPresent) meta.setNrChildren(srcNode, meta.nrChildren(srcNode) - 1);
+        }
+        frames.incRef(pfn);
+        words[base + at] = roLo;
+        words[base + at + 1] = roHi;
+        if (roPresent) nrAdded++;
+        nrShared++;
+      }
+    } catch (e) {
+      // Leave both cursors on the slot that failed, as the page-by-page path would.
+      src.va = va + (i - first) * size;
+      this.va = src.va;
+      throw e;
+    } finally {
+      meta.setNrChildren(node, meta.nrChildren(node) + nrAdded);
+    }
+    if (i === first) return -1;
+    if (i === n) {
+      const lastVa = va + (i - 1 - first) * size;
+      src.va = lastVa;
+      src.moveForward();
+      this.va = lastVa;
+      this.moveForward();
+    } else {
+      src.va = va + (i - first) * size;
+      this.va = src.va;
+    }
+    return nrShared;
   }
 
   // ---- fast paths inside a leaf node (level 1) ----
