@@ -132,6 +132,23 @@ describe('page map: loads', () => {
     expect(f.pm.stats.nrLoads).toBe(loads + 1);
   });
 
+  it('a hole is read (and counted) without copying zeros into the frame', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(undefined, stores);
+    const f = w.pc.createFile('a', 2 * PAGE);
+    f.pwrite(PAGE + 1, Uint8Array.of(5));
+    f.sync();
+    f.evict(0, 2 * PAGE);
+    const s = stores.get('a')!;
+    const reads = s.nrReads;
+    expect([...f.pread(0, 2)]).toEqual([0, 0]);
+    expect([...f.pread(PAGE, 2)]).toEqual([0, 5]);
+    expect(s.nrReads).toBe(reads + 2);
+    expect(w.k.memory.isBacked(f.pm.pfnAt(0))).toBe(false);
+    expect(w.k.memory.isBacked(f.pm.pfnAt(1))).toBe(true);
+    expectNoLeak(w);
+  });
+
   it('concurrent loaders of one page cause one read and share the page', () => {
     const stores = new Map<string, MemoryStore>();
     const w = world(undefined, stores);

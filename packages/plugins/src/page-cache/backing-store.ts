@@ -17,6 +17,12 @@ export interface BackingStore {
   readonly size: number;
   /** Fills `dst` (one page) with the bytes of page `index`, zeros past `size`. */
   readPage(index: number, dst: Uint8Array): void;
+  /**
+   * Optional: `readPage`, except that a page the store knows reads as all zeros (a hole of
+   * a sparse file, or wholly past `size`) may be reported instead of copied: returns false
+   * and leaves `dst` as it was; true when `dst` was filled. Counts as a read.
+   */
+  readPageSparse?(index: number, dst: Uint8Array): boolean;
   /** Stores the first `len` bytes of `src` as the start of page `index`, growing `size` if needed. */
   writePage(index: number, src: Uint8Array, len: number): void;
   /** Truncates or zero-extends the stored file to `size` bytes. */
@@ -62,6 +68,15 @@ export class MemoryStore implements BackingStore {
     const data = this.pages.get(index);
     if (data === undefined) dst.fill(0);
     else dst.set(data);
+  }
+
+  readPageSparse(index: number, dst: Uint8Array): boolean {
+    checkPage(index, dst.length);
+    this.nrReads++;
+    const data = this.pages.get(index);
+    if (data === undefined) return false;
+    dst.set(data);
+    return true;
   }
 
   writePage(index: number, src: Uint8Array, len: number): void {
@@ -132,6 +147,16 @@ export class FsStore implements BackingStore {
       done += n;
     }
     dst.fill(0, done);
+  }
+
+  readPageSparse(index: number, dst: Uint8Array): boolean {
+    checkPage(index, dst.length);
+    if (index * STORE_PAGE_SIZE >= this.bytes && this.fd >= 0) {
+      this.nrReads++;
+      return false;
+    }
+    this.readPage(index, dst);
+    return true;
   }
 
   writePage(index: number, src: Uint8Array, len: number): void {

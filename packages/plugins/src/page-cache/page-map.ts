@@ -270,6 +270,53 @@ export class PageMap {
     }
     try {
       yield YIELD_IO;
+    } catch (e) {
+      this.pgFlags[s] &= ~PG_LOCKED;
+      this.putPage(s);
+      throw e;
+    }
+    this.fillLocked(s);
+    return s;
+  }
+
+  /**
+   * `pm_load_page` on the calling stack, as `runTask(loadTask(index))` without the task:
+   * nothing else can run while it reads, so the I/O wait is not a yield. A hit allocates
+   * nothing; a miss reads through the store; a page locked by a suspended task cannot be
+   * waited for here (`CursorBusy`; the lookup still clears the removal flag, but no slot
+   * reference is left behind).
+   */
+  loadPage(index: number): number {
+    let s = this.tree.get(index);
+    if (s === undefined) {
+      s = this.allocSlot();
+      this.slotPfn[s] = this.kernel.frames.alloc(FrameType.PageCache);
+      this.slotRefs[s] = 1;
+      this.slotRemoval[s] = 0;
+      this.pgFlags[s] = PG_LOCKED | PG_PAGEMAP;
+      this.pgIndex[s] = index;
+      this.tree.set(index, s);
+    } else {
+      this.slotRemoval[s] = 0;
+      const flags = this.pgFlags[s];
+      if (flags & PG_UPTODATE) {
+        this.slotRefs[s]++;
+        return s;
+      }
+      if (flags & PG_LOCKED) throw new MmError('CursorBusy', 'a page is locked by a suspended task');
+      this.slotRefs[s]++;
+      this.pgFlags[s] = flags | PG_LOCKED;
+    }
+    this.fillLocked(s);
+    return s;
+  }
+
+  /**
+   * Reads the locked page of slot `s` (the caller holds a slot reference) and unlocks it up
+   * to date; a failed read unlocks it not up to date, drops the reference and rethrows.
+   */
+  private fillLocked(s: number): void {
+    try {
       this.readPage(s);
     } catch (e) {
       this.pgFlags[s] &= ~PG_LOCKED;
@@ -277,14 +324,6 @@ export class PageMap {
       throw e;
     }
     this.pgFlags[s] = (this.pgFlags[s] | PG_UPTODATE) & ~PG_LOCKED;
-    return s;
-  }
-
-  /** `pm_load_page` on the calling stack: a hit allocates nothing; a miss reads through the store. */
-  loadPage(index: number): number {
-    const s = this.tree.get(index);
-    if (s !== undefined && this.pgFlags[s] & PG_UPTODATE) return this.findPage(index);
-    return runTask(this.loadTask(index));
   }
 
   /** `pm_load_page_nowait`: the slot with a reference if the page is cached and up to date, else -1. */
@@ -294,11 +333,24 @@ export class PageMap {
     return this.findPage(index);
   }
 
-  /** `readpage`: fills the page's frame from the store (the caller holds the page lock). */
+  /**
+   * `readpage`: fills the page's frame from the store (the caller holds the page lock). A
+   * page the store reports as a hole is not copied: the frame is made to read as zeros.
+   */
   private readPage(s: number): void {
     const index = this.pgIndex[s];
-    this.store.readPage(index, this.scratch);
-    this.kernel.memory.write(this.slotPfn[s], 0, this.scratch);
+    const store = this.store;
+    const memory = this.kernel.memory;
+    const pfn = this.slotPfn[s];
+    // A hole needs no copy: a frame that holds no data reads as zeros.
+    if (store.readPageSparse === undefined) {
+      store.readPage(index, this.scratch);
+      memory.write(pfn, 0, this.scratch);
+    } else if (store.readPageSparse(index, this.scratch)) {
+      memory.write(pfn, 0, this.scratch);
+    } else if (memory.isBacked(pfn)) {
+      memory.zeroFrame(pfn);
+    }
     this.stats.nrLoads++;
     const events = this.kernel.events;
     if (events.listenerCount('pageCacheLoad') !== 0) events.emit('pageCacheLoad', this.name, index);
