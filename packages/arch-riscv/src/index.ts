@@ -124,6 +124,17 @@ function createCodec(name: string, highest: number): PteCodec {
     }
   };
 
+  /**
+   * The common case that `checkLeaf` accepts, tested with integer operations only and no
+   * call: a level-1 leaf (every architecture has them) of a frame below 2^31 with a
+   * representable cache policy. Anything else goes through `checkLeaf`.
+   */
+  const isPlainLeaf = (pfn: number, prop: number, level: number): boolean =>
+    level === 1 &&
+    pfn >= 0 &&
+    (pfn | 0) === pfn &&
+    ((prop & CACHE_MASK) === 0 || (prop & CACHE_MASK) === UC_BITS);
+
   return {
     kind(lo: number, _hi: number, level: number): PteKind {
       if ((lo & V) === 0) return PTE_ABSENT;
@@ -144,7 +155,7 @@ function createCodec(name: string, highest: number): PteCodec {
     },
 
     leafLo(pfn: number, prop: number, level: number): number {
-      checkLeaf(pfn, prop, level);
+      if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       const lo =
         ((pfn % LO_PFNS) << RV_PPN_SHIFT) |
         V |
@@ -155,7 +166,7 @@ function createCodec(name: string, highest: number): PteCodec {
     },
 
     leafHi(pfn: number, prop: number, level: number): number {
-      checkLeaf(pfn, prop, level);
+      if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       return (Math.floor(pfn / LO_PFNS) | ((prop & CACHE_MASK) === UC_BITS ? HI_PBMT_IO : 0)) >>> 0;
     },
 

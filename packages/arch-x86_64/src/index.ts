@@ -128,6 +128,14 @@ function createCodec(highest: number): PteCodec {
     }
   };
 
+  /**
+   * The common case that `checkLeaf` accepts, tested with integer operations only and no
+   * call: a level-1 leaf (every architecture has them) of a frame below 2^31 with a
+   * representable cache policy. Anything else goes through `checkLeaf`.
+   */
+  const isPlainLeaf = (pfn: number, prop: number, level: number): boolean =>
+    level === 1 && pfn >= 0 && (pfn | 0) === pfn && (prop & CACHE_MASK) <= MAX_CACHE_BITS;
+
   return {
     kind(lo: number): PteKind {
       if ((lo & (P | PS)) === 0) return PTE_ABSENT;
@@ -152,7 +160,7 @@ function createCodec(highest: number): PteCodec {
     },
 
     leafLo(pfn: number, prop: number, level: number): number {
-      checkLeaf(pfn, prop, level);
+      if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       const lo =
         ((pfn % LO_PFNS) << X86_ADDR_LOW_BIT) |
         PS |
@@ -164,7 +172,7 @@ function createCodec(highest: number): PteCodec {
     },
 
     leafHi(pfn: number, prop: number, level: number): number {
-      checkLeaf(pfn, prop, level);
+      if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       return (
         (Math.floor(pfn / LO_PFNS) | (prop & PROP_AVAIL1 ? HI_AVAIL1 : 0) | (prop & PROP_X ? 0 : HI_NX)) >>> 0
       );
