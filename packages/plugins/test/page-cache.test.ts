@@ -26,6 +26,7 @@ import {
 } from '@mmkit/plugins';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ARCHS, expectClean } from '../../core/test/support/configs.ts';
+import { PageIndex, SlotList } from '../src/page-cache/page-index.ts';
 
 const PAGE = 4096;
 const BASE = 0x10_0000_0000;
@@ -488,5 +489,26 @@ describe.each(ARCHS)('page map: removal on $name', ({ arch }) => {
     procs.exit(p.pid);
     pc.unlinkAll();
     expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+});
+
+describe('page index', () => {
+  it('maps sparse and huge page indices to slots, in order, and drops empty chunks', () => {
+    const t = new PageIndex();
+    const idx = [0, 1023, 1024, 5000, 2 ** 40 + 7, 2 ** 52 - 1];
+    for (let s = 0; s < idx.length; s++) t.set(idx[s], s);
+    expect(t.size).toBe(idx.length);
+    expect(idx.map((i) => t.get(i))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(t.get(1) + t.get(2 ** 40 + 8)).toBe(-2);
+    const l = new SlotList();
+    t.collect(1000, 2 ** 41, l);
+    expect([...l.buf.subarray(0, l.n)]).toEqual([1, 2, 3, 4]);
+    const all = new SlotList();
+    t.all(all);
+    expect([...all.buf.subarray(0, all.n)]).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const i of idx) t.delete(i);
+    expect(t.size).toBe(0);
+    t.set(1024, 9);
+    expect(t.get(1024)).toBe(9);
   });
 });

@@ -12,6 +12,7 @@ import {
   type VmSpace,
 } from '@mmkit/core';
 import { type BackingStore, STORE_PAGE_SIZE } from './backing-store.ts';
+import { PageIndex, SlotList } from './page-index.ts';
 
 /**
  * Page flags (Akaros's `pg_flags`, `page_alloc.h`), kept per slot of the page map.
@@ -69,7 +70,10 @@ export interface RmapEntry {
 }
 
 const NO_SLOT = -1;
+// Read once: a hot loop reading an imported binding may pay for a module getter.
 const PERM_BITS = PROP_R | PROP_W | PROP_X;
+const DIRTY = PROP_DIRTY;
+const MAPPED = QUERY_MAPPED;
 const WALK_NOT_PRESENT = 0;
 const WALK_DIRTY_UNMAP = 1;
 const WALK_HARVEST = 2;
@@ -114,13 +118,15 @@ export interface PageMapStats {
  *   dirty state (PTE dirty bits and `PG_DIRTY`) has been written back.
  */
 export class PageMap {
-  private readonly tree = new Map<number, number>();
+  private readonly tree = new PageIndex();
+  /** The pages the running removal marked (slots), by increasing index. */
+  private readonly marked = new SlotList();
   private slotPfn = new Int32Array(16);
   private slotRefs = new Int32Array(16);
   private slotRemoval = new Uint8Array(16);
   private pgFlags = new Uint8Array(16);
   private pgIndex = new Float64Array(16);
-  private freeSlots: number[] = [];
+  private readonly freeSlots = new SlotList();
   private nrSlots = 0;
   private removing = false;
   private bytes: number;
@@ -178,23 +184,25 @@ export class PageMap {
 
   /** The slot of page `index`, or `NO_SLOT` (-1); takes no reference. */
   slotAt(index: number): number {
-    return this.tree.get(index) ?? NO_SLOT;
+    return this.tree.get(index);
   }
 
   /** Frame of page `index` if it is in the map and up to date, else -1; takes no reference. */
   pfnAt(index: number): number {
     const s = this.tree.get(index);
-    return s === undefined || (this.pgFlags[s] & PG_UPTODATE) === 0 ? -1 : this.slotPfn[s];
+    return s === NO_SLOT || (this.pgFlags[s] & PG_UPTODATE) === 0 ? -1 : this.slotPfn[s];
   }
 
   /** Indices of the pages in the map, in increasing order (for tools and tests). */
   indices(): number[] {
-    return [...this.tree.keys()].sort((a, b) => a - b);
+    const l = new SlotList();
+    this.tree.all(l);
+    return Array.from(l.buf.subarray(0, l.n), (s) => this.pgIndex[s]);
   }
 
   private allocSlot(): number {
-    const s = this.freeSlots.pop();
-    if (s !== undefined) return s;
+    const free = this.freeSlots;
+    if (free.n > 0) return free.buf[--free.n];
     if (this.nrSlots === this.slotPfn.length) this.growSlots();
     return this.nrSlots++;
   }
@@ -221,7 +229,7 @@ export class PageMap {
    */
   findPage(index: number): number {
     const s = this.tree.get(index);
-    if (s === undefined) return NO_SLOT;
+    if (s === NO_SLOT) return NO_SLOT;
     this.slotRemoval[s] = 0;
     this.slotRefs[s]++;
     return s;
@@ -288,7 +296,7 @@ export class PageMap {
    */
   loadPage(index: number): number {
     let s = this.tree.get(index);
-    if (s === undefined) {
+    if (s === NO_SLOT) {
       s = this.allocSlot();
       this.slotPfn[s] = this.kernel.frames.alloc(FrameType.PageCache);
       this.slotRefs[s] = 1;
@@ -329,7 +337,7 @@ export class PageMap {
   /** `pm_load_page_nowait`: the slot with a reference if the page is cached and up to date, else -1. */
   loadPageNowait(index: number): number {
     const s = this.tree.get(index);
-    if (s === undefined || (this.pgFlags[s] & PG_UPTODATE) === 0) return NO_SLOT;
+    if (s === NO_SLOT || (this.pgFlags[s] & PG_UPTODATE) === 0) return NO_SLOT;
     return this.findPage(index);
   }
 
@@ -458,25 +466,25 @@ export class PageMap {
       while (c.va < vaEnd) {
         const va = c.findNext(vaEnd - c.va);
         if (va < 0) break;
-        if (c.query() !== QUERY_MAPPED) continue;
+        if (c.query() !== MAPPED) continue;
         const pfn = c.qPfn;
         const prop = c.qProp;
         const s = this.tree.get(m.vmoPage + (va - m.start) / page);
-        if (s === undefined || this.slotPfn[s] !== pfn) continue;
+        if (s === NO_SLOT || this.slotPfn[s] !== pfn) continue;
         const marked = (this.pgFlags[s] & PG_REMOVAL) !== 0;
         if (mode === WALK_NOT_PRESENT) {
           if (!marked || (prop & PERM_BITS) === 0) continue;
           c.jump(va);
           c.setProp(prop & ~PERM_BITS);
         } else if (mode === WALK_HARVEST || mode === WALK_TAKE_DIRTY) {
-          if ((prop & PROP_DIRTY) === 0) continue;
+          if ((prop & DIRTY) === 0) continue;
           this.pgFlags[s] |= PG_DIRTY;
           if (mode === WALK_TAKE_DIRTY) continue;
           c.jump(va);
-          c.setProp(prop & ~PROP_DIRTY);
+          c.setProp(prop & ~DIRTY);
         } else {
           if (mode !== WALK_UNMAP_ANY && !marked) continue;
-          if (mode === WALK_DIRTY_UNMAP && prop & PROP_DIRTY) this.pgFlags[s] |= PG_DIRTY;
+          if (mode === WALK_DIRTY_UNMAP && prop & DIRTY) this.pgFlags[s] |= PG_DIRTY;
           c.jump(va);
           c.unmap(page);
           nrUnmapped++;
@@ -509,13 +517,9 @@ export class PageMap {
 
   /** Indices of cached pages in `[first, end)`, increasing (the seed walks the range; this skips empty stretches). */
   private cachedIn(first: number, end: number): number[] {
-    const out: number[] = [];
-    if (end - first <= this.tree.size) {
-      for (let i = first; i < end; i++) if (this.tree.has(i)) out.push(i);
-      return out;
-    }
-    for (const i of this.tree.keys()) if (i >= first && i < end) out.push(i);
-    return out.sort((a, b) => a - b);
+    const l = new SlotList();
+    this.tree.collect(first, end, l);
+    return Array.from(l.buf.subarray(0, l.n), (s) => this.pgIndex[s]);
   }
 
   // ---- removal ----
@@ -538,95 +542,155 @@ export class PageMap {
    * back nor removed); (6) remove every page still marked: its frame handle is dropped.
    */
   *removeContigTask(index: number, nrPages: number): Task<number> {
-    if (!(Number.isSafeInteger(index) && index >= 0 && Number.isSafeInteger(nrPages) && nrPages >= 0)) {
-      throw new MmError('InvalidArgument', `bad page range ${index} + ${nrPages}`);
-    }
-    if (nrPages === 0 || this.removing) return 0;
-    this.removing = true;
+    if (!this.beginRemoval(index, nrPages)) return 0;
     try {
-      const end = index + nrPages;
-      // Pass 0: pinned mappings.
-      let hasPinned = false;
-      for (const e of this.vmrs) if (e.pinned) hasPinned = true;
-      // Pass 1: mark.
-      const marked: number[] = [];
-      for (const i of this.cachedIn(index, end)) {
-        if (hasPinned && this.pinnedEnd(i) >= 0) continue;
-        const s = this.tree.get(i)!;
-        if (this.slotRefs[s] !== 0) continue;
-        this.slotRemoval[s] = 1;
-        this.pgFlags[s] |= PG_REMOVAL;
-        marked.push(i);
-      }
-      if (marked.length === 0) return 0;
-      // Passes 2 and 3: not present everywhere, batched shootdowns.
-      const batch: VmSpace[] = [];
-      for (const e of this.vmrs) {
-        if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
-        this.walkEntry(e, index, end, WALK_NOT_PRESENT);
-        this.batchProcess(batch, e.vmar.space);
-      }
-      this.shootdown(batch);
-      // Pass 4: dirty bits and unmap.
-      for (const e of this.vmrs) {
-        if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
-        this.walkEntry(e, index, end, WALK_DIRTY_UNMAP);
-      }
+      if (!this.markAndUnmap(index, index + nrPages)) return 0;
       // Pass 5: write dirty pages back, a batch at a time, with the lock dropped.
       const toWrite: number[] = [];
       let k = 0;
-      while (k < marked.length) {
-        for (; k < marked.length; k++) {
-          const s = this.tree.get(marked[k])!;
-          if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
-          if (this.slotRemoval[s] === 0) {
-            this.pgFlags[s] &= ~PG_REMOVAL;
-            continue;
-          }
-          if (this.pgFlags[s] & PG_DIRTY) {
-            if (toWrite.length === WRITEBACK_BATCH) break;
-            toWrite.push(s);
-            // Cleared before the write: a later extra writeback is possible, lost data is not.
-            this.pgFlags[s] &= ~PG_DIRTY;
-          }
-        }
+      while (k < this.marked.n) {
+        k = this.takeWritebacks(k, toWrite);
         if (toWrite.length === 0) continue;
         yield YIELD_IO;
         for (const s of toWrite) this.writePage(s);
         toWrite.length = 0;
         yield YIELD_IO;
       }
-      // Pass 6: remove what is still marked.
-      let nrRemoved = 0;
-      const frames = this.kernel.frames;
-      const events = this.kernel.events;
-      for (const i of marked) {
-        const s = this.tree.get(i)!;
-        if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
-        if (this.slotRemoval[s] === 0) {
-          this.pgFlags[s] &= ~PG_REMOVAL;
-          continue;
-        }
-        // A user would have cleared the removal flag, and pass 4 unmapped every PTE.
-        const pfn = this.slotPfn[s];
-        if (this.slotRefs[s] !== 0 || frames.refCount(pfn) !== 1) {
-          throw new MmError('BadFrameState', `page ${i} of ${this.name} is still in use at removal`);
-        }
-        this.freeSlot(i, s);
-        frames.put(pfn);
-        nrRemoved++;
-        if (events.listenerCount('pageCacheRemove') !== 0) events.emit('pageCacheRemove', this.name, i);
-      }
-      this.stats.nrRemoved += nrRemoved;
-      return nrRemoved;
+      return this.removeMarked();
     } finally {
+      this.marked.n = 0;
       this.removing = false;
     }
   }
 
-  /** `pm_remove_contig` on the calling stack (writeback is synchronous). */
+  /**
+   * `pm_remove_contig` on the calling stack: the passes and rules of `removeContigTask`,
+   * without the task (writeback is synchronous, so no other task can come in while it
+   * runs; event listeners still can, and are handled as users are).
+   */
   removeContig(index: number, nrPages: number): number {
-    return runTask(this.removeContigTask(index, nrPages));
+    if (!this.beginRemoval(index, nrPages)) return 0;
+    try {
+      if (!this.markAndUnmap(index, index + nrPages)) return 0;
+      // Pass 5: write dirty pages back, a batch at a time.
+      const toWrite: number[] = [];
+      let k = 0;
+      while (k < this.marked.n) {
+        k = this.takeWritebacks(k, toWrite);
+        for (const s of toWrite) this.writePage(s);
+        toWrite.length = 0;
+      }
+      return this.removeMarked();
+    } finally {
+      this.marked.n = 0;
+      this.removing = false;
+    }
+  }
+
+  /** Checks a removal's range; false when there is nothing to do or another removal runs, else it starts. */
+  private beginRemoval(index: number, nrPages: number): boolean {
+    if (!(Number.isSafeInteger(index) && index >= 0 && Number.isSafeInteger(nrPages) && nrPages >= 0)) {
+      throw new MmError('InvalidArgument', `bad page range ${index} + ${nrPages}`);
+    }
+    if (nrPages === 0 || this.removing) return false;
+    this.removing = true;
+    return true;
+  }
+
+  /**
+   * Passes 0 to 4 of a removal of `[index, end)`: the marked pages' slots are left in
+   * `marked`, by increasing index. False if nothing was marked.
+   */
+  private markAndUnmap(index: number, end: number): boolean {
+    // Pass 0: pinned mappings.
+    let hasPinned = false;
+    for (const e of this.vmrs) if (e.pinned) hasPinned = true;
+    // Pass 1: mark (filtering the cached pages of the range in place).
+    const marked = this.marked;
+    marked.n = 0;
+    this.tree.collect(index, end, marked);
+    const buf = marked.buf;
+    const refs = this.slotRefs;
+    const flags = this.pgFlags;
+    let n = 0;
+    for (let k = 0; k < marked.n; k++) {
+      const s = buf[k];
+      if (hasPinned && this.pinnedEnd(this.pgIndex[s]) >= 0) continue;
+      if (refs[s] !== 0) continue;
+      this.slotRemoval[s] = 1;
+      flags[s] |= PG_REMOVAL;
+      buf[n++] = s;
+    }
+    marked.n = n;
+    if (n === 0) return false;
+    // Passes 2 and 3: not present everywhere, batched shootdowns.
+    const batch: VmSpace[] = [];
+    for (const e of this.vmrs) {
+      if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+      this.walkEntry(e, index, end, WALK_NOT_PRESENT);
+      this.batchProcess(batch, e.vmar.space);
+    }
+    this.shootdown(batch);
+    // Pass 4: dirty bits and unmap.
+    for (const e of this.vmrs) {
+      if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+      this.walkEntry(e, index, end, WALK_DIRTY_UNMAP);
+    }
+    return true;
+  }
+
+  /**
+   * Pass 5, one batch: from `marked[k]` on, unmarks the pages a user came to, and takes up
+   * to `WRITEBACK_BATCH` dirty marked pages into `toWrite` (cleaning them); returns where
+   * it stopped.
+   */
+  private takeWritebacks(k: number, toWrite: number[]): number {
+    const marked = this.marked;
+    const buf = marked.buf;
+    const flags = this.pgFlags;
+    for (; k < marked.n; k++) {
+      const s = buf[k];
+      if ((flags[s] & PG_REMOVAL) === 0) continue;
+      if (this.slotRemoval[s] === 0) {
+        flags[s] &= ~PG_REMOVAL;
+        continue;
+      }
+      if (flags[s] & PG_DIRTY) {
+        if (toWrite.length === WRITEBACK_BATCH) break;
+        toWrite.push(s);
+        // Cleared before the write: a later extra writeback is possible, lost data is not.
+        flags[s] &= ~PG_DIRTY;
+      }
+    }
+    return k;
+  }
+
+  /** Pass 6: removes every page still marked (its frame handle is dropped); returns how many. */
+  private removeMarked(): number {
+    let nrRemoved = 0;
+    const frames = this.kernel.frames;
+    const events = this.kernel.events;
+    const marked = this.marked;
+    for (let k = 0; k < marked.n; k++) {
+      const s = marked.buf[k];
+      if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
+      if (this.slotRemoval[s] === 0) {
+        this.pgFlags[s] &= ~PG_REMOVAL;
+        continue;
+      }
+      // A user would have cleared the removal flag, and pass 4 unmapped every PTE.
+      const pfn = this.slotPfn[s];
+      const i = this.pgIndex[s];
+      if (this.slotRefs[s] !== 0 || frames.refCount(pfn) !== 1) {
+        throw new MmError('BadFrameState', `page ${i} of ${this.name} is still in use at removal`);
+      }
+      this.freeSlot(i, s);
+      frames.put(pfn);
+      nrRemoved++;
+      if (events.listenerCount('pageCacheRemove') !== 0) events.emit('pageCacheRemove', this.name, i);
+    }
+    this.stats.nrRemoved += nrRemoved;
+    return nrRemoved;
   }
 
   private freeSlot(index: number, s: number): void {
@@ -699,9 +763,8 @@ export class PageMap {
         this.kernel.frames.put(pfn);
       }
       const tail = size % page;
-      const last = this.tree.get(first - 1);
-      if (tail !== 0 && last !== undefined)
-        memory.write(this.slotPfn[last], tail, new Uint8Array(page - tail));
+      const last = tail === 0 ? NO_SLOT : this.tree.get(first - 1);
+      if (last !== NO_SLOT) memory.write(this.slotPfn[last], tail, new Uint8Array(page - tail));
     }
     this.bytes = size;
     this.store.setSize(size);
@@ -713,12 +776,17 @@ export class PageMap {
    */
   destroy(): void {
     if (this.vmrs.length !== 0) throw new MmError('BadFrameState', `${this.name} is still mapped`);
-    for (const [i, s] of this.tree) {
-      if (this.slotRefs[s] !== 0) throw new MmError('BadFrameState', `page ${i} of ${this.name} is in use`);
+    const l = new SlotList();
+    this.tree.all(l);
+    for (let k = 0; k < l.n; k++) {
+      const s = l.buf[k];
+      if (this.slotRefs[s] !== 0)
+        throw new MmError('BadFrameState', `page ${this.pgIndex[s]} of ${this.name} is in use`);
     }
-    for (const [i, s] of [...this.tree]) {
+    for (let k = 0; k < l.n; k++) {
+      const s = l.buf[k];
       const pfn = this.slotPfn[s];
-      this.freeSlot(i, s);
+      this.freeSlot(this.pgIndex[s], s);
       this.kernel.frames.put(pfn);
     }
   }
