@@ -20,6 +20,15 @@ export type QueryKind =
 /** Placeholder of `nodeWordsAt` for levels the cursor has not entered. */
 const NO_WORDS = new Uint32Array(0);
 
+/**
+ * Whether `x` is a multiple of `size` (a power of two). Dividing by a power of two, flooring
+ * and multiplying back are exact on doubles, and much cheaper than `x % size`, which is a
+ * floating-point modulo (a library call) for the addresses above 2^31 that most are.
+ */
+export function isAligned(x: number, size: number): boolean {
+  return Math.floor(x / size) * size === x;
+}
+
 function clearWrite(prop: number): number {
   return prop & ~PROP_W;
 }
@@ -89,17 +98,12 @@ export class CursorMut {
     this.va = start;
     this.level = nrLevels;
     this.guardLevel = nrLevels;
-    const nodePfn: number[] = [];
-    const nodeWordsAt: Uint32Array[] = [];
-    const nodeBaseAt: number[] = [];
-    for (let l = 0; l <= nrLevels; l++) {
-      nodePfn.push(0);
-      nodeWordsAt.push(NO_WORDS);
-      nodeBaseAt.push(0);
-    }
-    this.nodePfn = nodePfn;
-    this.nodeWordsAt = nodeWordsAt;
-    this.nodeBaseAt = nodeBaseAt;
+    // Literals sized for up to 4 levels (every architecture here): one allocation each,
+    // no growth. A deeper table would grow them on the first write to a level; a level is
+    // always written (`enterNode`) before it is read.
+    this.nodePfn = [0, 0, 0, 0, 0];
+    this.nodeWordsAt = [NO_WORDS, NO_WORDS, NO_WORDS, NO_WORDS, NO_WORDS];
+    this.nodeBaseAt = [0, 0, 0, 0, 0];
     this.owner = this.ctx.newOwner();
     for (let attempt = 0; ; attempt++) {
       if (this.lockDownToGuard()) return;
@@ -121,9 +125,11 @@ export class CursorMut {
     while (this.level > 1) {
       const size = ctx.sizes[this.level];
       if (Math.floor(this.barrierStart / size) !== Math.floor(last / size)) break;
-      if (this.curKind() !== PTE_TABLE) break;
+      const lo = this.curLo();
+      const hi = this.curHi();
+      if (ctx.codec.kind(lo, hi, this.level) !== PTE_TABLE) break;
       const parent = this.nodePfn[this.level];
-      this.levelDown();
+      this.enterExistingChild(ctx.codec.pfn(lo, hi, this.level));
       unlockNode(ctx.meta, parent);
       this.guardLevel = this.level;
       if (ctx.meta.stray(this.nodePfn[this.level])) {
@@ -209,7 +215,7 @@ export class CursorMut {
     if (!(va >= this.barrierStart && va < this.barrierEnd)) {
       fail('InvalidVaddr', `jump to 0x${va.toString(16)} outside the cursor range`);
     }
-    if (va % this.ctx.consts.basePageSize !== 0)
+    if (!isAligned(va, this.ctx.consts.basePageSize))
       fail('UnalignedVaddr', `jump to unaligned 0x${va.toString(16)}`);
     const sizes = this.ctx.sizes;
     for (;;) {
@@ -381,7 +387,7 @@ export class CursorMut {
     const codec = ctx.codec;
     const end = this.va + len;
     if (end > this.barrierEnd) fail('InvalidVaddr', 'unmap beyond the cursor range');
-    if (end % ctx.consts.basePageSize !== 0) fail('UnalignedVaddr', 'unmap of a partial page');
+    if (!isAligned(end, ctx.consts.basePageSize)) fail('UnalignedVaddr', 'unmap of a partial page');
     let nrFrames = 0;
     while (this.va < end) {
       const level = this.level;
@@ -512,7 +518,8 @@ export class CursorMut {
     this.checkAlive();
     const ctx = this.ctx;
     const codec = ctx.codec;
-    if (len % ctx.consts.basePageSize !== 0) fail('UnalignedVaddr', 'findNext length is not page aligned');
+    if (!isAligned(len, ctx.consts.basePageSize))
+      fail('UnalignedVaddr', 'findNext length is not page aligned');
     const end = this.va + len;
     if (end > this.barrierEnd) fail('InvalidVaddr', 'findNext length exceeds the cursor range');
     while (this.va < end) {

@@ -1,7 +1,7 @@
 import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
-import { Cursor, CursorMut } from './cursor.ts';
+import { Cursor, CursorMut, isAligned } from './cursor.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 
@@ -81,7 +81,8 @@ export class PageTable {
       );
     }
     const page = this.ctx.consts.basePageSize;
-    if (start % page !== 0 || end % page !== 0) fail('UnalignedVaddr', 'cursor range is not page aligned');
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', 'cursor range is not page aligned');
   }
 
   /** A mutable cursor over `[start, end)`; throws `CursorBusy` if a node it needs is locked. */

@@ -16,7 +16,8 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
   const space = vmar.space;
   if (!(vaddr >= space.lower && vaddr < space.upper)) return -FAULT_SIGSEGV;
   const page = vmar.pageSize;
-  const pageVa = vaddr - (vaddr % page);
+  // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in range: >= 0).
+  const pageVa = Math.floor(vaddr / page) * page;
   const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
   for (let attempt = 0; attempt < 2; attempt++) {
     const c = space.cursorMut(pageVa, pageVa + page);

@@ -48,7 +48,8 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
     return FAULT_SIGSEGV;
   }
   const page = vmar.pageSize;
-  const pageVa = vaddr - (vaddr % page);
+  // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in a mapping: >= 0).
+  const pageVa = Math.floor(vaddr / page) * page;
   const around = m.faultsAround && m.vmo !== null && access === ACCESS_READ;
   const winStart = around ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start) : pageVa;
   const winEnd = around ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end) : pageVa + page;
