@@ -117,25 +117,37 @@ export class CursorMut {
    */
   private lockDownToGuard(): boolean {
     const ctx = this.ctx;
-    const nrLevels = ctx.consts.nrLevels;
-    this.level = nrLevels;
-    this.guardLevel = nrLevels;
-    this.enterNode(nrLevels, this.pt.rootPfn);
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const sizes = ctx.sizes;
+    const mask = ctx.consts.nrEntries - 1;
+    // The cursor is at `barrierStart`: the slot on the way down is that address's.
+    const start = this.barrierStart;
     const last = this.barrierEnd - 1;
-    while (this.level > 1) {
-      const size = ctx.sizes[this.level];
-      if (Math.floor(this.barrierStart / size) !== Math.floor(last / size)) break;
-      const lo = this.curLo();
-      const hi = this.curHi();
-      if (ctx.codec.kind(lo, hi, this.level) !== PTE_TABLE) break;
-      const parent = this.nodePfn[this.level];
-      this.enterExistingChild(ctx.codec.pfn(lo, hi, this.level));
-      unlockNode(ctx.meta, parent);
-      this.guardLevel = this.level;
-      if (ctx.meta.stray(this.nodePfn[this.level])) {
+    let level = ctx.consts.nrLevels;
+    this.level = level;
+    this.guardLevel = level;
+    this.enterNode(level, this.pt.rootPfn);
+    while (level > 1) {
+      const size = sizes[level];
+      const slot = Math.floor(start / size);
+      if (slot !== Math.floor(last / size)) break;
+      const words = this.nodeWordsAt[level];
+      const at = this.nodeBaseAt[level] + 2 * (slot & mask);
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) break;
+      const parent = this.nodePfn[level];
+      const child = codec.pfn(lo, hi, level);
+      this.enterNode(level - 1, child);
+      level--;
+      this.level = level;
+      unlockNode(meta, parent);
+      this.guardLevel = level;
+      if (meta.stray(child)) {
         // Defensive: under hand-over-hand locking a child cannot be detached while we
         // hold its parent, but a lock-free walk could see one. Start again from the root.
-        unlockNode(ctx.meta, this.nodePfn[this.level]);
+        unlockNode(meta, child);
         return false;
       }
     }
@@ -149,9 +161,11 @@ export class CursorMut {
       this.releaseAll();
       fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
     }
+    const memory = ctx.memory;
+    const slot = memory.slot(pfn);
     this.nodePfn[level] = pfn;
-    this.nodeWordsAt[level] = nodeWords(ctx, pfn);
-    this.nodeBaseAt[level] = nodeBase(ctx, pfn);
+    this.nodeWordsAt[level] = memory.wordsOf(slot);
+    this.nodeBaseAt[level] = memory.wordBase(slot);
   }
 
   private releaseAll(): void {
