@@ -157,7 +157,9 @@ function createCodec(name: string, highest: number): PteCodec {
     leafLo(pfn: number, prop: number, level: number): number {
       if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       const lo =
-        ((pfn % LO_PFNS) << RV_PPN_SHIFT) |
+        // `&` not `%`: exact for any valid (integer, non-negative) frame, and never a
+        // floating-point modulo, which `%` becomes when `pfn` is not a small integer.
+        ((pfn & (LO_PFNS - 1)) << RV_PPN_SHIFT) |
         V |
         ((prop & PROP_RWX_AVAIL1) << 1) |
         ((prop & PROP_AD) << 3) |

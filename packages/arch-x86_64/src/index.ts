@@ -162,7 +162,9 @@ function createCodec(highest: number): PteCodec {
     leafLo(pfn: number, prop: number, level: number): number {
       if (!isPlainLeaf(pfn, prop, level)) checkLeaf(pfn, prop, level);
       const lo =
-        ((pfn % LO_PFNS) << X86_ADDR_LOW_BIT) |
+        // `&` not `%`: exact for any valid (integer, non-negative) frame, and never a
+        // floating-point modulo, which `%` becomes when `pfn` is not a small integer.
+        ((pfn & (LO_PFNS - 1)) << X86_ADDR_LOW_BIT) |
         PS |
         (prop & PROP_RW) | // R, W are P, RW (bits 0, 1 in both)
         ((prop & PROP_USER) >>> USER_SHIFT) |
