@@ -499,7 +499,7 @@ describe('page index', () => {
     for (let s = 0; s < idx.length; s++) t.set(idx[s], s);
     expect(t.size).toBe(idx.length);
     expect(idx.map((i) => t.get(i))).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(t.get(1) + t.get(2 ** 40 + 8)).toBe(-2);
+    expect(t.get(1) + t.get(2 ** 40 + 8) + t.get(1.5) + t.get(-1)).toBe(-4);
     const l = new SlotList();
     t.collect(1000, 2 ** 41, l);
     expect([...l.buf.subarray(0, l.n)]).toEqual([1, 2, 3, 4]);

@@ -48,7 +48,8 @@ export class PageIndex {
   get(index: number): number {
     const key = Math.floor(index / CHUNK);
     const c = this.chunkOf(key);
-    return c === null ? NONE : c[index - key * CHUNK];
+    // `?? NONE`: an index that is not an integer is in no slot.
+    return c === null ? NONE : (c[index - key * CHUNK] ?? NONE);
   }
 
   has(index: number): boolean {
@@ -75,7 +76,7 @@ export class PageIndex {
   delete(index: number): void {
     const key = Math.floor(index / CHUNK);
     const c = this.chunkOf(key);
-    if (c === null || c[index - key * CHUNK] === NONE) return;
+    if (c === null || (c[index - key * CHUNK] ?? NONE) === NONE) return;
     c[index - key * CHUNK] = NONE;
     this.size--;
     if (--c[COUNT] === 0) {
