@@ -100,7 +100,7 @@ function run(config: (typeof KERNEL_CONFIGS)[number], l: Layout, copy: typeof co
     c.mapPhys(PHYS + page, len, PROP_R | PROP_W | PROP_USER);
     c.drop();
   }
-  for (const page of l.childMapped) {
+  for (const page of new Set(l.childMapped)) {
     const pfn = k.frames.alloc();
     frames.push(pfn);
     const c = child.cursorMut(BASE + page * PAGE, BASE + (page + 1) * PAGE);
