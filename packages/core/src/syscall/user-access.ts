@@ -1,7 +1,13 @@
 import { PROP_ACCESSED, PROP_DIRTY } from '../arch/page-prop.ts';
 import { fail } from '../errors.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
-import { FAULT_HANDLED, FAULT_SIGSEGV, handlePageFault } from '../vmar/page-fault.ts';
+import {
+  FAULT_HANDLED,
+  FAULT_NEEDS_WINDOW,
+  FAULT_SIGSEGV,
+  handlePageFault,
+  handlePageFaultOnPage,
+} from '../vmar/page-fault.ts';
 import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
@@ -19,9 +25,12 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in range: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
   const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const c = space.cursorMut(pageVa, pageVa + page);
-    try {
+  // One cursor over the page serves the walk, the fault and the walk after it; only a fault
+  // that maps around the page needs its own (wider) cursor, and a new one is taken after it.
+  let c = space.cursorMut(pageVa, pageVa + page);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      c.jump(pageVa);
       if (c.query() === QUERY_MAPPED && propAllows(c.qProp, access)) {
         const pfn = c.qPfn;
         if ((c.qProp & bits) !== bits) {
@@ -30,11 +39,16 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
         }
         return pfn;
       }
-    } finally {
-      c.drop();
+      let fault = handlePageFaultOnPage(vmar, vaddr, access, c);
+      if (fault === FAULT_NEEDS_WINDOW) {
+        c.drop();
+        fault = handlePageFault(vmar, vaddr, access);
+        c = space.cursorMut(pageVa, pageVa + page);
+      }
+      if (fault !== FAULT_HANDLED) return -fault;
     }
-    const fault = handlePageFault(vmar, vaddr, access);
-    if (fault !== FAULT_HANDLED) return -fault;
+  } finally {
+    c.drop();
   }
   return fail('BadFrameState', `a handled fault at 0x${vaddr.toString(16)} left the page inaccessible`);
 }

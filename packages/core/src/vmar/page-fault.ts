@@ -50,33 +50,77 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
   const page = vmar.pageSize;
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in a mapping: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
-  const around = m.faultsAround && m.vmo !== null && access === ACCESS_READ;
+  const around = mapsAround(m, access);
   const winStart = around ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start) : pageVa;
   const winEnd = around ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end) : pageVa + page;
   const c = vmar.space.cursorMut(winStart, winEnd);
   try {
-    if (winStart !== pageVa) c.jump(pageVa);
-    const kind = c.query();
-    if (kind === QUERY_MAPPED) {
-      if (propAllows(c.qProp, access)) {
-        emitFault(vmar, vaddr, access, 'spurious');
-        return FAULT_HANDLED;
-      }
-      c.jump(pageVa);
-      emitFault(vmar, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
-      return FAULT_HANDLED;
-    }
-    if (kind !== QUERY_NOT_MAPPED) {
-      emitFault(vmar, vaddr, access, 'segv');
-      return FAULT_SIGSEGV;
-    }
-    c.jump(pageVa);
-    const result = mapNewPage(vmar, m, c, pageVa, access);
-    if (result === FAULT_HANDLED && around) mapAround(vmar, m, c, winStart, winEnd);
-    return result;
+    return faultWithCursor(vmar, m, c, vaddr, pageVa, access, around, winStart, winEnd);
   } finally {
     c.drop();
   }
+}
+
+/** `handlePageFaultOnPage` result: the fault maps around the page and needs its own cursor. */
+export const FAULT_NEEDS_WINDOW = -1;
+
+/**
+ * `handlePageFault` through `c`, the caller's live cursor over exactly the faulting page
+ * (`[pageVa, pageVa + page)`, anywhere in it), which it keeps: the translation of a user
+ * access faults in without a second cursor. That is the very range (so the same locks) the
+ * fault's own cursor would have. Returns `FAULT_NEEDS_WINDOW`, having done nothing, where the fault
+ * maps around the page (a read of a VMO mapping with faults-around): the caller drops its
+ * cursor and calls `handlePageFault`.
+ */
+export function handlePageFaultOnPage(vmar: Vmar, vaddr: number, access: number, c: CursorMut): number {
+  const m = vmar.findMapping(vaddr);
+  if (m === undefined || !permsAllow(m.perms, access)) {
+    emitFault(vmar, vaddr, access, 'segv');
+    return FAULT_SIGSEGV;
+  }
+  if (mapsAround(m, access)) return FAULT_NEEDS_WINDOW;
+  const page = vmar.pageSize;
+  const pageVa = Math.floor(vaddr / page) * page;
+  c.jump(pageVa);
+  return faultWithCursor(vmar, m, c, vaddr, pageVa, access, false, pageVa, pageVa + page);
+}
+
+/** Whether a fault in `m` for `access` also maps the pages around (Asterinas's faults-around). */
+function mapsAround(m: VmMapping, access: number): boolean {
+  return m.faultsAround && m.vmo !== null && access === ACCESS_READ;
+}
+
+/** The fault once the mapping is known to allow `access`; `c` covers `[winStart, winEnd)`. */
+function faultWithCursor(
+  vmar: Vmar,
+  m: VmMapping,
+  c: CursorMut,
+  vaddr: number,
+  pageVa: number,
+  access: number,
+  around: boolean,
+  winStart: number,
+  winEnd: number,
+): FaultResult {
+  if (winStart !== pageVa) c.jump(pageVa);
+  const kind = c.query();
+  if (kind === QUERY_MAPPED) {
+    if (propAllows(c.qProp, access)) {
+      emitFault(vmar, vaddr, access, 'spurious');
+      return FAULT_HANDLED;
+    }
+    c.jump(pageVa);
+    emitFault(vmar, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
+    return FAULT_HANDLED;
+  }
+  if (kind !== QUERY_NOT_MAPPED) {
+    emitFault(vmar, vaddr, access, 'segv');
+    return FAULT_SIGSEGV;
+  }
+  c.jump(pageVa);
+  const result = mapNewPage(vmar, m, c, pageVa, access);
+  if (result === FAULT_HANDLED && around) mapAround(vmar, m, c, winStart, winEnd);
+  return result;
 }
 
 /**

@@ -14,12 +14,15 @@ import {
   QUERY_MAPPED,
   RSS_FILE,
   readUser,
+  translateUser,
   VM_READ,
   VM_WRITE,
   type Vmar,
   writeUser,
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
+// Internal to the core (user-access's translation), not part of its public API.
+import { FAULT_NEEDS_WINDOW, handlePageFaultOnPage } from '../../src/vmar/page-fault.ts';
 import { ARCHS } from '../support/configs.ts';
 import { at, expectSound, P, pfnAt, setup } from './support.ts';
 
@@ -117,6 +120,44 @@ describe.each(ARCHS)('page faults on $name', ({ arch }) => {
     expect(pfnAt(vmar, at(FAULT_AROUND_PAGES - 1))).toBe(-1);
     expect(handlePageFault(vmar, at(1), ACCESS_WRITE)).toBe(FAULT_HANDLED);
     expect(vmar.rss[RSS_FILE]).toBe(FAULT_AROUND_PAGES + 1); // writes map one page
+    expectSound(k, vmar);
+  });
+
+  it("faults in through the caller's cursor, except where the fault maps around", () => {
+    const { k, vmar } = setup({}, arch);
+    vmar.map({ size: 4 * P, perms: RW, placement: 'fixed', addr: at(0) });
+    const file = 2 * FAULT_AROUND_PAGES;
+    vmar.map({
+      size: file * P,
+      perms: RW,
+      placement: 'fixed',
+      addr: at(8),
+      shared: true,
+      faultsAround: true,
+    });
+    const c = vmar.space.cursorMut(at(1), at(2));
+    try {
+      expect(handlePageFaultOnPage(vmar, at(1) + 7, ACCESS_WRITE, c)).toBe(FAULT_HANDLED);
+      expect(handlePageFaultOnPage(vmar, at(1), ACCESS_WRITE, c)).toBe(FAULT_HANDLED); // spurious
+    } finally {
+      c.drop();
+    }
+    expect(propAt(vmar, at(1)) & (PROP_W | PROP_ACCESSED | PROP_DIRTY)).toBe(
+      PROP_W | PROP_ACCESSED | PROP_DIRTY,
+    );
+    const d = vmar.space.cursorMut(at(8), at(9));
+    try {
+      expect(handlePageFaultOnPage(vmar, at(8), ACCESS_READ, d)).toBe(FAULT_NEEDS_WINDOW);
+      expect(handlePageFaultOnPage(vmar, at(4), ACCESS_READ, d)).toBe(FAULT_SIGSEGV);
+    } finally {
+      d.drop();
+    }
+    expect(pfnAt(vmar, at(8))).toBe(-1); // nothing done
+    // translateUser: one cursor for the walk and the fault; a faults-around read still maps around.
+    expect(translateUser(vmar, at(2), ACCESS_READ)).toBe(pfnAt(vmar, at(2)));
+    expect(translateUser(vmar, at(8), ACCESS_READ)).toBe(pfnAt(vmar, at(8)));
+    expect(vmar.rss[RSS_FILE]).toBe(FAULT_AROUND_PAGES);
+    expect(translateUser(vmar, at(4), ACCESS_READ)).toBe(-FAULT_SIGSEGV);
     expectSound(k, vmar);
   });
 });
