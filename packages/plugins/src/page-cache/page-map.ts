@@ -671,6 +671,9 @@ export class PageMap {
     const frames = this.kernel.frames;
     const events = this.kernel.events;
     const marked = this.marked;
+    // Asked once per pass, not per page: the pass's events go to the listeners present
+    // when it starts (one that a listener adds meanwhile hears from the next removal).
+    const emit = events.listenerCount('pageCacheRemove') !== 0;
     for (let k = 0; k < marked.n; k++) {
       const s = marked.buf[k];
       if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
@@ -687,7 +690,7 @@ export class PageMap {
       this.freeSlot(i, s);
       frames.put(pfn);
       nrRemoved++;
-      if (events.listenerCount('pageCacheRemove') !== 0) events.emit('pageCacheRemove', this.name, i);
+      if (emit) events.emit('pageCacheRemove', this.name, i);
     }
     this.stats.nrRemoved += nrRemoved;
     return nrRemoved;
