@@ -8,9 +8,9 @@ import { renderTable } from '../src/bench/reporters/table.ts';
 import { conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
 import { median, pairRatios, summarize } from '../src/bench/stats.ts';
 import type { BenchReport, ResultRow } from '../src/bench/types.ts';
-import { formatBytes, parseSize } from '../src/units.ts';
 import { unavailableReason, WORKLOAD_NAMES, workloadByName } from '../src/bench/workloads/index.ts';
 import { resolveBenchOptions } from '../src/commands/bench.ts';
+import { formatBytes, parseSize } from '../src/units.ts';
 
 function row(layout: string, runs: number[], extra: Partial<ResultRow> = {}): ResultRow {
   return {
