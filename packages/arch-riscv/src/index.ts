@@ -14,6 +14,7 @@ import {
   CACHE_UNCACHEABLE,
   ErrorCode,
   fail,
+  isValidLeafPfn,
   type PagingConsts,
   PROP_ACCESSED,
   PROP_ALL_BITS,
@@ -56,20 +57,6 @@ const HI_PPN = (1 << (RV_PPN_HIGH_BIT - 31)) - 1;
 /** Frames whose PPN fits in the low half (bits 10..31). */
 const LO_PFNS = 2 ** (32 - RV_PPN_SHIFT);
 const PFN_LIMIT = 2 ** (RV_PPN_HIGH_BIT + 1 - RV_PPN_SHIFT);
-/** Frames per leaf at each level that may hold leaves (index 0 unused): a leaf pfn's alignment. */
-const LEAF_PAGES = [1, 1, 2 ** 9, 2 ** 18];
-
-/**
- * Whether `pfn` is an integer frame below `PFN_LIMIT` aligned to the pages of a `level` leaf.
- * Runs twice per PTE written, so the common case (a frame number below 2^31) is integer
- * arithmetic only; larger frames take the floating-point modulo, which is exact there.
- */
-function validLeafPfn(pfn: number, level: number): boolean {
-  if (!(pfn >= 0 && pfn < PFN_LIMIT)) return false;
-  const align = LEAF_PAGES[level];
-  if (pfn <= 0x7fff_ffff) return (pfn | 0) === pfn && (pfn & (align - 1)) === 0;
-  return pfn % align === 0;
-}
 const UC_BITS = CACHE_UNCACHEABLE << CACHE_SHIFT;
 
 /**
@@ -112,7 +99,7 @@ function createCodec(name: string, highest: number): PteCodec {
     if (!(level >= 1 && level <= highest)) {
       fail(ErrorCode.InvalidArgument, `${name}: no leaf at level ${level}`);
     }
-    if (!validLeafPfn(pfn, level)) {
+    if (!isValidLeafPfn(pfn, level, PFN_LIMIT)) {
       fail(ErrorCode.InvalidArgument, `${name}: pfn ${pfn} is not a valid frame for a level-${level} leaf`);
     }
     const cache = prop & CACHE_MASK;

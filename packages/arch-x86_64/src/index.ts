@@ -16,6 +16,7 @@ import {
   CACHE_UNCACHEABLE,
   ErrorCode,
   fail,
+  isValidLeafPfn,
   type PagingConsts,
   PROP_ACCESSED,
   PROP_ALL_BITS,
@@ -69,20 +70,6 @@ const USER_SHIFT = 5 - X86_BIT_US;
 /** Frames per 2^32 bytes: the pfn bits that fit in the low half. */
 const LO_PFNS = 2 ** (32 - X86_ADDR_LOW_BIT);
 const PFN_LIMIT = 2 ** (X86_ADDR_HIGH_BIT + 1 - X86_ADDR_LOW_BIT);
-/** Frames per leaf at each level that may hold leaves (index 0 unused): a leaf pfn's alignment. */
-const LEAF_PAGES = [1, 1, 2 ** 9, 2 ** 18];
-
-/**
- * Whether `pfn` is an integer frame below `PFN_LIMIT` aligned to the pages of a `level` leaf.
- * Runs twice per PTE written, so the common case (a frame number below 2^31) is integer
- * arithmetic only; larger frames take the floating-point modulo, which is exact there.
- */
-function validLeafPfn(pfn: number, level: number): boolean {
-  if (!(pfn >= 0 && pfn < PFN_LIMIT)) return false;
-  const align = LEAF_PAGES[level];
-  if (pfn <= 0x7fff_ffff) return (pfn | 0) === pfn && (pfn & (align - 1)) === 0;
-  return pfn % align === 0;
-}
 const MAX_CACHE_BITS = CACHE_UNCACHEABLE << CACHE_SHIFT;
 
 export interface X86_64Options {
@@ -119,7 +106,7 @@ function createCodec(highest: number): PteCodec {
     if (!(level >= 1 && level <= highest)) {
       fail(ErrorCode.InvalidArgument, `x86_64: no leaf at level ${level}`);
     }
-    if (!validLeafPfn(pfn, level)) {
+    if (!isValidLeafPfn(pfn, level, PFN_LIMIT)) {
       fail(ErrorCode.InvalidArgument, `x86_64: pfn ${pfn} is not a valid frame for a level-${level} leaf`);
     }
     const cache = prop & CACHE_MASK;

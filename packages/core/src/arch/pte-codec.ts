@@ -43,3 +43,19 @@ export function pteToBigInt(lo: number, hi: number): bigint {
 export function pteFromBigInt(v: bigint): { lo: number; hi: number } {
   return { lo: Number(v & 0xffff_ffffn), hi: Number((v >> 32n) & 0xffff_ffffn) };
 }
+
+/** Base pages per leaf at each level that may hold leaves with 512-entry nodes (index 0 unused). */
+const LEAF_PAGES = [1, 1, 2 ** 9, 2 ** 18, 2 ** 27];
+
+/**
+ * Whether `pfn` is an integer frame number below `pfnLimit` aligned to the pages of a leaf at
+ * `level`: the check every codec makes before encoding a leaf. It runs twice per PTE written,
+ * so the common case (a frame number below 2^31) is integer arithmetic only; larger frames
+ * take the floating-point modulo, which is exact there.
+ */
+export function isValidLeafPfn(pfn: number, level: number, pfnLimit: number): boolean {
+  if (!(pfn >= 0 && pfn < pfnLimit)) return false;
+  const align = LEAF_PAGES[level];
+  if (pfn <= 0x7fff_ffff) return (pfn | 0) === pfn && (pfn & (align - 1)) === 0;
+  return pfn % align === 0;
+}
