@@ -498,28 +498,37 @@ export class CursorMut {
       const kind = this.queryInLeaf();
       if (kind >= 0) return kind as QueryKind;
     }
+    const kind = this.descendToSlot();
+    const level = this.level;
+    const size = ctx.sizes[level];
+    this.qVa = Math.floor(this.va / size) * size;
+    this.qLen = size;
+    if (kind === PTE_ABSENT) {
+      this.qPfn = 0;
+      this.qProp = 0;
+      this.moveForward();
+      return QUERY_NOT_MAPPED;
+    }
+    const lo = this.curLo();
+    const hi = this.curHi();
+    this.qPfn = codec.pfn(lo, hi, level);
+    this.qProp = codec.prop(lo, hi, level);
+    this.moveForward();
+    return this.qProp & PROP_AVAIL1 ? QUERY_MAPPED_UNTRACKED : QUERY_MAPPED;
+  }
+
+  /**
+   * Goes down through existing child tables until the slot at `va` is a leaf or absent
+   * (never creating or splitting anything); returns that slot's kind.
+   */
+  private descendToSlot(): number {
+    const codec = this.ctx.codec;
     for (;;) {
-      const level = this.level;
       const lo = this.curLo();
       const hi = this.curHi();
-      const kind = codec.kind(lo, hi, level);
-      if (kind === PTE_TABLE) {
-        this.enterExistingChild(codec.pfn(lo, hi, level));
-        continue;
-      }
-      const size = ctx.sizes[level];
-      this.qVa = Math.floor(this.va / size) * size;
-      this.qLen = size;
-      if (kind === PTE_ABSENT) {
-        this.qPfn = 0;
-        this.qProp = 0;
-        this.moveForward();
-        return QUERY_NOT_MAPPED;
-      }
-      this.qPfn = codec.pfn(lo, hi, level);
-      this.qProp = codec.prop(lo, hi, level);
-      this.moveForward();
-      return this.qProp & PROP_AVAIL1 ? QUERY_MAPPED_UNTRACKED : QUERY_MAPPED;
+      const kind = codec.kind(lo, hi, this.level);
+      if (kind !== PTE_TABLE) return kind;
+      this.enterExistingChild(codec.pfn(lo, hi, this.level));
     }
   }
 
@@ -564,22 +573,14 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     if (this.va >= this.barrierEnd) fail('InvalidVaddr', 'setProp at the end of the cursor range');
-    for (;;) {
-      const level = this.level;
-      const lo = this.curLo();
-      const hi = this.curHi();
-      const kind = codec.kind(lo, hi, level);
-      if (kind === PTE_TABLE) {
-        this.enterExistingChild(codec.pfn(lo, hi, level));
-        continue;
-      }
-      if (kind === PTE_ABSENT) fail('InvalidArgument', `0x${this.va.toString(16)} is not mapped`);
-      const old = codec.prop(lo, hi, level);
-      const newProp = (prop & ~PROP_AVAIL1) | (old & PROP_AVAIL1);
-      const pfn = codec.pfn(lo, hi, level);
-      this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
-      return;
-    }
+    if (this.descendToSlot() === PTE_ABSENT)
+      fail('InvalidArgument', `0x${this.va.toString(16)} is not mapped`);
+    const level = this.level;
+    const lo = this.curLo();
+    const hi = this.curHi();
+    const newProp = (prop & ~PROP_AVAIL1) | (codec.prop(lo, hi, level) & PROP_AVAIL1);
+    const pfn = codec.pfn(lo, hi, level);
+    this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
   }
 
   /**
