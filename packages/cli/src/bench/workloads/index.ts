@@ -10,6 +10,7 @@ import {
   fork,
   mremap,
 } from './address-space.ts';
+import { alloc } from './alloc.ts';
 import { pagecacheRemoval } from './page-cache.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
 import { replay } from './replay.ts';
@@ -36,6 +37,7 @@ export const WORKLOAD_NAMES = [
   'cortenmm-unmap-virt',
   'cortenmm-unmap',
   'memory',
+  'alloc',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -57,6 +59,7 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   'cortenmm-unmap-virt': cortenmmUnmapVirt,
   'cortenmm-unmap': cortenmmUnmap,
   memory,
+  alloc,
 };
 
 /** Why a workload without an implementation is missing (none now: each says it itself). */
