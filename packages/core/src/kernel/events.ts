@@ -32,11 +32,14 @@ export interface KernelEvents {
   frameAlloc: (pfn: number, type: number) => void;
   /** A frame returned to the allocator. */
   frameFree: (pfn: number, type: number) => void;
-  /** Pages were mapped into an address space (`pid` -1 for the kernel). */
-  map: (pid: number, vaddr: number, len: number) => void;
-  /** Pages were unmapped; `nrFrames` tracked frames lost a reference. */
+  /**
+   * A range of a user address space was unmapped, by any path that removes pages (munmap,
+   * mremap, MAP_FIXED over a mapping, madvise DONTNEED, exit); `nrFrames` tracked frames lost
+   * a reference. `pid` is -1 for an address space no process owns. (Pages appear through
+   * faults: see `fault`.)
+   */
   unmap: (pid: number, vaddr: number, len: number, nrFrames: number) => void;
-  /** Page properties were rewritten. */
+  /** The page properties of a user address space's range were rewritten (mprotect). */
   protect: (pid: number, vaddr: number, len: number) => void;
   /** A page fault was handled. */
   fault: (pid: number, vaddr: number, access: FaultAccess, kind: FaultKind) => void;

@@ -59,6 +59,7 @@ export class ProcessTable {
   spawn(): Process {
     const p = new Process(this.nextPid++, new Vmar(new VmSpace(this.kernel), this.vmarConfig));
     p.vmar.owner = p.pid;
+    p.vmar.space.owner = p.pid;
     this.procs.set(p.pid, p);
     return p;
   }

@@ -2,14 +2,20 @@ import { x86_64 } from '@mmkit/arch-x86_64';
 import {
   AnonVmo,
   createKernel,
+  type FaultKind,
   FrameAllocator,
   FrameAllocatorToken,
   FramesToken,
   type KernelConfig,
   type KernelPlugin,
+  LinuxSyscalls,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
   PluginDriver,
   PluginError,
   type PluginSpec,
+  PROT_READ,
+  PROT_WRITE,
   type ServiceOverrides,
   type Tlb,
   TlbToken,
@@ -176,6 +182,33 @@ describe('kernel composition', () => {
     k.frames.put(g);
     k.frames.put(k.frames.alloc());
     expect(seen).toEqual([g]);
+  });
+});
+
+describe('events', () => {
+  it('report faults by kind, unmaps and protects as they happen', () => {
+    const k = createKernel({ arch: x86_64, memory: 16 << 20 });
+    const sys = new LinuxSyscalls(k);
+    const seen: string[] = [];
+    k.events.on('fault', (pid, va, access, kind: FaultKind) =>
+      seen.push(`fault ${pid} ${va} ${access} ${kind}`),
+    );
+    k.events.on('unmap', (pid, va, len, n) => seen.push(`unmap ${pid} ${va} ${len} ${n}`));
+    k.events.on('protect', (pid, va, len) => seen.push(`protect ${pid} ${va} ${len}`));
+    const p = sys.spawn();
+    const a = sys.mmap(p, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    sys.writeMemory(p, a, Uint8Array.of(1));
+    expect(sys.mprotect(p, a, 4096, PROT_READ)).toBe(0);
+    expect(sys.munmap(p, a, 2 * 4096)).toBe(0);
+    // One unmap per mapping: mprotect split the region in two.
+    expect(seen).toEqual([
+      `fault ${p} ${a} write anon`,
+      `protect ${p} ${a} 4096`,
+      `unmap ${p} ${a} 4096 1`,
+      `unmap ${p} ${a + 4096} 4096 0`,
+    ]);
+    sys.exit(p);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
   });
 });
 
