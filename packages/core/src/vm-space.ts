@@ -12,6 +12,8 @@ import type { PageTable } from './page-table/page-table.ts';
  */
 export class VmSpace {
   readonly pt: PageTable;
+  /** The pid of the process owning this address space (-1 until a process takes it), for events. */
+  owner = -1;
   private destroyed = false;
 
   constructor(readonly kernel: Kernel) {
@@ -34,7 +36,7 @@ export class VmSpace {
     return this.pt.cursor(start, end);
   }
 
-  /** Unmaps `[start, end)`; returns the number of tracked frames unmapped. */
+  /** Unmaps `[start, end)` (emitting `unmap`); returns the number of tracked frames unmapped. */
   unmap(start: number, end: number): number {
     const c = this.pt.cursorMut(start, end);
     let n: number;
@@ -44,10 +46,12 @@ export class VmSpace {
       c.drop();
     }
     if (n > 0) this.kernel.tlb.flushRange(n);
+    const events = this.kernel.events;
+    if (events.listenerCount('unmap') !== 0) events.emit('unmap', this.owner, start, end - start, n);
     return n;
   }
 
-  /** Rewrites the property of every mapped page in `[start, end)` to `op(prop)`. */
+  /** Rewrites the property of every mapped page in `[start, end)` to `op(prop)` (emitting `protect`). */
   protect(start: number, end: number, op: (prop: number) => number): void {
     const c = this.pt.cursorMut(start, end);
     try {
@@ -56,6 +60,8 @@ export class VmSpace {
       c.drop();
     }
     this.kernel.tlb.flushRange((end - start) / this.kernel.consts.basePageSize);
+    const events = this.kernel.events;
+    if (events.listenerCount('protect') !== 0) events.emit('protect', this.owner, start, end - start);
   }
 
   /** Unmaps everything and frees the page table (the kernel half stays). */

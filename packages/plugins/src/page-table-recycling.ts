@@ -1,32 +1,97 @@
-import { type Kernel, type KernelPlugin, KernelToken, type PluginSpec } from '@mmkit/core';
+import type { KernelPlugin, PageTable, PluginSpec } from '@mmkit/core';
+import {
+  type CursorMut,
+  fail,
+  lockOwner,
+  nodeBase,
+  nodeWords,
+  type PageTableContext,
+  PageTableContextToken,
+  PTE_TABLE,
+  tryLockNode,
+  unlockNode,
+} from '@mmkit/core/internal';
 import { inject, injectable } from 'tsyringe';
 
 /**
- * Page-table recycling, as `page_table_recycle` in seed `000`: when a cursor leaves a node
- * whose last child went, the node is detached from its parent (marked `stray`) and freed;
- * when a cursor is dropped, it re-walks from the root to its guard node and frees empty
- * nodes on the way back (best effort when another cursor holds a node on the way). The root
- * and the kernel's shared nodes are never freed. Unlike the seed's literal condition, this
- * applies to user page tables too.
- *
- * The mechanism lives in the cursor (`PageTableContext.recycle`); this plugin switches it on.
+ * Page-table recycling (`recycle`), as `page_table_recycle` in seed `000`, through the
+ * cursor hooks:
+ * - `cursorLeftEmptyNode`: when a cursor leaves a node whose last child went, the node is
+ *   detached from its parent under the parent's lock (which the cursor holds), marked
+ *   `stray` (a lock-free walker that reached it retries from the root) and freed;
+ * - `cursorDroppedEmptyGuard`: when a cursor whose guard node is empty is dropped, a walk
+ *   from the root to the guard locks each node on the way (hand over hand is not needed:
+ *   it keeps the whole path) and frees every empty node on the way back up. Best effort:
+ *   it stops where another cursor holds a node.
+ * The roots and the kernel's shared nodes are never freed. Unlike the seed's literal
+ * condition (always true after its loop), the re-walk runs only when the guard is empty,
+ * as the seed's comment intends; it applies to user page tables too.
  */
 @injectable()
 export class PageTableRecyclingPlugin implements KernelPlugin {
   readonly name = 'recycle';
-  constructor(@inject(KernelToken) private readonly kernel: Kernel) {}
+  /** Nodes freed by recycling since boot. */
+  nrRecycledNodes = 0;
 
-  install(): void {
-    this.kernel.ctx.recycle = true;
+  constructor(@inject(PageTableContextToken) private readonly ctx: PageTableContext) {}
+
+  cursorLeftEmptyNode(cursor: CursorMut, node: number): void {
+    if (!cursor.pt.canRecycleChildOf(cursor.level)) return;
+    this.ctx.meta.setStray(node, true);
+    cursor.writePte(0, 0);
+    this.free(node);
   }
 
-  /** Nodes freed by recycling since boot. */
-  get nrRecycledNodes(): number {
-    return this.kernel.ctx.nrRecycledNodes;
+  cursorDroppedEmptyGuard(pt: PageTable, va: number): void {
+    const ctx = this.ctx;
+    const meta = ctx.meta;
+    const codec = ctx.codec;
+    const owner = ctx.newOwner();
+    const path: number[] = [];
+    const slot: number[] = [];
+    let node = pt.rootPfn;
+    let level = ctx.consts.nrLevels;
+    if (!tryLockNode(meta, node, owner)) return;
+    path.push(node);
+    while (level > 1) {
+      const idx = Math.floor(va / ctx.sizes[level]) & (ctx.consts.nrEntries - 1);
+      const at = nodeBase(ctx, node) + 2 * idx;
+      const words = nodeWords(ctx, node);
+      if (codec.kind(words[at], words[at + 1], level) !== PTE_TABLE) break;
+      const child = codec.pfn(words[at], words[at + 1], level);
+      if (!tryLockNode(meta, child, owner)) break;
+      slot.push(idx);
+      path.push(child);
+      node = child;
+      level--;
+    }
+    for (let i = path.length - 1; i >= 1; i--) {
+      const child = path[i];
+      const parent = path[i - 1];
+      const empty = meta.nrChildren(child) === 0;
+      unlockNode(meta, child);
+      if (!empty || !pt.canRecycleChildOf(meta.level(parent))) continue;
+      if (ctx.debug && lockOwner(meta, parent) !== owner)
+        fail('LockNotHeld', 'recycling without the parent lock');
+      const at = nodeBase(ctx, parent) + 2 * slot[i - 1];
+      const words = nodeWords(ctx, parent);
+      words[at] = 0;
+      words[at + 1] = 0;
+      meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
+      meta.setStray(child, true);
+      this.free(child);
+    }
+    unlockNode(meta, path[0]);
+  }
+
+  /** Drops the reference the parent's PTE held: the node and what it still held go. */
+  private free(node: number): void {
+    this.nrRecycledNodes++;
+    this.ctx.frames.decRef(node);
   }
 }
 
 /** The `pageTableRecycling` plugin spec for `createKernel({ plugins })`. */
 export function pageTableRecycling(): PluginSpec {
-  return { name: 'recycle', pluginClass: PageTableRecyclingPlugin };
+  return { name: 'recycle', pluginClass: PageTableRecyclingPlugin, optionNames: [] };
 }

@@ -13,6 +13,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   QUERY_MAPPED,
+  QUERY_MAPPED_UNTRACKED,
   QUERY_NOT_MAPPED,
   replayLines,
 } from '@mmkit/core';
@@ -36,7 +37,7 @@ function copy(parent: PageTable, child: PageTable): number {
   const dst = child.cursorMut(0, COW_END);
   const src = parent.cursorMut(0, COW_END);
   try {
-    return cowCopyPt(src, dst, COW_END);
+    return cowCopyPt(parent.ctx, src, dst, COW_END);
   } finally {
     src.drop();
     dst.drop();
@@ -96,6 +97,38 @@ describe.each(KERNEL_CONFIGS)('cow_copy_pt on $name', (config) => {
     k.frames.put(frame);
     expect(k.frames.nrInUse).toBe(k.nrBootFrames);
     expectClean(k);
+  });
+});
+
+describe.each(ARCHS)('cow_copy_pt of untracked (I/O) memory on $name', ({ arch }) => {
+  it('maps the same frames with the same rights into the child, counts nothing, and survives the parent unmap', () => {
+    const k = testKernel({ arch });
+    const parent = k.newUserPageTable();
+    const child = k.newUserPageTable();
+    const io = 1000; // frames mapped untracked: no reference counts change
+    const m = parent.cursorMut(MAP, MAP + 3 * PAGE);
+    m.mapPhys(io, 3, PROP_RW | PROP_USER);
+    m.drop();
+    const refs = [0, 1, 2].map((i) => k.frames.refCount(io + i));
+    expect(copy(parent, child)).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const c = child.cursor(MAP + i * PAGE, MAP + (i + 1) * PAGE);
+      expect(c.query()).toBe(QUERY_MAPPED_UNTRACKED);
+      expect([c.qPfn, c.qProp & (PROP_RW | PROP_USER)]).toEqual([io + i, PROP_RW | PROP_USER]);
+      c.drop();
+      // The parent keeps W: untracked pages are never write-protected.
+      expect(query(parent, MAP + i * PAGE).perms).toBe(PROP_RW);
+    }
+    expect([0, 1, 2].map((i) => k.frames.refCount(io + i))).toEqual(refs);
+    expectClean(k);
+    const u = parent.cursorMut(MAP, MAP + 3 * PAGE);
+    expect(u.unmap(3 * PAGE)).toBe(0);
+    u.drop();
+    expect(query(child, MAP + PAGE)).toEqual({ kind: QUERY_MAPPED_UNTRACKED, pfn: io + 1, perms: PROP_RW });
+    expectClean(k);
+    k.destroyUserPageTable(parent);
+    k.destroyUserPageTable(child);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
   });
 });
 

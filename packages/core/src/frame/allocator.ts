@@ -1,13 +1,32 @@
 import { MmError } from '../errors.ts';
 
 /**
- * The frame allocator: one bit per frame (1 = taken), scanned a 32-bit word at a time.
+ * The frame allocator service (token `FrameAllocatorToken`): which frames are free. It
+ * knows nothing of metadata; `Frames` builds and tears down frames around it. A replacement
+ * (e.g. a buddy allocator) implements this surface.
+ *
+ * Contract: `alloc` and `allocContiguous` return free frames and mark them taken, or throw
+ * `OutOfFrames` changing nothing; `allocContiguous(count, align)` returns the first of
+ * `count` frames whose number is a multiple of `align` (a power of two; anything else is
+ * `InvalidArgument`); `dealloc` of a free frame throws `BadFrameState`; `nrFree` is exact.
+ */
+export interface FrameAllocatorService {
+  readonly nrFrames: number;
+  readonly nrFree: number;
+  isFree(pfn: number): boolean;
+  alloc(): number;
+  allocContiguous(count: number, align?: number): number;
+  dealloc(pfn: number): void;
+}
+
+/**
+ * The default frame allocator (`bitmap`): one bit per frame (1 = taken), scanned a 32-bit word at a time.
  *
  * Invariants: `nrFree` equals the number of clear bits; every word below `hint` is full,
  * so single-frame allocation starts there and freed frames move the hint back, which
  * makes freed frames the first to be reused (lowest address first).
  */
-export class FrameAllocator {
+export class FrameAllocator implements FrameAllocatorService {
   private readonly bits: Uint32Array;
   private hint = 0;
   private free: number;

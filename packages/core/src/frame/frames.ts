@@ -1,6 +1,6 @@
 import { MmError } from '../errors.ts';
 import type { KernelEventBus } from '../kernel/events.ts';
-import { FrameAllocator } from './allocator.ts';
+import type { FrameAllocatorService } from './allocator.ts';
 import { FRAME_TYPE_NAMES, FrameType, NR_FRAME_TYPES } from './frame-type.ts';
 import type { FrameMetaStore } from './meta-store.ts';
 import type { PhysMemory } from './phys-memory.ts';
@@ -19,7 +19,7 @@ export type DropHook = (pfn: number) => void;
  * its contents are forgotten and it returns to the allocator (count `REF_COUNT_UNUSED`).
  */
 export class Frames {
-  readonly allocator: FrameAllocator;
+  readonly allocator: FrameAllocatorService;
   private readonly dropHooks: (DropHook | undefined)[] = new Array(NR_FRAME_TYPES);
   /** Frames currently in use, per type (indexed by `FrameType`). */
   readonly nrInUseByType = new Float64Array(NR_FRAME_TYPES);
@@ -32,8 +32,14 @@ export class Frames {
   constructor(
     readonly meta: FrameMetaStore,
     readonly memory: PhysMemory,
+    allocator: FrameAllocatorService,
   ) {
-    this.allocator = new FrameAllocator(meta.nrFrames);
+    if (allocator.nrFrames !== meta.nrFrames || allocator.nrFree !== meta.nrFrames)
+      throw new MmError(
+        'InvalidConfig',
+        `the frame allocator must start with all ${meta.nrFrames} frames free`,
+      );
+    this.allocator = allocator;
   }
 
   get nrFrames(): number {

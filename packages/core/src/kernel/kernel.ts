@@ -7,16 +7,30 @@ import { kernelBase, type PagingConsts } from '../arch/paging-consts.ts';
 import { MmError } from '../errors.ts';
 import { FrameType } from '../frame/frame-type.ts';
 import { Frames } from '../frame/frames.ts';
-import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
+import type { FrameMetaStore } from '../frame/meta-store.ts';
 import { PhysMemory } from '../frame/phys-memory.ts';
 import { PageTableContext } from '../page-table/context.ts';
 import { releaseNodeChildren } from '../page-table/node.ts';
 import { PageTable } from '../page-table/page-table.ts';
-import { Tlb } from '../tlb.ts';
+import type { Tlb } from '../tlb.ts';
 import { checkPhysical, type Violation } from './check.ts';
 import { KernelEventBus } from './events.ts';
+import type { KernelHookTable } from './hooks.ts';
 import { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './plugin.ts';
-import { KernelConfigToken, KernelToken } from './tokens.ts';
+import { defaultServices, type KernelServices, resolveServices, type ServiceOverrides } from './services.ts';
+import {
+  ArchToken,
+  EventsToken,
+  ForkStrategyToken,
+  FrameAllocatorToken,
+  FramesToken,
+  KernelConfigToken,
+  KernelToken,
+  MetaStoreToken,
+  PageTableContextToken,
+  PhysMemoryToken,
+  TlbToken,
+} from './tokens.ts';
 
 /** Default size of physical memory: 1 GiB. */
 export const DEFAULT_MEMORY = 1 << 30;
@@ -37,7 +51,23 @@ export interface KernelConfig {
   linearMapping?: boolean;
   /** Plugins, e.g. `[cow(), pageTableRecycling()]` from `@mmkit/plugins`. */
   plugins?: readonly PluginSpec[];
+  /** Services replacing the defaults (see `KernelServices`). */
+  services?: ServiceOverrides;
+  /** Options per plugin name, over each spec's own (every name must be a listed plugin). */
+  pluginOptions?: Readonly<Record<string, object>>;
 }
+
+const CONFIG_KEYS: readonly (keyof KernelConfig)[] = [
+  'arch',
+  'memory',
+  'layout',
+  'sharedMemory',
+  'debug',
+  'linearMapping',
+  'plugins',
+  'services',
+  'pluginOptions',
+];
 
 /**
  * bitecs components of one kernel's world: live page tables are entities. Components are
@@ -64,15 +94,17 @@ export class Kernel {
   readonly frames: Frames;
   readonly ctx: PageTableContext;
   readonly kernelPageTable: PageTable;
-  readonly tlb = new Tlb();
+  readonly tlb: Tlb;
   readonly world = createWorld();
   private readonly components = createComponents();
   /** The kernel's typed event bus. */
   readonly events = new KernelEventBus();
   /** The installed plugins and their hooks. */
   readonly plugins = new PluginDriver();
-  /** The kernel's own dependency-injection container (a child of the global one). */
+  /** The kernel's own dependency-injection container (a child of the global one): services and plugins. */
   readonly container: DependencyContainer;
+  /** The hot hooks, bound once when the kernel is composed (no-ops until then). */
+  hooks: KernelHookTable;
   /** First frame of the metadata pages and their number. */
   readonly metaPagesStart: number;
   readonly nrMetaPages: number;
@@ -84,7 +116,11 @@ export class Kernel {
   /** Invariant checks of the layers above the page tables (address spaces, plugins). */
   private readonly checkers: (() => Violation[])[] = [];
 
-  constructor(config: KernelConfig) {
+  /**
+   * Boots a kernel with `services` (the defaults when omitted). Plugins are composed by
+   * `createKernel`, which is how kernels are normally made.
+   */
+  constructor(config: KernelConfig, services: KernelServices = defaultServices(config.layout ?? 'soa')) {
     const memory = config.memory ?? DEFAULT_MEMORY;
     const arch = config.arch;
     if (arch === undefined || arch.consts === undefined || arch.codec === undefined) {
@@ -103,10 +139,13 @@ export class Kernel {
     this.arch = arch;
     this.consts = arch.consts;
     const nrFrames = memory / page;
-    this.meta = createMetaStore(config.layout ?? 'soa', nrFrames, { shared: config.sharedMemory });
+    this.meta = services.metaStore(nrFrames, { shared: config.sharedMemory });
     this.memory = new PhysMemory(nrFrames);
-    this.frames = new Frames(this.meta, this.memory);
+    const allocator = services.frameAllocator(nrFrames);
+    this.frames = new Frames(this.meta, this.memory, allocator);
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
+    this.hooks = this.ctx.hooks;
+    this.tlb = services.tlb();
     this.ctx.debug = config.debug ?? false;
     this.frames.setDropHook(FrameType.PageTable, (pfn) => releaseNodeChildren(this.ctx, pfn));
     this.frames.events = this.events;
@@ -116,6 +155,15 @@ export class Kernel {
     this.container = rootContainer.createChildContainer();
     this.container.register(KernelToken, { useValue: this });
     this.container.register(KernelConfigToken, { useValue: config });
+    this.container.register(ArchToken, { useValue: arch });
+    this.container.register(MetaStoreToken, { useValue: this.meta });
+    this.container.register(PhysMemoryToken, { useValue: this.memory });
+    this.container.register(FrameAllocatorToken, { useValue: allocator });
+    this.container.register(FramesToken, { useValue: this.frames });
+    this.container.register(PageTableContextToken, { useValue: this.ctx });
+    this.container.register(TlbToken, { useValue: this.tlb });
+    this.container.register(EventsToken, { useValue: this.events });
+    this.container.register(ForkStrategyToken, { useValue: services.forkStrategy });
 
     // The metadata slots occupy frames of their own, as in Asterinas.
     this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerFrame) / page);
@@ -189,29 +237,69 @@ export class Kernel {
   check(): Violation[] {
     const out = checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
     for (const checker of this.checkers) out.push(...checker());
-    for (const plugin of this.plugins.with('check')) {
-      out.push(...((plugin as unknown as { check(): Violation[] }).check() ?? []));
-    }
+    out.push(...this.plugins.collectViolations());
     return out;
+  }
+
+  /** Binds the hot hooks of the installed plugins (once, when the kernel is composed). */
+  bindHooks(): void {
+    this.hooks = this.plugins.bindHot();
+    this.ctx.hooks = this.hooks;
   }
 }
 
 /**
- * Creates a kernel and composes it from its plugins: each plugin class is resolved in the
- * kernel's own container (so two kernels share no state), then every `install` hook runs in
- * list order. A plugin that fails is reported with its name and the hook.
+ * Creates a kernel and composes it from its plugins:
+ * 1. the config is validated (an unknown key, plugin option or `pluginOptions` name is an
+ *    `InvalidConfig` error naming it);
+ * 2. services are chosen: the defaults, replaced by `config.services` and by the plugins'
+ *    `services` (two sources replacing one service is an error), and the kernel boots on them;
+ * 3. each plugin class is resolved in the kernel's own container (so two kernels share no
+ *    state) with its options; a plugin that `provides` service tokens is registered under them;
+ * 4. every `install` hook runs in list order, then the hot hooks are bound.
+ * A plugin that fails is reported with its name and the hook.
  */
 export function createKernel(config: KernelConfig): Kernel {
-  const kernel = new Kernel(config);
-  for (const spec of config.plugins ?? []) {
+  if (config === null || typeof config !== 'object')
+    throw new MmError('InvalidConfig', 'the kernel config must be an object');
+  for (const key of Object.keys(config)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key))
+      throw new MmError(
+        'InvalidConfig',
+        `unknown kernel config option '${key}' (known: ${CONFIG_KEYS.join(', ')})`,
+      );
+  }
+  const specs = config.plugins ?? [];
+  for (const spec of specs) {
     if (spec === null || typeof spec !== 'object' || typeof spec.pluginClass !== 'function') {
       throw new MmError(
         'InvalidConfig',
         'config.plugins must hold plugin specs such as cow() from @mmkit/plugins',
       );
     }
-    if (spec.optionsToken !== undefined)
-      kernel.container.register(spec.optionsToken, { useValue: spec.options ?? {} });
+  }
+  const pluginOptions = config.pluginOptions ?? {};
+  for (const name of Object.keys(pluginOptions)) {
+    if (!specs.some((spec) => spec.name === name))
+      throw new MmError('InvalidConfig', `pluginOptions: no plugin named '${name}' is listed`);
+  }
+  const services = resolveServices(defaultServices(config.layout ?? 'soa'), [
+    { from: 'config.services', services: config.services ?? {} },
+    ...specs.map((spec) => ({ from: `plugin '${spec.name}'`, services: spec.services ?? {} })),
+  ]);
+  const kernel = new Kernel(config, services);
+  for (const spec of specs) {
+    const options = { ...spec.options, ...pluginOptions[spec.name] };
+    if (spec.optionNames !== undefined) {
+      for (const key of Object.keys(options)) {
+        if (!(spec.optionNames as readonly string[]).includes(key))
+          throw new MmError(
+            'InvalidConfig',
+            `plugin '${spec.name}': unknown option '${key}' (known: ${spec.optionNames.join(', ') || 'none'})`,
+          );
+      }
+    }
+    if (spec.optionsToken !== undefined) kernel.container.register(spec.optionsToken, { useValue: options });
     let plugin: KernelPlugin;
     try {
       plugin = kernel.container.resolve(spec.pluginClass);
@@ -219,7 +307,9 @@ export function createKernel(config: KernelConfig): Kernel {
       throw new PluginError(spec.name, 'constructor', e);
     }
     kernel.plugins.add(plugin);
+    for (const token of spec.provides ?? []) kernel.container.register(token, { useValue: plugin });
   }
-  kernel.plugins.each('install', kernel);
+  kernel.plugins.each('install');
+  kernel.bindHooks();
   return kernel;
 }

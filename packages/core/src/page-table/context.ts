@@ -4,10 +4,13 @@ import type { PteCodec } from '../arch/pte-codec.ts';
 import type { Frames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
+import type { KernelHookTable } from '../kernel/hooks.ts';
+import { PluginDriver } from '../kernel/plugin.ts';
 
 /**
  * What every page table of one kernel shares: the architecture, frames and their
- * metadata, physical memory, and the switches that plugins and debug mode turn on.
+ * metadata, physical memory, debug mode and the kernel's bound hot hooks (cursors call
+ * `cursorLeftEmptyNode` and `cursorDroppedEmptyGuard` through them).
  */
 export class PageTableContext {
   readonly consts: PagingConsts;
@@ -18,15 +21,10 @@ export class PageTableContext {
   readonly pagesAt: Float64Array;
   /** Debug mode: every PTE write checks that the writing cursor holds the node's lock. */
   debug = false;
-  /**
-   * Page-table recycling (turned on by the `pageTableRecycling` plugin): cursors free
-   * nodes whose last child went when they leave them, and re-walk on drop.
-   */
-  recycle = false;
+  /** The kernel's hot hooks (no-ops until the kernel is composed). */
+  hooks: KernelHookTable = new PluginDriver().bindHot();
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
-  /** Nodes detached by recycling so far. */
-  nrRecycledNodes = 0;
   private nextOwner = 1;
 
   constructor(

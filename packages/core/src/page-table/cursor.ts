@@ -1,4 +1,4 @@
-import { PROP_AVAIL1, PROP_W } from '../arch/page-prop.ts';
+import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
@@ -29,10 +29,6 @@ export function isAligned(x: number, size: number): boolean {
   return Math.floor(x / size) * size === x;
 }
 
-function clearWrite(prop: number): number {
-  return prop & ~PROP_W;
-}
-
 /** Bound on restarts from the root when a node turned stray under us. */
 const MAX_STRAY_RETRIES = 64;
 
@@ -53,10 +49,9 @@ const MAX_STRAY_RETRIES = 64;
  * tracked leaf holds one reference to its frame; a child table is referenced by exactly one
  * PTE (its parent's) and by nothing else.
  *
- * With `ctx.recycle` (the recycling plugin), going up from a node whose last child went
- * detaches it from its parent (marked `stray`) and frees it; the shared kernel nodes and
- * roots are never freed; `drop()` re-walks from the root to the guard node to clean up on
- * the way back (best effort when another cursor holds a node on the way).
+ * The core never frees a node. Going up from a node with no child left runs the
+ * `cursorLeftEmptyNode` hook, and dropping a cursor whose guard node is empty runs
+ * `cursorDroppedEmptyGuard` (the recycling plugin frees nodes there).
  */
 export class CursorMut {
   /** Current virtual address. */
@@ -259,19 +254,17 @@ export class CursorMut {
     this.va = next;
   }
 
-  /** Leaves the current node (releasing its lock), recycling it when enabled and empty. */
+  /**
+   * Leaves the current node (releasing its lock). If it had no child left, the
+   * `cursorLeftEmptyNode` hook runs with the cursor on the node's slot in its parent.
+   */
   private levelUp(): void {
     const ctx = this.ctx;
     const child = this.nodePfn[this.level];
     const empty = ctx.meta.nrChildren(child) === 0;
     unlockNode(ctx.meta, child);
     this.level++;
-    if (ctx.recycle && empty && this.pt.canRecycleChildOf(this.level)) {
-      ctx.meta.setStray(child, true);
-      this.writeCur(0, 0);
-      ctx.nrRecycledNodes++;
-      ctx.frames.decRef(child);
-    }
+    if (empty) ctx.hooks.cursorLeftEmptyNode(this, child);
   }
 
   /**
@@ -393,7 +386,7 @@ export class CursorMut {
   /**
    * Unmaps `[va, va + len)`: tracked frames lose one reference (and are freed with the last),
    * untracked huge pages partly inside are split first. Returns the number of tracked
-   * frames unmapped. Nodes left empty stay unless recycling is on.
+   * frames unmapped. Nodes left empty stay unless a hook frees them.
    */
   unmap(len: number): number {
     this.checkAlive();
@@ -581,131 +574,6 @@ export class CursorMut {
     const newProp = (prop & ~PROP_AVAIL1) | (codec.prop(lo, hi, level) & PROP_AVAIL1);
     const pfn = codec.pfn(lo, hi, level);
     this.writeCur(codec.leafLo(pfn, newProp, level), codec.leafHi(pfn, newProp, level));
-  }
-
-  /**
-   * Asterinas's `cow_copy_pt`, with this cursor as the child's and `src` as the parent's
-   * (both at the same address): for `len` bytes, every tracked frame mapped by `src` is
-   * write-protected there and mapped, read-only, at the same address here, taking one more
-   * reference; untracked slots are skipped. Returns how many frames were shared. Throws
-   * `AlreadyMapped` where this cursor already maps a page (the slots before it are done).
-   *
-   * Each leaf node of `src` is handled in one pass (`cowShareInLeaf`), both cursors holding
-   * the locks of the two leaf nodes; anything else goes page by page.
-   */
-  copyCowFrom(src: CursorMut, len: number): number {
-    const end = src.va + len;
-    let nrShared = 0;
-    for (let va = src.findNext(len); va >= 0; va = src.findNext(end - src.va)) {
-      if (src.level === 1) {
-        this.jump(va);
-        const n = this.cowShareInLeaf(src, end);
-        if (n >= 0) {
-          nrShared += n;
-          continue;
-        }
-      }
-      // `query` moves past the slot.
-      if (src.query() !== QUERY_MAPPED) continue;
-      const pfn = src.qPfn;
-      const prop = src.qProp & ~PROP_W;
-      if (prop !== src.qProp) {
-        src.jump(va);
-        src.protect(src.qLen, clearWrite);
-      }
-      this.jump(va);
-      this.map(pfn, prop);
-      nrShared++;
-    }
-    return nrShared;
-  }
-
-  /**
-   * `copyCowFrom` for the slots of `src`'s current leaf node below `end`, this cursor being
-   * at the same address: goes down to (creating if needed) this side's leaf node, then shares
-   * slot by slot exactly as the page-by-page path does: `src`'s PTE is rewritten without W
-   * under `src`'s lock, this side's is written under this cursor's lock, and both nodes'
-   * `nrChildren` stay exact. Stops at the first slot that is not plain (a child table, or a
-   * slot already mapped here), leaving both cursors on it; returns the frames shared, or -1
-   * (nothing shared) if the first slot is not plain.
-   */
-  private cowShareInLeaf(src: CursorMut, end: number): number {
-    const ctx = this.ctx;
-    const codec = ctx.codec;
-    const meta = ctx.meta;
-    const frames = ctx.frames;
-    while (this.level > 1) {
-      if (this.curKind() === PTE_LEAF) return -1;
-      this.levelDown();
-    }
-    const size = ctx.sizes[1];
-    const n = ctx.consts.nrEntries;
-    const va = src.va;
-    const first = (va / size) & (n - 1);
-    const last = Math.min(n, first + Math.ceil((end - va) / size));
-    const srcWords = src.nodeWordsAt[1];
-    const srcBase = src.nodeBaseAt[1];
-    const srcNode = src.nodePfn[1];
-    const words = this.nodeWordsAt[1];
-    const base = this.nodeBaseAt[1];
-    const node = this.nodePfn[1];
-    if (ctx.debug && (lockOwner(meta, srcNode) !== src.owner || lockOwner(meta, node) !== this.owner)) {
-      throw new MmError(
-        'LockNotHeld',
-        `COW copy of node ${srcNode} into ${node} without holding their locks`,
-      );
-    }
-    let nrShared = 0;
-    let nrAdded = 0;
-    let i = first;
-    try {
-      for (; i < last; i++) {
-        const at = 2 * i;
-        const lo = srcWords[srcBase + at];
-        const hi = srcWords[srcBase + at + 1];
-        if (lo === 0 && hi === 0) continue;
-        const kind = codec.kind(lo, hi, 1);
-        if (kind === PTE_ABSENT) continue;
-        if (kind === PTE_TABLE) break;
-        const prop = codec.prop(lo, hi, 1);
-        if ((prop & PROP_AVAIL1) !== 0) continue;
-        if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
-        const pfn = codec.pfn(lo, hi, 1);
-        const roProp = prop & ~PROP_W;
-        const roLo = codec.leafLo(pfn, roProp, 1);
-        const roHi = codec.leafHi(pfn, roProp, 1);
-        const roPresent = codec.kind(roLo, roHi, 1) !== PTE_ABSENT;
-        if (roProp !== prop) {
-          srcWords[srcBase + at] = roLo;
-          srcWords[srcBase + at + 1] = roHi;
-          if (!roPresent) meta.setNrChildren(srcNode, meta.nrChildren(srcNode) - 1);
-        }
-        frames.incRef(pfn);
-        words[base + at] = roLo;
-        words[base + at + 1] = roHi;
-        if (roPresent) nrAdded++;
-        nrShared++;
-      }
-    } catch (e) {
-      // Leave both cursors on the slot that failed, as the page-by-page path would.
-      src.va = va + (i - first) * size;
-      this.va = src.va;
-      throw e;
-    } finally {
-      meta.setNrChildren(node, meta.nrChildren(node) + nrAdded);
-    }
-    if (i === first) return -1;
-    if (i === n) {
-      const lastVa = va + (i - 1 - first) * size;
-      src.va = lastVa;
-      src.moveForward();
-      this.va = lastVa;
-      this.moveForward();
-    } else {
-      src.va = va + (i - first) * size;
-      this.va = src.va;
-    }
-    return nrShared;
   }
 
   // ---- fast paths inside a leaf node (level 1) ----
@@ -908,16 +776,63 @@ export class CursorMut {
     return this.pt.hasMappingIn(this.nodePfn[this.guardLevel], this.guardLevel, start, end);
   }
 
-  /** Releases every lock (recycling empty nodes on the way when enabled). */
+  /**
+   * Releases every lock, going up level by level (so `cursorLeftEmptyNode` sees every
+   * node left empty). If the guard node is below the root and empty, the
+   * `cursorDroppedEmptyGuard` hook runs once the cursor holds nothing.
+   */
   drop(): void {
     if (!this.alive) return;
     const ctx = this.ctx;
     while (this.level < this.guardLevel) this.levelUp();
     const guard = this.nodePfn[this.guardLevel];
-    const rewalk = ctx.recycle && this.guardLevel < ctx.consts.nrLevels && ctx.meta.nrChildren(guard) === 0;
+    const emptyGuard = this.guardLevel < ctx.consts.nrLevels && ctx.meta.nrChildren(guard) === 0;
     unlockNode(ctx.meta, guard);
     this.alive = false;
-    if (rewalk) this.pt.recycleEmptyPath(this.barrierStart);
+    if (emptyGuard) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.barrierStart);
+  }
+
+  // ---- for hooks (exported through `@mmkit/core/internal`) ----
+
+  /**
+   * Writes the PTE of the current slot (`lo`, `hi`), keeping the node's `nrChildren`
+   * exact. The cursor must hold the node's lock (checked in debug mode). Hooks use it to
+   * detach a child node (`0, 0`) from the slot that references it.
+   */
+  writePte(lo: number, hi: number): void {
+    this.checkAlive();
+    this.writeCur(lo, hi);
+  }
+
+  /** The frame of the node the cursor holds at `level` (between `level` and `guardLevel`). */
+  nodeAt(level: number): number {
+    return this.nodePfn[level];
+  }
+
+  /**
+   * Goes down from the current slot to its leaf node (level 1), creating nodes under
+   * absent slots (mutable cursors only). Returns false, staying where it is, if a leaf
+   * (a huge page) is on the way.
+   */
+  enterLeafNode(): boolean {
+    this.checkAlive();
+    while (this.level > 1) {
+      if (this.curKind() === PTE_LEAF) return false;
+      this.levelDown();
+    }
+    return true;
+  }
+
+  /** Moves past the slot at `va` (in the current node), going up at the end of the node. */
+  advancePast(va: number): void {
+    this.checkAlive();
+    this.va = va;
+    this.moveForward();
+  }
+
+  /** The lock owner id of this cursor (for lock checks in hooks). */
+  get lockOwnerId(): number {
+    return this.owner;
   }
 }
 

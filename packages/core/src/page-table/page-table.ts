@@ -2,7 +2,7 @@ import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import { Cursor, CursorMut, isAligned } from './cursor.ts';
-import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { lockOwner } from './lock.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 
 /**
@@ -115,7 +115,7 @@ export class PageTable {
     return this.isKernel && level >= this.ctx.consts.nrLevels;
   }
 
-  /** Whether recycling may free a child of a node at `parentLevel`. */
+  /** Whether a child of a node at `parentLevel` may ever be detached (never the kernel root's). */
   canRecycleChildOf(parentLevel: number): boolean {
     return !(this.isKernel && parentLevel >= this.ctx.consts.nrLevels);
   }
@@ -152,55 +152,6 @@ export class PageTable {
       }
     }
     return false;
-  }
-
-  /**
-   * The drop-time clean-up of recycling: walks from the root towards `va` as far as child
-   * tables go, then frees every empty node on the way back up. Best effort: it stops where
-   * a node is locked by another cursor, and never frees the root or shared kernel nodes.
-   */
-  recycleEmptyPath(va: number): void {
-    const ctx = this.ctx;
-    const meta = ctx.meta;
-    const codec = ctx.codec;
-    const owner = ctx.newOwner();
-    const path: number[] = [];
-    const slot: number[] = [];
-    let node = this.rootPfn;
-    let level = ctx.consts.nrLevels;
-    if (!tryLockNode(meta, node, owner)) return;
-    path.push(node);
-    while (level > 1) {
-      const idx = Math.floor(va / ctx.sizes[level]) % ctx.consts.nrEntries;
-      const at = nodeBase(ctx, node) + 2 * idx;
-      const words = nodeWords(ctx, node);
-      if (codec.kind(words[at], words[at + 1], level) !== PTE_TABLE) break;
-      const child = codec.pfn(words[at], words[at + 1], level);
-      if (!tryLockNode(meta, child, owner)) break;
-      slot.push(idx);
-      path.push(child);
-      node = child;
-      level--;
-    }
-    for (let i = path.length - 1; i >= 1; i--) {
-      const child = path[i];
-      const parent = path[i - 1];
-      const parentLevel = meta.level(parent);
-      const empty = meta.nrChildren(child) === 0;
-      unlockNode(meta, child);
-      if (!empty || !this.canRecycleChildOf(parentLevel)) continue;
-      if (ctx.debug && lockOwner(meta, parent) !== owner)
-        fail('LockNotHeld', 'recycling without the parent lock');
-      const at = nodeBase(ctx, parent) + 2 * slot[i - 1];
-      const words = nodeWords(ctx, parent);
-      words[at] = 0;
-      words[at + 1] = 0;
-      meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
-      meta.setStray(child, true);
-      ctx.nrRecycledNodes++;
-      ctx.frames.decRef(child);
-    }
-    unlockNode(meta, path[0]);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import { type CursorMut, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
 /**
@@ -17,9 +17,34 @@ export interface ForkStrategy {
 }
 
 /**
+ * Maps into `dst` the base page at `va` of the untracked (I/O) slot `src` just queried
+ * (`qVa`, `qPfn`, `qProp`): the same frame with the same rights, untracked (no reference
+ * taken, nothing counted), as the seed's `cow_copy_pt` does for `MappedIoMem` (one
+ * `PAGE_SIZE` at a time); then moves `src` back to the next page of the slot if the query
+ * went past it. The child's mapping survives the parent's unmap.
+ */
+export function copyUntrackedPage(
+  src: {
+    readonly va: number;
+    readonly qVa: number;
+    readonly qPfn: number;
+    readonly qProp: number;
+    jump(va: number): void;
+  },
+  dst: CursorMut,
+  va: number,
+): void {
+  const page = dst.pt.ctx.consts.basePageSize;
+  dst.jump(va);
+  dst.mapPhys(src.qPfn + (va - src.qVa) / page, 1, src.qProp);
+  if (va + page < src.va) src.jump(va + page);
+}
+
+/**
  * The core fork: copies eagerly. Each present private page gets a new frame with the same
  * contents, except pages that are still a VMO's own frame (a private file page never
- * written), which stay shared read-only as they were; shared pages map the same frame.
+ * written), which stay shared read-only as they were; shared pages map the same frame;
+ * untracked pages are mapped unchanged (`copyUntrackedPage`).
  */
 export const eagerFork: ForkStrategy = {
   name: 'eager-copy',
@@ -36,7 +61,9 @@ export const eagerFork: ForkStrategy = {
         for (;;) {
           const va = src.findNext(m.end - src.va);
           if (va < 0) break;
-          if (src.query() !== QUERY_MAPPED) continue;
+          const kind = src.query();
+          if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
+          if (kind !== QUERY_MAPPED) continue;
           let pfn = src.qPfn;
           const own = !m.shared && (m.vmo === null || m.vmo.pageAt(m.vmoIndex(va)) !== pfn);
           if (own) {

@@ -1,15 +1,16 @@
 import { MmError } from '../errors.ts';
 import type { Violation } from '../kernel/check.ts';
 import type { Kernel } from '../kernel/kernel.ts';
+import { ForkStrategyToken } from '../kernel/tokens.ts';
 import { VmSpace } from '../vm-space.ts';
 import { checkVmar } from '../vmar/check.ts';
 import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
-import { eagerFork, type ForkStrategy } from './fork-strategy.ts';
+import type { ForkStrategy } from './fork-strategy.ts';
 import { Process } from './process.ts';
 
 export interface ProcessTableConfig {
-  /** How fork copies an address space (default: a plugin's `forkStrategy` hook, else `eagerFork`). */
+  /** How fork copies an address space (default: the kernel's `ForkStrategyToken` service). */
   forkStrategy?: ForkStrategy;
   /** Configuration of every process's VMAR. */
   vmar?: VmarConfig;
@@ -32,9 +33,8 @@ export class ProcessTable {
     readonly kernel: Kernel,
     config: ProcessTableConfig = {},
   ) {
-    // A plugin may take fork over through the `forkStrategy` hook (first one wins).
-    this.forkStrategy =
-      config.forkStrategy ?? kernel.plugins.first<ForkStrategy>('forkStrategy') ?? eagerFork;
+    // Resolved once: the copy-on-write plugin provides this service.
+    this.forkStrategy = config.forkStrategy ?? kernel.container.resolve<ForkStrategy>(ForkStrategyToken);
     this.vmarConfig = config.vmar ?? {};
     kernel.addChecker(() => this.check());
   }
@@ -59,6 +59,7 @@ export class ProcessTable {
   spawn(): Process {
     const p = new Process(this.nextPid++, new Vmar(new VmSpace(this.kernel), this.vmarConfig));
     p.vmar.owner = p.pid;
+    p.vmar.space.owner = p.pid;
     this.procs.set(p.pid, p);
     return p;
   }

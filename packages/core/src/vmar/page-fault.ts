@@ -1,4 +1,5 @@
 import { PROP_ACCESSED, PROP_DIRTY, PROP_W } from '../arch/page-prop.ts';
+import type { FaultAccess, FaultKind } from '../kernel/events.ts';
 import type { CursorMut } from '../page-table/cursor.ts';
 import { QUERY_MAPPED, QUERY_NOT_MAPPED } from '../page-table/cursor.ts';
 import type { VmMapping } from './vm-mapping.ts';
@@ -12,18 +13,14 @@ export const FAULT_SIGSEGV = 11;
 export type FaultResult = typeof FAULT_HANDLED | typeof FAULT_SIGBUS | typeof FAULT_SIGSEGV;
 
 /**
- * Emits the `fault` event (only when someone listens). Kinds: `anon` (new anonymous page),
- * `vmo` (a VMO page mapped as it is: shared memory or a file), `vmo-copy` (a private write to
- * a VMO page: copied), `cow` (copy-on-write break: copied), `reuse` (write to a private page
- * nobody else holds: W back in place), `shared-write` (W granted in place in a shared
- * mapping), `spurious` (the page already allowed the access), `segv`, `bus`.
+ * Reports a handled fault: the `pageFault` observe hook, and the `fault` event (only when
+ * someone listens). Kinds are `FaultKind`'s.
  */
-function emitFault(vmar: Vmar, vaddr: number, access: number, kind: string): void {
-  const events = vmar.space.kernel.events;
-  if (events.listenerCount('fault') !== 0) {
-    const name = access & ACCESS_WRITE ? 'write' : access & ACCESS_READ ? 'read' : 'exec';
-    events.emit('fault', vmar.owner, vaddr, name, kind);
-  }
+function emitFault(vmar: Vmar, m: VmMapping | null, vaddr: number, access: number, kind: FaultKind): void {
+  const kernel = vmar.space.kernel;
+  const name: FaultAccess = access & ACCESS_WRITE ? 'write' : access & ACCESS_READ ? 'read' : 'exec';
+  kernel.hooks.pageFault(vmar, m, vaddr, name, kind);
+  if (kernel.events.listenerCount('fault') !== 0) kernel.events.emit('fault', vmar.owner, vaddr, name, kind);
 }
 
 /** Pages a faults-around read maps at most (Asterinas: 16 pages, a 64 KiB window). */
@@ -44,7 +41,7 @@ export const FAULT_AROUND_PAGES = 16;
 export function handlePageFault(vmar: Vmar, vaddr: number, access: number): FaultResult {
   const m = vmar.findMapping(vaddr);
   if (m === undefined || !permsAllow(m.perms, access)) {
-    emitFault(vmar, vaddr, access, 'segv');
+    emitFault(vmar, m ?? null, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
   const page = vmar.pageSize;
@@ -75,7 +72,7 @@ export const FAULT_NEEDS_WINDOW = -1;
 export function handlePageFaultOnPage(vmar: Vmar, vaddr: number, access: number, c: CursorMut): number {
   const m = vmar.findMapping(vaddr);
   if (m === undefined || !permsAllow(m.perms, access)) {
-    emitFault(vmar, vaddr, access, 'segv');
+    emitFault(vmar, m ?? null, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
   if (mapsAround(m, access)) return FAULT_NEEDS_WINDOW;
@@ -106,15 +103,15 @@ function faultWithCursor(
   const kind = c.query();
   if (kind === QUERY_MAPPED) {
     if (propAllows(c.qProp, access)) {
-      emitFault(vmar, vaddr, access, 'spurious');
+      emitFault(vmar, m, vaddr, access, 'spurious');
       return FAULT_HANDLED;
     }
     c.jump(pageVa);
-    emitFault(vmar, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
+    emitFault(vmar, m, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
     return FAULT_HANDLED;
   }
   if (kind !== QUERY_NOT_MAPPED) {
-    emitFault(vmar, vaddr, access, 'segv');
+    emitFault(vmar, m, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
   c.jump(pageVa);
@@ -124,28 +121,42 @@ function faultWithCursor(
 }
 
 /**
- * A write to a present page mapped without W, in a mapping that allows writing. Returns the
- * fault kind (`shared-write`, `reuse` or `cow`) and emits `cowBreak` for private mappings.
+ * A write to a present page mapped without W, in a mapping that allows writing:
+ * - a shared mapping gets W in place (`shared-write`);
+ * - a private mapping's page that is still its VMO's own frame (a file or shared-memory
+ *   page never written here) is replaced by a private copy (`cow`, emitting `cowBreak`);
+ * - any other private page is the process's own: the `privateWriteFault` hook decides (the
+ *   copy-on-write plugin copies a frame that fork still shares); without one, the frame is
+ *   this page's alone and gets W in place (`reuse`).
  */
-function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): string {
+function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): FaultKind {
   const kernel = vmar.space.kernel;
   const pfn = c.qPfn;
   const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
-  const inPlace = m.shared || kernel.frames.refCount(pfn) === 1;
-  if (!m.shared && kernel.events.listenerCount('cowBreak') !== 0)
-    kernel.events.emit('cowBreak', vmar.owner, pageVa, !inPlace);
-  if (inPlace) {
+  if (m.shared) {
     c.setProp(prop);
-  } else {
+    kernel.tlb.flushPage();
+    return 'shared-write';
+  }
+  const vmoPage = m.vmo !== null && m.vmo.pageAt(m.vmoIndex(pageVa)) === pfn;
+  if (!vmoPage) {
+    const kind = kernel.hooks.privateWriteFault({ vmar, mapping: m, cursor: c, pageVa, pfn, prop });
+    if (kind !== undefined) return kind;
+  }
+  if (kernel.events.listenerCount('cowBreak') !== 0)
+    kernel.events.emit('cowBreak', vmar.owner, pageVa, vmoPage);
+  if (vmoPage) {
     const copy = kernel.frames.alloc();
     kernel.memory.copyFrame(pfn, copy);
     c.unmap(vmar.pageSize);
     c.jump(pageVa);
     c.map(copy, prop);
     kernel.frames.put(copy);
+  } else {
+    c.setProp(prop);
   }
   kernel.tlb.flushPage();
-  return m.shared ? 'shared-write' : inPlace ? 'reuse' : 'cow';
+  return vmoPage ? 'cow' : 'reuse';
 }
 
 /** Maps the absent page at `pageVa` (the cursor is on it). */
@@ -155,7 +166,7 @@ function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, acce
   let prop = permsToProp(m.perms) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
   let pfn: number;
   let owned = false;
-  let kind: string;
+  let kind: FaultKind;
   if (m.vmo === null) {
     // Frames from the allocator read as zeros.
     pfn = kernel.frames.alloc();
@@ -164,7 +175,7 @@ function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, acce
   } else {
     const vmoPfn = m.vmo.commitPage(m.vmoIndex(pageVa));
     if (vmoPfn < 0) {
-      emitFault(vmar, pageVa, access, 'bus');
+      emitFault(vmar, m, pageVa, access, 'bus');
       return FAULT_SIGBUS;
     }
     if (write && !m.shared) {
@@ -178,7 +189,7 @@ function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, acce
       kind = 'vmo';
     }
   }
-  emitFault(vmar, pageVa, access, kind);
+  emitFault(vmar, m, pageVa, access, kind);
   c.map(pfn, prop);
   if (owned) kernel.frames.put(pfn);
   vmar.addRss(m.rssType, 1);

@@ -19,7 +19,7 @@ export function testKernel(
   config: { arch: Arch; layout?: string },
   extra: Partial<KernelConfig> = {},
 ): Kernel {
-  return createKernel({ memory: 64 << 20, debug: true, ...config, ...extra });
+  return createKernel({ memory: 64 << 20, debug: true, arch: config.arch, layout: config.layout, ...extra });
 }
 
 /** Fails with the violations' messages if `kernel.check()` finds any. */

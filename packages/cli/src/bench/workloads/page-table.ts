@@ -8,7 +8,7 @@ import {
   QUERY_END,
   QUERY_MAPPED,
 } from '@mmkit/core';
-import { pageTableRecycling } from '@mmkit/plugins';
+import { type PageTableRecyclingPlugin, pageTableRecycling } from '@mmkit/plugins';
 import type { Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
 import {
   assertClean,
@@ -113,26 +113,26 @@ export const unmap: Workload = {
   ],
   unavailable: () => null,
   setup(ctx) {
-    // One kernel per child, with the plugin; the plain runs switch recycling off around them
-    // (the plugin's whole effect is `ctx.recycle`).
-    const r = new MappedRange(ctx, ctx.nrPages, [pageTableRecycling()]);
-    const ctxPt = r.kernel.ctx;
-    const once = (recycle: boolean): number => {
-      ctxPt.recycle = recycle;
+    // Two kernels per child: one without plugins (empty nodes stay), one with recycling.
+    const plain = new MappedRange(ctx, ctx.nrPages);
+    const recycling = new MappedRange(ctx, ctx.nrPages, [pageTableRecycling()]);
+    const once = (r: MappedRange): number => {
       r.map();
       let n = 0;
       const ms = timeMs(() => {
         n = r.unmap();
       });
-      ctxPt.recycle = true;
       expectCount(n, r.nrPages, 'unmap');
       return perSecond(r.nrPages, ms);
     };
     return {
-      run: () => ({ pages_per_s: once(false), recycling_pages_per_s: once(true) }),
+      run: () => ({ pages_per_s: once(plain), recycling_pages_per_s: once(recycling) }),
       finish() {
-        assertClean(r.kernel, 'unmap');
-        if (ctxPt.nrRecycledNodes === 0) throw new Error('unmap: recycling freed no node');
+        assertClean(plain.kernel, 'unmap');
+        assertClean(recycling.kernel, 'unmap');
+        const plugin = recycling.kernel.plugins.get<PageTableRecyclingPlugin>('recycle');
+        if (plugin === undefined || plugin.nrRecycledNodes === 0)
+          throw new Error('unmap: recycling freed no node');
       },
     };
   },

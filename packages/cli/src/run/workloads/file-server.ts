@@ -28,14 +28,14 @@ export const fileServer: Workload = {
   run(ctx: WorkloadContext): void {
     const { kernel, sys, random, scale } = ctx;
     const fileOp = (op: FileOp): FileOpResult => {
-      const r = kernel.plugins.first<FileOpResult>(HOOK_FILE_OP, op);
+      const r = kernel.plugins.first(HOOK_FILE_OP, op);
       if (r === undefined || (typeof r === 'number' && r < 0))
         throw new Error(`file op ${op.op} failed (${String(r)})`);
       ctx.op(op.op);
       return r;
     };
     const lookup = (name: string): Vmo => {
-      const vmo = kernel.plugins.first<Vmo>(HOOK_LOOKUP_FILE, name);
+      const vmo = kernel.plugins.first(HOOK_LOOKUP_FILE, name);
       if (vmo === undefined) throw new Error(`file ${name} does not exist`);
       return vmo;
     };

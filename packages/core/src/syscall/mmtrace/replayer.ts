@@ -132,7 +132,7 @@ export class Replayer {
         if (op.file !== null) {
           this.needFiles(line, 'mmap of a file');
           // A name never created is a bad descriptor.
-          file = this.kernel.plugins.first<Vmo>(HOOK_LOOKUP_FILE, op.file) ?? null;
+          file = this.kernel.plugins.first(HOOK_LOOKUP_FILE, op.file) ?? null;
         }
         return this.retAddr(sys.mmap(op.pid, this.addr(op.addr), op.len, op.prot, op.flags, op.offset, file));
       }
@@ -201,7 +201,7 @@ export class Replayer {
         req = { op: op.op, name: op.name, offset: Number(offset), len: Number(len) };
       }
     }
-    const r = this.kernel.plugins.first<FileOpResult>(HOOK_FILE_OP, req)!;
+    const r = this.kernel.plugins.first(HOOK_FILE_OP, req)!;
     if (typeof r !== 'number') return `{"data":"${toHex(r)}"}`;
     return this.ret0(r);
   }

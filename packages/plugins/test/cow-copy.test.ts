@@ -9,13 +9,15 @@ import {
   PROP_W,
   PROP_X,
   QUERY_MAPPED,
+  QUERY_MAPPED_UNTRACKED,
 } from '@mmkit/core';
+import { cowCopyPt } from '@mmkit/plugins';
 import { describe, expect } from 'vitest';
-import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
+import { expectClean, KERNEL_CONFIGS, testKernel } from '../../core/test/support/configs.ts';
 
 /**
- * `CursorMut.copyCowFrom` (a leaf node at a time) against the page-by-page `cow_copy_pt`
- * it replaces: two identical kernels get the same random parent (tracked pages with random
+ * The `cow` plugin's `cowCopyPt` (a leaf node at a time) against the seed's page-by-page
+ * `cow_copy_pt`: two identical kernels get the same random parent (tracked pages with random
  * rights, untracked physical ranges that make huge pages) and child (a few pages already
  * mapped, which must fail with `AlreadyMapped` at the same point); one copies in bulk, the
  * other page by page, over a random sub-range. Results, every PTE of both tables, reference
@@ -28,12 +30,19 @@ const NR_PAGES = 1536;
 /** Untracked physical memory starts at a 2 MiB-aligned frame; page i maps PHYS + i. */
 const PHYS = 1 << 20;
 
-/** The page-by-page `cow_copy_pt` (what the plugin did before the bulk copy). */
+/** The seed's page-by-page `cow_copy_pt`, untracked pages mapped one base page at a time. */
 function copyPageByPage(src: CursorMut, dst: CursorMut, size: number): number {
   const end = src.va + size;
   let nrCopied = 0;
   for (let va = src.findNext(size); va >= 0; va = src.findNext(end - src.va)) {
-    if (src.query() !== QUERY_MAPPED) continue;
+    const kind = src.query();
+    if (kind === QUERY_MAPPED_UNTRACKED) {
+      dst.jump(va);
+      dst.mapPhys(src.qPfn + (va - src.qVa) / PAGE, 1, src.qProp);
+      if (va + PAGE < src.va) src.jump(va + PAGE);
+      continue;
+    }
+    if (kind !== QUERY_MAPPED) continue;
     const pfn = src.qPfn;
     const prop = src.qProp & ~PROP_W;
     if (prop !== src.qProp) {
@@ -139,9 +148,9 @@ function dump(pt: PageTable): string[] {
   return out;
 }
 
-describe.each(KERNEL_CONFIGS)('copyCowFrom on $name', (config) => {
+describe.each(KERNEL_CONFIGS)('cowCopyPt on $name', (config) => {
   test.prop([layout], { numRuns: 40 })('equals the page-by-page cow_copy_pt', (l) => {
-    const bulk = run(config, l, (src, dst, size) => dst.copyCowFrom(src, size));
+    const bulk = run(config, l, (src, dst, size) => cowCopyPt(src.pt.ctx, src, dst, size));
     const reference = run(config, l, copyPageByPage);
     expect(bulk).toEqual(reference);
   });

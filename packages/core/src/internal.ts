@@ -1,0 +1,14 @@
+/**
+ * `@mmkit/core/internal`: what plugins that implement mechanisms need beyond the public
+ * surface (`@mmkit/core`): node words and locks, cursor internals, PTE codecs, metadata
+ * stores and the service tokens. These names may change with the core's internals.
+ */
+
+export { fail } from './errors.ts';
+export type { FrameAllocatorService } from './frame/allocator.ts';
+export type { MetaStoreOptions } from './frame/meta-store.ts';
+export * from './index.ts';
+export { isAligned } from './page-table/cursor.ts';
+export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
+export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
+export { copyUntrackedPage } from './process/fork-strategy.ts';
