@@ -1,11 +1,12 @@
 import type { PluginSpec } from '@mmkit/core';
-import { cow, type PageCacheOptions, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import { buddy, cow, type PageCacheOptions, pageCache, pageTableRecycling } from '@mmkit/plugins';
 import { UsageError } from './archs.ts';
 
 /** Plugin factories by the names the CLI and config files use. */
 export const PLUGINS: Readonly<Record<string, (options?: Record<string, unknown>) => PluginSpec>> = {
   cow: () => cow(),
   recycle: () => pageTableRecycling(),
+  buddy: () => buddy(),
   pagecache: (options) => pageCache(pageCacheOptions(options ?? {})),
 };
 
@@ -23,6 +24,9 @@ function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
 }
 
 export const PLUGIN_NAMES = Object.keys(PLUGINS);
+
+/** The plugins a kernel gets when none are named: the mechanisms every sample trace uses. */
+export const DEFAULT_PLUGINS: readonly string[] = ['cow', 'recycle', 'pagecache'];
 
 /** Specs for a list of plugin names (e.g. from `--plugins cow,recycle`); unknown names are a usage error. */
 export function pluginSpecs(

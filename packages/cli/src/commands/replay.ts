@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MmError, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
-import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
+import { DEFAULT_PLUGINS, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 /** Exit status when `--check` finds a violated invariant. */
 export const EXIT_VIOLATION = 3;
@@ -29,7 +29,7 @@ export function runReplay(
   err: { write: (s: string) => void; isTTY?: boolean },
 ): number {
   const arch = archByName(opts.arch);
-  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
+  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? DEFAULT_PLUGINS.join(',')));
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -78,7 +78,7 @@ export function registerReplay(program: Command): void {
     .argument('<trace>', 'trace file (mmtrace v1)')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')
-    .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
+    .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
     .action((trace: string, opts: ReplayCommandOptions) => {
       const status = runReplay(trace, opts, (s) => process.stdout.write(s), process.stderr);
       if (status !== 0) process.exitCode = status;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
-import { PLUGIN_NAMES } from '../plugins.ts';
+import { DEFAULT_PLUGINS, PLUGIN_NAMES } from '../plugins.ts';
 import { parseSize } from '../units.ts';
 
 /** A validated `mmkit run` configuration. */
@@ -23,7 +23,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   arch: 'x86_64',
   memory: 2 ** 30,
   layout: 'soa',
-  plugins: PLUGIN_NAMES.map((name) => ({ name, options: {} })),
+  plugins: DEFAULT_PLUGINS.map((name) => ({ name, options: {} })),
   workload: 'server',
   scale: 1,
   seed: 1,
