@@ -84,7 +84,7 @@ static void reap_all(void) {
 void mr_fail(int status, const char *fmt, ...) {
   va_list ap;
   fflush(stdout);
-  if (mr.line > 0) fprintf(stderr, "mmrec: %s:%ld: ", mr.trace_name, mr.line);
+  if (mr.line > 0) fprintf(stderr, "mmrec: %s: line %ld: ", mr.trace_name, mr.line);
   else fprintf(stderr, "mmrec: ");
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);

@@ -160,7 +160,7 @@ void ops_call(int p, struct mr_request *req, const void *out, int fd, struct mr_
 
 /* ---- main.c ------------------------------------------------------------------------ */
 
-/* Prints "mmrec: TRACE:LINE: message", stops every tracee and exits with `status`. */
+/* Prints "mmrec: TRACE: line N: message", stops every tracee and exits with `status`. */
 void mr_fail(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
 #endif

@@ -252,8 +252,8 @@ static void print_status(const struct mr_reply *rep) {
   else printf("{\"ret\":%" PRId64 "}\n", rep->value);
 }
 
-/* mmap and mremap: the address, which must lie in the window (the trace fixes every
- * address; one outside means the kernel chose it, which no trace can predict). */
+/* mmap and mremap: the address, which must lie in the window (maps, mincore and rss see
+ * only the window; an address the kernel picks elsewhere is not reproducible). */
 static void print_address(const struct mr_reply *rep, uint64_t len, const char *what) {
   if (rep->error) {
     printf("{\"errno\":\"%s\"}\n", errno_name(rep->error));
@@ -262,8 +262,8 @@ static void print_address(const struct mr_reply *rep, uint64_t len, const char *
   uint64_t a = (uint64_t)rep->value, pages_len = (len + MR_PAGE - 1) & ~(uint64_t)(MR_PAGE - 1);
   if (a < mr.win_lo || a > mr.win_hi || pages_len > mr.win_hi - a)
     mr_fail(MR_EXIT_OUTCOME,
-            "%s returned 0x%" PRIx64 ", outside the window: the kernel chose the address, so the result "
-            "is not reproducible (give a fixed address or a free hint inside the window)",
+            "%s returned 0x%" PRIx64 ", outside the trace's window: give a fixed address or a free hint "
+            "inside the window (an address the kernel picks is not reproducible)",
             what, a);
   printf("{\"ret\":\"0x%" PRIx64 "\"}\n", a);
 }
