@@ -333,15 +333,15 @@ int main(int argc, char **argv) {
   free(text);
   if (in != stdin) fclose(in);
 
-  fflush(stdout);
+  int write_error = fflush(stdout) || ferror(stdout) ? errno : 0;
   for (int i = 0; i < mr.nprocs; i++)
     if (mr.procs[i].chan >= 0) {
       close(mr.procs[i].chan);
       mr.procs[i].chan = -1;
     }
   reap_all();
-  if (fflush(stdout) || ferror(stdout)) {
-    fprintf(stderr, "mmrec: cannot write the results: %s\n", strerror(errno));
+  if (write_error) {
+    fprintf(stderr, "mmrec: cannot write the results: %s\n", strerror(write_error));
     return MR_EXIT_TRACE;
   }
   return MR_EXIT_OK;
