@@ -126,7 +126,8 @@ static void check_machine(void) {
   int major = 0, minor = 0;
   if (sscanf(u.release, "%d.%d", &major, &minor) == 2 && (major < 6 || (major == 6 && minor < 17)))
     fprintf(stderr,
-            "mmrec: warning: Linux %s: some mremap results differ before 6.17 from the reference recordings\n",
+            "mmrec: warning: Linux %s is older than 6.17: some results (mremap moves across mappings, newer "
+            "advice) differ from the spec's, which were recorded on 6.18\n",
             u.release);
 }
 
@@ -316,7 +317,7 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  sigaction(SIGPIPE, &sa, NULL); /* the reader of the results went away */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   start_process0();

@@ -34,6 +34,19 @@
 #ifndef MAP_SYNC
 #define MAP_SYNC 0x80000
 #endif
+/* advice newer than some C libraries' headers (values from the Linux uapi) */
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#define MADV_KEEPONFORK 19
+#endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef MREMAP_MAYMOVE
 #define MREMAP_MAYMOVE 1
 #endif
@@ -136,7 +149,7 @@ static const struct {
     {EACCES, "EACCES"}, {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},   {EEXIST, "EEXIST"},
     {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ETXTBSY, "ETXTBSY"}, {EFBIG, "EFBIG"},
     {ENOSPC, "ENOSPC"}, {ESPIPE, "ESPIPE"}, {EROFS, "EROFS"},   {ENOSYS, "ENOSYS"},
-    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}, {EHWPOISON, "EHWPOISON"},
+    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
 };
 
 static const char *errno_name(int e) {

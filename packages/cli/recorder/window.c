@@ -41,8 +41,7 @@ static int add_run(size_t *n, uint64_t start, uint64_t end, const char *perms) {
 static int vma_head(const char *line, uint64_t *start, uint64_t *end, char perms[5]) {
   unsigned long long s, e;
   char p[8];
-  int used = 0;
-  if (sscanf(line, "%llx-%llx %7s%n", &s, &e, p, &used) != 3 || strlen(p) != 4) return 0;
+  if (sscanf(line, "%llx-%llx %7s", &s, &e, p) != 3 || strlen(p) != 4) return 0;
   *start = s;
   *end = e;
   memcpy(perms, p, 5);

@@ -143,6 +143,28 @@ describe.skipIf(unsupported !== null)('mmkit record on this machine', () => {
     expect(gone.stderr).toMatch(/line 4: pid 1 has exited/);
   });
 
+  it('reports an access past the end of a mapped file as SIGBUS, as the spec says', async () => {
+    const lines = [
+      '{"op":"file","name":"f","size":"0x1000"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x3000","prot":"rw-","flags":["shared","fixed"],"file":"f","offset":"0x0"}',
+      '{"op":"write","pid":0,"addr":"0x100000000010","data":"2a"}',
+      '{"op":"read","pid":0,"addr":"0x100000002000","len":"0x1"}',
+      '{"op":"pread","name":"f","offset":"0x10","len":"0x1"}',
+    ];
+    const got = await recordTrace(exe, trace([V1, ...lines]), { filesDir }, 'pipe');
+    expect(got.status).toBe(0);
+    expect(got.stdout).toBe(
+      '{"mmtrace":1}\n{"ret":0}\n{"ret":"0x100000000000"}\n{"ret":0}\n{"fault":"SIGBUS"}\n{"data":"2a"}\n',
+    );
+  });
+
+  it('refuses a trace made for another page size (status 4)', async () => {
+    const got = await recordTrace(exe, trace([V1.replace('4096', '16384'), MMAP]), {}, 'pipe');
+    expect(got.status).toBe(RECORD_EXIT.refused);
+    expect(got.stdout).toBe('');
+    expect(got.stderr).toMatch(/line 1: the trace is for 16384-byte pages; this machine has 4 KiB pages/);
+  });
+
   it('runs from the command line: -o writes the results, errors are one line', async () => {
     const out = join(scratch, 'results.jsonl');
     const cli = ['--import', 'tsx', 'packages/cli/src/main.ts', 'record'];

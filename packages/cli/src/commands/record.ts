@@ -136,9 +136,11 @@ export function recordTrace(
     child.stderr?.setEncoding('utf8').on('data', (s: string) => {
       stderr += s;
     });
-    child.on('error', reject);
+    child.on('error', (e) => reject(new UsageError(`cannot run the recorder ${exe}: ${e.message}`)));
     child.on('close', (code, signal) => {
-      if (signal) stderr += `mmrec: stopped by ${signal}\n`;
+      // The reader of the results went away (`mmkit record T | head`): a quiet end, as for every command.
+      if (signal === 'SIGPIPE') code = 0;
+      else if (signal) stderr += `mmrec: stopped by ${signal}\n`;
       resolve({ status: code ?? 2, stdout, stderr: stderr.replace(/^mmrec: /gm, 'mmkit record: ') });
     });
   });
