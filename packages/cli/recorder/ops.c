@@ -477,7 +477,6 @@ static void op_fork(void) {
   }
   struct mr_request req = {.kind = MR_FORK};
   struct mr_reply rep;
-  fflush(stdout);
   ops_call(p, &req, NULL, pair[1], &rep, NULL, 0);
   close(pair[1]);
   if (rep.error) mr_fail(MR_EXIT_TRACE, "fork in process %d failed: %s", p, strerror(rep.error));

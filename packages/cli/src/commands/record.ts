@@ -116,7 +116,7 @@ export interface RecordOutcome {
 }
 
 /**
- * Records the trace at `trace` with the recorder at `exe`. Results go to the descriptor
+ * Records the trace at `trace` (`-`: this process's stdin) with the recorder at `exe`. Results go to the descriptor
  * `output` (they stream there as the trace runs), or are collected when it is 'pipe'.
  */
 export function recordTrace(
@@ -127,7 +127,7 @@ export function recordTrace(
 ): Promise<RecordOutcome> {
   const args = opts.filesDir ? ['-d', opts.filesDir, trace] : [trace];
   return new Promise((resolve, reject) => {
-    const child = spawn(exe, args, { stdio: ['ignore', output, 'pipe'] });
+    const child = spawn(exe, args, { stdio: [trace === '-' ? 'inherit' : 'ignore', output, 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
@@ -161,7 +161,7 @@ export async function runRecord(
     return RECORD_EXIT.refused;
   }
   try {
-    accessSync(trace, constants.R_OK);
+    if (trace !== '-') accessSync(trace, constants.R_OK);
   } catch (e) {
     throw new UsageError(`cannot read ${trace}: ${(e as NodeJS.ErrnoException).code}`);
   }
@@ -190,7 +190,7 @@ export function registerRecord(program: Command): void {
     .description(
       "Run an mmtrace (v1 or v2) on this machine's Linux kernel and print Linux's result lines (Linux x86_64, 4 KiB pages)",
     )
-    .argument('<trace>', 'trace file (mmtrace v1 or v2)')
+    .argument('<trace>', 'trace file (mmtrace v1 or v2); - reads stdin')
     .option('-o, --output <file>', 'write the results to a file instead of stdout')
     .option(
       '--files-dir <dir>',
