@@ -217,8 +217,7 @@ static void start_process0(void) {
     tracee_serve(pair[1]);
   }
   close(pair[1]);
-  struct timeval tv = {.tv_sec = 60, .tv_usec = 0};
-  setsockopt(pair[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ops_set_reply_timeout(pair[0]);
   mr.procs[0].pid = pid;
   mr.procs[0].chan = pair[0];
   mr.nprocs = 1;
@@ -249,17 +248,6 @@ static void check_window_free(void) {
 
 /* ---- the trace ----------------------------------------------------------------------- */
 
-static uint64_t header_hex(const char *s) {
-  uint64_t v = 0;
-  if (strncmp(s, "0x", 2) != 0 || s[2] == 0 || strlen(s) > 18) mr_fail(MR_EXIT_TRACE, "bad window bound \"%s\"", s);
-  for (const char *p = s + 2; *p; p++) {
-    int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-    if (d < 0) mr_fail(MR_EXIT_TRACE, "bad window bound \"%s\"", s);
-    v = v << 4 | (uint64_t)d;
-  }
-  return v;
-}
-
 static void read_header(char *text) {
   static struct jl_object obj;
   char why[160];
@@ -277,8 +265,8 @@ static void read_header(char *text) {
     mr_fail(MR_EXIT_REFUSED, "the trace is for %lld-byte pages; this machine has 4 KiB pages", v->integer);
   v = jl_get(&obj, "window");
   if (!v || v->type != JL_LIST || v->count != 2) mr_fail(MR_EXIT_TRACE, "the header needs \"window\": [lo, hi]");
-  mr.win_lo = header_hex(v->items[0]);
-  mr.win_hi = header_hex(v->items[1]);
+  mr.win_lo = ops_parse_hex(v->items[0], "window");
+  mr.win_hi = ops_parse_hex(v->items[1], "window");
   if (mr.win_lo >= mr.win_hi || (mr.win_lo | mr.win_hi) % MR_PAGE || mr.win_lo < 0x10000 ||
       mr.win_hi > 0x7ffffffff000ull)
     mr_fail(MR_EXIT_TRACE, "the window must be page aligned, non-empty, and inside user space");

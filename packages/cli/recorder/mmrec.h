@@ -151,6 +151,11 @@ struct mr_state {
 
 extern struct mr_state mr;
 
+/* The value of a hex string field ("0x" and lower-case digits, at most 64 bits); a malformed
+ * one ends the recording, naming `key`. */
+uint64_t ops_parse_hex(const char *s, const char *key);
+/* Bounds the wait for a traced process's replies on `chan`. */
+void ops_set_reply_timeout(int chan);
 /* Executes one trace line (not the header) and prints its result line. */
 void ops_line(char *text);
 /* Sends one request to trace process `p` and waits for the reply; payloads go to/from

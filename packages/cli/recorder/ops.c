@@ -162,12 +162,15 @@ static const char *errno_name(int e) {
 
 static const struct jl_object *line_obj;
 
-static uint64_t parse_hex(const char *s, const char *key) {
+/* The value of a lower-case hex digit, or -1. */
+static int hex_digit(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+
+uint64_t ops_parse_hex(const char *s, const char *key) {
   if (strncmp(s, "0x", 2) != 0 || s[2] == 0 || strlen(s) > 18)
     mr_fail(MR_EXIT_TRACE, "\"%s\" must be a hex string of at most 64 bits like \"0x1000\", not \"%s\"", key, s);
   uint64_t v = 0;
   for (const char *p = s + 2; *p; p++) {
-    int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+    int d = hex_digit(*p);
     if (d < 0) mr_fail(MR_EXIT_TRACE, "\"%s\": \"%s\" is not lower-case hex", key, s);
     v = v << 4 | (uint64_t)d;
   }
@@ -183,7 +186,7 @@ static const char *field_string(const char *key) {
   return v->str;
 }
 
-static uint64_t field_hex(const char *key) { return parse_hex(field_string(key), key); }
+static uint64_t field_hex(const char *key) { return ops_parse_hex(field_string(key), key); }
 
 static const struct jl_value *field_list(const char *key) {
   const struct jl_value *v = jl_get(line_obj, key);
@@ -240,8 +243,7 @@ static unsigned char *field_data(const char *key, size_t *len) {
   unsigned char *buf = malloc(n / 2 + 1);
   if (!buf) mr_fail(MR_EXIT_TRACE, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    int d = hex_digit(s[i]);
     if (d < 0) mr_fail(MR_EXIT_TRACE, "\"%s\" must be lower-case hex digits", key);
     if (i % 2 == 0) buf[i / 2] = (unsigned char)(d << 4);
     else buf[i / 2] |= (unsigned char)d;
@@ -310,7 +312,7 @@ static void call_syscall(int p, long nr, uint64_t a1, uint64_t a2, uint64_t a3, 
   ops_call(p, &req, NULL, -1, rep, NULL, 0);
 }
 
-static void set_reply_timeout(int chan) {
+void ops_set_reply_timeout(int chan) {
   struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S, .tv_usec = 0};
   setsockopt(chan, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
@@ -480,7 +482,7 @@ static void op_fork(void) {
   ops_call(p, &req, NULL, pair[1], &rep, NULL, 0);
   close(pair[1]);
   if (rep.error) mr_fail(MR_EXIT_TRACE, "fork in process %d failed: %s", p, strerror(rep.error));
-  set_reply_timeout(pair[0]);
+  ops_set_reply_timeout(pair[0]);
   int child = mr.nprocs++;
   mr.procs[child].pid = (pid_t)rep.value;
   mr.procs[child].chan = pair[0];
