@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -66,6 +67,8 @@
 #define SYS_mlock2 325
 #endif
 
+/* statfs f_type of ext4 */
+#define EXT4_MAGIC 0xEF53
 /* seconds to wait for a traced process's reply before giving up */
 #define REPLY_TIMEOUT_S 60
 /* the highest user address with 5-level paging: a mincore range ending above it is
@@ -333,8 +336,13 @@ static int file_fd(const char *name) {
   return -1;
 }
 
-/* A regular file without a name, on the filesystem of mr.files_dir: nothing stays on disk. */
+/* A regular file without a name, on the filesystem of mr.files_dir: nothing stays on disk.
+ * The first one warns when that filesystem is not ext4, the one the spec's results assume. */
 static int unnamed_file(void) {
+  struct statfs fs;
+  if (nfiles == 0 && statfs(mr.files_dir, &fs) == 0 && fs.f_type != EXT4_MAGIC)
+    fprintf(stderr, "mmrec: warning: %s is not on ext4: results of file ops may differ from the spec's\n",
+            mr.files_dir);
   int fd = open(mr.files_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0) return fd;
   char path[PATH_MAX];
