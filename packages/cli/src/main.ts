@@ -40,6 +40,7 @@ registerRun(program);
 registerDemo(program);
 registerBench(program);
 registerReplay(program);
+(await import('./commands/record.ts')).registerRecord(program);
 
 try {
   await program.parseAsync(process.argv);
