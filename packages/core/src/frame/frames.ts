@@ -33,17 +33,17 @@ export class Frames {
     readonly meta: FrameMetaStore,
     readonly memory: PhysMemory,
   ) {
-    this.allocator = new FrameAllocator(meta.nrFrames);
+    this.allocator = new FrameAllocator(meta.capacity);
   }
 
   get nrFrames(): number {
-    return this.meta.nrFrames;
+    return this.meta.capacity;
   }
   get nrFree(): number {
     return this.allocator.nrFree;
   }
   get nrInUse(): number {
-    return this.meta.nrFrames - this.allocator.nrFree;
+    return this.meta.capacity - this.allocator.nrFree;
   }
 
   /** Installs the drop hook of a frame type (one per type). */
