@@ -10,6 +10,7 @@ import {
   fork,
   mremap,
 } from './address-space.ts';
+import { mmapChurn } from './mmap-churn.ts';
 import { pagecacheRemoval } from './page-cache.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
 import { replay } from './replay.ts';
@@ -28,6 +29,7 @@ export const WORKLOAD_NAMES = [
   'fork',
   'cow-break',
   'mremap',
+  'mmap-churn',
   'pagecache-removal',
   'replay',
   'cortenmm-mmap',
@@ -49,6 +51,7 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   fork,
   'cow-break': cowBreak,
   mremap,
+  'mmap-churn': mmapChurn,
   'pagecache-removal': pagecacheRemoval,
   replay,
   'cortenmm-mmap': cortenmmMmap,
