@@ -6,7 +6,7 @@ import { escapeScript } from '../src/bench/reporters/html.ts';
 import { toJson, validateReport } from '../src/bench/reporters/json.ts';
 import { renderTable } from '../src/bench/reporters/table.ts';
 import { conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
-import { median, pairRatios, summarize } from '../src/bench/stats.ts';
+import { median, pairRatios, ratioInterval, summarize } from '../src/bench/stats.ts';
 import type { BenchReport, ResultRow } from '../src/bench/types.ts';
 import { unavailableReason, WORKLOAD_NAMES, workloadByName } from '../src/bench/workloads/index.ts';
 import { resolveBenchOptions } from '../src/commands/bench.ts';
@@ -54,7 +54,8 @@ describe('statistics', () => {
   it('gives median, min and max as plain numbers', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
-    expect(summarize([5, 1, 9])).toEqual({ median: 5, min: 1, max: 9 });
+    expect(summarize([5, 1, 9])).toEqual({ median: 5, min: 1, max: 9, noisy: true });
+    expect(summarize([100, 110, 105])).toEqual({ median: 105, min: 100, max: 110, noisy: false });
     expect(Number.isNaN(summarize([]).median)).toBe(true);
   });
 
@@ -63,16 +64,47 @@ describe('statistics', () => {
     expect(pairRatios([1], [0])).toEqual([]);
   });
 
-  it('computes layout ratios pair by pair in the order given, and against Linux', () => {
+  it('computes layout ratios from medians in the order given, and against Linux', () => {
     const rows = [row('soa', [30, 60, 90]), row('aos', [10, 20, 30]), row('object', [10, 30, 30])];
     const ratios = layoutRatios(rows, ['soa', 'aos', 'object']);
     expect(ratios.map((r) => r.layout)).toEqual(['soa/aos', 'soa/object', 'aos/object']);
-    expect(ratios[0]).toMatchObject({ unit: 'ratio', median: 3, min: 3, max: 3, runs: [3, 3, 3] });
-    expect(ratios[1]).toMatchObject({ median: 3, min: 2, max: 3 });
+    expect(ratios[0]).toMatchObject({ unit: 'ratio', median: 3, runs: [3, 3, 3], noisy: true });
+    expect(ratios[0].min).toBeLessThanOrEqual(3);
+    expect(ratios[0].max).toBeGreaterThanOrEqual(3);
+    // The ratio of the medians (60 / 30), not the median of the pairwise ratios (3, 2, 3).
+    expect(ratios[1]).toMatchObject({ median: 2, runs: [3, 2, 3] });
     const linux = row('linux', [1, 2, 3]);
     const lr = linuxRatios([...rows, linux]);
     expect(lr.map((r) => r.layout)).toEqual(['soa/linux', 'aos/linux', 'object/linux']);
     expect(lr[0].runs).toEqual([30, 30, 30]);
+  });
+
+  it('never contradicts the medians beside a ratio, even with an outlier run', () => {
+    const soa = row('soa', [1.05e6, 1.0e6, 1.1e6]);
+    const object = row('object', [1.73e6, 1.7e6, 0.1e6]);
+    const [r] = layoutRatios([soa, object], ['soa', 'object']);
+    expect(r.median).toBeCloseTo(soa.median / object.median, 12);
+    expect(r.median).toBeLessThan(1);
+    expect(r.noisy).toBe(true);
+  });
+
+  it('flags quiet results as not noisy, with a tight interval', () => {
+    const [r] = layoutRatios(
+      [row('soa', [100, 101, 102, 100, 101]), row('aos', [50, 50, 51, 50, 51])],
+      ['soa', 'aos'],
+    );
+    expect(r.noisy).toBe(false);
+    expect(r.median).toBeCloseTo(101 / 50, 12);
+    expect(r.min).toBeGreaterThan(1.9);
+    expect(r.max).toBeLessThan(2.1);
+  });
+
+  it('gives the bootstrap interval reproducibly', () => {
+    const a = [3, 5, 4, 6, 5];
+    const b = [2, 2.5, 2, 3, 2.2];
+    expect(ratioInterval(a, b)).toEqual(ratioInterval(a, b));
+    expect(Number.isNaN(ratioInterval([], b).ratio)).toBe(true);
+    expect(Number.isNaN(ratioInterval(a, [0, 0]).ratio)).toBe(true);
   });
 });
 
@@ -109,6 +141,7 @@ describe('JSON report', () => {
       'min',
       'max',
       'runs',
+      'noisy',
     ]);
     expect(parsed.results[1].max).toBeNull();
     for (const k of ['node', 'cpu', 'date', 'sizeBytes', 'runs', 'unavailable'])
@@ -124,7 +157,8 @@ describe('JSON report', () => {
     const rows = [row('soa', [30, 60, 90]), row('aos', [10, 20, 30])];
     const text = renderTable({ ...report, results: [...rows, ...layoutRatios(rows, ['soa', 'aos'])] });
     expect(text).toMatch(/workload +arch +metric +soa +aos +soa\/aos/);
-    expect(text).toMatch(/3\.00x/);
+    expect(text).toMatch(/3\.00x \([0-9.]+\.\.[0-9.]+\) noisy/);
+    expect(text).toMatch(/noisy: runs spread over more than 20%/);
     expect(text).toMatch(/replay: not yet/);
   });
 });
@@ -134,6 +168,7 @@ describe('workloads and options', () => {
     expect(WORKLOAD_NAMES).toContain('cortenmm-unmap-virt');
     expect(WORKLOAD_NAMES).toContain('alloc');
     expect(new Set(WORKLOAD_NAMES).size).toBe(WORKLOAD_NAMES.length);
+    expect(WORKLOAD_NAMES).toContain('mmap-churn');
     for (const name of WORKLOAD_NAMES) {
       const w = workloadByName(name);
       if (w === null) expect(unavailableReason(name)).toMatch(/./);
@@ -183,6 +218,20 @@ describe('workloads and options', () => {
     expect(r.values.pages_per_s.every((v) => v > 0)).toBe(true);
   });
 
+  it('churns mmap/munmap among 10 000 mappings and checks the address space afterwards', () => {
+    const r = runSpec({
+      workload: 'mmap-churn',
+      layout: 'object',
+      arch: 'x86_64',
+      size: 1 << 20,
+      runs: 1,
+      warmup: 0,
+      quick: true,
+    });
+    expect(r.values.calls_per_s).toHaveLength(1);
+    expect(r.values.calls_per_s[0]).toBeGreaterThan(0);
+  }, 60_000);
+
   it('reads the Linux program output into rows of its own layout', () => {
     const rows = linuxRows(
       {
@@ -206,6 +255,7 @@ describe('workloads and options', () => {
         min: 1,
         max: 3,
         runs: [1, 3, 2],
+        noisy: true,
       },
     ]);
   });

@@ -1,16 +1,17 @@
 import 'reflect-metadata';
 
 export * from './arch/index.ts';
+export * from './ecs/index.ts';
 export * from './errors.ts';
 export { FrameAllocator, type FrameAllocatorService } from './frame/allocator.ts';
 export { FRAME_TYPE_NAMES, FrameType } from './frame/frame-type.ts';
 export { type DropHook, Frames } from './frame/frames.ts';
 export {
   createMetaStore,
+  FRAME_FIELDS,
+  FRAME_META_SCHEMA,
   type FrameMetaStore,
-  LAYOUT_NAMES,
-  type LayoutName,
-  SoaMetaStore,
+  NODE_FIELDS,
 } from './frame/meta-store.ts';
 export { PhysMemory } from './frame/phys-memory.ts';
 export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';

@@ -4,9 +4,9 @@
  * stores and the service tokens. These names may change with the core's internals.
  */
 
+export type { StoreOptions } from './ecs/store.ts';
 export { fail } from './errors.ts';
 export type { FrameAllocatorService } from './frame/allocator.ts';
-export type { MetaStoreOptions } from './frame/meta-store.ts';
 export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';

@@ -1,20 +1,29 @@
 /**
- * A bench child process: runs one workload × layout × architecture, a warm-up then the
- * measured runs, and prints one line `RESULT_MARKER <json>` on stdout. Started by the
- * runner as `node --expose-gc --import tsx child.ts <spec json>`, so each combination gets a
- * fresh heap and JIT state (no layout ever makes another's code polymorphic).
+ * A bench child process: sets one workload × layout × architecture up, runs the warm-up,
+ * then measures one run per request, so that the runner can interleave the runs of
+ * several layouts (each in a process of its own: a fresh heap and JIT state, so no layout
+ * ever makes another's code polymorphic). Started by the runner as
+ * `node --expose-gc --import tsx child.ts <spec json>`. Protocol, one line each:
+ * - the child prints `READY_MARKER` once set up and warmed up;
+ * - on `run` from stdin it prints `RUN_MARKER <json>` (one value per metric);
+ * - on `finish` it runs the workload's final check, prints `DONE_MARKER` and exits.
+ * An error prints its stack on stderr and exits 1.
  */
+import { createInterface } from 'node:readline';
 import { archByName } from '../archs.ts';
-import type { WorkloadContext } from './types.ts';
+import type { WorkloadContext, WorkloadInstance } from './types.ts';
 import { workloadByName } from './workloads/index.ts';
 
-export const RESULT_MARKER = 'MMKIT_BENCH_RESULT';
+export const READY_MARKER = 'MMKIT_BENCH_READY';
+export const RUN_MARKER = 'MMKIT_BENCH_RUN';
+export const DONE_MARKER = 'MMKIT_BENCH_DONE';
 
 export interface ChildSpec {
   workload: string;
   layout: string;
   arch: string;
   size: number;
+  /** Measured runs (`runSpec`; the runner asks for each run itself). */
   runs: number;
   warmup: number;
   quick: boolean;
@@ -27,40 +36,83 @@ export interface ChildResult {
   ms: number;
 }
 
-/** Runs a spec in this process (the child's body; also callable from tests). */
+/** A workload set up and warmed up, measured one run at a time. */
+export class ChildSession {
+  readonly nrPages: number;
+  private readonly instance: WorkloadInstance;
+
+  constructor(readonly spec: ChildSpec) {
+    const w = workloadByName(spec.workload);
+    if (w === null) throw new Error(`workload '${spec.workload}' is not available`);
+    this.nrPages = Math.min(spec.size / 4096, w.maxPages ?? Number.POSITIVE_INFINITY);
+    const ctx: WorkloadContext = {
+      arch: archByName(spec.arch),
+      archName: spec.arch,
+      layout: spec.layout,
+      size: this.nrPages * 4096,
+      nrPages: this.nrPages,
+      quick: spec.quick,
+    };
+    this.instance = w.setup(ctx);
+    for (let i = 0; i < spec.warmup; i++) this.instance.run();
+  }
+
+  /** One measured run: a value per metric. */
+  run(): Record<string, number> {
+    return this.instance.run();
+  }
+
+  /** The workload's final check (untimed). */
+  finish(): void {
+    this.instance.finish?.();
+  }
+}
+
+/** Runs a spec's measured runs back to back in this process (tests; the runner interleaves children instead). */
 export function runSpec(spec: ChildSpec): ChildResult {
   const t0 = performance.now();
-  const w = workloadByName(spec.workload);
-  if (w === null) throw new Error(`workload '${spec.workload}' is not available`);
-  const nrPages = Math.min(spec.size / 4096, w.maxPages ?? Number.POSITIVE_INFINITY);
-  const ctx: WorkloadContext = {
-    arch: archByName(spec.arch),
-    archName: spec.arch,
-    layout: spec.layout,
-    size: nrPages * 4096,
-    nrPages,
-    quick: spec.quick,
-  };
-  const inst = w.setup(ctx);
-  for (let i = 0; i < spec.warmup; i++) inst.run();
+  const session = new ChildSession(spec);
+  const metrics = workloadByName(spec.workload)?.metrics ?? [];
   const values: Record<string, number[]> = {};
-  for (const m of w.metrics) values[m.metric] = [];
+  for (const m of metrics) values[m.metric] = [];
   for (let i = 0; i < spec.runs; i++) {
-    const r = inst.run();
-    for (const m of w.metrics) values[m.metric].push(r[m.metric]);
+    const r = session.run();
+    for (const m of metrics) values[m.metric].push(r[m.metric]);
   }
-  inst.finish?.();
-  return { values, pages: nrPages, ms: performance.now() - t0 };
+  session.finish();
+  return { values, pages: session.nrPages, ms: performance.now() - t0 };
+}
+
+/** The child's body: serves `run` and `finish` requests from stdin. */
+function serve(spec: ChildSpec): void {
+  const session = new ChildSession(spec);
+  process.stdout.write(`${READY_MARKER}\n`);
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    try {
+      if (line === 'run') {
+        process.stdout.write(`${RUN_MARKER} ${JSON.stringify(session.run())}\n`);
+      } else if (line === 'finish') {
+        session.finish();
+        process.stdout.write(`${DONE_MARKER}\n`);
+        lines.close();
+      } else throw new Error(`bench child: unknown request '${line}'`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+}
+
+function fail(e: unknown): never {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
 if (isMain) {
-  const spec = JSON.parse(process.argv[2]) as ChildSpec;
   try {
-    const result = runSpec(spec);
-    process.stdout.write(`${RESULT_MARKER} ${JSON.stringify(result)}\n`);
+    serve(JSON.parse(process.argv[2]) as ChildSpec);
   } catch (e) {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
+    fail(e);
   }
 }

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type ChildResult, type ChildSpec, RESULT_MARKER } from './child.ts';
+import { type ChildSpec, DONE_MARKER, READY_MARKER, RUN_MARKER } from './child.ts';
 import { type LinuxResult, runLinuxBench } from './linux.ts';
 import type { Progress } from './progress.ts';
-import { pairRatios, summarize } from './stats.ts';
+import { pairRatios, ratioInterval, summarize } from './stats.ts';
 import type { BenchReport, Conditions, ResultRow } from './types.ts';
 import { unavailableReason, workloadByName } from './workloads/index.ts';
 
@@ -37,33 +37,99 @@ function lastError(stderr: string): string {
   return (lines.find((l) => /Error\b/.test(l)) ?? lines[lines.length - 1] ?? '').trim();
 }
 
-/** Runs one workload × layout × arch in a child process and returns its per-run values. */
-export function runChild(spec: ChildSpec): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', TSX, CHILD, JSON.stringify(spec)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * One child process (`child.ts`) with its workload set up and warmed up, answering one
+ * measured run per `run()`. Requests are sent one at a time.
+ */
+export class BenchChild {
+  private out = '';
+  private err = '';
+  private waiting: { marker: string; resolve: (payload: string) => void; reject: (e: Error) => void } | null =
+    null;
+  private exited: Error | null = null;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.out += d;
+      this.deliver();
     });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.err += d;
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
+    child.on('error', (e) => this.fail(e));
+    child.on('close', (code) =>
+      this.fail(new Error(`exit ${code}: ${lastError(this.err) || this.out.trim()}`)),
+    );
+  }
+
+  /** Starts a child for `spec` and waits until it is set up and warmed up. */
+  static async start(spec: ChildSpec): Promise<BenchChild> {
+    const proc = spawn(process.execPath, ['--expose-gc', '--import', TSX, CHILD, JSON.stringify(spec)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(`${RESULT_MARKER} `));
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`exit ${code}: ${lastError(err) || out.trim()}`));
-        return;
+    const c = new BenchChild(proc);
+    try {
+      await c.expect(READY_MARKER);
+    } catch (e) {
+      c.kill();
+      throw e;
+    }
+    return c;
+  }
+
+  /** One measured run: a value per metric. */
+  async run(): Promise<Record<string, number>> {
+    this.child.stdin?.write('run\n');
+    return JSON.parse(await this.expect(RUN_MARKER)) as Record<string, number>;
+  }
+
+  /** Runs the workload's final check and lets the child exit. */
+  async finish(): Promise<void> {
+    this.child.stdin?.write('finish\n');
+    await this.expect(DONE_MARKER);
+    this.child.stdin?.end();
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill();
+  }
+
+  private expect(marker: string): Promise<string> {
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolve, reject) => {
+      this.waiting = { marker, resolve, reject };
+      this.deliver();
+    });
+  }
+
+  /** Hands the next complete line to the waiting request (lines of other output are skipped). */
+  private deliver(): void {
+    for (;;) {
+      const w = this.waiting;
+      const nl = this.out.indexOf('\n');
+      if (w === null || nl < 0) return;
+      const line = this.out.slice(0, nl);
+      this.out = this.out.slice(nl + 1);
+      if (line === w.marker || line.startsWith(`${w.marker} `)) {
+        this.waiting = null;
+        w.resolve(line.slice(w.marker.length + 1));
       }
-      resolve(JSON.parse(line.slice(RESULT_MARKER.length + 1)) as ChildResult);
-    });
-  });
+    }
+  }
+
+  private fail(e: Error): void {
+    this.exited ??= e;
+    const w = this.waiting;
+    this.waiting = null;
+    w?.reject(this.exited);
+  }
 }
 
-/** Ratio rows between every pair of layouts (in the order given), run by run. */
+/**
+ * Ratio rows between every pair of layouts (in the order given): the ratio of the medians,
+ * its bootstrap interval as `min`..`max`, the interleaved runs' pairwise ratios as `runs`,
+ * noisy when either side is.
+ */
 export function layoutRatios(rows: readonly ResultRow[], layouts: readonly string[]): ResultRow[] {
   const out: ResultRow[] = [];
   const key = (r: ResultRow) => `${r.workload}\0${r.arch}\0${r.metric}`;
@@ -82,13 +148,26 @@ export function layoutRatios(rows: readonly ResultRow[], layouts: readonly strin
       for (let j = i + 1; j < layouts.length; j++) {
         const a = g.get(layouts[i]);
         const b = g.get(layouts[j]);
-        if (!a || !b) continue;
-        const runs = pairRatios(a.runs, b.runs);
-        out.push({ ...a, layout: `${a.layout}/${b.layout}`, unit: 'ratio', ...summarize(runs), runs });
+        if (a && b) out.push(ratioRow(a, b, `${a.layout}/${b.layout}`));
       }
     }
   }
   return out;
+}
+
+/** The row of `a` over `b` (see `layoutRatios`). */
+function ratioRow(a: ResultRow, b: ResultRow, layout: string): ResultRow {
+  const { ratio, lo, hi } = ratioInterval(a.runs, b.runs);
+  return {
+    ...a,
+    layout,
+    unit: 'ratio',
+    median: ratio,
+    min: lo,
+    max: hi,
+    runs: pairRatios(a.runs, b.runs),
+    noisy: a.noisy || b.noisy,
+  };
 }
 
 /** Ratio rows of every mmkit layout against the Linux row of the same workload and metric. */
@@ -100,9 +179,7 @@ export function linuxRatios(rows: readonly ResultRow[]): ResultRow[] {
   for (const r of rows) {
     if (r.layout === 'linux' || r.unit === 'ratio') continue;
     const l = linux.get(`${r.workload}\0${r.metric}`);
-    if (!l) continue;
-    const runs = pairRatios(r.runs, l.runs);
-    out.push({ ...r, layout: `${r.layout}/linux`, unit: 'ratio', ...summarize(runs), runs });
+    if (l) out.push(ratioRow(r, l, `${r.layout}/linux`));
   }
   return out;
 }
@@ -143,7 +220,74 @@ export function conditions(
   };
 }
 
-/** Runs the whole plan: every available workload × arch × layout in its own process. */
+/**
+ * Measures one workload × arch on every layout: a child per layout, set up and warmed up,
+ * then the runs interleaved (run 1 of each layout, run 2 of each, ...), so that a change in
+ * the machine's load hits every layout alike. A child that fails is reported in `failures`
+ * and the others go on; a failed final check drops that layout's rows.
+ */
+async function runInterleaved(
+  specs: readonly ChildSpec[],
+  runs: number,
+  progress: Progress,
+  failures: Record<string, string>,
+): Promise<ResultRow[]> {
+  const label = (spec: ChildSpec) => `${spec.workload} ${spec.layout} ${spec.arch}`;
+  const failed = (spec: ChildSpec, e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    failures[label(spec)] = message;
+    progress.log(`bench: ${label(spec)} FAILED: ${message.split('\n').slice(0, 3).join(' | ')}`);
+  };
+  const live: { spec: ChildSpec; child: BenchChild; values: Record<string, number>[] }[] = [];
+  try {
+    for (const spec of specs) {
+      progress.step(label(spec));
+      try {
+        live.push({ spec, child: await BenchChild.start(spec), values: [] });
+      } catch (e) {
+        failed(spec, e);
+      }
+    }
+    for (let r = 0; r < runs; r++) {
+      for (const job of [...live]) {
+        try {
+          job.values.push(await job.child.run());
+        } catch (e) {
+          failed(job.spec, e);
+          job.child.kill();
+          live.splice(live.indexOf(job), 1);
+        }
+      }
+    }
+    const rows: ResultRow[] = [];
+    for (const job of live) {
+      try {
+        await job.child.finish();
+      } catch (e) {
+        failed(job.spec, e);
+        continue;
+      }
+      const { workload, layout, arch } = job.spec;
+      for (const m of workloadByName(workload)?.metrics ?? []) {
+        const values = job.values.map((v) => v[m.metric]);
+        rows.push({
+          workload,
+          layout,
+          arch,
+          metric: m.metric,
+          unit: m.unit,
+          ...summarize(values),
+          runs: values,
+        });
+      }
+    }
+    return rows;
+  } finally {
+    for (const job of live) job.child.kill();
+  }
+}
+
+/** Runs the whole plan: every available workload × arch, its layouts interleaved (`runInterleaved`). */
 export async function runBench(opts: BenchOptions, progress: Progress): Promise<BenchReport> {
   const unavailable: Record<string, string> = {};
   const runnable: string[] = [];
@@ -152,11 +296,11 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
     if (why === null) runnable.push(name);
     else unavailable[name] = why;
   }
-  const jobs: ChildSpec[] = [];
+  const groups: ChildSpec[][] = [];
   for (const workload of runnable)
     for (const arch of opts.archs)
-      for (const layout of opts.layouts)
-        jobs.push({
+      groups.push(
+        opts.layouts.map((layout) => ({
           workload,
           layout,
           arch,
@@ -164,39 +308,14 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
           runs: opts.runs,
           warmup: opts.warmup,
           quick: opts.quick,
-        });
-  progress.start(jobs.length + (opts.vsLinux ? 1 : 0));
+        })),
+      );
+  progress.start(groups.length * opts.layouts.length + (opts.vsLinux ? 1 : 0));
   for (const [name, why] of Object.entries(unavailable)) progress.log(`bench: ${name} not available: ${why}`);
   const rows: ResultRow[] = [];
   const failures: Record<string, string> = {};
   try {
-    for (const spec of jobs) {
-      const label = `${spec.workload} ${spec.layout} ${spec.arch}`;
-      progress.step(label);
-      let res: ChildResult;
-      try {
-        res = await runChild(spec);
-      } catch (e) {
-        // One failing job (a kernel.check() violation, a crash) is reported; the others run.
-        const message = e instanceof Error ? e.message : String(e);
-        failures[label] = message;
-        progress.log(`bench: ${label} FAILED: ${message.split('\n').slice(0, 3).join(' | ')}`);
-        continue;
-      }
-      const w = workloadByName(spec.workload);
-      for (const m of w?.metrics ?? []) {
-        const runs = res.values[m.metric] ?? [];
-        rows.push({
-          workload: spec.workload,
-          layout: spec.layout,
-          arch: spec.arch,
-          metric: m.metric,
-          unit: m.unit,
-          ...summarize(runs),
-          runs,
-        });
-      }
-    }
+    for (const specs of groups) rows.push(...(await runInterleaved(specs, opts.runs, progress, failures)));
     let linuxNote = 'not requested';
     if (opts.vsLinux) {
       progress.step('linux (native C program)');

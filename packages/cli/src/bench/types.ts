@@ -40,7 +40,12 @@ export interface Workload {
   maxPages?: number;
 }
 
-/** One figure of the JSON report (exactly the schema of issue 5). */
+/**
+ * One figure of the JSON report. For a measurement, `median`, `min` and `max` summarize
+ * `runs`. For a ratio (`unit: 'ratio'`, `layout: 'a/b'`), `median` is the ratio of the two
+ * medians and `min`..`max` its 95% bootstrap interval; `runs` are the ratios of the
+ * interleaved runs, pair by pair.
+ */
 export interface ResultRow {
   workload: string;
   layout: string;
@@ -52,6 +57,8 @@ export interface ResultRow {
   max: number;
   /** The value of every run, in order. */
   runs: number[];
+  /** Runs spread over more than 20% of the median (for a ratio: either side is noisy). */
+  noisy: boolean;
 }
 
 export interface Conditions {

@@ -34,22 +34,22 @@ export class Frames {
     readonly memory: PhysMemory,
     allocator: FrameAllocatorService,
   ) {
-    if (allocator.nrFrames !== meta.nrFrames || allocator.nrFree !== meta.nrFrames)
+    if (allocator.nrFrames !== meta.capacity || allocator.nrFree !== meta.capacity)
       throw new MmError(
         'InvalidConfig',
-        `the frame allocator must start with all ${meta.nrFrames} frames free`,
+        `the frame allocator must start with all ${meta.capacity} frames free`,
       );
     this.allocator = allocator;
   }
 
   get nrFrames(): number {
-    return this.meta.nrFrames;
+    return this.meta.capacity;
   }
   get nrFree(): number {
     return this.allocator.nrFree;
   }
   get nrInUse(): number {
-    return this.meta.nrFrames - this.allocator.nrFree;
+    return this.meta.capacity - this.allocator.nrFree;
   }
 
   /** Installs the drop hook of a frame type (one per type). */

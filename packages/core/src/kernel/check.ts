@@ -32,7 +32,7 @@ export function checkPhysical(
   const frames = ctx.frames;
   const codec = ctx.codec;
   const consts = ctx.consts;
-  const n = meta.nrFrames;
+  const n = meta.capacity;
   const pteRefs = new Uint32Array(n);
   const parents = new Uint8Array(n);
 

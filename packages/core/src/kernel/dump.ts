@@ -81,7 +81,7 @@ export function dumpPageTable(kernel: Kernel, pt: PageTable, start: number, end:
 export function nodesPerLevel(kernel: Kernel): number[] {
   const out = new Array(kernel.consts.nrLevels + 1).fill(0);
   const meta = kernel.meta;
-  for (let pfn = 0; pfn < meta.nrFrames; pfn++) {
+  for (let pfn = 0; pfn < meta.capacity; pfn++) {
     if (meta.type(pfn) === FrameType.PageTable) out[meta.level(pfn)]++;
   }
   return out;

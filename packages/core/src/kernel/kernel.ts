@@ -4,6 +4,9 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import type { Arch } from '../arch/arch.ts';
 import { CACHE_WRITEBACK, PROP_GLOBAL, PROP_RW, withCache } from '../arch/page-prop.ts';
 import { kernelBase, type PagingConsts } from '../arch/paging-consts.ts';
+import { createStore, type LayoutChoice, resolveLayout } from '../ecs/layout.ts';
+import type { ComponentSchema } from '../ecs/schema.ts';
+import type { ComponentStore, LayoutFactory } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
 import { FrameType } from '../frame/frame-type.ts';
 import { Frames } from '../frame/frames.ts';
@@ -41,9 +44,12 @@ export interface KernelConfig {
   arch: Arch;
   /** Bytes of physical memory, a multiple of 4 KiB (default 1 GiB). */
   memory?: number;
-  /** Storage layout of frame metadata (default `soa`). */
-  layout?: string;
-  /** Put metadata columns on a `SharedArrayBuffer`. */
+  /**
+   * Storage layout of every component family (frame and node metadata, plugin families such
+   * as page-cache slots): `soa` (default), `aos`, `object`, or a user's `LayoutFactory`.
+   */
+  layout?: LayoutChoice | string;
+  /** Put the families' typed arrays on `SharedArrayBuffer`s. */
   sharedMemory?: boolean;
   /** Debug mode: PTE writes check the node lock. */
   debug?: boolean;
@@ -89,6 +95,9 @@ function createComponents() {
 export class Kernel {
   readonly arch: Arch;
   readonly consts: PagingConsts;
+  /** The storage layout of every component family of this kernel. */
+  readonly layout: LayoutFactory;
+  private readonly sharedMemory: boolean;
   readonly meta: FrameMetaStore;
   readonly memory: PhysMemory;
   readonly frames: Frames;
@@ -139,7 +148,9 @@ export class Kernel {
     this.arch = arch;
     this.consts = arch.consts;
     const nrFrames = memory / page;
-    this.meta = services.metaStore(nrFrames, { shared: config.sharedMemory });
+    this.layout = resolveLayout(config.layout ?? 'soa');
+    this.sharedMemory = config.sharedMemory ?? false;
+    this.meta = services.metaStore(nrFrames, { shared: this.sharedMemory });
     this.memory = new PhysMemory(nrFrames);
     const allocator = services.frameAllocator(nrFrames);
     this.frames = new Frames(this.meta, this.memory, allocator);
@@ -166,7 +177,7 @@ export class Kernel {
     this.container.register(ForkStrategyToken, { useValue: services.forkStrategy });
 
     // The metadata slots occupy frames of their own, as in Asterinas.
-    this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerFrame) / page);
+    this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerEntity) / page);
     this.metaPagesStart = this.frames.allocContiguous(this.nrMetaPages, 1, FrameType.MetaPage);
 
     this.kernelPageTable = PageTable.createKernel(this.ctx);
@@ -180,6 +191,14 @@ export class Kernel {
       }
     }
     this.nrBootFrames = this.frames.nrInUse;
+  }
+
+  /**
+   * A store of `schema` in this kernel's layout (and shared memory setting), for
+   * `capacity` entities: how plugins keep their component families.
+   */
+  createStore<S extends ComponentSchema>(schema: S, capacity: number): ComponentStore<S> {
+    return createStore(this.layout, schema, capacity, { shared: this.sharedMemory });
   }
 
   /** Creates a user page table (sharing the kernel half) and registers it. */

@@ -1,6 +1,7 @@
+import type { LayoutFactory, StoreOptions } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
 import { FrameAllocator, type FrameAllocatorService } from '../frame/allocator.ts';
-import { createMetaStore, type FrameMetaStore, type MetaStoreOptions } from '../frame/meta-store.ts';
+import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
 import { eagerFork, type ForkStrategy } from '../process/fork-strategy.ts';
 import { Tlb } from '../tlb.ts';
 
@@ -13,7 +14,7 @@ export interface KernelServices {
   /** Which frames are free (default: the `bitmap` `FrameAllocator`). Token `FrameAllocatorToken`. */
   frameAllocator: (nrFrames: number) => FrameAllocatorService;
   /** Where frame and node metadata live (default: the config's `layout`). Token `MetaStoreToken`. */
-  metaStore: (nrFrames: number, options: MetaStoreOptions) => FrameMetaStore;
+  metaStore: (nrFrames: number, options: StoreOptions) => FrameMetaStore;
   /** The TLB model (default: `Tlb`). Token `TlbToken`. */
   tlb: () => Tlb;
   /** How fork copies an address space (default: `eagerFork`). Token `ForkStrategyToken`. */
@@ -24,7 +25,7 @@ export type ServiceName = keyof KernelServices;
 export type ServiceOverrides = Partial<KernelServices>;
 
 /** The default services, `layout` naming the metadata layout. */
-export function defaultServices(layout: string): KernelServices {
+export function defaultServices(layout: string | LayoutFactory): KernelServices {
   return {
     frameAllocator: (nrFrames) => new FrameAllocator(nrFrames),
     metaStore: (nrFrames, options) => createMetaStore(layout, nrFrames, options),

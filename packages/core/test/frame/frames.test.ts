@@ -130,11 +130,11 @@ describe.each(LAYOUT_NAMES)('boot on %s', (layout) => {
     const k = testKernel({ arch: x86_64, layout }, { memory: 16 * 2 ** 30, debug: false });
     expect(k.frames.nrFrames).toBe(4 * 1024 * 1024);
     expect(k.frames.usageByType()['meta-page']).toBe(
-      Math.ceil((4 * 1024 * 1024 * k.meta.bytesPerFrame) / 4096),
+      Math.ceil((4 * 1024 * 1024 * k.meta.bytesPerEntity) / 4096),
     );
     // soa's budget is 32 bytes per frame; aos spends Asterinas's 64-byte slot.
-    if (layout === 'soa') expect(k.meta.bytesPerFrame).toBeLessThanOrEqual(32);
-    if (layout === 'aos') expect(k.meta.bytesPerFrame).toBe(64);
+    if (layout === 'soa') expect(k.meta.bytesPerEntity).toBeLessThanOrEqual(32);
+    if (layout === 'aos') expect(k.meta.bytesPerEntity).toBe(64);
   });
 
   it('can keep the metadata columns on a SharedArrayBuffer', () => {

@@ -29,7 +29,7 @@ function kernelWithOnePage() {
 
 /** The level-1 node holding the PTE of VA. */
 function leafNode(k: ReturnType<typeof testKernel>): number {
-  for (let pfn = 0; pfn < k.meta.nrFrames; pfn++) {
+  for (let pfn = 0; pfn < k.meta.capacity; pfn++) {
     if (k.meta.type(pfn) === FrameType.PageTable && k.meta.level(pfn) === 1 && k.meta.nrChildren(pfn) === 1)
       return pfn;
   }

@@ -1,6 +1,7 @@
 export { type BackingStore, FsStore, MemoryStore, STORE_PAGE_SIZE } from './backing-store.ts';
 export { FileVmo } from './file-vmo.ts';
 export {
+  PAGE_SLOT_SCHEMA,
   PageMap,
   type PageMapStats,
   PG_DIRTY,

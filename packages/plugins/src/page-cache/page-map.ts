@@ -1,4 +1,6 @@
 import {
+  type ComponentSchema,
+  type ComponentStore,
   FrameType,
   type Kernel,
   MmError,
@@ -69,6 +71,25 @@ export interface RmapEntry {
   pinned: boolean;
 }
 
+/**
+ * Page-cache slots, a component family stored in the kernel's layout: the page's frame
+ * (-1 while the slot is free), the slot reference count (users of the page, not the
+ * frame's count), the removal flag, the page flags (`PG_*`) and the page index in the file.
+ */
+export const PAGE_SLOT_SCHEMA = {
+  name: 'pageSlot',
+  fields: {
+    pfn: { kind: 'i32', initial: -1 },
+    refs: { kind: 'i32' },
+    removal: { kind: 'bool' },
+    flags: { kind: 'u8' },
+    index: { kind: 'f64' },
+  },
+} as const satisfies ComponentSchema;
+type PageSlotStore = ComponentStore<typeof PAGE_SLOT_SCHEMA>;
+/** Slots a page map starts with. */
+const INITIAL_SLOTS = 16;
+
 const NO_SLOT = -1;
 // Read once: a hot loop reading an imported binding may pay for a module getter.
 const PERM_BITS = PROP_R | PROP_W | PROP_X;
@@ -98,7 +119,8 @@ export interface PageMapStats {
  * Slots: the tree maps a page index to a slot number; a slot holds the page's frame, the
  * slot reference count (users of the page: loaders, readers, writers, faulting code — not
  * the frame's count) and the removal flag, plus the page's flags and index (Akaros's
- * `struct page`). Slots live in parallel typed arrays: no object per page.
+ * `struct page`). Slots are entities of `PAGE_SLOT_SCHEMA` in the kernel's layout (typed
+ * arrays in `soa` and `aos`: no object per page there).
  *
  * References: while a page is in the map, the map holds exactly one handle on its frame.
  * Every PTE mapping it holds a frame reference of its own (core's rule), so unlike Akaros
@@ -121,11 +143,8 @@ export class PageMap {
   private readonly tree = new PageIndex();
   /** The pages the running removal marked (slots), by increasing index. */
   private readonly marked = new SlotList();
-  private slotPfn = new Int32Array(16);
-  private slotRefs = new Int32Array(16);
-  private slotRemoval = new Uint8Array(16);
-  private pgFlags = new Uint8Array(16);
-  private pgIndex = new Float64Array(16);
+  /** The slots, in the kernel's layout; grown by doubling. */
+  private readonly slots: PageSlotStore;
   private readonly freeSlots = new SlotList();
   private nrSlots = 0;
   private removing = false;
@@ -143,6 +162,7 @@ export class PageMap {
     readonly name: string,
   ) {
     this.page = kernel.consts.basePageSize;
+    this.slots = kernel.createStore(PAGE_SLOT_SCHEMA, INITIAL_SLOTS);
     if (this.page !== STORE_PAGE_SIZE) throw new MmError('InvalidConfig', 'the page cache needs 4 KiB pages');
     this.bytes = store.size;
   }
@@ -170,16 +190,16 @@ export class PageMap {
   }
 
   pfnOf(slot: number): number {
-    return this.slotPfn[slot];
+    return this.slots.pfn(slot);
   }
   flagsOf(slot: number): number {
-    return this.pgFlags[slot];
+    return this.slots.flags(slot);
   }
   refsOf(slot: number): number {
-    return this.slotRefs[slot];
+    return this.slots.refs(slot);
   }
   removalOf(slot: number): boolean {
-    return this.slotRemoval[slot] !== 0;
+    return this.slots.removal(slot);
   }
 
   /** The slot of page `index`, or `NO_SLOT` (-1); takes no reference. */
@@ -190,35 +210,21 @@ export class PageMap {
   /** Frame of page `index` if it is in the map and up to date, else -1; takes no reference. */
   pfnAt(index: number): number {
     const s = this.tree.get(index);
-    return s === NO_SLOT || (this.pgFlags[s] & PG_UPTODATE) === 0 ? -1 : this.slotPfn[s];
+    return s === NO_SLOT || (this.slots.flags(s) & PG_UPTODATE) === 0 ? -1 : this.slots.pfn(s);
   }
 
   /** Indices of the pages in the map, in increasing order (for tools and tests). */
   indices(): number[] {
     const l = new SlotList();
     this.tree.all(l);
-    return Array.from(l.buf.subarray(0, l.n), (s) => this.pgIndex[s]);
+    return Array.from(l.buf.subarray(0, l.n), (s) => this.slots.index(s));
   }
 
   private allocSlot(): number {
     const free = this.freeSlots;
     if (free.n > 0) return free.buf[--free.n];
-    if (this.nrSlots === this.slotPfn.length) this.growSlots();
+    if (this.nrSlots === this.slots.capacity) this.slots.grow(this.nrSlots * 2);
     return this.nrSlots++;
-  }
-
-  private growSlots(): void {
-    const n = this.slotPfn.length * 2;
-    const grow = <A extends Int32Array | Uint8Array | Float64Array>(a: A, make: (n: number) => A): A => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.slotPfn = grow(this.slotPfn, (k) => new Int32Array(k));
-    this.slotRefs = grow(this.slotRefs, (k) => new Int32Array(k));
-    this.slotRemoval = grow(this.slotRemoval, (k) => new Uint8Array(k));
-    this.pgFlags = grow(this.pgFlags, (k) => new Uint8Array(k));
-    this.pgIndex = grow(this.pgIndex, (k) => new Float64Array(k));
   }
 
   // ---- lookup, insert, put, load ----
@@ -230,16 +236,16 @@ export class PageMap {
   findPage(index: number): number {
     const s = this.tree.get(index);
     if (s === NO_SLOT) return NO_SLOT;
-    this.slotRemoval[s] = 0;
-    this.slotRefs[s]++;
+    this.slots.setRemoval(s, false);
+    this.slots.setRefs(s, this.slots.refs(s) + 1);
     return s;
   }
 
   /** `pm_put_page`: drops a slot reference (the page stays in the map). */
   putPage(slot: number): void {
-    if (this.slotRefs[slot] <= 0)
+    if (this.slots.refs(slot) <= 0)
       throw new MmError('BadFrameState', `page-map slot ${slot} has no reference to put`);
-    this.slotRefs[slot]--;
+    this.slots.setRefs(slot, this.slots.refs(slot) - 1);
   }
 
   /**
@@ -250,11 +256,11 @@ export class PageMap {
     if (this.tree.has(index))
       throw new MmError('AlreadyMapped', `page ${index} of ${this.name} is already cached`);
     const s = this.allocSlot();
-    this.slotPfn[s] = pfn;
-    this.slotRefs[s] = 1;
-    this.slotRemoval[s] = 0;
-    this.pgFlags[s] = flags;
-    this.pgIndex[s] = index;
+    this.slots.setPfn(s, pfn);
+    this.slots.setRefs(s, 1);
+    this.slots.setRemoval(s, false);
+    this.slots.setFlags(s, flags);
+    this.slots.setIndex(s, index);
     this.tree.set(index, s);
     return s;
   }
@@ -271,15 +277,15 @@ export class PageMap {
     if (s === NO_SLOT) {
       s = this.insertPage(index, this.kernel.frames.alloc(FrameType.PageCache), PG_LOCKED | PG_PAGEMAP);
     } else {
-      if (this.pgFlags[s] & PG_UPTODATE) return s;
-      while (this.pgFlags[s] & PG_LOCKED) yield YIELD_BLOCKED;
-      if (this.pgFlags[s] & PG_UPTODATE) return s;
-      this.pgFlags[s] |= PG_LOCKED;
+      if (this.slots.flags(s) & PG_UPTODATE) return s;
+      while (this.slots.flags(s) & PG_LOCKED) yield YIELD_BLOCKED;
+      if (this.slots.flags(s) & PG_UPTODATE) return s;
+      this.slots.setFlags(s, this.slots.flags(s) | PG_LOCKED);
     }
     try {
       yield YIELD_IO;
     } catch (e) {
-      this.pgFlags[s] &= ~PG_LOCKED;
+      this.slots.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
       this.putPage(s);
       throw e;
     }
@@ -298,22 +304,22 @@ export class PageMap {
     let s = this.tree.get(index);
     if (s === NO_SLOT) {
       s = this.allocSlot();
-      this.slotPfn[s] = this.kernel.frames.alloc(FrameType.PageCache);
-      this.slotRefs[s] = 1;
-      this.slotRemoval[s] = 0;
-      this.pgFlags[s] = PG_LOCKED | PG_PAGEMAP;
-      this.pgIndex[s] = index;
+      this.slots.setPfn(s, this.kernel.frames.alloc(FrameType.PageCache));
+      this.slots.setRefs(s, 1);
+      this.slots.setRemoval(s, false);
+      this.slots.setFlags(s, PG_LOCKED | PG_PAGEMAP);
+      this.slots.setIndex(s, index);
       this.tree.set(index, s);
     } else {
-      this.slotRemoval[s] = 0;
-      const flags = this.pgFlags[s];
+      this.slots.setRemoval(s, false);
+      const flags = this.slots.flags(s);
       if (flags & PG_UPTODATE) {
-        this.slotRefs[s]++;
+        this.slots.setRefs(s, this.slots.refs(s) + 1);
         return s;
       }
       if (flags & PG_LOCKED) throw new MmError('CursorBusy', 'a page is locked by a suspended task');
-      this.slotRefs[s]++;
-      this.pgFlags[s] = flags | PG_LOCKED;
+      this.slots.setRefs(s, this.slots.refs(s) + 1);
+      this.slots.setFlags(s, flags | PG_LOCKED);
     }
     this.fillLocked(s);
     return s;
@@ -327,17 +333,17 @@ export class PageMap {
     try {
       this.readPage(s);
     } catch (e) {
-      this.pgFlags[s] &= ~PG_LOCKED;
+      this.slots.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
       this.putPage(s);
       throw e;
     }
-    this.pgFlags[s] = (this.pgFlags[s] | PG_UPTODATE) & ~PG_LOCKED;
+    this.slots.setFlags(s, (this.slots.flags(s) | PG_UPTODATE) & ~PG_LOCKED);
   }
 
   /** `pm_load_page_nowait`: the slot with a reference if the page is cached and up to date, else -1. */
   loadPageNowait(index: number): number {
     const s = this.tree.get(index);
-    if (s === NO_SLOT || (this.pgFlags[s] & PG_UPTODATE) === 0) return NO_SLOT;
+    if (s === NO_SLOT || (this.slots.flags(s) & PG_UPTODATE) === 0) return NO_SLOT;
     return this.findPage(index);
   }
 
@@ -346,10 +352,10 @@ export class PageMap {
    * page the store reports as a hole is not copied: the frame is made to read as zeros.
    */
   private readPage(s: number): void {
-    const index = this.pgIndex[s];
+    const index = this.slots.index(s);
     const store = this.store;
     const memory = this.kernel.memory;
-    const pfn = this.slotPfn[s];
+    const pfn = this.slots.pfn(s);
     // A hole needs no copy: a frame that holds no data reads as zeros.
     if (store.readPageSparse === undefined) {
       store.readPage(index, this.scratch);
@@ -366,11 +372,11 @@ export class PageMap {
 
   /** `writepage`: stores the page's bytes below the end of the file (the tail past it is zeroed first, as Linux does). */
   private writePage(s: number): void {
-    const index = this.pgIndex[s];
+    const index = this.slots.index(s);
     const len = Math.min(this.page, this.bytes - index * this.page);
     if (len <= 0) return;
     const memory = this.kernel.memory;
-    const pfn = this.slotPfn[s];
+    const pfn = this.slots.pfn(s);
     if (len < this.page) memory.write(pfn, len, new Uint8Array(this.page - len));
     this.store.writePage(index, memory.read(pfn, 0, len), len);
     this.stats.nrWritebacks++;
@@ -380,7 +386,7 @@ export class PageMap {
 
   /** Marks a page newer than the store (a `write()` through the cache; the caller holds a slot reference). */
   markDirty(slot: number): void {
-    this.pgFlags[slot] |= PG_DIRTY;
+    this.slots.setFlags(slot, this.slots.flags(slot) | PG_DIRTY);
   }
 
   // ---- reverse map ----
@@ -470,21 +476,22 @@ export class PageMap {
         const pfn = c.qPfn;
         const prop = c.qProp;
         const s = this.tree.get(m.vmoPage + (va - m.start) / page);
-        if (s === NO_SLOT || this.slotPfn[s] !== pfn) continue;
-        const marked = (this.pgFlags[s] & PG_REMOVAL) !== 0;
+        if (s === NO_SLOT || this.slots.pfn(s) !== pfn) continue;
+        const marked = (this.slots.flags(s) & PG_REMOVAL) !== 0;
         if (mode === WALK_NOT_PRESENT) {
           if (!marked || (prop & PERM_BITS) === 0) continue;
           c.jump(va);
           c.setProp(prop & ~PERM_BITS);
         } else if (mode === WALK_HARVEST || mode === WALK_TAKE_DIRTY) {
           if ((prop & DIRTY) === 0) continue;
-          this.pgFlags[s] |= PG_DIRTY;
+          this.slots.setFlags(s, this.slots.flags(s) | PG_DIRTY);
           if (mode === WALK_TAKE_DIRTY) continue;
           c.jump(va);
           c.setProp(prop & ~DIRTY);
         } else {
           if (mode !== WALK_UNMAP_ANY && !marked) continue;
-          if (mode === WALK_DIRTY_UNMAP && prop & DIRTY) this.pgFlags[s] |= PG_DIRTY;
+          if (mode === WALK_DIRTY_UNMAP && prop & DIRTY)
+            this.slots.setFlags(s, this.slots.flags(s) | PG_DIRTY);
           c.jump(va);
           c.unmap(page);
           nrUnmapped++;
@@ -519,7 +526,7 @@ export class PageMap {
   private cachedIn(first: number, end: number): number[] {
     const l = new SlotList();
     this.tree.collect(first, end, l);
-    return Array.from(l.buf.subarray(0, l.n), (s) => this.pgIndex[s]);
+    return Array.from(l.buf.subarray(0, l.n), (s) => this.slots.index(s));
   }
 
   // ---- removal ----
@@ -610,15 +617,14 @@ export class PageMap {
     marked.n = 0;
     this.tree.collect(index, end, marked);
     const buf = marked.buf;
-    const refs = this.slotRefs;
-    const flags = this.pgFlags;
+    const slots = this.slots;
     let n = 0;
     for (let k = 0; k < marked.n; k++) {
       const s = buf[k];
-      if (hasPinned && this.pinnedEnd(this.pgIndex[s]) >= 0) continue;
-      if (refs[s] !== 0) continue;
-      this.slotRemoval[s] = 1;
-      flags[s] |= PG_REMOVAL;
+      if (hasPinned && this.pinnedEnd(this.slots.index(s)) >= 0) continue;
+      if (slots.refs(s) !== 0) continue;
+      slots.setRemoval(s, true);
+      slots.setFlags(s, slots.flags(s) | PG_REMOVAL);
       buf[n++] = s;
     }
     marked.n = n;
@@ -647,19 +653,20 @@ export class PageMap {
   private takeWritebacks(k: number, toWrite: number[]): number {
     const marked = this.marked;
     const buf = marked.buf;
-    const flags = this.pgFlags;
+    const slots = this.slots;
     for (; k < marked.n; k++) {
       const s = buf[k];
-      if ((flags[s] & PG_REMOVAL) === 0) continue;
-      if (this.slotRemoval[s] === 0) {
-        flags[s] &= ~PG_REMOVAL;
+      const flags = slots.flags(s);
+      if ((flags & PG_REMOVAL) === 0) continue;
+      if (!slots.removal(s)) {
+        slots.setFlags(s, flags & ~PG_REMOVAL);
         continue;
       }
-      if (flags[s] & PG_DIRTY) {
+      if (flags & PG_DIRTY) {
         if (toWrite.length === WRITEBACK_BATCH) break;
         toWrite.push(s);
         // Cleared before the write: a later extra writeback is possible, lost data is not.
-        flags[s] &= ~PG_DIRTY;
+        slots.setFlags(s, flags & ~PG_DIRTY);
       }
     }
     return k;
@@ -676,15 +683,15 @@ export class PageMap {
     const emit = events.listenerCount('pageCacheRemove') !== 0;
     for (let k = 0; k < marked.n; k++) {
       const s = marked.buf[k];
-      if ((this.pgFlags[s] & PG_REMOVAL) === 0) continue;
-      if (this.slotRemoval[s] === 0) {
-        this.pgFlags[s] &= ~PG_REMOVAL;
+      if ((this.slots.flags(s) & PG_REMOVAL) === 0) continue;
+      if (!this.slots.removal(s)) {
+        this.slots.setFlags(s, this.slots.flags(s) & ~PG_REMOVAL);
         continue;
       }
       // A user would have cleared the removal flag, and pass 4 unmapped every PTE.
-      const pfn = this.slotPfn[s];
-      const i = this.pgIndex[s];
-      if (this.slotRefs[s] !== 0 || frames.refCount(pfn) !== 1) {
+      const pfn = this.slots.pfn(s);
+      const i = this.slots.index(s);
+      if (this.slots.refs(s) !== 0 || frames.refCount(pfn) !== 1) {
         throw new MmError('BadFrameState', `page ${i} of ${this.name} is still in use at removal`);
       }
       this.freeSlot(i, s);
@@ -698,9 +705,9 @@ export class PageMap {
 
   private freeSlot(index: number, s: number): void {
     this.tree.delete(index);
-    this.pgFlags[s] = 0;
-    this.slotPfn[s] = -1;
-    this.slotRemoval[s] = 0;
+    this.slots.setFlags(s, 0);
+    this.slots.setPfn(s, -1);
+    this.slots.setRemoval(s, false);
     this.freeSlots.push(s);
   }
 
@@ -725,8 +732,8 @@ export class PageMap {
     let n = 0;
     for (const i of this.cachedIn(index, end)) {
       const s = this.tree.get(i)!;
-      if ((this.pgFlags[s] & PG_DIRTY) === 0) continue;
-      this.pgFlags[s] &= ~PG_DIRTY;
+      if ((this.slots.flags(s) & PG_DIRTY) === 0) continue;
+      this.slots.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
       this.writePage(s);
       n++;
     }
@@ -756,10 +763,10 @@ export class PageMap {
       const memory = this.kernel.memory;
       for (const i of this.cachedIn(first, end)) {
         const s = this.tree.get(i)!;
-        const pfn = this.slotPfn[s];
-        if (this.slotRefs[s] !== 0) {
+        const pfn = this.slots.pfn(s);
+        if (this.slots.refs(s) !== 0) {
           memory.zeroFrame(pfn);
-          this.pgFlags[s] &= ~PG_DIRTY;
+          this.slots.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
           continue;
         }
         this.freeSlot(i, s);
@@ -767,7 +774,7 @@ export class PageMap {
       }
       const tail = size % page;
       const last = tail === 0 ? NO_SLOT : this.tree.get(first - 1);
-      if (last !== NO_SLOT) memory.write(this.slotPfn[last], tail, new Uint8Array(page - tail));
+      if (last !== NO_SLOT) memory.write(this.slots.pfn(last), tail, new Uint8Array(page - tail));
     }
     this.bytes = size;
     this.store.setSize(size);
@@ -783,13 +790,13 @@ export class PageMap {
     this.tree.all(l);
     for (let k = 0; k < l.n; k++) {
       const s = l.buf[k];
-      if (this.slotRefs[s] !== 0)
-        throw new MmError('BadFrameState', `page ${this.pgIndex[s]} of ${this.name} is in use`);
+      if (this.slots.refs(s) !== 0)
+        throw new MmError('BadFrameState', `page ${this.slots.index(s)} of ${this.name} is in use`);
     }
     for (let k = 0; k < l.n; k++) {
       const s = l.buf[k];
-      const pfn = this.slotPfn[s];
-      this.freeSlot(this.pgIndex[s], s);
+      const pfn = this.slots.pfn(s);
+      this.freeSlot(this.slots.index(s), s);
       this.kernel.frames.put(pfn);
     }
   }

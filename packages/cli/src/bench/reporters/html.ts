@@ -34,7 +34,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin:2.2rem 0 .4re
 table{border-collapse:collapse;font-size:.85rem;margin-top:.5rem;width:100%}th,td{padding:.2rem .5rem;text-align:right;border-bottom:1px solid #eef}
 th:first-child,td:first-child{text-align:left}.ratio{font-weight:600}.good{color:#17803d}.bad{color:#b42318}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:.9rem}dt{color:#667}dd{margin:0}
-.na li{color:#667}
+.na li{color:#667}.noisy{color:#b45309;font-weight:600;font-size:.75rem;margin-left:.3rem}
 `;
 
 /** Client-side code: reads the embedded report and draws one bar chart per workload and metric. */
@@ -100,12 +100,13 @@ const CLIENT = `
     new uPlot(opts, [xs, med, mins, maxs], chartEl);
     var t = document.createElement('table');
     var head = '<tr><th>run</th><th>median</th><th>min</th><th>max</th><th>runs</th></tr>';
+    var noisy = function (r) { return r.noisy ? '<span class="noisy" title="runs vary by more than 20%">noisy</span>' : ''; };
     t.innerHTML = head + g.rows.map(function (r, i) {
-      return '<tr><td>' + labels[i] + '</td><td>' + si(r.median) + '</td><td>' + si(r.min) + '</td><td>' + si(r.max) + '</td><td>' + r.runs.length + '</td></tr>';
+      return '<tr' + (r.noisy ? ' data-noisy="true"' : '') + '><td>' + labels[i] + noisy(r) + '</td><td>' + si(r.median) + '</td><td>' + si(r.min) + '</td><td>' + si(r.max) + '</td><td>' + r.runs.length + '</td></tr>';
     }).join('') + g.ratios.map(function (r) {
       var hib = better[g.workload + '|' + g.metric] !== false;
       var good = hib ? r.median >= 1 : r.median <= 1;
-      return '<tr class="ratio"><td>' + r.arch + ' ' + r.layout + '</td><td class="' + (good ? 'good' : 'bad') + '">' + r.median.toFixed(2) + '\\u00d7</td><td>' + r.min.toFixed(2) + '\\u00d7</td><td>' + r.max.toFixed(2) + '\\u00d7</td><td>' + r.runs.length + '</td></tr>';
+      return '<tr class="ratio"' + (r.noisy ? ' data-noisy="true"' : '') + '><td>' + r.arch + ' ' + r.layout + noisy(r) + '</td><td class="' + (good ? 'good' : 'bad') + '">' + r.median.toFixed(2) + '\\u00d7</td><td>' + r.min.toFixed(2) + '\\u00d7</td><td>' + r.max.toFixed(2) + '\\u00d7</td><td>' + r.runs.length + '</td></tr>';
     }).join('');
     card.appendChild(t);
   });
@@ -137,7 +138,7 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
     ['size', `${c.sizeBytes} bytes per workload${c.quick ? ' (quick)' : ''}`],
     [
       'runs',
-      `${c.runs} measured after ${c.warmup} warm-up, each workload × layout × arch in its own process`,
+      `${c.runs} measured after ${c.warmup} warm-up, each workload × layout × arch in its own process, layouts interleaved run by run`,
     ],
     ['linux', c.linux],
     ['command', c.command],
@@ -151,7 +152,7 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
 <script>${escapeScript(js)}</script>
 </head><body>
 <h1>mmkit bench</h1>
-<p class="sub">Frame-metadata layouts (${c.layouts.map(escapeHtml).join(', ')}) on ${c.archs.map(escapeHtml).join(', ')}${c.linux.startsWith('Linux') ? ', beside this machine\u2019s Linux kernel' : ''}. Bars are medians, dots min and max; ratios are computed run by run within this bench run.</p>
+<p class="sub">Frame-metadata layouts (${c.layouts.map(escapeHtml).join(', ')}) on ${c.archs.map(escapeHtml).join(', ')}${c.linux.startsWith('Linux') ? ', beside this machine\u2019s Linux kernel' : ''}. Bars are medians, dots min and max. A ratio is the ratio of two medians of runs interleaved in this bench run (layout a, b, c, a, b, c, ...), with its 95% bootstrap interval as min and max; <span class="noisy">noisy</span> marks runs that vary by more than 20%.</p>
 <h2>Conditions</h2>
 <dl>${dl.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`).join('')}</dl>
 ${na.length ? `<h2>Not available</h2><ul class="na">${na.map(([n, why]) => `<li><b>${escapeHtml(n)}</b>: ${escapeHtml(why)}</li>`).join('')}</ul>` : ''}

@@ -1,9 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import type { BenchReport, ResultRow } from '../types.ts';
 
-const ROW_KEYS = ['workload', 'layout', 'arch', 'metric', 'unit', 'median', 'min', 'max', 'runs'] as const;
+const ROW_KEYS = [
+  'workload',
+  'layout',
+  'arch',
+  'metric',
+  'unit',
+  'median',
+  'min',
+  'max',
+  'runs',
+  'noisy',
+] as const;
 
-/** The JSON report: exactly `{"conditions":{…},"results":[{workload, layout, arch, metric, unit, median, min, max, runs}]}`. */
+/** The JSON report: exactly `{"conditions":{…},"results":[{workload, layout, arch, metric, unit, median, min, max, runs, noisy}]}`. */
 export function toJson(report: BenchReport): string {
   const results = report.results.map((r) => {
     const o: Record<string, unknown> = {};
@@ -40,6 +51,7 @@ export function validateReport(o: unknown): string[] {
       if (typeof r[k] !== 'number' && r[k] !== null) problems.push(`results[${i}].${k} is not a number`);
     if (!Array.isArray(r.runs) || !r.runs.every((v) => typeof v === 'number' || v === null))
       problems.push(`results[${i}].runs is not an array of numbers`);
+    if (typeof r.noisy !== 'boolean') problems.push(`results[${i}].noisy is not a boolean`);
   });
   return problems;
 }

@@ -1,10 +1,14 @@
 import { formatSi } from '../stats.ts';
 import type { BenchReport, ResultRow } from '../types.ts';
 
+/** Marks a noisy figure (runs spread over more than 20% of the median). */
+export const NOISY_MARK = ' noisy';
+
 function cell(r: ResultRow | undefined): string {
   if (!r) return '-';
-  if (r.unit === 'ratio') return `${r.median.toFixed(2)}x`;
-  return `${formatSi(r.median)} (${formatSi(r.min)}..${formatSi(r.max)})`;
+  const mark = r.noisy ? NOISY_MARK : '';
+  if (r.unit === 'ratio') return `${r.median.toFixed(2)}x (${r.min.toFixed(2)}..${r.max.toFixed(2)})${mark}`;
+  return `${formatSi(r.median)} (${formatSi(r.min)}..${formatSi(r.max)})${mark}`;
 }
 
 function pad(rows: string[][]): string[] {
@@ -14,7 +18,8 @@ function pad(rows: string[][]): string[] {
 
 /**
  * The terminal table: one line per workload × arch × metric, a column per layout (median,
- * then min..max) and per ratio (medians of the run-by-run ratios).
+ * then min..max) and per ratio (ratio of the medians, then its 95% bootstrap interval);
+ * `noisy` marks a figure whose runs vary by more than 20%.
  */
 export function renderTable(report: BenchReport): string {
   const { results, conditions } = report;
@@ -63,9 +68,11 @@ export function renderTable(report: BenchReport): string {
     out.push('', 'FAILED:');
     for (const [job, why] of failed) out.push(`  ${job}: ${why}`);
   }
+  if (results.some((r) => r.noisy))
+    out.push('', 'noisy: runs spread over more than 20% of their median; rerun on a quieter machine');
   out.push('', `linux: ${conditions.linux}`);
   out.push(
-    `node ${conditions.node}, ${conditions.cpu} (${conditions.cpus} CPUs), ${conditions.runs} runs after ${conditions.warmup} warm-up, ${conditions.date}`,
+    `node ${conditions.node}, ${conditions.cpu} (${conditions.cpus} CPUs), ${conditions.runs} interleaved runs after ${conditions.warmup} warm-up, ${conditions.date}`,
   );
   return out.join('\n');
 }

@@ -11,6 +11,7 @@ import {
   mremap,
 } from './address-space.ts';
 import { alloc } from './alloc.ts';
+import { mmapChurn } from './mmap-churn.ts';
 import { pagecacheRemoval } from './page-cache.ts';
 import { map, memory, protect, protectSplit, query, unmap } from './page-table.ts';
 import { replay } from './replay.ts';
@@ -29,6 +30,7 @@ export const WORKLOAD_NAMES = [
   'fork',
   'cow-break',
   'mremap',
+  'mmap-churn',
   'pagecache-removal',
   'replay',
   'cortenmm-mmap',
@@ -51,6 +53,7 @@ const IMPLEMENTED: Partial<Record<WorkloadName, Workload>> = {
   fork,
   'cow-break': cowBreak,
   mremap,
+  'mmap-churn': mmapChurn,
   'pagecache-removal': pagecacheRemoval,
   replay,
   'cortenmm-mmap': cortenmmMmap,

@@ -247,6 +247,6 @@ function measureMetaBytes(ctx: WorkloadContext): number {
   const store = createMetaStore(ctx.layout, n);
   gc();
   const bytes = (usedBytes() - before) / n;
-  if (store.nrFrames !== n) throw new Error('memory: store size');
+  if (store.capacity !== n) throw new Error('memory: store size');
   return bytes;
 }
