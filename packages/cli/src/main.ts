@@ -1,16 +1,19 @@
-import { MmError } from '@mmkit/core';
-import { Command, CommanderError } from 'commander';
-import { UsageError } from './archs.ts';
+import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
+import { EXIT_STATUS_HELP, exitFor } from './exit.ts';
 
-// A closed pipe (e.g. `mmkit … | head`) ends the output quietly.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
+/** Ends the process as `exitFor` says: one line on stderr (if any) and the status. */
+function exitWith(e: unknown): never {
+  const { status, line } = exitFor(e);
+  if (line !== undefined) process.stderr.write(`${line}\n`);
+  process.exit(status);
+}
+
+// A write to stdout that fails later (a closed pipe, a full disk) ends the command the same way.
+process.stdout.on('error', exitWith);
 
 const program = new Command();
 program
@@ -31,7 +34,9 @@ Examples:
   mmkit demo --arch x86_64                   page-table dumps after a mixed map/protect/unmap
   mmkit bench --quick --html report.html     layouts compared, with a self-contained HTML report
 
-Run 'mmkit help <command>' for a command's options.`,
+Run 'mmkit help <command>' for a command's options.
+
+${EXIT_STATUS_HELP}`,
   )
   .showHelpAfterError()
   .exitOverride();
@@ -45,10 +50,5 @@ registerReplay(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
-  if (e instanceof UsageError || e instanceof MmError) {
-    console.error(`mmkit: ${e.message}`);
-    process.exit(2);
-  }
-  throw e;
+  exitWith(e);
 }

@@ -4,11 +4,23 @@ import { UsageError } from './archs.ts';
 
 /** Plugin factories by the names the CLI and config files use. */
 export const PLUGINS: Readonly<Record<string, (options?: Record<string, unknown>) => PluginSpec>> = {
-  cow: () => cow(),
-  recycle: () => pageTableRecycling(),
-  buddy: () => buddy(),
+  cow: (options) => withoutOptions('cow', options ?? {}, cow),
+  recycle: (options) => withoutOptions('recycle', options ?? {}, pageTableRecycling),
+  buddy: (options) => withoutOptions('buddy', options ?? {}, buddy),
   pagecache: (options) => pageCache(pageCacheOptions(options ?? {})),
 };
+
+/** The spec of a plugin that takes no options: any field is an error, as for `pagecache`. */
+function withoutOptions(
+  name: string,
+  options: Record<string, unknown>,
+  factory: () => PluginSpec,
+): PluginSpec {
+  const keys = Object.keys(options);
+  if (keys.length > 0)
+    throw new UsageError(`${name} options: unknown field '${keys[0]}' (${name} takes no options)`);
+  return factory();
+}
 
 /** Validates the page cache's options from a config file: `{"store": "memory"}` or `{"store": {"dir": PATH}}`. */
 function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
@@ -44,13 +56,21 @@ export function pluginSpecs(
   });
 }
 
-/** Parses a comma-separated plugin list; `none` or the empty string means no plugin. */
+/**
+ * Parses a comma-separated plugin list; `none` means no plugin. An empty list (`''`, `','`)
+ * is a usage error, so that a variable that expanded to nothing is not taken for `none`.
+ */
 export function parsePluginList(text: string): string[] {
   if (text.trim() === 'none') return [];
-  return text
+  const names = text
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+  if (names.length === 0)
+    throw new UsageError(
+      `--plugins: empty list (write 'none' for no plugin, or some of ${PLUGIN_NAMES.join(', ')})`,
+    );
+  return names;
 }
 
 /** The `--plugins` option text shared by the commands. */

@@ -57,3 +57,11 @@ export class MmError extends Error {
 export function fail(code: ErrorCode, message: string): never {
   throw new MmError(code, message);
 }
+
+/**
+ * Renders an address for an error message: `0x…` for a non-negative whole number, the
+ * value itself otherwise (so a bad argument reads `NaN` or `-4096`, never `0xNaN`).
+ */
+export function formatAddr(va: number): string {
+  return Number.isSafeInteger(va) && va >= 0 ? `0x${va.toString(16)}` : String(va);
+}

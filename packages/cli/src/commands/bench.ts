@@ -1,6 +1,7 @@
 import { LAYOUT_NAMES } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
+import { checkOutputPath } from '../bench/output-path.ts';
 import { stderrProgress } from '../bench/progress.ts';
 import { writeHtml } from '../bench/reporters/html.ts';
 import { writeJson } from '../bench/reporters/json.ts';
@@ -69,6 +70,17 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
   };
 }
 
+/** Runs `write`; a failure (the path went away while the benchmarks ran, a full disk) is one line. */
+function writeReport(path: string, write: () => void): void {
+  try {
+    write();
+  } catch (e) {
+    throw new UsageError(
+      `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+}
+
 export function registerBench(program: Command): void {
   program
     .command('bench')
@@ -100,10 +112,12 @@ export function registerBench(program: Command): void {
       const opts = resolveBenchOptions(raw, process.argv.slice(2));
       if (opts.warmup < 0 || !Number.isInteger(opts.warmup))
         throw new UsageError(`bad --warmup '${raw.warmup}'`);
+      if (raw.json) checkOutputPath(raw.json, '--json');
+      if (raw.html) checkOutputPath(raw.html, '--html');
       const report = await runBench(opts, stderrProgress());
       process.stdout.write(`${renderTable(report)}\n`);
       if (raw.json) {
-        writeJson(raw.json, report);
+        writeReport(raw.json, () => writeJson(raw.json as string, report));
         process.stderr.write(`bench: JSON written to ${raw.json}\n`);
       }
       if (raw.html) {
@@ -113,7 +127,7 @@ export function registerBench(program: Command): void {
           descriptions[w.name] = w.description;
           for (const m of w.metrics) higherIsBetter[`${w.name}|${m.metric}`] = m.higherIsBetter;
         }
-        writeHtml(raw.html, report, { descriptions, higherIsBetter });
+        writeReport(raw.html, () => writeHtml(raw.html as string, report, { descriptions, higherIsBetter }));
         process.stderr.write(`bench: HTML report written to ${raw.html}\n`);
       }
       if (Object.keys(report.conditions.failures).length > 0) process.exitCode = 1;

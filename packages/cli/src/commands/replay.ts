@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { MmError, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { EXIT_FAILED, isOutputError } from '../exit.ts';
 import { DEFAULT_PLUGINS, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
+import { ResultComparison, readResultLines } from '../result-diff.ts';
 
-/** Exit status when `--check` finds a violated invariant. */
-export const EXIT_VIOLATION = 3;
+/** Exit status when `--check` finds a violated invariant or `--expect` a different line. */
+export const EXIT_VIOLATION = EXIT_FAILED;
 /** Lines between two progress updates on a terminal. */
 const PROGRESS_EVERY = 1000;
 
@@ -14,13 +16,17 @@ export interface ReplayCommandOptions {
   check?: boolean;
   /** Comma-separated plugin names (default: every plugin). */
   plugins?: string;
+  /** A result file to compare with instead of printing the results. */
+  expect?: string;
 }
 
 /**
  * Replays the trace at `path`, writing result lines to `out` and diagnostics to `err`.
- * Returns the exit status: 0, or `EXIT_VIOLATION` when `--check` stopped the replay. A
+ * Returns the exit status: 0, or `EXIT_VIOLATION` when `--check` stopped the replay or the
+ * results differ from `--expect`'s file (then only the verdict is written to `out`). A
  * malformed trace (or an internal error) throws a one-line `UsageError` naming the file and
- * line; the results of the lines before it have been written by then.
+ * line; the results of the lines before it have been written by then. A failed write to
+ * `out` is thrown as it is.
  */
 export function runReplay(
   path: string,
@@ -37,6 +43,9 @@ export function runReplay(
     throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const lines = text.split('\n');
+  const comparison =
+    opts.expect !== undefined ? new ResultComparison(readResultLines(opts.expect), lines) : undefined;
+  const write = comparison !== undefined ? (chunk: string) => comparison.add(chunk) : out;
   let status = 0;
   const onViolations = (line: number, v: Violation[]): void => {
     err.write(
@@ -51,24 +60,29 @@ export function runReplay(
     for (const result of replayLines(lines, { arch, plugins, check: opts.check, onViolations })) {
       buffered.push(result);
       if (++done % PROGRESS_EVERY === 0) {
-        out(`${buffered.join('\n')}\n`);
+        write(`${buffered.join('\n')}\n`);
         buffered = [];
         if (progress) err.write(`\rmmkit replay: ${done}/${lines.length} lines`);
       }
     }
   } catch (e) {
+    if (isOutputError(e)) throw e;
     // A malformed line names itself; anything else is reported with the line it broke on.
     if (e instanceof MmError && e.code === 'MalformedTrace')
       throw new UsageError(`${path}: ${e.message.slice(e.code.length + 2)}`);
     throw new UsageError(`${path}: line ${done + 1}: internal error: ${(e as Error).message}`);
   } finally {
-    if (buffered.length > 0) out(`${buffered.join('\n')}\n`);
+    if (buffered.length > 0) write(`${buffered.join('\n')}\n`);
     if (progress && done >= PROGRESS_EVERY) err.write('\n');
+  }
+  if (comparison !== undefined && opts.expect !== undefined) {
+    out(comparison.report(opts.expect));
+    if (!comparison.matches) status = EXIT_VIOLATION;
   }
   return status;
 }
 
-/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST]`. */
+/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST] [--expect FILE]`. */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
@@ -79,6 +93,10 @@ export function registerReplay(program: Command): void {
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')
     .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
+    .option(
+      '--expect <file>',
+      "compare with a result file (e.g. Linux's) instead of printing: the first differing line with the op, exit 1",
+    )
     .action((trace: string, opts: ReplayCommandOptions) => {
       const status = runReplay(trace, opts, (s) => process.stdout.write(s), process.stderr);
       if (status !== 0) process.exitCode = status;

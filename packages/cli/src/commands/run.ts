@@ -1,3 +1,4 @@
+import { MmError } from '@mmkit/core';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { UsageError } from '../archs.ts';
@@ -6,6 +7,7 @@ import { DEFAULT_CONFIG, loadConfig, type RunConfig } from '../run/config.ts';
 import { runWorkload } from '../run/run-workload.ts';
 import { formatSummary } from '../run/summary.ts';
 import { WORKLOAD_NAMES, WORKLOADS } from '../run/workloads/index.ts';
+import { formatBytes } from '../units.ts';
 
 interface RunOptions {
   config?: string;
@@ -38,6 +40,26 @@ function progressBar(): { update: (done: number, total: number) => void; stop: (
       if (started) bar.stop();
     },
   };
+}
+
+/** Memory from which booting takes long enough (seconds) to be announced on stderr. */
+export const LARGE_MEMORY = 2 ** 36;
+
+/**
+ * The stderr line announcing a long boot (building the metadata of every frame and the
+ * linear mapping before the workload starts), or `undefined` for a memory that boots quickly.
+ */
+export function bootNotice(config: RunConfig): string | undefined {
+  if (config.memory < LARGE_MEMORY) return undefined;
+  return `mmkit run: booting ${formatBytes(config.memory)} of memory (${config.memory / 4096} frames with their metadata) before the workload starts; this takes a while\n`;
+}
+
+/** The usage error for a kernel that ran out of frames: which knob to turn. */
+export function outOfFramesHint(config: RunConfig, e: MmError): UsageError {
+  return new UsageError(
+    `the ${config.workload} workload at scale ${config.scale} ran out of physical memory with ${formatBytes(config.memory)} ` +
+      `(${e.message}): give the kernel more memory ("memory" in the config, default ${formatBytes(DEFAULT_CONFIG.memory)}) or a smaller scale (--scale, "scale" in the config)`,
+  );
 }
 
 export function registerRun(program: Command): void {
@@ -75,10 +97,15 @@ export function registerRun(program: Command): void {
           throw new UsageError(`--scale: expected a number in (0, 1024], got '${opts.scale}'`);
         config.scale = scale;
       }
+      const notice = bootNotice(config);
+      if (notice !== undefined) process.stderr.write(notice);
       const bar = progressBar();
       let summary: ReturnType<typeof runWorkload>;
       try {
         summary = runWorkload(config, bar.update);
+      } catch (e) {
+        if (e instanceof MmError && e.code === 'OutOfFrames') throw outOfFramesHint(config, e);
+        throw e;
       } finally {
         bar.stop();
       }

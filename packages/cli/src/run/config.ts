@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
-import { DEFAULT_PLUGINS, PLUGIN_NAMES } from '../plugins.ts';
+import { DEFAULT_PLUGINS, PLUGIN_NAMES, PLUGINS } from '../plugins.ts';
 import { parseSize } from '../units.ts';
+import { WORKLOADS } from './workloads/index.ts';
 
 /** A validated `mmkit run` configuration. */
 export interface RunConfig {
@@ -83,8 +85,14 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
       if (!PLUGIN_NAMES.includes(entry.name))
         bad(path, where, `unknown plugin '${entry.name}' (known: ${PLUGIN_NAMES.join(', ')})`);
       const options = entry.options ?? {};
-      if (typeof options !== 'object' || Array.isArray(options))
+      if (options === null || typeof options !== 'object' || Array.isArray(options))
         bad(path, `${where}.options`, 'expected an object');
+      try {
+        PLUGINS[entry.name](options);
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        bad(path, `${where}.options`, e.message);
+      }
       return { name: entry.name, options };
     });
   }
@@ -105,7 +113,11 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
   return config;
 }
 
-/** Reads and validates a JSON configuration file. */
+/**
+ * Reads and validates a JSON configuration file. Relative paths in it (a trace given as the
+ * workload, the page cache's store directory) are taken from the file's folder, as the file
+ * means them wherever it is used from.
+ */
 export function loadConfig(path: string): RunConfig {
   let text: string;
   try {
@@ -121,5 +133,22 @@ export function loadConfig(path: string): RunConfig {
   } catch (e) {
     throw new UsageError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  return validateConfig(raw, path);
+  return resolvePaths(validateConfig(raw, path), dirname(path));
+}
+
+/** `config` with its relative paths resolved from `folder`. */
+function resolvePaths(config: RunConfig, folder: string): RunConfig {
+  if (WORKLOADS[config.workload] === undefined) config.workload = resolve(folder, config.workload);
+  config.plugins = config.plugins.map((p) => {
+    const store = p.options.store as { dir?: unknown } | undefined;
+    if (
+      p.name !== 'pagecache' ||
+      typeof store !== 'object' ||
+      store === null ||
+      typeof store.dir !== 'string'
+    )
+      return p;
+    return { ...p, options: { ...p.options, store: { ...store, dir: resolve(folder, store.dir) } } };
+  });
+  return config;
 }

@@ -27,3 +27,12 @@ export const FRAME_TYPE_NAMES: readonly string[] = [
   'kernel',
 ];
 export const NR_FRAME_TYPES = FRAME_TYPE_NAMES.length;
+
+/**
+ * Whether a frame of `type` may be mapped as a tracked page of a user page table: data
+ * frames and page-cache pages. Free frames, page-table nodes, metadata pages and the
+ * kernel's own frames may not.
+ */
+export function isUserMappableType(type: number): boolean {
+  return type === FrameType.Untyped || type === FrameType.PageCache;
+}

@@ -84,6 +84,20 @@ export class Frames {
     return this.meta.refCount(pfn) !== REF_COUNT_UNUSED;
   }
 
+  /**
+   * Throws `InvalidArgument` unless `pfn` is the number of a frame of this memory (a whole
+   * number below `nrFrames`). Every entry point that takes a frame number checks it first,
+   * so a bad number never reaches the metadata arrays (which would read `undefined`).
+   */
+  checkPfn(pfn: number): void {
+    // `>>> 0` keeps whole numbers below 2^32 (every frame number) and changes anything else.
+    if (pfn >>> 0 !== pfn || pfn >= this.meta.capacity)
+      throw new MmError(
+        'InvalidArgument',
+        `frame number ${pfn} is invalid (memory has frames 0..${this.meta.capacity - 1})`,
+      );
+  }
+
   /** Takes one more handle to a frame in use. */
   get(pfn: number): void {
     this.incRef(pfn);
@@ -92,6 +106,7 @@ export class Frames {
 
   /** Drops one handle; the frame is freed when nothing references it any more. */
   put(pfn: number): void {
+    this.checkPfn(pfn);
     const h = this.meta.handles(pfn);
     if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
     this.meta.setHandles(pfn, h - 1);
@@ -100,6 +115,7 @@ export class Frames {
 
   /** Adds a reference held by a PTE. Crossing `REF_COUNT_MAX` is an error, never a wrap. */
   incRef(pfn: number): void {
+    this.checkPfn(pfn);
     const rc = this.meta.refCount(pfn);
     if (rc === REF_COUNT_UNUSED || rc === 0) {
       throw new MmError('BadFrameState', `frame ${pfn} is not in use (count ${rc === 0 ? 0 : 'unused'})`);
@@ -111,6 +127,7 @@ export class Frames {
 
   /** Removes a reference held by a PTE; frees the frame when it was the last. */
   decRef(pfn: number): void {
+    this.checkPfn(pfn);
     const rc = this.meta.refCount(pfn);
     if (rc === REF_COUNT_UNUSED || rc === 0) throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
     if (rc > 1) {

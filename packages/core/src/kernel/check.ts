@@ -1,6 +1,6 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
-import { FRAME_TYPE_NAMES, FrameType } from '../frame/frame-type.ts';
+import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import { REF_COUNT_UNUSED } from '../frame/ref-count.ts';
 import type { PageTableContext } from '../page-table/context.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
@@ -19,6 +19,8 @@ export interface Violation {
  * - every node's `nrChildren` equals its non-absent PTEs, its level is the one its
  *   position implies, it is not stray, and it has exactly one parent;
  * - the kernel half of every user root equals the kernel root's;
+ * - every tracked leaf of a user table maps a frame user space may map (data or page
+ *   cache: `isUserMappableType`), never a node, a metadata page or a kernel frame;
  * - no free frame is referenced, and the allocator agrees with the metadata on which
  *   frames are free.
  */
@@ -36,7 +38,8 @@ export function checkPhysical(
   const pteRefs = new Uint32Array(n);
   const parents = new Uint8Array(n);
 
-  const walk = (node: number, level: number, from: number, to: number): void => {
+  // `user`: the node belongs to a user table's half (its tracked leaves are user pages).
+  const walk = (node: number, level: number, from: number, to: number, user: boolean): void => {
     if (meta.type(node) !== FrameType.PageTable) {
       out.push({
         kind: 'node-type',
@@ -82,7 +85,7 @@ export function checkPhysical(
           out.push({ kind: 'node-parents', pfn: target, message: `node ${target} has more than one parent` });
           continue;
         }
-        walk(target, level - 1, 0, consts.nrEntries);
+        walk(target, level - 1, 0, consts.nrEntries, user);
       } else if (kind === PTE_LEAF && (codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
         if (level !== 1)
           out.push({
@@ -99,6 +102,14 @@ export function checkPhysical(
           continue;
         }
         pteRefs[target]++;
+        const type = meta.type(target);
+        if (user && meta.refCount(target) !== REF_COUNT_UNUSED && !isUserMappableType(type)) {
+          out.push({
+            kind: 'user-frame-type',
+            pfn: target,
+            message: `node ${node} entry ${i} maps ${FRAME_TYPE_NAMES[type]} frame ${target} as a user page`,
+          });
+        }
       }
     }
     const counted = from === 0 && to === consts.nrEntries;
@@ -113,14 +124,14 @@ export function checkPhysical(
 
   const nrLevels = consts.nrLevels;
   const userEntries = consts.userRootEntries;
-  walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries);
+  walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries, false);
   const kWords = nodeWords(ctx, kernelTable.rootPfn);
   const kBase = nodeBase(ctx, kernelTable.rootPfn);
   for (const table of userTables) {
     const root = table.rootPfn;
     if (parents[root]++ > 0)
       out.push({ kind: 'node-parents', pfn: root, message: `root ${root} is also a child` });
-    walk(root, nrLevels, 0, userEntries);
+    walk(root, nrLevels, 0, userEntries, true);
     const words = nodeWords(ctx, root);
     const base = nodeBase(ctx, root);
     let userPresent = 0;

@@ -1,6 +1,7 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
-import { fail, MmError } from '../errors.ts';
+import { fail, formatAddr, MmError } from '../errors.ts';
+import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
@@ -77,6 +78,8 @@ export class CursorMut {
   private readonly nodeWordsAt: Uint32Array[];
   private readonly nodeBaseAt: number[];
   private alive = true;
+  /** Whether `drop()` was called (`alive` also goes false when `CursorBusy` released all). */
+  private dropped = false;
 
   constructor(
     readonly pt: PageTable,
@@ -222,10 +225,10 @@ export class CursorMut {
   jump(va: number): void {
     this.checkAlive();
     if (!(va >= this.barrierStart && va < this.barrierEnd)) {
-      fail('InvalidVaddr', `jump to 0x${va.toString(16)} outside the cursor range`);
+      fail('InvalidVaddr', `jump to ${formatAddr(va)} outside the cursor range`);
     }
     if (!isAligned(va, this.ctx.consts.basePageSize))
-      fail('UnalignedVaddr', `jump to unaligned 0x${va.toString(16)}`);
+      fail('UnalignedVaddr', `jump to unaligned ${formatAddr(va)}`);
     const sizes = this.ctx.sizes;
     for (;;) {
       const nodeSize = sizes[this.level + 1];
@@ -322,13 +325,20 @@ export class CursorMut {
 
   /**
    * Maps the tracked 4 KiB frame `pfn` at the current address with `prop`, taking one
-   * reference to it, and moves forward one page. Throws `AlreadyMapped` if the page is
-   * mapped (nothing changes then).
+   * reference to it, and moves forward one page. Throws, changing nothing: `InvalidArgument`
+   * for a frame number outside memory or a property the architecture cannot encode,
+   * `BadFrameState` for a frame this table may not map (`checkMappable`), `AlreadyMapped`
+   * if the page is mapped.
    */
   map(pfn: number, prop: number): void {
-    if (this.level === 1 && this.mapInLeaf(pfn, prop)) return;
     this.checkAlive();
+    this.checkMappable(pfn);
     const ctx = this.ctx;
+    // Encoded before anything changes: a property the architecture rejects throws here.
+    const leafProp = prop & ~PROP_AVAIL1;
+    const lo = ctx.codec.leafLo(pfn, leafProp, 1);
+    const hi = ctx.codec.leafHi(pfn, leafProp, 1);
+    if (this.level === 1 && this.mapInLeaf(pfn, lo, hi)) return;
     if (this.va + ctx.consts.basePageSize > this.barrierEnd)
       fail('InvalidVaddr', 'map beyond the cursor range');
     // Going down only creates nodes under absent slots; a leaf on the way (a huge page) or at
@@ -338,29 +348,55 @@ export class CursorMut {
       this.levelDown();
     }
     if (this.curKind() !== PTE_ABSENT) this.failMapped();
-    const leafProp = prop & ~PROP_AVAIL1;
     ctx.frames.incRef(pfn);
-    this.writeCur(ctx.codec.leafLo(pfn, leafProp, 1), ctx.codec.leafHi(pfn, leafProp, 1));
+    this.writeCur(lo, hi);
     this.moveForward();
   }
 
+  /**
+   * Throws unless `pfn` is a frame of this memory that this table may map: in a user page
+   * table only data and page-cache frames (`isUserMappableType`), never a page-table node,
+   * a metadata page or the kernel's own memory; in the kernel page table any frame in use.
+   */
+  private checkMappable(pfn: number): void {
+    this.ctx.frames.checkPfn(pfn);
+    const type = this.ctx.meta.type(pfn);
+    if (this.pt.isKernel ? type === FrameType.Free : !isUserMappableType(type)) {
+      fail(
+        'BadFrameState',
+        `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${this.pt.isKernel ? 'by the kernel' : 'as a user page'}`,
+      );
+    }
+  }
+
   private failMapped(): never {
-    return fail('AlreadyMapped', `0x${this.va.toString(16)} is already mapped`);
+    return fail('AlreadyMapped', `${formatAddr(this.va)} is already mapped`);
   }
 
   /**
    * Maps `nrPages` base pages of physical memory from frame `pfn` on, untracked (no
    * reference counts), using the largest pages that alignment and the architecture allow;
-   * moves past the range. Throws `AlreadyMapped` (changing nothing) if any page is mapped.
+   * moves past the range. Throws, changing nothing: `InvalidArgument` for a frame number or
+   * count that is not a whole number (at least one page) or a property the architecture
+   * cannot encode, `InvalidVaddr` past the cursor range, `AlreadyMapped` if any page is
+   * mapped.
    */
   mapPhys(pfn: number, nrPages: number, prop: number): void {
     this.checkAlive();
     const ctx = this.ctx;
     const codec = ctx.codec;
+    if (!Number.isSafeInteger(pfn) || pfn < 0)
+      fail('InvalidArgument', `mapPhys: frame number ${pfn} is invalid`);
+    if (!Number.isSafeInteger(nrPages) || nrPages < 1)
+      fail('InvalidArgument', `mapPhys: page count ${nrPages} is invalid`);
     const end = this.va + nrPages * ctx.consts.basePageSize;
     if (end > this.barrierEnd) fail('InvalidVaddr', 'mapPhys beyond the cursor range');
-    if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapPhys over mapped pages');
     const leafProp = prop | PROP_AVAIL1;
+    // Encoding the first and last frame as base pages checks the property and the frame
+    // range before anything changes (larger leaves encode the same property and frames).
+    codec.leafLo(pfn, leafProp, 1);
+    codec.leafLo(pfn + nrPages - 1, leafProp, 1);
+    if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapPhys over mapped pages');
     const highest = ctx.consts.highestTranslationLevel;
     let pa = pfn;
     while (this.va < end) {
@@ -452,7 +488,7 @@ export class CursorMut {
       const hi = this.curHi();
       const kind = codec.kind(lo, hi, level);
       if (kind === PTE_ABSENT) {
-        if (!allowProtectInvalid) fail('ProtectingInvalid', `0x${this.va.toString(16)} is not mapped`);
+        if (!allowProtectInvalid) fail('ProtectingInvalid', `${formatAddr(this.va)} is not mapped`);
         this.moveForward();
         continue;
       }
@@ -566,8 +602,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     if (this.va >= this.barrierEnd) fail('InvalidVaddr', 'setProp at the end of the cursor range');
-    if (this.descendToSlot() === PTE_ABSENT)
-      fail('InvalidArgument', `0x${this.va.toString(16)} is not mapped`);
+    if (this.descendToSlot() === PTE_ABSENT) fail('InvalidArgument', `${formatAddr(this.va)} is not mapped`);
     const level = this.level;
     const lo = this.curLo();
     const hi = this.curHi();
@@ -588,22 +623,22 @@ export class CursorMut {
   // a partial page), it returns having changed nothing for that slot, and the general code
   // takes over. Measured with `mmkit bench` (soa, x86_64, 1 GiB).
 
-  /** `map` when the cursor is in a leaf node and the slot is absent; false otherwise. */
-  private mapInLeaf(pfn: number, prop: number): boolean {
+  /**
+   * `map` of the PTE `lo`/`hi` (frame `pfn`) when the cursor is in a leaf node and the slot
+   * is absent; false otherwise.
+   */
+  private mapInLeaf(pfn: number, lo: number, hi: number): boolean {
     const ctx = this.ctx;
     const va = this.va;
     const size = ctx.sizes[1];
-    if (!this.alive || va + size > this.barrierEnd) return false;
+    if (va + size > this.barrierEnd) return false;
     const codec = ctx.codec;
     const n = ctx.consts.nrEntries;
     const idx = (va / size) & (n - 1);
     const words = this.nodeWordsAt[1];
     const at = this.nodeBaseAt[1] + 2 * idx;
     if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT) return false;
-    const leafProp = prop & ~PROP_AVAIL1;
     ctx.frames.incRef(pfn);
-    const lo = codec.leafLo(pfn, leafProp, 1);
-    const hi = codec.leafHi(pfn, leafProp, 1);
     this.writeLeafSlot(words, at, lo, hi);
     if (idx + 1 < n) this.va = va + size;
     else this.moveForward();
@@ -732,7 +767,7 @@ export class CursorMut {
         const kind = codec.kind(lo, hi, 1);
         if (kind === PTE_ABSENT) {
           if (!allowProtectInvalid)
-            fail('ProtectingInvalid', `0x${(va + (i - first) * size).toString(16)} is not mapped`);
+            fail('ProtectingInvalid', `${formatAddr(va + (i - first) * size)} is not mapped`);
           continue;
         }
         if (kind === PTE_TABLE) break;
@@ -779,9 +814,13 @@ export class CursorMut {
   /**
    * Releases every lock, going up level by level (so `cursorLeftEmptyNode` sees every
    * node left empty). If the guard node is below the root and empty, the
-   * `cursorDroppedEmptyGuard` hook runs once the cursor holds nothing.
+   * `cursorDroppedEmptyGuard` hook runs once the cursor holds nothing. A second `drop()`
+   * throws `InvalidArgument`; after an operation failed with `CursorBusy` (which released
+   * everything already) one `drop()` is still allowed and does nothing.
    */
   drop(): void {
+    if (this.dropped) fail('InvalidArgument', 'the cursor was dropped twice');
+    this.dropped = true;
     if (!this.alive) return;
     const ctx = this.ctx;
     while (this.level < this.guardLevel) this.levelUp();

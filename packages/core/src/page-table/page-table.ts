@@ -1,5 +1,5 @@
 import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
-import { fail, MmError } from '../errors.ts';
+import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import { Cursor, CursorMut, isAligned } from './cursor.ts';
 import { lockOwner } from './lock.ts';
@@ -66,20 +66,13 @@ export class PageTable {
   /** Throws `InvalidVaddrRange` / `UnalignedVaddr` unless `[start, end)` is a valid cursor range. */
   checkRange(start: number, end: number): void {
     if (this.destroyed) fail('InvalidArgument', 'the page table was destroyed');
-    if (
-      !(
-        Number.isFinite(start) &&
-        Number.isFinite(end) &&
-        start < end &&
-        start >= this.lower &&
-        end <= this.upper
-      )
-    ) {
-      throw new MmError(
-        'InvalidVaddrRange',
-        `[0x${start.toString(16)}, 0x${end.toString(16)}) is not in this table's half`,
-      );
-    }
+    const range = `[${formatAddr(start)}, ${formatAddr(end)})`;
+    if (!(Number.isFinite(start) && Number.isFinite(end)))
+      fail('InvalidVaddrRange', `${range}: not a finite address range`);
+    if (start > end) fail('InvalidVaddrRange', `${range} is reversed (start above end)`);
+    if (start === end) fail('InvalidVaddrRange', `${range} is empty`);
+    if (!(start >= this.lower && end <= this.upper))
+      fail('InvalidVaddrRange', `${range} is not in this table's half`);
     const page = this.ctx.consts.basePageSize;
     if (!isAligned(start, page) || !isAligned(end, page))
       fail('UnalignedVaddr', 'cursor range is not page aligned');

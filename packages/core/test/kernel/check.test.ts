@@ -85,6 +85,30 @@ describe('kernel.check()', () => {
     expect(k.check()[0].pfn).toBe(pfn);
   });
 
+  it('finds a user PTE planted to a frame user space may not map', () => {
+    const { k, f } = kernelWithOnePage();
+    const node = leafNode(k);
+    const words = k.memory.wordsOf(k.memory.slot(node));
+    const at = k.memory.wordBase(k.memory.slot(node)) + 2 * ((VA / PAGE) % 512);
+    // Point the PTE at a metadata page, moving the reference with it; keep f alive by a handle.
+    const planted = k.metaPagesStart;
+    words[at] = x86_64.codec.leafLo(planted, PROP_RW | PROP_USER, 1);
+    words[at + 1] = x86_64.codec.leafHi(planted, PROP_RW | PROP_USER, 1);
+    k.meta.setRefCount(planted, k.meta.refCount(planted) + 1);
+    k.meta.setHandles(f, 1);
+    const v = k.check();
+    expect(v.map((x) => x.kind)).toEqual(['user-frame-type']);
+    expect(v[0].pfn).toBe(planted);
+    expect(v[0].message).toMatch(/maps meta-page frame \d+ as a user page/);
+    // The kernel root is caught the same way.
+    k.meta.setRefCount(planted, k.meta.refCount(planted) - 1);
+    const root = k.kernelPageTable.rootPfn;
+    words[at] = x86_64.codec.leafLo(root, PROP_RW | PROP_USER, 1);
+    words[at + 1] = x86_64.codec.leafHi(root, PROP_RW | PROP_USER, 1);
+    k.meta.setRefCount(root, k.meta.refCount(root) + 1);
+    expect(k.check().map((x) => `${x.kind} ${x.pfn}`)).toEqual([`user-frame-type ${root}`]);
+  });
+
   it('finds a leaked frame (in use, referenced by nothing)', () => {
     const { k } = kernelWithOnePage();
     const pfn = k.frames.alloc();
