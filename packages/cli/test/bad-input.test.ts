@@ -68,8 +68,8 @@ describe('the mmkit bin and its exit statuses', () => {
     expect(mmkit(['replay']).status).toBe(2);
     const empty = mmkit(['replay', TRACE, '--plugins', '']);
     expect(empty.status).toBe(2);
-    expect(empty.stderr).toBe(
-      "mmkit: --plugins: empty list (write 'none' for no plugin, or some of cow, recycle, pagecache)\n",
+    expect(empty.stderr).toMatch(
+      /^mmkit: --plugins: empty list \(write 'none' for no plugin, or some of cow, recycle, .*pagecache\)\n?$/,
     );
     const help = mmkit(['--help']);
     expect(help.status).toBe(0);
