@@ -38,7 +38,7 @@ function replay(
   const r = new Replayer(lines[0], { arch, memory: 32 << 20, plugins });
   const out = [r.headerResult()];
   for (let i = 1; i < lines.length; i++) {
-    out.push(r.step(parseOp(lines[i], i + 1, 4096), i + 1));
+    out.push(r.step(parseOp(lines[i], i + 1, r.header), i + 1));
     if (!everyOp && i < lines.length - 1) continue;
     const v = r.check();
     if (v.length > 0) throw new Error(`line ${i + 1}: ${v.map((x) => x.message).join('; ')}`);
