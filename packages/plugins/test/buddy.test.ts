@@ -55,7 +55,7 @@ describe('buddy plugin', () => {
         plugins: [cow(), pageTableRecycling(), pageCache(), buddy()],
       });
       const out = [r.headerResult()];
-      for (let i = 1; i < lines.length; i++) out.push(r.step(parseOp(lines[i], i + 1, 4096), i + 1));
+      for (let i = 1; i < lines.length; i++) out.push(r.step(parseOp(lines[i], i + 1, r.header), i + 1));
       expect(r.check()).toEqual([]);
       for (const p of r.sys.procs.live) r.sys.exit(p.pid);
       r.kernel.plugins.get<PageCachePlugin>('pagecache')!.unlinkAll();

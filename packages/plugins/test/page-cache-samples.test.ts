@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type PluginSpec, parseOp, Replayer } from '@mmkit/core';
-import { type PageCachePlugin, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import { cow, type PageCachePlugin, pageCache, pageTableRecycling } from '@mmkit/plugins';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../../core/test/support/configs.ts';
 
@@ -38,7 +38,7 @@ function replay(
   const r = new Replayer(lines[0], { arch, memory: 32 << 20, plugins });
   const out = [r.headerResult()];
   for (let i = 1; i < lines.length; i++) {
-    out.push(r.step(parseOp(lines[i], i + 1, 4096), i + 1));
+    out.push(r.step(parseOp(lines[i], i + 1, r.header), i + 1));
     if (!everyOp && i < lines.length - 1) continue;
     const v = r.check();
     if (v.length > 0) throw new Error(`line ${i + 1}: ${v.map((x) => x.message).join('; ')}`);
@@ -63,4 +63,13 @@ describe.each(ARCHS)('replaying every sample mode with the page cache on $name',
       },
     );
   }
+});
+
+describe.each(ARCHS)('replaying the v2 samples with copy-on-write fork on $name', ({ arch }) => {
+  it.each(TRACES.filter((b) => /\/v2-[^/]*$/.test(b)).map((b) => [b.split('/').pop()!, b]))(
+    "%s gives Linux's results byte for byte (cow+pagecache), invariants hold, no leak",
+    (_, base) => {
+      expect(replay(base, arch, [cow(), pageCache()], false)).toEqual(expected(base));
+    },
+  );
 });

@@ -10,6 +10,7 @@ import {
   readUser,
   VM_READ,
   VM_WRITE,
+  VMA_LOCKED,
   type Vmar,
   writeUser,
 } from '@mmkit/core';
@@ -332,6 +333,71 @@ describe.each(ARCHS)('page map: removal on $name', ({ arch }) => {
     expect(pteProp(p.vmar, BASE + 6 * PAGE)).toBe(-1);
     expect(read(p.vmar, BASE + 6 * PAGE, 1)).toEqual([6]);
     expect(read(p.vmar, BASE + 17 * PAGE, 1)).toEqual([5]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('keeps a locked mapping pinned through a split and a merge', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 8 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 8);
+    f.pin(p.vmar, BASE);
+    for (let i = 0; i < 8; i++) write(p.vmar, BASE + i * PAGE, [i + 1]);
+    // A split (the middle loses W) and a merge back (W again): the lock is the mapping's flag.
+    p.vmar.protect(BASE + 2 * PAGE, 2 * PAGE, VM_READ);
+    expect(p.vmar.mappings.size).toBe(3);
+    expect(f.pm.removeContig(0, 8)).toBe(0);
+    p.vmar.protect(BASE + 2 * PAGE, 2 * PAGE, VM_READ | VM_WRITE);
+    expect(p.vmar.mappings.size).toBe(1);
+    expect(p.vmar.mappings.values()[0].locked).toBe(true);
+    expect(f.pm.removeContig(0, 8)).toBe(0);
+    expect(f.pm.nrPages).toBe(8);
+    // Unlocked, the pages go (written back first).
+    p.vmar.setFlags(BASE, BASE + 8 * PAGE, 0, VMA_LOCKED);
+    expect(f.pm.removeContig(0, 8)).toBe(8);
+    expect(read(p.vmar, BASE + 5 * PAGE, 1)).toEqual([6]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('truncation drops the private copies of the truncated pages (even_cows)', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 4 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 4, { shared: false });
+    f.pwrite(0, Uint8Array.of(7));
+    write(p.vmar, BASE + PAGE, [9]); // a private copy of page 1
+    expect(read(p.vmar, BASE, 1)).toEqual([7]);
+    f.truncate(PAGE);
+    f.truncate(4 * PAGE);
+    // Page 0 was kept, page 1 (and its private copy) is gone: zeros, then the file's data.
+    expect(read(p.vmar, BASE, 1)).toEqual([7]);
+    expect(read(p.vmar, BASE + PAGE, 1)).toEqual([0]);
+    f.pwrite(PAGE, Uint8Array.of(5));
+    expect(read(p.vmar, BASE + PAGE, 1)).toEqual([5]);
+    clean(w);
+    expectNoLeak(w);
+  });
+
+  it('punching a hole zeroes the range through every mapping and the store', () => {
+    const stores = new Map<string, MemoryStore>();
+    const w = world(arch, stores);
+    const f = w.pc.createFile('a', 3 * PAGE);
+    const p = w.procs.spawn();
+    mapFile(p.vmar, f, BASE, 3);
+    const q = w.procs.spawn();
+    mapFile(q.vmar, f, BASE, 3, { shared: false });
+    for (let i = 0; i < 3; i++) write(p.vmar, BASE + i * PAGE, [i + 1]);
+    write(q.vmar, BASE + PAGE, [42]);
+    f.punchHole(1, 5);
+    expect(read(p.vmar, BASE + PAGE, 1)).toEqual([0]);
+    expect(read(q.vmar, BASE + PAGE, 1)).toEqual([0]);
+    expect(read(q.vmar, BASE + 2 * PAGE, 1)).toEqual([0]);
+    expect(read(p.vmar, BASE, 1)).toEqual([1]);
+    expect(f.size).toBe(3 * PAGE);
+    f.sync();
+    expect(storeBytes(stores.get('a')!, 2, 0, 1)).toEqual([0]);
     clean(w);
     expectNoLeak(w);
   });

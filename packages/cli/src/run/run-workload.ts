@@ -72,7 +72,7 @@ function runTrace(config: RunConfig, progress: Progress): RunSummary {
     });
     return timed(config, replayer.kernel, replayer.sys, stats, () => {
       for (let i = 1; i < lines.length; i++) {
-        const op = parseOp(lines[i], i + 1, replayer.header.pageSize);
+        const op = parseOp(lines[i], i + 1, replayer.header);
         replayer.step(op, i + 1);
         stats.op(op.op);
         if ((i & 1023) === 0) progress(i, lines.length - 1);

@@ -4,6 +4,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { ForkStrategyToken } from '../kernel/tokens.ts';
 import { VmSpace } from '../vm-space.ts';
 import { checkVmar } from '../vmar/check.ts';
+import { VMA_DONTFORK, VMA_LOCK_MASK, VMA_WIPEONFORK } from '../vmar/vm-mapping.ts';
 import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
 import type { ForkStrategy } from './fork-strategy.ts';
@@ -64,12 +65,18 @@ export class ProcessTable {
     return p;
   }
 
-  /** Creates a child of `pid` whose address space is a copy made by the fork strategy. */
+  /**
+   * Creates a child of `pid` whose address space is a copy made by the fork strategy, then
+   * made what Linux's `dup_mmap` gives: mappings marked don't-fork are gone, wipe-on-fork
+   * ones and shared ones (whose pages a fault finds again, so Linux copies no PTE of them)
+   * have no pages, nothing is locked, and the break is the parent's.
+   */
   fork(pid: number): Process {
     const parent = this.require(pid);
     const child = this.spawn();
     try {
       this.forkStrategy.fork(parent.vmar, child.vmar);
+      inheritLinuxFork(parent.vmar, child.vmar);
     } catch (e) {
       this.exit(child.pid);
       throw e;
@@ -104,4 +111,14 @@ export class ProcessTable {
     }
     return out;
   }
+}
+
+/** The fork rules that hold whatever the strategy: see `ProcessTable.fork`. */
+function inheritLinuxFork(parent: Vmar, child: Vmar): void {
+  for (const m of parent.mappings.values()) {
+    if (m.flags & VMA_DONTFORK) child.unmap(m.start, m.size);
+    else if (m.flags & VMA_WIPEONFORK || m.shared) child.discard(m.start, m.size);
+  }
+  child.setFlags(child.lowest, child.cap, 0, VMA_LOCK_MASK);
+  child.brk = parent.brk;
 }

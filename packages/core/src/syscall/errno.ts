@@ -12,6 +12,7 @@ export const EEXIST = 17;
 export const EFBIG = 27;
 export const EINVAL = 22;
 export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM',
@@ -24,6 +25,7 @@ const NAMES: Record<number, string> = {
   [EFBIG]: 'EFBIG',
   [EINVAL]: 'EINVAL',
   [EOVERFLOW]: 'EOVERFLOW',
+  [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 /** Whether a system call's return value is an error (`-errno`). */

@@ -5,11 +5,13 @@ import type { Vmar } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
 import { type LinuxAbi, linuxAbi } from './linux-abi.ts';
 import { sysMadvise } from './madvise.ts';
+import { sysMlock, sysMlockall, sysMunlock, sysMunlockall } from './mlock.ts';
 import { sysMmap } from './mmap.ts';
 import { sysMprotect } from './mprotect.ts';
 import { sysMremap } from './mremap.ts';
 import { sysMsync } from './msync.ts';
 import { sysMunmap } from './munmap.ts';
+import { type LinuxRss, linuxRss, sysBrk, sysMincore } from './residency.ts';
 import type { U64 } from './u64.ts';
 import { readUser, writeUser } from './user-access.ts';
 
@@ -84,6 +86,39 @@ export class LinuxSyscalls {
 
   msync(pid: number, addr: U64, len: U64, flags: number): number {
     return sysMsync(this.vmar(pid), this.abi, addr, len, flags);
+  }
+
+  /** `mlock(addr, len)`, or `mlock2(addr, len, MLOCK_ONFAULT)` with `onFault`. */
+  mlock(pid: number, addr: U64, len: U64, onFault = false): number {
+    return sysMlock(this.vmar(pid), this.abi, addr, len, onFault);
+  }
+
+  munlock(pid: number, addr: U64, len: U64): number {
+    return sysMunlock(this.vmar(pid), this.abi, addr, len);
+  }
+
+  /** `mlockall(flags)` (`MCL_*`). */
+  mlockall(pid: number, flags: number): number {
+    return sysMlockall(this.vmar(pid), flags);
+  }
+
+  munlockall(pid: number): number {
+    return sysMunlockall(this.vmar(pid));
+  }
+
+  /** `mincore`: one byte per page (1: resident), or `-errno`. */
+  mincore(pid: number, addr: U64, len: U64): Uint8Array | number {
+    return sysMincore(this.vmar(pid), this.abi, addr, len);
+  }
+
+  /** Resident pages of `[lo, hi)` as Linux's smaps counts them (anon, file, shmem). */
+  rss(pid: number, lo: number, hi: number): LinuxRss {
+    return linuxRss(this.vmar(pid), lo, hi);
+  }
+
+  /** `brk` with the break relative to the heap's start (`null`: a query); returns the break after the call. */
+  brk(pid: number, newBrk: U64 | null): number {
+    return sysBrk(this.vmar(pid), newBrk);
   }
 
   /** Forks `pid`; returns the child's pid. */

@@ -1,9 +1,26 @@
+import { VMA_LOCKED, VMA_LOCKONFAULT } from '../vmar/vm-mapping.ts';
+import { VM_WRITE } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import { EACCES, EINVAL, ENOMEM } from './errno.ts';
 import { type LinuxAbi, PROT_EXEC, PROT_READ, PROT_WRITE } from './linux-abi.ts';
 import { withErrno } from './mm-error-errno.ts';
 import { protToPerms } from './mmap.ts';
+import { populateRange } from './populate.ts';
 import { isPageAligned, pageAlignUp, type U64, U64_WRAP, u64ToNumber } from './u64.ts';
+
+/**
+ * The parts of `[start, end)` in locked (not lock-on-fault) private mappings without W:
+ * gaining W, Linux's `mprotect_fixup` populates them with write faults (breaking
+ * copy-on-write up front, as mlock would have).
+ */
+function lockedGainingWrite(vmar: Vmar, start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const m of vmar.mappings.find(start, end)) {
+    if ((m.flags & (VMA_LOCKED | VMA_LOCKONFAULT)) !== VMA_LOCKED || m.shared || m.perms & VM_WRITE) continue;
+    out.push([Math.max(start, m.start), Math.min(end, m.end)]);
+  }
+  return out;
+}
 
 /** `PROT_SEM`: accepted and ignored, as by Linux's generic `arch_validate_prot`. */
 const PROT_SEM = 0x8;
@@ -13,7 +30,8 @@ const PROT_SEM = 0x8;
  * page-aligned end must not wrap (`ENOMEM`); unknown prot bits (`EINVAL`); then the
  * mappings from addr on change one by one until the first hole: nothing mapped at addr
  * gives `ENOMEM` with no change, a hole later gives `ENOMEM` after the mappings before it
- * changed; may-rights that forbid the new rights give `EACCES` at that mapping.
+ * changed; may-rights that forbid the new rights give `EACCES` at that mapping. Locked
+ * private memory that gains W is populated (`lockedGainingWrite`).
  */
 export function sysMprotect(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, prot: number): number {
   const page = abi.pageSize;
@@ -26,8 +44,11 @@ export function sysMprotect(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, prot
   if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) !== 0) return -EINVAL;
   const mappedEnd = vmar.mappedPrefixEnd(start, end);
   if (mappedEnd === start) return -ENOMEM;
-  const ret = withErrno(0, { PermissionDenied: EACCES }, () =>
-    vmar.protect(start, mappedEnd - start, protToPerms(prot)),
-  );
+  const perms = protToPerms(prot);
+  const toPopulate = perms & VM_WRITE ? lockedGainingWrite(vmar, start, mappedEnd) : [];
+  const ret = withErrno(0, { PermissionDenied: EACCES }, () => vmar.protect(start, mappedEnd - start, perms));
+  for (const [s, e] of toPopulate) {
+    if (((vmar.findMapping(s)?.perms ?? 0) & VM_WRITE) !== 0) populateRange(vmar, s, e, false);
+  }
   return ret < 0 || mappedEnd === end ? ret : -ENOMEM;
 }

@@ -1,18 +1,23 @@
+import { VMA_LOCKED } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import { EFAULT, EINVAL, ENOMEM, EPERM } from './errno.ts';
-import { type LinuxAbi, MREMAP_FIXED, MREMAP_MAYMOVE } from './linux-abi.ts';
+import { type LinuxAbi, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './linux-abi.ts';
 import { withErrno } from './mm-error-errno.ts';
 import { munmapRangeError } from './munmap.ts';
+import { populateRange } from './populate.ts';
 import { isPageAligned, pageAlignUp, type U64, u64ToNumber } from './u64.ts';
 
 const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM } as const;
 
 /**
  * `mremap` with Linux 6.18's semantics (`mm/mremap.c`). Checks, in order:
- * unknown flags (`EINVAL`; `MREMAP_DONTUNMAP` is not modelled and is refused), unaligned
- * addr, new_len page-aligning to 0, new_len > TASK_SIZE, and with `MREMAP_FIXED`:
- * new_addr + new_len > TASK_SIZE, unaligned new_addr, no `MREMAP_MAYMOVE`, overlapping
- * ranges (all `EINVAL`).
+ * unknown flags, unaligned addr, new_len page-aligning to 0, new_len > TASK_SIZE, and with
+ * `MREMAP_FIXED` or `MREMAP_DONTUNMAP`: new_addr + new_len > TASK_SIZE, unaligned new_addr,
+ * no `MREMAP_MAYMOVE`, (`DONTUNMAP`) old_len ≠ new_len, overlapping ranges (all `EINVAL`).
+ *
+ * `MREMAP_DONTUNMAP` moves the pages and leaves the source mapped, empty and unlocked
+ * (`Vmar.remap` with `keepSource`): with `FIXED` as the multi-mapping move below, else
+ * new_addr is a hint and the range must lie in one mapping (`EFAULT`).
  *
  * A same-size `MAYMOVE|FIXED` call moves every mapping in `[addr, addr + old_len)` (Linux
  * ≥ 6.17): each piece lands at the same offset from new_addr, destination pages facing
@@ -28,6 +33,7 @@ const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion
  * past TASK_SIZE fails munmap's check with `EINVAL`, after the destination unmap), a
  * growth extends in place when the range ends its mapping and the pages after it are free
  * and below TASK_SIZE, else moves where the VMAR chooses with `MAYMOVE`, else `ENOMEM`.
+ * A locked mapping that grew has its new pages populated (`populateRange`).
  */
 export function sysMremap(
   vmar: Vmar,
@@ -38,22 +44,45 @@ export function sysMremap(
   flags: number,
   newAddr: U64,
 ): number {
+  const ret = mremapUnpopulated(vmar, abi, addr, oldLen, newLen, flags, newAddr);
+  if (ret < 0) return ret;
   const page = abi.pageSize;
-  if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) !== 0) return -EINVAL;
+  const oldSize = pageAlignUp(oldLen, page);
+  const newSize = pageAlignUp(newLen, page);
+  if (newSize > oldSize && ((vmar.findMapping(ret)?.flags ?? 0) & VMA_LOCKED) !== 0)
+    populateRange(vmar, ret + oldSize, ret + newSize, false);
+  return ret;
+}
+
+/** `sysMremap` but for the population of a locked mapping's growth. */
+function mremapUnpopulated(
+  vmar: Vmar,
+  abi: LinuxAbi,
+  addr: U64,
+  oldLen: U64,
+  newLen: U64,
+  flags: number,
+  newAddr: U64,
+): number {
+  const page = abi.pageSize;
+  if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) return -EINVAL;
   if (!isPageAligned(addr, page)) return -EINVAL;
   const oldSize = pageAlignUp(oldLen, page);
   const newSize = pageAlignUp(newLen, page);
   if (newSize === 0 || newSize > abi.taskSize) return -EINVAL;
   const fixed = (flags & MREMAP_FIXED) !== 0;
+  const dontUnmap = (flags & MREMAP_DONTUNMAP) !== 0;
   const start = u64ToNumber(addr);
   let dst = 0;
-  if (fixed) {
+  if (fixed || dontUnmap) {
     dst = u64ToNumber(newAddr);
     if (dst > abi.taskSize - newSize || !isPageAligned(newAddr, page)) return -EINVAL;
     if ((flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
+    if (dontUnmap && oldSize !== newSize) return -EINVAL;
     if (start + oldSize > dst && dst + newSize > start) return -EINVAL;
-    if (oldSize === newSize) return moveAll(vmar, abi, start, oldSize, dst);
+    if (fixed && oldSize === newSize) return moveAll(vmar, abi, start, oldSize, dst, dontUnmap);
   }
+  if (dontUnmap) return moveKeepingSource(vmar, abi, start, oldSize, dst);
 
   const m = vmar.findMapping(start);
   if (m === undefined) return -EFAULT;
@@ -103,7 +132,14 @@ export function sysMremap(
  * The same-size fixed move of Linux ≥ 6.17 (`remap_move`): every mapping piece of
  * `[start, start + size)` moves to the same offset from `dst`, one by one.
  */
-function moveAll(vmar: Vmar, abi: LinuxAbi, start: number, size: number, dst: number): number {
+function moveAll(
+  vmar: Vmar,
+  abi: LinuxAbi,
+  start: number,
+  size: number,
+  dst: number,
+  keepSource: boolean,
+): number {
   const end = start + size;
   const pieces = vmar.mappings.find(start, end).map((m) => [Math.max(m.start, start), Math.min(m.end, end)]);
   if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
@@ -111,6 +147,21 @@ function moveAll(vmar: Vmar, abi: LinuxAbi, start: number, size: number, dst: nu
     vmar.unmap(dst, pieces[0][1] - start);
     return -EPERM;
   }
-  for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s);
+  for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s, keepSource);
   return dst;
+}
+
+/**
+ * `MREMAP_DONTUNMAP` without `MREMAP_FIXED`: `[start, start + size)` must lie in one mapping
+ * (`EFAULT`); new_addr is a hint, used when the range there is free, else the VMAR chooses.
+ */
+function moveKeepingSource(vmar: Vmar, abi: LinuxAbi, start: number, size: number, hint: number): number {
+  const m = vmar.findMapping(start);
+  if (m === undefined || start + size > m.end) return -EFAULT;
+  const free = hint >= abi.mmapMinAddr && !vmar.mappings.intersects(hint, hint + size);
+  let ret = 0;
+  const err = withErrno(0, MOVE_ERRNOS, () => {
+    ret = vmar.remap(start, size, free ? hint : null, size, true);
+  });
+  return err < 0 ? err : ret;
 }

@@ -14,7 +14,8 @@ import type { Vmar } from '../vmar/vmar.ts';
 /**
  * The frame behind user address `vaddr` for an access of kind `access`, as a load or store
  * would reach it: the page table is walked; a missing or insufficient translation takes a
- * page fault (`handlePageFault`) and the walk is retried. Sets ACCESSED (and DIRTY for a
+ * page fault (`handlePageFault`) and the walk is retried. An access to an unmapped page
+ * just below a grows-down mapping first grows it (`Vmar.growDown`). Sets ACCESSED (and DIRTY for a
  * store) in the PTE as the MMU does. Returns the frame number, or `-signal` if the access
  * faults (`-FAULT_SIGSEGV`, `-FAULT_SIGBUS`).
  */
@@ -40,6 +41,11 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
         return pfn;
       }
       let fault = handlePageFaultOnPage(vmar, vaddr, access, c);
+      if (fault === FAULT_SIGSEGV && vmar.findMapping(vaddr) === undefined) {
+        // Below a grows-down mapping the access first grows it (Linux's expand_stack).
+        if (attempt > 0 || !vmar.growDown(pageVa)) return -FAULT_SIGSEGV;
+        fault = handlePageFaultOnPage(vmar, vaddr, access, c);
+      }
       if (fault === FAULT_NEEDS_WINDOW) {
         c.drop();
         fault = handlePageFault(vmar, vaddr, access);

@@ -8,7 +8,15 @@ export {
   type FaultResult,
   handlePageFault,
 } from './page-fault.ts';
-export { NR_RSS_TYPES, RSS_ANON, RSS_FILE, VmMapping } from './vm-mapping.ts';
+export * from './vm-mapping.ts';
 export * from './vm-perms.ts';
-export { type Placement, VMAR_LOWEST_ADDR, Vmar, type VmarConfig, type VmarMapOptions } from './vmar.ts';
+export {
+  type Placement,
+  STACK_GUARD_GAP_PAGES,
+  STACK_LIMIT_PAGES,
+  VMAR_LOWEST_ADDR,
+  Vmar,
+  type VmarConfig,
+  type VmarMapOptions,
+} from './vmar.ts';
 export { AnonVmo, type Vmo } from './vmo.ts';

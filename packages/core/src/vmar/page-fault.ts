@@ -25,6 +25,8 @@ function emitFault(vmar: Vmar, m: VmMapping | null, vaddr: number, access: numbe
 
 /** Pages a faults-around read maps at most (Asterinas: 16 pages, a 64 KiB window). */
 export const FAULT_AROUND_PAGES = 16;
+/** Entries of a leaf page-table node: faults-around stays inside the faulting page's node. */
+const PAGE_TABLE_ENTRIES = 512;
 
 /**
  * Handles a page fault at `vaddr` for an access of kind `access` (`ACCESS_*`), as
@@ -48,8 +50,15 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in a mapping: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
   const around = mapsAround(m, access);
-  const winStart = around ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start) : pageVa;
-  const winEnd = around ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end) : pageVa + page;
+  // Linux's do_fault_around: a 16-page aligned block clamped to the mapping and to the
+  // page-table leaf node (512 pages) holding the page.
+  const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
+  const winStart = around
+    ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start, leafStart)
+    : pageVa;
+  const winEnd = around
+    ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end, leafStart + PAGE_TABLE_ENTRIES * page)
+    : pageVa + page;
   const c = vmar.space.cursorMut(winStart, winEnd);
   try {
     return faultWithCursor(vmar, m, c, vaddr, pageVa, access, around, winStart, winEnd);
@@ -205,8 +214,10 @@ function mapAround(vmar: Vmar, m: VmMapping, c: CursorMut, winStart: number, win
   for (let va = winStart; va < winEnd; va += page) {
     c.jump(va);
     if (c.query() !== QUERY_NOT_MAPPED) continue;
-    const pfn = vmo.commitPage(m.vmoIndex(va));
-    if (pfn < 0) break;
+    const index = m.vmoIndex(va);
+    if (index >= vmo.nrPages) break;
+    const pfn = vmo.faultAroundPage === undefined ? vmo.commitPage(index) : vmo.faultAroundPage(index);
+    if (pfn < 0) continue;
     c.jump(va);
     c.map(pfn, prop);
     nrMapped++;

@@ -3,7 +3,7 @@ import { fail, MmError } from '../errors.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
-import { NR_RSS_TYPES, VmMapping } from './vm-mapping.ts';
+import { NR_RSS_TYPES, VMA_GROWSDOWN, VMA_LOCK_MASK, VmMapping } from './vm-mapping.ts';
 import { permsToProp, permsValid, VM_ALL_MAY_PERMS, VM_ALL_PERMS } from './vm-perms.ts';
 import { AnonVmo, type Vmo } from './vmo.ts';
 
@@ -46,7 +46,14 @@ export interface VmarMapOptions {
   vmoOffset?: number;
   /** Read faults also map the surrounding pages of the VMO. */
   faultsAround?: boolean;
+  /** `VMA_*` flags of the new mapping (the VMAR's `defFlags` are added). */
+  flags?: number;
 }
+
+/** Linux's `stack_guard_gap`: 256 pages that a grows-down mapping keeps from an accessible mapping below. */
+export const STACK_GUARD_GAP_PAGES = 256;
+/** `RLIMIT_STACK` in pages (8 MiB): a grows-down mapping grows no larger. */
+export const STACK_LIMIT_PAGES = 2048;
 
 /**
  * A virtual memory address region: the mappings of one address space, kept in an
@@ -75,6 +82,13 @@ export class Vmar {
   readonly pageSize: number;
   /** Pid of the process that owns this VMAR (-1 if none): named in the kernel's events. */
   owner = -1;
+  /**
+   * Flags every new mapping gets (Linux's `mm->def_flags`): `VMA_LOCKED`, with
+   * `VMA_LOCKONFAULT`, after `mlockall(MCL_FUTURE)`.
+   */
+  defFlags = 0;
+  /** The program break (Linux's `mm->brk`), relative to where the process's heap starts. */
+  brk = 0;
 
   constructor(
     readonly space: VmSpace,
@@ -180,12 +194,18 @@ export class Vmar {
    * it go back unmerged (they could not merge before either), and the returned piece
    * covers the intersection. Disposes of `m`.
    */
-  private split(m: VmMapping, start: number, end: number, perms: number = m.perms): VmMapping {
+  private split(
+    m: VmMapping,
+    start: number,
+    end: number,
+    perms: number = m.perms,
+    flags: number = m.flags,
+  ): VmMapping {
     const s = Math.max(start, m.start);
     const e = Math.min(end, m.end);
     if (m.start < s) this.insertWithoutMerge(m.slice(m.start, s));
     if (e < m.end) this.insertWithoutMerge(m.slice(e, m.end));
-    const taken = m.slice(s, e, perms);
+    const taken = m.slice(s, e, perms, flags);
     m.dispose();
     return taken;
   }
@@ -221,6 +241,18 @@ export class Vmar {
       lastEnd = m.end;
     }
     throw new MmError('NoFreeRegion', `no free region of 0x${size.toString(16)} bytes`);
+  }
+
+  /** The lowest free range of `size` bytes inside `[lo, hi)` (first fit); `NoFreeRegion` if none. */
+  allocFreeRegionIn(lo: number, hi: number, size: number): number {
+    let at = Math.max(lo, this.lowest);
+    for (const m of this.mappings.find(at, hi)) {
+      if (at + size <= m.start) break;
+      at = Math.max(at, m.end);
+    }
+    if (at + size > Math.min(hi, this.cap))
+      throw new MmError('NoFreeRegion', `no free region of 0x${size.toString(16)} bytes`);
+    return at;
   }
 
   // ---- operations ----
@@ -282,6 +314,7 @@ export class Vmar {
       vmoOffset / page,
       opts.faultsAround ?? false,
       page,
+      (opts.flags ?? 0) | this.defFlags,
     );
     if (ownVmo) vmo!.release();
     this.insertTryMerge(m);
@@ -328,6 +361,48 @@ export class Vmar {
       this.space.protect(taken.start, taken.end, (prop) => (prop & ~(PROP_R | PROP_W | PROP_X)) | bits);
       this.insertTryMerge(taken);
     }
+  }
+
+  /**
+   * Sets the `set` flags and clears the `clear` flags of every mapping in `[start, end)`
+   * (mlock, munlock, flag advice), splitting mappings partly inside and merging the
+   * results, as `protect` does. Holes are skipped.
+   */
+  setFlags(start: number, end: number, set: number, clear: number): void {
+    for (const m of this.mappings.find(start, end)) {
+      const flags = (m.flags & ~clear) | set;
+      if (flags === m.flags) continue;
+      this.takeOut(m);
+      this.insertTryMerge(this.split(m, start, end, m.perms, flags));
+    }
+  }
+
+  /**
+   * Grows a grows-down mapping down to the unmapped page `pageVa` (Linux's `expand_stack`
+   * on a fault): the first mapping above must be grows-down and start the run of pages
+   * the access falls below; the highest mapping below, unless it is grows-down or
+   * inaccessible (`---`), must stay `STACK_GUARD_GAP_PAGES` away; the grown mapping may not
+   * exceed `STACK_LIMIT_PAGES`. The new pages are empty. Returns whether it grew.
+   */
+  growDown(pageVa: number): boolean {
+    const page = this.pageSize;
+    const above = this.mappings.findNext(pageVa);
+    if (above === undefined || (above.flags & VMA_GROWSDOWN) === 0 || pageVa < this.lowest) return false;
+    if (above.end - pageVa > STACK_LIMIT_PAGES * page) return false;
+    const below = this.mappings.findPrev(pageVa);
+    if (
+      below !== undefined &&
+      (below.flags & VMA_GROWSDOWN) === 0 &&
+      (below.perms & VM_ALL_PERMS) !== 0 &&
+      pageVa - below.end < STACK_GUARD_GAP_PAGES * page
+    )
+      return false;
+    if (!this.fitsLimit(above.start - pageVa)) return false;
+    this.takeOut(above);
+    const grown = above.slice(pageVa, above.end);
+    above.dispose();
+    this.insertWithoutMerge(grown);
+    return true;
   }
 
   /**
@@ -379,7 +454,14 @@ export class Vmar {
    * `newAddr === null` the VMAR chooses the destination. An `oldSize` of 0 duplicates a
    * VMO-backed mapping. Returns the new address.
    */
-  remap(oldAddr: number, oldSize: number, newAddr: number | null, newSize: number): number {
+  remap(
+    oldAddr: number,
+    oldSize: number,
+    newAddr: number | null,
+    newSize: number,
+    keepSource = false,
+  ): number {
+    if (keepSource) return this.remapKeepingSource(oldAddr, oldSize, newAddr);
     if (newAddr !== null) {
       this.checkRange(newAddr, newSize);
       this.unmap(newAddr, newSize);
@@ -404,6 +486,31 @@ export class Vmar {
       this.movePages(oldAddr, dst, size);
     }
     this.insertTryMerge(moved);
+    return dst;
+  }
+
+  /**
+   * `MREMAP_DONTUNMAP`: moves the pages of `[oldAddr, oldAddr + size)`, which must lie in
+   * one mapping (`NotMapped`), to a new mapping at `newAddr` (unmapped first), or at a
+   * VMAR-chosen address for `null`, with the same backing, rights and flags. The source
+   * mapping stays with no PTEs (private anonymous pages read zero again, VMO pages come
+   * back from the VMO) and, as Linux does, the whole source mapping loses its lock flags.
+   * Returns the new address.
+   */
+  private remapKeepingSource(oldAddr: number, size: number, newAddr: number | null): number {
+    if (newAddr !== null) {
+      this.checkRange(newAddr, size);
+      this.unmap(newAddr, size);
+    }
+    const m = this.mappings.findOne(oldAddr);
+    if (m === undefined || oldAddr + size > m.end)
+      throw new MmError('NotMapped', 'the range to move is not inside one mapping');
+    this.checkLimit(size);
+    const dst = newAddr ?? this.allocFreeRegion(size);
+    const moved = m.relocated(oldAddr, dst, size);
+    this.movePages(oldAddr, dst, size);
+    this.insertTryMerge(moved);
+    if ((m.flags & VMA_LOCK_MASK) !== 0) this.setFlags(m.start, m.end, 0, VMA_LOCK_MASK);
     return dst;
   }
 

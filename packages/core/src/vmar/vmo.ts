@@ -1,5 +1,7 @@
+import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
+import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import type { VmMapping } from './vm-mapping.ts';
 import type { Vmar } from './vmar.ts';
 
@@ -38,15 +40,32 @@ export interface Vmo {
   onUnmapPages?(vmar: Vmar, m: VmMapping, start: number, end: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
   writeback?(index: number, nrPages: number): void;
+  /** Shared anonymous memory (Linux's shmem): counted as `shmem` by RSS, freed by `MADV_REMOVE`. */
+  readonly anonymous?: boolean;
+  /**
+   * Optional: the frame that faults-around maps for page `index`, or -1 to leave it (default
+   * `commitPage`). Shared anonymous memory maps only the pages the object already has.
+   */
+  faultAroundPage?(index: number): number;
+  /**
+   * Optional (`MADV_REMOVE`): frees the pages `[index, index + nrPages)`, unmapping them from
+   * every mapping, so that they read zero (a hole punched in a file; shmem pages dropped).
+   */
+  punchHole?(index: number, nrPages: number): void;
 }
 
 /**
  * Anonymous memory shared between mappings (`MAP_SHARED | MAP_ANONYMOUS`, Linux's shmem
  * object): a fixed number of pages, committed as zero-filled frames on first touch.
- * Invariant: `pages` maps page indices below `nrPages` to frames holding one handle each.
+ * Invariant: `pages` maps page indices below `nrPages` to frames holding one handle each;
+ * `dirty` holds committed pages once written through a PTE that has since gone (a present
+ * PTE keeps its own dirty bit); `users` lists the mappings of the object (the reverse map).
  */
 export class AnonVmo implements Vmo {
+  readonly anonymous = true;
   private readonly pages = new Map<number, number>();
+  private readonly dirty = new Set<number>();
+  private readonly users: { vmar: Vmar; m: VmMapping }[] = [];
   private refs = 1;
 
   /** Creates the object with one reference, owned by the caller. */
@@ -79,6 +98,61 @@ export class AnonVmo implements Vmo {
     return this.pages.get(index) ?? -1;
   }
 
+  faultAroundPage(index: number): number {
+    return this.pageAt(index);
+  }
+
+  onMap(vmar: Vmar, m: VmMapping): void {
+    this.users.push({ vmar, m });
+  }
+
+  onUnmap(vmar: Vmar, m: VmMapping): void {
+    const i = this.users.findIndex((u) => u.vmar === vmar && u.m === m);
+    if (i >= 0) this.users.splice(i, 1);
+  }
+
+  /** PTEs of `m` in `[start, end)` are about to go: the pages they dirtied stay dirty. */
+  onUnmapPages(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+    const c = vmar.space.cursor(start, end);
+    try {
+      for (;;) {
+        const va = c.findNext(end - c.va);
+        if (va < 0) break;
+        if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0) this.dirty.add(m.vmoIndex(va));
+        if (c.va >= end) break;
+      }
+    } finally {
+      c.drop();
+    }
+  }
+
+  /** Whether committed page `index` was ever written, given the dirty bit of its one live PTE. */
+  isDirty(index: number, pteDirty: boolean): boolean {
+    return pteDirty || this.dirty.has(index);
+  }
+
+  /** Drops committed page `index` (it must be mapped nowhere): it reads zero again. */
+  dropPage(index: number): void {
+    const pfn = this.pages.get(index);
+    if (pfn === undefined) return;
+    this.pages.delete(index);
+    this.dirty.delete(index);
+    this.frames.put(pfn);
+  }
+
+  punchHole(index: number, nrPages: number): void {
+    const end = index + nrPages;
+    for (const { vmar, m } of [...this.users]) {
+      const page = vmar.pageSize;
+      const first = Math.max(index, m.vmoPage);
+      const last = Math.min(end, m.vmoPage + m.size / page);
+      if (first >= last) continue;
+      const start = m.start + (first - m.vmoPage) * page;
+      vmar.discard(start, (last - first) * page);
+    }
+    for (let i = index; i < end; i++) this.dropPage(i);
+  }
+
   acquire(): void {
     if (this.refs === 0) throw new MmError('BadFrameState', 'acquiring a released VMO');
     this.refs++;
@@ -89,5 +163,6 @@ export class AnonVmo implements Vmo {
     if (--this.refs > 0) return;
     for (const pfn of this.pages.values()) this.frames.put(pfn);
     this.pages.clear();
+    this.dirty.clear();
   }
 }

@@ -35,10 +35,11 @@ describe.each(ARCHS)('replaying Linux-recorded traces on $name', ({ arch }) => {
     expect(replay(base, arch)).toEqual(expected(base));
   });
 
-  it('keeps every invariant after every op of a fork trace and an edge trace', () => {
+  it('keeps every invariant after every op of a fork trace, an edge trace and a v2 trace', () => {
     for (const base of [
       EXACT.find((b) => b.endsWith('fork-0002'))!,
       EXACT.find((b) => b.endsWith('edge-nofile-0003'))!,
+      EXACT.find((b) => b.endsWith('v2-nofile-0201'))!,
     ]) {
       expect(replay(base, arch, true)).toEqual(expected(base));
     }
@@ -46,7 +47,7 @@ describe.each(ARCHS)('replaying Linux-recorded traces on $name', ({ arch }) => {
 });
 
 describe('traces with file operations (the page-cache plugin)', () => {
-  it.each(traces('traces', /^(edge|mixed|file)-/).map((b) => [b.split('/').pop()!, b]))(
+  it.each(traces('traces', /^(edge|mixed|file|v2)-/).map((b) => [b.split('/').pop()!, b]))(
     '%s is rejected at its first file op, with the results before it',
     (_, base) => {
       const lines = readFileSync(`${base}.trace.jsonl`, 'utf8').split('\n');

@@ -1,6 +1,6 @@
-import { type Kernel, MmError, type Vmar, type VmMapping, type Vmo } from '@mmkit/core';
+import { type Kernel, MmError, VMA_LOCKED, type Vmar, type VmMapping, type Vmo } from '@mmkit/core';
 import type { BackingStore } from './backing-store.ts';
-import { PageMap, type RmapEntry } from './page-map.ts';
+import { PageMap } from './page-map.ts';
 
 /**
  * A file-backed VMO: core's `Vmo` over a file's page map. Page faults commit pages through
@@ -82,12 +82,15 @@ export class FileVmo implements Vmo {
     this.pm.writeback(index, nrPages);
   }
 
-  /** Pins (`MAP_LOCKED`) the mapping of `vmar` containing `vaddr`: removal leaves its pages. */
-  pin(vmar: Vmar, vaddr: number): RmapEntry {
-    const e = this.pm.entryAt(vmar, vaddr);
-    if (e === undefined) throw new MmError('NotMapped', `0x${vaddr.toString(16)} does not map ${this.name}`);
-    e.pinned = true;
-    return e;
+  /**
+   * Pins the mapping of `vmar` containing `vaddr` by locking it (`VM_LOCKED`, as mlock of
+   * its whole range would, without populating): removal leaves its pages.
+   */
+  pin(vmar: Vmar, vaddr: number): void {
+    const m = vmar.findMapping(vaddr);
+    if (m === undefined || m.vmo !== this)
+      throw new MmError('NotMapped', `0x${vaddr.toString(16)} does not map ${this.name}`);
+    vmar.setFlags(m.start, m.end, VMA_LOCKED, 0);
   }
 
   // ---- buffered I/O ----
@@ -135,6 +138,24 @@ export class FileVmo implements Vmo {
       this.pm.markDirty(s);
       this.pm.putPage(s);
       done += chunk;
+    }
+  }
+
+  /**
+   * `MADV_REMOVE` of a shared mapping (`fallocate(PUNCH_HOLE)`): file pages `[index, index +
+   * nrPages)` (clipped to the file) are unmapped everywhere, private copies of them too, and
+   * read zero from then on, through the cache and the store; the size does not change.
+   */
+  punchHole(index: number, nrPages: number): void {
+    const end = Math.min(index + nrPages, this.pm.nrFilePages);
+    if (end <= index) return;
+    this.pm.zapRange(index, end);
+    const memory = this.kernel.memory;
+    for (let i = index; i < end; i++) {
+      const s = this.pm.loadPage(i);
+      memory.zeroFrame(this.pm.pfnOf(s));
+      this.pm.markDirty(s);
+      this.pm.putPage(s);
     }
   }
 

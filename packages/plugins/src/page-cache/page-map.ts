@@ -61,14 +61,13 @@ export const WRITEBACK_BATCH = 10;
 
 /**
  * One entry of the reverse map: a mapping of the file in some address space (Akaros's VMR
- * on `pm_vmrs`). `pinned` is `MAP_LOCKED`: removal leaves every page the mapping covers.
- * Pinning belongs to the entry, as `VM_LOCKED` belongs to a VMA: a mapping that a VMAR
- * operation replaces (split, merge) comes back unpinned.
+ * on `pm_vmrs`). The entry is pinned when its mapping is locked (`VM_LOCKED`: mlock,
+ * `MAP_LOCKED`): removal leaves every page the mapping covers. The lock is a flag of the
+ * mapping, so the pieces of a split and the result of a merge keep it.
  */
 export interface RmapEntry {
   readonly vmar: Vmar;
   readonly mapping: VmMapping;
-  pinned: boolean;
 }
 
 /**
@@ -392,8 +391,8 @@ export class PageMap {
   // ---- reverse map ----
 
   /** `pm_add_vmr`: `m`, a mapping of this file in `vmar`, joins the reverse map. */
-  addVmr(vmar: Vmar, m: VmMapping, pinned = false): RmapEntry {
-    const e = { vmar, mapping: m, pinned };
+  addVmr(vmar: Vmar, m: VmMapping): RmapEntry {
+    const e = { vmar, mapping: m };
     this.vmrs.push(e);
     return e;
   }
@@ -413,17 +412,7 @@ export class PageMap {
    */
   takeDirty(vmar: Vmar, m: VmMapping, start: number, end: number): void {
     const first = m.vmoIndex(start);
-    this.walkEntry(
-      { vmar, mapping: m, pinned: false },
-      first,
-      first + (end - start) / this.page,
-      WALK_TAKE_DIRTY,
-    );
-  }
-
-  /** The reverse-map entry of the mapping of `vmar` containing `vaddr`, if any. */
-  entryAt(vmar: Vmar, vaddr: number): RmapEntry | undefined {
-    return this.vmrs.find((e) => e.vmar === vmar && e.mapping.start <= vaddr && vaddr < e.mapping.end);
+    this.walkEntry({ vmar, mapping: m }, first, first + (end - start) / this.page, WALK_TAKE_DIRTY);
   }
 
   /** `vmr_has_page_idx` over a range: whether the entry maps any page of `[first, end)`. */
@@ -436,7 +425,7 @@ export class PageMap {
   /** End index of the pinned entry mapping page `index`, or -1 (the seed's pinned skip). */
   private pinnedEnd(index: number): number {
     for (const e of this.vmrs) {
-      if (!e.pinned) continue;
+      if (!e.mapping.locked) continue;
       const m = e.mapping;
       const end = m.vmoPage + m.size / this.page;
       if (m.vmoPage <= index && index < end) return end;
@@ -454,8 +443,9 @@ export class PageMap {
    *   to `PG_DIRTY`;
    * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
    * - `WALK_TAKE_DIRTY`: dirty PTEs set `PG_DIRTY` (they are about to be unmapped);
-   * - `WALK_UNMAP_ANY`: every page of the map is unmapped (truncation).
-   * Private copies (other frames) are never touched. Returns the number of PTEs changed.
+   * - `WALK_UNMAP_ANY`: every page of the map is unmapped, and so is every private copy a
+   *   private mapping made of one (truncation, Linux's `even_cows`).
+   * Other modes never touch private copies (other frames). Returns the number of PTEs changed.
    */
   private walkEntry(e: RmapEntry, first: number, end: number, mode: number): number {
     const m = e.mapping;
@@ -476,7 +466,17 @@ export class PageMap {
         const pfn = c.qPfn;
         const prop = c.qProp;
         const s = this.tree.get(m.vmoPage + (va - m.start) / page);
-        if (s === NO_SLOT || this.slots.pfn(s) !== pfn) continue;
+        if (s === NO_SLOT || this.slots.pfn(s) !== pfn) {
+          // A private copy: truncation drops it too (Linux's `even_cows`).
+          if (mode !== WALK_UNMAP_ANY || m.shared) continue;
+          c.jump(va);
+          c.unmap(page);
+          nrUnmapped++;
+          n++;
+          if (va + page >= vaEnd) break;
+          c.jump(va + page);
+          continue;
+        }
         const marked = (this.slots.flags(s) & PG_REMOVAL) !== 0;
         if (mode === WALK_NOT_PRESENT) {
           if (!marked || (prop & PERM_BITS) === 0) continue;
@@ -611,7 +611,7 @@ export class PageMap {
   private markAndUnmap(index: number, end: number): boolean {
     // Pass 0: pinned mappings.
     let hasPinned = false;
-    for (const e of this.vmrs) if (e.pinned) hasPinned = true;
+    for (const e of this.vmrs) if (e.mapping.locked) hasPinned = true;
     // Pass 1: mark (filtering the cached pages of the range in place).
     const marked = this.marked;
     marked.n = 0;
@@ -632,14 +632,14 @@ export class PageMap {
     // Passes 2 and 3: not present everywhere, batched shootdowns.
     const batch: VmSpace[] = [];
     for (const e of this.vmrs) {
-      if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+      if (e.mapping.locked || !this.entryOverlaps(e, index, end)) continue;
       this.walkEntry(e, index, end, WALK_NOT_PRESENT);
       this.batchProcess(batch, e.vmar.space);
     }
     this.shootdown(batch);
     // Pass 4: dirty bits and unmap.
     for (const e of this.vmrs) {
-      if (e.pinned || !this.entryOverlaps(e, index, end)) continue;
+      if (e.mapping.locked || !this.entryOverlaps(e, index, end)) continue;
       this.walkEntry(e, index, end, WALK_DIRTY_UNMAP);
     }
     return true;
@@ -741,9 +741,23 @@ export class PageMap {
   }
 
   /**
+   * Unmaps file pages `[first, end)` from every mapping, with the private copies that
+   * private mappings made of them (Linux's `unmap_mapping_range` with `even_cows`), for
+   * truncation and hole punching; the pages stay cached.
+   */
+  zapRange(first: number, end: number): void {
+    const batch: VmSpace[] = [];
+    for (const e of this.vmrs) {
+      if (this.walkEntry(e, first, end, WALK_UNMAP_ANY) > 0) this.batchProcess(batch, e.vmar.space);
+    }
+    this.shootdown(batch);
+  }
+
+  /**
    * Sets the file size (truncate / extend, Linux's `truncate_setsize`). Shrinking drops
    * the cached pages wholly past the new end without writing them back: they are unmapped
-   * from every mapping (pinned ones too: their data is gone) and removed, or, while a user
+   * from every mapping (pinned ones too: their data is gone), as are the private copies of
+   * them that private mappings made, and removed, or, while a user
    * holds one, zeroed and kept; the kept part of the new last page is unchanged and its
    * tail zeroed. The store follows. Refused (`CursorBusy`) while a removal runs.
    */
@@ -755,11 +769,7 @@ export class PageMap {
     if (size < this.bytes) {
       const first = Math.ceil(size / page);
       const end = this.nrFilePages;
-      const batch: VmSpace[] = [];
-      for (const e of this.vmrs) {
-        if (this.walkEntry(e, first, end, WALK_UNMAP_ANY) > 0) this.batchProcess(batch, e.vmar.space);
-      }
-      this.shootdown(batch);
+      this.zapRange(first, end);
       const memory = this.kernel.memory;
       for (const i of this.cachedIn(first, end)) {
         const s = this.tree.get(i)!;

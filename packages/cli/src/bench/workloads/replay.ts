@@ -50,7 +50,7 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
   const buf = new Uint8Array(4096);
   let n = 0;
   for (let i = 0; i < t.lines.length; i++) {
-    const op = parseOp(t.lines[i], i + 2, 4096);
+    const op = parseOp(t.lines[i], i + 2, header);
     n++;
     if (!('pid' in op)) continue;
     const pid = pids[op.pid];

@@ -1,6 +1,7 @@
 export {
   parseHeader,
   parseOp,
+  type TraceContext,
   type TraceHeader,
   type TraceOp,
   traceError,

@@ -1,11 +1,42 @@
 import { MmError } from '../../errors.ts';
 import {
+  MADV_COLD,
+  MADV_DODUMP,
+  MADV_DOFORK,
+  MADV_DONTDUMP,
+  MADV_DONTFORK,
   MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_KEEPONFORK,
+  MADV_NOHUGEPAGE,
+  MADV_NORMAL,
+  MADV_PAGEOUT,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
+  MADV_RANDOM,
+  MADV_REMOVE,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MADV_WIPEONFORK,
+  MAP_32BIT,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_LOCKED,
+  MAP_NORESERVE,
+  MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAP_SHARED_VALIDATE,
+  MAP_STACK,
+  MAP_SYNC,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MCL_ONFAULT,
+  MLOCK_ONFAULT,
+  MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
   PROT_EXEC,
@@ -13,8 +44,10 @@ import {
   PROT_WRITE,
 } from '../linux-abi.ts';
 
-/** The header of an mmtrace v1 file (`../shared/spec/mmtrace.md`). */
+/** The header of an mmtrace v1 or v2 file (`../shared/spec/mmtrace.md`). */
 export interface TraceHeader {
+  /** 1 or 2: a v1 trace may not use anything of v2. */
+  version: number;
   pageSize: number;
   /** The window `[lo, hi)` the trace touches; `maps` is clipped to it. */
   windowLo: bigint;
@@ -47,7 +80,11 @@ export type TraceOp =
     }
   | { op: 'write'; pid: number; addr: bigint; data: Uint8Array }
   | { op: 'read'; pid: number; addr: bigint; len: number }
-  | { op: 'fork' | 'exit' | 'maps'; pid: number }
+  | { op: 'fork' | 'exit' | 'maps' | 'rss' | 'munlockall'; pid: number }
+  | { op: 'mincore' | 'munlock'; pid: number; addr: bigint; len: bigint }
+  | { op: 'mlock'; pid: number; addr: bigint; len: bigint; flags: number }
+  | { op: 'mlockall'; pid: number; flags: number }
+  | { op: 'brk'; pid: number; delta: bigint | null }
   | { op: 'file'; name: string; size: bigint }
   | { op: 'pwrite'; name: string; offset: bigint; data: Uint8Array }
   | { op: 'pread' | 'evict'; name: string; offset: bigint; len: bigint };
@@ -56,6 +93,7 @@ const U64_MAX = (1n << 64n) - 1n;
 const HEX_U64 = /^0x[0-9a-f]+$/;
 const HEX_DATA = /^(?:[0-9a-f]{2})*$/;
 
+/** Flag names of v1; `V2_*` are the additions of v2. */
 const MMAP_FLAGS: Record<string, number> = {
   private: MAP_PRIVATE,
   shared: MAP_SHARED,
@@ -63,7 +101,45 @@ const MMAP_FLAGS: Record<string, number> = {
   fixed: MAP_FIXED,
   fixed_noreplace: MAP_FIXED_NOREPLACE,
 };
+const V2_MMAP_FLAGS: Record<string, number> = {
+  shared_validate: MAP_SHARED_VALIDATE,
+  locked: MAP_LOCKED,
+  populate: MAP_POPULATE,
+  noreserve: MAP_NORESERVE,
+  stack: MAP_STACK,
+  growsdown: MAP_GROWSDOWN,
+  '32bit': MAP_32BIT,
+  sync: MAP_SYNC,
+};
 const MREMAP_FLAGS: Record<string, number> = { maymove: MREMAP_MAYMOVE, fixed: MREMAP_FIXED };
+const V2_MREMAP_FLAGS: Record<string, number> = { dontunmap: MREMAP_DONTUNMAP };
+const MLOCK_FLAGS: Record<string, number> = { onfault: MLOCK_ONFAULT };
+const MLOCKALL_FLAGS: Record<string, number> = {
+  current: MCL_CURRENT,
+  future: MCL_FUTURE,
+  onfault: MCL_ONFAULT,
+};
+const ADVICE: Record<string, number> = { dontneed: MADV_DONTNEED };
+const V2_ADVICE: Record<string, number> = {
+  free: MADV_FREE,
+  willneed: MADV_WILLNEED,
+  normal: MADV_NORMAL,
+  random: MADV_RANDOM,
+  sequential: MADV_SEQUENTIAL,
+  dontfork: MADV_DONTFORK,
+  dofork: MADV_DOFORK,
+  wipeonfork: MADV_WIPEONFORK,
+  keeponfork: MADV_KEEPONFORK,
+  remove: MADV_REMOVE,
+  cold: MADV_COLD,
+  pageout: MADV_PAGEOUT,
+  populate_read: MADV_POPULATE_READ,
+  populate_write: MADV_POPULATE_WRITE,
+  hugepage: MADV_HUGEPAGE,
+  nohugepage: MADV_NOHUGEPAGE,
+  dontdump: MADV_DONTDUMP,
+  dodump: MADV_DODUMP,
+};
 
 /** Fields each op may have (an unknown field is an error, as in the recorder). */
 const ALLOWED: Record<string, readonly string[]> = {
@@ -82,7 +158,27 @@ const ALLOWED: Record<string, readonly string[]> = {
   pwrite: ['op', 'name', 'offset', 'data'],
   pread: ['op', 'name', 'offset', 'len'],
   evict: ['op', 'name', 'offset', 'len'],
+  mincore: ['op', 'pid', 'addr', 'len'],
+  rss: ['op', 'pid'],
+  mlock: ['op', 'pid', 'addr', 'len', 'flags'],
+  munlock: ['op', 'pid', 'addr', 'len'],
+  mlockall: ['op', 'pid', 'flags'],
+  munlockall: ['op', 'pid'],
+  brk: ['op', 'pid', 'delta'],
 };
+/** Ops that only v2 traces may use. */
+const V2_OPS = new Set(['mincore', 'rss', 'mlock', 'munlock', 'mlockall', 'munlockall', 'brk']);
+
+/** The trace's window and version, which decide what a line may contain. */
+export interface TraceContext {
+  version: number;
+  pageSize: number;
+  windowLo: bigint;
+  windowHi: bigint;
+}
+
+/** Ends of user space on any Linux (5-level paging): a range reaching past it is absurd, not out of the window. */
+const USER_LIMIT_LA57 = 0x00fffffffffff000n;
 
 /** A malformed-trace error naming the 1-based line. */
 export function traceError(line: number, message: string): MmError {
@@ -92,14 +188,24 @@ export function traceError(line: number, message: string): MmError {
 type Json = Record<string, unknown>;
 
 function parseObject(text: string, line: number): Json {
+  if (text.trim() === '') throw traceError(line, 'blank line (every line must be one JSON object)');
   let v: unknown;
   try {
     v = JSON.parse(text);
-  } catch {
-    throw traceError(line, 'not valid JSON');
+  } catch (e) {
+    throw traceError(line, `not valid JSON: ${jsonErrorReason(text, e)}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw traceError(line, 'not a JSON object');
   return v as Json;
+}
+
+/** `JSON.parse`'s complaint with the 1-based column it points at (the end of the line if it names none). */
+function jsonErrorReason(text: string, e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const at = /position (\d+)/.exec(message);
+  const column = at === null ? text.length + 1 : Number(at[1]) + 1;
+  const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
+  return `column ${column}: ${reason}`;
 }
 
 function u64(o: Json, key: string, line: number, dflt?: bigint): bigint {
@@ -108,9 +214,8 @@ function u64(o: Json, key: string, line: number, dflt?: bigint): bigint {
     if (dflt !== undefined) return dflt;
     throw traceError(line, `missing field "${key}"`);
   }
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
   if (typeof v !== 'string' || !HEX_U64.test(v))
-    throw traceError(line, `field "${key}": expected a lower-case 0x hex string`);
+    throw traceError(line, `field "${key}": expected a lower-case 0x hex string, got ${JSON.stringify(v)}`);
   const x = BigInt(v);
   if (x > U64_MAX) throw traceError(line, `field "${key}": ${v} does not fit 64 bits`);
   return x;
@@ -130,17 +235,59 @@ function prot(o: Json, line: number): number {
   return (v[0] === 'r' ? PROT_READ : 0) | (v[1] === 'w' ? PROT_WRITE : 0) | (v[2] === 'x' ? PROT_EXEC : 0);
 }
 
-function flags(o: Json, key: string, names: Record<string, number>, line: number, required: boolean): number {
+function flags(
+  o: Json,
+  key: string,
+  names: Record<string, number>,
+  line: number,
+  required: boolean,
+  v2Names: Record<string, number> = {},
+  version = 1,
+): number {
   const v = o[key];
   if (v === undefined && !required) return 0;
   if (!Array.isArray(v)) throw traceError(line, `field "${key}": expected an array of flag names`);
   let bits = 0;
   for (const f of v) {
-    if (typeof f !== 'string' || !Object.hasOwn(names, f))
+    if (typeof f === 'string' && Object.hasOwn(names, f)) {
+      bits |= names[f];
+    } else if (typeof f === 'string' && Object.hasOwn(v2Names, f)) {
+      if (version < 2) throw traceError(line, `field "${key}": flag "${f}" needs an mmtrace v2 header`);
+      bits |= v2Names[f];
+    } else {
       throw traceError(line, `field "${key}": unknown flag ${JSON.stringify(f)}`);
-    bits |= names[f];
+    }
   }
   return bits;
+}
+
+/** The spec's rules for mmap flags: exactly one sharing type, at most one fixed kind, `anonymous` iff no file. */
+function checkMmapFlags(o: Json, line: number, hasFile: boolean): void {
+  const names = o.flags as string[];
+  const types = names.filter((f) => f === 'private' || f === 'shared' || f === 'shared_validate');
+  if (types.length !== 1)
+    throw traceError(line, `field "flags": expected exactly one of "private", "shared", "shared_validate"`);
+  if (names.includes('fixed') && names.includes('fixed_noreplace'))
+    throw traceError(line, 'field "flags": "fixed" and "fixed_noreplace" exclude each other');
+  if (names.includes('anonymous') === hasFile)
+    throw traceError(line, 'field "flags": "anonymous" is required without "file" and forbidden with it');
+}
+
+/** The advice of a madvise line (v2 names only in a v2 trace). */
+function advice(o: Json, line: number, version: number): number {
+  const v = o.advice;
+  if (typeof v === 'string' && Object.hasOwn(ADVICE, v)) return ADVICE[v];
+  if (typeof v === 'string' && Object.hasOwn(V2_ADVICE, v)) {
+    if (version < 2) throw traceError(line, `field "advice": "${v}" needs an mmtrace v2 header`);
+    return V2_ADVICE[v];
+  }
+  throw traceError(line, `field "advice": unknown advice ${JSON.stringify(v)}`);
+}
+
+/** A page-bounded access (`read`, `write`) must lie in the window. */
+function checkInWindow(ctx: TraceContext, addr: bigint, len: bigint, line: number): void {
+  if (addr < ctx.windowLo || addr + len > ctx.windowHi)
+    throw traceError(line, `address 0x${addr.toString(16)} is outside the trace's window`);
 }
 
 function hexData(o: Json, line: number): Uint8Array {
@@ -159,7 +306,9 @@ function fileName(o: Json, line: number): string {
 /** Parses the header line (line 1). */
 export function parseHeader(text: string): TraceHeader {
   const o = parseObject(text, 1);
-  if (o.mmtrace !== 1) throw traceError(1, 'not an mmtrace v1 header ("mmtrace":1 missing)');
+  const version = o.mmtrace;
+  if (version !== 1 && version !== 2)
+    throw traceError(1, 'not an mmtrace header ("mmtrace":1 or "mmtrace":2 missing)');
   const pageSize = o.page_size;
   if (pageSize !== 4096)
     throw traceError(1, `page_size ${JSON.stringify(pageSize)} is not supported (4096 only)`);
@@ -170,16 +319,23 @@ export function parseHeader(text: string): TraceHeader {
   if (!(windowLo < windowHi) || windowLo % 4096n !== 0n || windowHi % 4096n !== 0n) {
     throw traceError(1, 'field "window": expected a non-empty page-aligned range');
   }
-  return { pageSize, windowLo, windowHi };
+  return { version, pageSize, windowLo, windowHi };
 }
 
-/** Parses one operation line (`line` is its 1-based number, for errors). */
-export function parseOp(text: string, line: number, pageSize: number): TraceOp {
+/**
+ * Parses one operation line (`line` is its 1-based number, for errors) of a trace with
+ * header `ctx`: v2 ops, flags and advice need a v2 header; loads and stores must lie in the
+ * window, and so must a `mincore` range (unless it is absurd: past any user address).
+ */
+export function parseOp(text: string, line: number, ctx: TraceContext): TraceOp {
   const o = parseObject(text, line);
   const op = o.op;
   if (typeof op !== 'string') throw traceError(line, 'missing field "op"');
   const allowed = ALLOWED[op];
   if (allowed === undefined) throw traceError(line, `unknown op ${JSON.stringify(op)}`);
+  if (V2_OPS.has(op) && ctx.version < 2) throw traceError(line, `op "${op}" needs an mmtrace v2 header`);
+  const version = ctx.version;
+  const pageSize = ctx.pageSize;
   for (const k of Object.keys(o)) {
     if (!allowed.includes(k)) throw traceError(line, `op "${op}" has no field "${k}"`);
   }
@@ -189,13 +345,15 @@ export function parseOp(text: string, line: number, pageSize: number): TraceOp {
       const file = o.file;
       if (file !== undefined && typeof file !== 'string')
         throw traceError(line, 'field "file": expected a file name');
+      const bits = flags(o, 'flags', MMAP_FLAGS, line, true, V2_MMAP_FLAGS, version);
+      checkMmapFlags(o, line, file !== undefined);
       return {
         op,
         pid: pid(o, line),
         addr: u64(o, 'addr', line),
         len: u64(o, 'len', line),
         prot: prot(o, line),
-        flags: flags(o, 'flags', MMAP_FLAGS, line, true),
+        flags: bits,
         offset: u64(o, 'offset', line, 0n),
         file: file ?? null,
       };
@@ -212,31 +370,56 @@ export function parseOp(text: string, line: number, pageSize: number): TraceOp {
         prot: prot(o, line),
       };
     case 'madvise':
-      if (o.advice !== 'dontneed')
-        throw traceError(line, `field "advice": ${JSON.stringify(o.advice)} is not "dontneed"`);
       return {
         op,
         pid: pid(o, line),
         addr: u64(o, 'addr', line),
         len: u64(o, 'len', line),
-        advice: MADV_DONTNEED,
+        advice: advice(o, line, version),
       };
-    case 'mremap':
+    case 'mremap': {
+      const bits = flags(o, 'flags', MREMAP_FLAGS, line, false, V2_MREMAP_FLAGS, version);
+      if (bits & MREMAP_DONTUNMAP && o.new_addr === undefined)
+        throw traceError(line, '"dontunmap" needs "new_addr"');
       return {
         op,
         pid: pid(o, line),
         addr: u64(o, 'addr', line),
         oldLen: u64(o, 'old_len', line),
         newLen: u64(o, 'new_len', line),
-        flags: flags(o, 'flags', MREMAP_FLAGS, line, false),
+        flags: bits,
         newAddr: u64(o, 'new_addr', line, 0n),
       };
+    }
+    case 'mincore': {
+      const addr = u64(o, 'addr', line);
+      const len = u64(o, 'len', line);
+      const absurd = addr + len > USER_LIMIT_LA57;
+      if (addr % page === 0n && len > 0n && !absurd)
+        checkInWindow(ctx, addr, ((len + page - 1n) / page) * page, line);
+      return { op, pid: pid(o, line), addr, len };
+    }
+    case 'munlock':
+      return { op, pid: pid(o, line), addr: u64(o, 'addr', line), len: u64(o, 'len', line) };
+    case 'mlock':
+      return {
+        op,
+        pid: pid(o, line),
+        addr: u64(o, 'addr', line),
+        len: u64(o, 'len', line),
+        flags: flags(o, 'flags', MLOCK_FLAGS, line, false),
+      };
+    case 'mlockall':
+      return { op, pid: pid(o, line), flags: flags(o, 'flags', MLOCKALL_FLAGS, line, true) };
+    case 'brk':
+      return { op, pid: pid(o, line), delta: o.delta === undefined ? null : u64(o, 'delta', line) };
     case 'write': {
       const addr = u64(o, 'addr', line);
       const data = hexData(o, line);
       if (data.length > 0 && addr / page !== (addr + BigInt(data.length) - 1n) / page) {
         throw traceError(line, 'write crosses a page boundary');
       }
+      checkInWindow(ctx, addr, BigInt(data.length), line);
       return { op, pid: pid(o, line), addr, data };
     }
     case 'read': {
@@ -244,11 +427,14 @@ export function parseOp(text: string, line: number, pageSize: number): TraceOp {
       const len = u64(o, 'len', line);
       if (len > page || (len > 0n && addr / page !== (addr + len - 1n) / page))
         throw traceError(line, 'read crosses a page boundary');
+      checkInWindow(ctx, addr, len, line);
       return { op, pid: pid(o, line), addr, len: Number(len) };
     }
     case 'fork':
     case 'exit':
     case 'maps':
+    case 'rss':
+    case 'munlockall':
       return { op, pid: pid(o, line) };
     case 'file':
       return { op, name: fileName(o, line), size: u64(o, 'size', line) };

@@ -8,7 +8,7 @@ import { formatPerms } from '../../vmar/vm-perms.ts';
 import type { Vmo } from '../../vmar/vmo.ts';
 import { EFBIG, errnoName } from '../errno.ts';
 import { type FileOp, type FileOpResult, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from '../file-ops.ts';
-import { MS_SYNC } from '../linux-abi.ts';
+import { MLOCK_ONFAULT, MS_SYNC } from '../linux-abi.ts';
 import { LinuxSyscalls } from '../linux-syscalls.ts';
 import type { U64 } from '../u64.ts';
 import { parseHeader, parseOp, type TraceHeader, type TraceOp, traceError } from './parse.ts';
@@ -37,7 +37,7 @@ function toHex(bytes: Uint8Array): string {
 }
 
 /**
- * Replays an mmtrace v1 trace on a fresh kernel, one line at a time, producing the result
+ * Replays an mmtrace v1 or v2 trace on a fresh kernel, one line at a time, producing the result
  * line of each (`../shared/spec/mmtrace.md`) exactly as Linux's recorder prints it.
  *
  * Process 0 exists from the start; `fork` creates pids in order. An op on a pid that is not
@@ -95,7 +95,7 @@ export class Replayer {
 
   /** The result line of the header. */
   headerResult(): string {
-    return '{"mmtrace":1}';
+    return `{"mmtrace":${this.header.version}}`;
   }
 
   private addr(x: bigint): U64 {
@@ -164,6 +164,25 @@ export class Replayer {
         return '{"ret":0}';
       case 'maps':
         return this.maps(op.pid);
+      case 'mincore': {
+        const vec = sys.mincore(op.pid, this.addr(op.addr), op.len);
+        return typeof vec === 'number' ? this.ret0(vec) : `{"vec":"${vec.join('')}"}`;
+      }
+      case 'rss': {
+        const r = sys.rss(op.pid, this.lo, this.hi);
+        return `{"rss":{"anon":${r.anon},"file":${r.file},"shmem":${r.shmem}}}`;
+      }
+      case 'mlock':
+        return this.ret0(sys.mlock(op.pid, this.addr(op.addr), op.len, (op.flags & MLOCK_ONFAULT) !== 0));
+      case 'munlock':
+        return this.ret0(sys.munlock(op.pid, this.addr(op.addr), op.len));
+      case 'mlockall':
+        return this.ret0(sys.mlockall(op.pid, op.flags));
+      case 'munlockall':
+        return this.ret0(sys.munlockall(op.pid));
+      case 'brk':
+        // The break is relative to the heap's start, outside the window: never shifted.
+        return `{"ret":"0x${sys.brk(op.pid, op.delta).toString(16)}"}`;
     }
   }
 
@@ -255,7 +274,7 @@ export function* replayLines(
   const r = new Replayer(lines[0], opts);
   yield r.headerResult();
   for (let i = 1; i < n; i++) {
-    const op = parseOp(lines[i], i + 1, r.header.pageSize);
+    const op = parseOp(lines[i], i + 1, r.header);
     yield r.step(op, i + 1);
     if (opts.check) {
       const v = r.check();
