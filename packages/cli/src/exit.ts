@@ -54,8 +54,9 @@ export function exitFor(e: unknown): { status: number; line?: string } {
     const reason = e.message.replace(/^[A-Z]+: /, '').replace(/, write$/, '');
     return { status: EXIT_USAGE, line: `mmkit: cannot write the output: ${reason} (${e.code})` };
   }
+  const cause = e instanceof Error && e.cause instanceof Error ? `\ncaused by: ${e.cause.stack}` : '';
   return {
     status: EXIT_INTERNAL,
-    line: `mmkit: internal error: ${e instanceof Error ? e.stack : String(e)}`,
+    line: `mmkit: internal error: ${e instanceof Error ? e.stack : String(e)}${cause}`,
   };
 }

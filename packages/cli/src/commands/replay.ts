@@ -24,9 +24,10 @@ export interface ReplayCommandOptions {
  * Replays the trace at `path`, writing result lines to `out` and diagnostics to `err`.
  * Returns the exit status: 0, or `EXIT_VIOLATION` when `--check` stopped the replay or the
  * results differ from `--expect`'s file (then only the verdict is written to `out`). A
- * malformed trace (or an internal error) throws a one-line `UsageError` naming the file and
- * line; the results of the lines before it have been written by then. A failed write to
- * `out` is thrown as it is.
+ * malformed trace (or another refusal of the engine, e.g. running out of frames) throws a
+ * one-line `UsageError` naming the file and line; any other error is a bug, thrown with the
+ * line as context (exit status 3). The results of the lines before it have been written by
+ * then. A failed write to `out` is thrown as it is.
  */
 export function runReplay(
   path: string,
@@ -70,7 +71,8 @@ export function runReplay(
     // A malformed line names itself; anything else is reported with the line it broke on.
     if (e instanceof MmError && e.code === 'MalformedTrace')
       throw new UsageError(`${path}: ${e.message.slice(e.code.length + 2)}`);
-    throw new UsageError(`${path}: line ${done + 1}: internal error: ${(e as Error).message}`);
+    if (e instanceof MmError) throw new UsageError(`${path}: line ${done + 1}: ${e.message}`);
+    throw new Error(`${path}: line ${done + 1}: ${(e as Error).message}`, { cause: e });
   } finally {
     if (buffered.length > 0) write(`${buffered.join('\n')}\n`);
     if (progress && done >= PROGRESS_EVERY) err.write('\n');
