@@ -1,5 +1,11 @@
 import { MmError } from '../errors.ts';
-import { type ComponentSchema, type FieldLayout, type SchemaLayout, setterName } from './schema.ts';
+import {
+  type ComponentSchema,
+  FIELD_KINDS,
+  type FieldLayout,
+  type SchemaLayout,
+  setterName,
+} from './schema.ts';
 import type { ComponentStore, LayoutFactory, StoreBase, StoreOptions } from './store.ts';
 
 /**
@@ -28,25 +34,7 @@ export function compileStoreClass(schema: ComponentSchema, classSource: string):
 
 /** The typed-array constructor name of a field's kind. */
 export function arrayName(f: FieldLayout): string {
-  switch (f.kind) {
-    case 'u8':
-    case 'bool':
-      return 'Uint8Array';
-    case 'i8':
-      return 'Int8Array';
-    case 'u16':
-      return 'Uint16Array';
-    case 'i16':
-      return 'Int16Array';
-    case 'u32':
-      return 'Uint32Array';
-    case 'i32':
-      return 'Int32Array';
-    case 'f32':
-      return 'Float32Array';
-    case 'f64':
-      return 'Float64Array';
-  }
+  return FIELD_KINDS[f.kind].array.name;
 }
 
 /** The setter of a field (`refCount` → `setRefCount`). */

@@ -152,7 +152,7 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
 <script>${escapeScript(js)}</script>
 </head><body>
 <h1>mmkit bench</h1>
-<p class="sub">Frame-metadata layouts (${c.layouts.map(escapeHtml).join(', ')}) on ${c.archs.map(escapeHtml).join(', ')}${c.linux.startsWith('Linux') ? ', beside this machine\u2019s Linux kernel' : ''}. Bars are medians, dots min and max. A ratio is the ratio of two medians of runs interleaved in this bench run (layout a, b, c, a, b, c, ...), with its 95% bootstrap interval as min and max; <span class="noisy">noisy</span> marks runs that vary by more than 20%.</p>
+<p class="sub">Layouts of every component family (${c.layouts.map(escapeHtml).join(', ')}) on ${c.archs.map(escapeHtml).join(', ')}${c.linux.startsWith('Linux') ? ', beside this machine\u2019s Linux kernel' : ''}. Bars are medians, dots min and max. A ratio is the ratio of two medians of runs interleaved in this bench run (layout a, b, c, a, b, c, ...), with its 95% bootstrap interval as min and max; <span class="noisy">noisy</span> marks runs that vary by more than 20%.</p>
 <h2>Conditions</h2>
 <dl>${dl.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`).join('')}</dl>
 ${na.length ? `<h2>Not available</h2><ul class="na">${na.map(([n, why]) => `<li><b>${escapeHtml(n)}</b>: ${escapeHtml(why)}</li>`).join('')}</ul>` : ''}

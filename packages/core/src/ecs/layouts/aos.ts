@@ -1,5 +1,11 @@
 import { className, commonMembers, generatedLayout, growGuard, readAs, setter, storeAs } from '../codegen.ts';
-import { type ComponentSchema, type FieldLayout, schemaLayout } from '../schema.ts';
+import {
+  type ComponentSchema,
+  FIELD_KINDS,
+  type FieldKind,
+  type FieldLayout,
+  schemaLayout,
+} from '../schema.ts';
 import type { LayoutFactory } from '../store.ts';
 
 /** The view of the slot buffer a field is read through (`bool` is a byte). */
@@ -7,16 +13,10 @@ function view(f: FieldLayout): string {
   return `v_${f.kind === 'bool' ? 'u8' : f.kind}`;
 }
 
-const VIEW_ARRAYS: Record<string, string> = {
-  v_u8: 'Uint8Array',
-  v_i8: 'Int8Array',
-  v_u16: 'Uint16Array',
-  v_i16: 'Int16Array',
-  v_u32: 'Uint32Array',
-  v_i32: 'Int32Array',
-  v_f32: 'Float32Array',
-  v_f64: 'Float64Array',
-};
+/** The typed-array constructor of a view (`v_u32` → `Uint32Array`). */
+function viewArray(v: string): string {
+  return FIELD_KINDS[v.slice(2) as FieldKind].array.name;
+}
 
 /**
  * `aos` (array of structs): one fixed-size slot per entity in one buffer, fields at the
@@ -46,7 +46,7 @@ function aosSource(schema: ComponentSchema): string {
   return `class ${className('aos', s)} {
   constructor(capacity, options) {
     ${commonMembers('aos', s.slotBytes)}
-    ${views.map((v) => `this.${v} = new ${VIEW_ARRAYS[v]}(0);`).join('\n    ')}
+    ${views.map((v) => `this.${v} = new ${viewArray(v)}(0);`).join('\n    ')}
 ${atomicViews('    ')}
     this.grow(capacity);
   }
@@ -56,7 +56,7 @@ ${atomicViews('    ')}
     const buf = alloc(capacity * ${s.slotBytes}, this.shared);
     const u8 = new Uint8Array(buf);
     u8.set(this.v_u8);
-    ${views.map((v) => (v === 'v_u8' ? 'this.v_u8 = u8;' : `this.${v} = new ${VIEW_ARRAYS[v]}(buf);`)).join('\n    ')}
+    ${views.map((v) => (v === 'v_u8' ? 'this.v_u8 = u8;' : `this.${v} = new ${viewArray(v)}(buf);`)).join('\n    ')}
 ${atomicViews('    ')}
     ${initials.length ? `for (let i = old; i < capacity; i++) { ${fresh} }` : ''}
     this.capacity = capacity;
