@@ -1,13 +1,5 @@
-import {
-  type CursorMut,
-  type ForkStrategy,
-  type Kernel,
-  type KernelPlugin,
-  KernelToken,
-  type PluginSpec,
-  type Vmar,
-} from '@mmkit/core';
-import { inject, injectable } from 'tsyringe';
+import type { CursorMut, ForkStrategy, KernelPlugin, PluginSpec, Vmar } from '@mmkit/core';
+import { injectable } from 'tsyringe';
 
 /**
  * Copy-on-write fork, as Asterinas's `cow_copy_pt` (seed `003`): for every mapping of the
@@ -26,8 +18,6 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
   /** PTEs shared by forks so far. */
   nrSharedPtes = 0;
 
-  constructor(@inject(KernelToken) private readonly kernel: Kernel) {}
-
   /** The `forkStrategy` hook: the process table forks through this plugin. */
   forkStrategy(): ForkStrategy {
     return this;
@@ -38,7 +28,7 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
       child.adoptMapping(m.slice(m.start, m.end));
       child.addRss(m.rssType, this.copyPageTable(parent, child, m.start, m.end));
     }
-    this.kernel.tlb.flushAll();
+    parent.space.flushAll();
   }
 
   private copyPageTable(parent: Vmar, child: Vmar, start: number, end: number): number {

@@ -12,7 +12,8 @@ import { PhysMemory } from '../frame/phys-memory.ts';
 import { PageTableContext } from '../page-table/context.ts';
 import { releaseNodeChildren } from '../page-table/node.ts';
 import { PageTable } from '../page-table/page-table.ts';
-import { Tlb } from '../tlb.ts';
+import type { TlbConfig } from '../tlb/config.ts';
+import { Tlb } from '../tlb/tlb.ts';
 import { checkPhysical, type Violation } from './check.ts';
 import { KernelEventBus } from './events.ts';
 import { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './plugin.ts';
@@ -37,6 +38,8 @@ export interface KernelConfig {
   linearMapping?: boolean;
   /** Plugins, e.g. `[cow(), pageTableRecycling()]` from `@mmkit/plugins`. */
   plugins?: readonly PluginSpec[];
+  /** The TLB model: CPUs, geometry, ASIDs (defaults: 2 CPUs with x86_64-like TLBs, on). */
+  tlb?: TlbConfig;
 }
 
 /**
@@ -64,7 +67,7 @@ export class Kernel {
   readonly frames: Frames;
   readonly ctx: PageTableContext;
   readonly kernelPageTable: PageTable;
-  readonly tlb = new Tlb();
+  readonly tlb: Tlb;
   readonly world = createWorld();
   private readonly components = createComponents();
   /** The kernel's typed event bus. */
@@ -101,6 +104,7 @@ export class Kernel {
       );
     }
     this.arch = arch;
+    this.tlb = new Tlb(config.tlb);
     this.consts = arch.consts;
     const nrFrames = memory / page;
     this.meta = createMetaStore(config.layout ?? 'soa', nrFrames, { shared: config.sharedMemory });
@@ -188,6 +192,7 @@ export class Kernel {
    */
   check(): Violation[] {
     const out = checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
+    out.push(...this.tlb.check(this.ctx));
     for (const checker of this.checkers) out.push(...checker());
     for (const plugin of this.plugins.with('check')) {
       out.push(...((plugin as unknown as { check(): Violation[] }).check() ?? []));

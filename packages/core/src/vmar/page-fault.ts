@@ -144,7 +144,7 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
     c.map(copy, prop);
     kernel.frames.put(copy);
   }
-  kernel.tlb.flushPage();
+  vmar.space.flushPage(pageVa);
   return m.shared ? 'shared-write' : inPlace ? 'reuse' : 'cow';
 }
 
