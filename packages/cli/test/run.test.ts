@@ -67,6 +67,10 @@ describe('mmkit run workloads', () => {
       expect(s.operations.total).toBeGreaterThan(100);
       expect(s.faults.total).toBeGreaterThan(0);
       expect(s.rssPages.length).toBeGreaterThan(0);
+      // Every user access went through the TLB model; no path left a stale entry behind.
+      expect(s.tlb.lookups).toBe(s.tlb.hits.l1 + s.tlb.hits.l2 + s.tlb.misses);
+      expect(s.tlb.misses).toBeGreaterThan(0);
+      expect(s.tlb.staleHits).toBe(0);
     }
   });
 
@@ -85,6 +89,7 @@ describe('mmkit run workloads', () => {
     expect(s.pageCache.loads).toBeGreaterThan(0);
     expect(s.pageCache.removals).toBeGreaterThan(0);
     expect(s.pageCache.writebacks).toBeGreaterThan(0);
+    expect(s.tlb.shootdowns).toBeGreaterThan(0); // removals shoot mapped pages down
     expect(() => runWorkload(small({ workload: 'file-server', plugins: [] }))).toThrow(
       /needs the 'pagecache' plugin/,
     );
@@ -104,6 +109,8 @@ describe('mmkit run workloads', () => {
     const summary = JSON.parse(out);
     expect(summary.workload).toBe('allocator');
     expect(summary.check.ok).toBe(true);
+    expect(summary.tlb.modelled).toBe(true);
+    expect(summary.tlb.lookups).toBeGreaterThan(0);
     const dir = mkdtempSync(join(tmpdir(), 'mmkit-run-'));
     writeFileSync(join(dir, 'k.json'), JSON.stringify({ memory: '1 parsec' }));
     let status = 0;

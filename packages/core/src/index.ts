@@ -65,6 +65,6 @@ export {
 export { PageTable } from './page-table/page-table.ts';
 export * from './process/index.ts';
 export * from './syscall/index.ts';
-export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';
+export * from './tlb/index.ts';
 export { VmSpace } from './vm-space.ts';
 export * from './vmar/index.ts';

@@ -1,4 +1,4 @@
-import type { ForkStrategy, KernelPlugin, PluginSpec, Tlb, Vmar } from '@mmkit/core';
+import type { ForkStrategy, KernelPlugin, PluginSpec, Vmar } from '@mmkit/core';
 import {
   type CursorMut,
   copyUntrackedPage,
@@ -24,7 +24,6 @@ import {
   PTE_TABLE,
   QUERY_MAPPED,
   QUERY_MAPPED_UNTRACKED,
-  TlbToken,
 } from '@mmkit/core/internal';
 import { inject, injectable } from 'tsyringe';
 
@@ -55,7 +54,6 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
     @inject(PageTableContextToken) private readonly ctx: PageTableContext,
     @inject(FramesToken) private readonly frames: Frames,
     @inject(PhysMemoryToken) private readonly memory: PhysMemory,
-    @inject(TlbToken) private readonly tlb: Tlb,
     @inject(EventsToken) private readonly events: KernelEventBus,
   ) {}
 
@@ -64,7 +62,7 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
       child.adoptMapping(m.slice(m.start, m.end));
       child.addRss(m.rssType, this.copyPageTable(parent, child, m.start, m.end));
     }
-    this.tlb.flushAll();
+    parent.space.flushAll();
   }
 
   privateWriteFault(fault: PrivateWriteFault): FaultKind {
@@ -83,7 +81,7 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
       this.frames.put(copy);
       this.nrCopies++;
     }
-    this.tlb.flushPage();
+    vmar.space.flushPage(pageVa);
     return copied ? 'cow' : 'reuse';
   }
 

@@ -1,6 +1,6 @@
 import { type Kernel, type LinuxSyscalls, nodesPerLevel, RSS_ANON, RSS_FILE } from '@mmkit/core';
 import type { RunConfig } from './config.ts';
-import type { RunStats } from './stats.ts';
+import { type RunStats, type TlbSummary, tlbSummary } from './stats.ts';
 
 /** Everything `mmkit run` reports, as printed with `--json`. */
 export interface RunSummary {
@@ -12,7 +12,7 @@ export interface RunSummary {
   operations: { total: number; byKind: Record<string, number> };
   faults: { total: number; byKind: Record<string, number> };
   cowBreaks: { copied: number; reclaimed: number };
-  tlbFlushes: { total: number; page: number; range: number; full: number };
+  tlb: TlbSummary;
   framesByType: Record<string, number>;
   pageTableNodesPerLevel: Record<string, number>;
   rssPages: { pid: number; anon: number; file: number }[];
@@ -50,12 +50,7 @@ export function summarize(
     operations: { total: stats.nrOps, byKind: sorted(stats.ops) },
     faults: { total: stats.nrFaults, byKind: sorted(stats.faults) },
     cowBreaks: { copied: stats.cowCopies, reclaimed: stats.cowReclaims },
-    tlbFlushes: {
-      total: kernel.tlb.nrFlushes,
-      page: kernel.tlb.nrPageFlushes,
-      range: kernel.tlb.nrRangeFlushes,
-      full: kernel.tlb.nrFullFlushes,
-    },
+    tlb: tlbSummary(kernel),
     framesByType: kernel.frames.usageByType(),
     pageTableNodesPerLevel: Object.fromEntries(levels.slice(1).map((n, i) => [`L${i + 1}`, n])),
     rssPages: sys.procs.live.map((p) => ({
@@ -101,6 +96,25 @@ function kinds(rec: Record<string, number>): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
+/** The TLB lines of the summary. */
+function formatTlb(t: TlbSummary): string[] {
+  const f = t.flushes;
+  const flushes = line(
+    'TLB flushes',
+    `${f.total} (by page ${f.page} for ${f.pagesFlushed} pages, by ASID ${f.asid}, full ${f.full}), shootdowns ${t.shootdowns}`,
+  );
+  if (!t.modelled) return [line('TLB', 'not modelled (tlb.enabled false)'), flushes];
+  return [
+    line('TLB', `${t.cpus} CPU(s), each L1 ${t.l1} + L2 ${t.l2}`),
+    line(
+      'TLB lookups',
+      `${t.lookups}: hits ${t.hits.l1 + t.hits.l2} (L1 ${t.hits.l1}, L2 ${t.hits.l2}, ${(100 * t.hitRate).toFixed(1)}%), misses ${t.misses}, evictions L1 ${t.evictions.l1}, L2 ${t.evictions.l2}`,
+    ),
+    flushes,
+    line('stale TLB hits', t.staleHits === 0 ? 'none' : `${t.staleHits} (a flush is missing)`),
+  ];
+}
+
 /** The summary as text for a terminal. */
 export function formatSummary(s: RunSummary): string {
   const rss = s.rssPages.map((r) => `pid ${r.pid}: anon ${r.anon}, file ${r.file}`).join('; ');
@@ -121,10 +135,7 @@ export function formatSummary(s: RunSummary): string {
       'COW breaks',
       `${s.cowBreaks.copied + s.cowBreaks.reclaimed} (copied ${s.cowBreaks.copied}, reclaimed in place ${s.cowBreaks.reclaimed})`,
     ),
-    line(
-      'TLB flushes',
-      `${s.tlbFlushes.total} (page ${s.tlbFlushes.page}, range ${s.tlbFlushes.range}, full ${s.tlbFlushes.full})`,
-    ),
+    ...formatTlb(s.tlb),
     line('frames in use', frames),
     line('page-table nodes', nodes),
     line('RSS (pages)', rss || 'no live process'),

@@ -3,6 +3,7 @@ import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import { REF_COUNT_UNUSED } from '../frame/ref-count.ts';
 import type { PageTableContext } from '../page-table/context.ts';
+import { lockOwner } from '../page-table/lock.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 
@@ -11,6 +12,63 @@ export interface Violation {
   kind: string;
   pfn?: number;
   message: string;
+}
+
+/**
+ * What the walk of the kernel page table found, reused while nothing it read can have
+ * changed: PTEs change only through mutable cursors, and creating one bumps the table's
+ * `generation`; so the walk stands while the generation is the same, no node it entered
+ * is locked (no cursor is half-way through a change), and the metadata of those nodes
+ * (type, level, child count, stray flag: compared at every check) is the same. A PTE word
+ * written behind every cursor's back would only be seen once a cursor is created again.
+ */
+interface KernelWalk {
+  generation: number;
+  /** Nodes entered, in walk order. */
+  nodes: Int32Array;
+  /** Per node: type, level, `nrChildren`, stray (1/0). */
+  meta: Int32Array;
+  /** Frames the walk counted a PTE reference to (repeated per reference). */
+  refs: number[];
+  /** Nodes the walk counted as a child (repeated per parent PTE). */
+  children: number[];
+  violations: Violation[];
+}
+
+/** The last walk of each kernel page table (one per kernel). */
+const kernelWalks = new WeakMap<PageTable, KernelWalk>();
+
+/** Packs the metadata the walk reads of each of `nodes`. */
+function nodeMeta(ctx: PageTableContext, nodes: ArrayLike<number>): Int32Array {
+  const meta = ctx.meta;
+  const m = new Int32Array(4 * nodes.length);
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i];
+    m[4 * i] = meta.type(node);
+    m[4 * i + 1] = meta.level(node);
+    m[4 * i + 2] = meta.nrChildren(node);
+    m[4 * i + 3] = meta.stray(node) ? 1 : 0;
+  }
+  return m;
+}
+
+/** Whether `walk` still describes `table` (see `KernelWalk`). */
+function stillValid(ctx: PageTableContext, table: PageTable, walk: KernelWalk): boolean {
+  if (walk.generation !== table.generation) return false;
+  const meta = ctx.meta;
+  const m = walk.meta;
+  for (let i = 0; i < walk.nodes.length; i++) {
+    const node = walk.nodes[i];
+    if (
+      lockOwner(meta, node) !== 0 ||
+      meta.type(node) !== m[4 * i] ||
+      meta.level(node) !== m[4 * i + 1] ||
+      meta.nrChildren(node) !== m[4 * i + 2] ||
+      (meta.stray(node) ? 1 : 0) !== m[4 * i + 3]
+    )
+      return false;
+  }
+  return true;
 }
 
 /**
@@ -23,6 +81,9 @@ export interface Violation {
  *   cache: `isUserMappableType`), never a node, a metadata page or a kernel frame;
  * - no free frame is referenced, and the allocator agrees with the metadata on which
  *   frames are free.
+ * The kernel page table's walk (its shared half is ~256 nodes that rarely change) is
+ * reused while nothing it read can have changed (`KernelWalk`); everything else is
+ * checked afresh.
  */
 export function checkPhysical(
   ctx: PageTableContext,
@@ -37,9 +98,15 @@ export function checkPhysical(
   const n = meta.capacity;
   const pteRefs = new Uint32Array(n);
   const parents = new Uint8Array(n);
+  // Recording the kernel walk: nodes entered, references counted.
+  let recording = false;
+  const rNodes: number[] = [];
+  const rRefs: number[] = [];
+  const rChildren: number[] = [];
 
   // `user`: the node belongs to a user table's half (its tracked leaves are user pages).
   const walk = (node: number, level: number, from: number, to: number, user: boolean): void => {
+    if (recording) rNodes.push(node);
     if (meta.type(node) !== FrameType.PageTable) {
       out.push({
         kind: 'node-type',
@@ -81,6 +148,10 @@ export function checkPhysical(
           continue;
         }
         pteRefs[target]++;
+        if (recording) {
+          rRefs.push(target);
+          rChildren.push(target);
+        }
         if (parents[target]++ > 0) {
           out.push({ kind: 'node-parents', pfn: target, message: `node ${target} has more than one parent` });
           continue;
@@ -110,6 +181,7 @@ export function checkPhysical(
             message: `node ${node} entry ${i} maps ${FRAME_TYPE_NAMES[type]} frame ${target} as a user page`,
           });
         }
+        if (recording) rRefs.push(target);
       }
     }
     const counted = from === 0 && to === consts.nrEntries;
@@ -124,7 +196,21 @@ export function checkPhysical(
 
   const nrLevels = consts.nrLevels;
   const userEntries = consts.userRootEntries;
-  walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries, false);
+  const cached = kernelWalks.get(kernelTable);
+  if (cached !== undefined && stillValid(ctx, kernelTable, cached)) {
+    for (const pfn of cached.refs) pteRefs[pfn]++;
+    for (const pfn of cached.children) parents[pfn]++;
+    out.push(...cached.violations);
+  } else {
+    recording = true;
+    walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries, false);
+    recording = false;
+    const nodes = Int32Array.from(rNodes);
+    if (!nodes.some((node) => lockOwner(meta, node) !== 0)) {
+      const walk = { generation: kernelTable.generation, nodes, meta: nodeMeta(ctx, nodes) };
+      kernelWalks.set(kernelTable, { ...walk, refs: rRefs, children: rChildren, violations: out.slice() });
+    }
+  }
   const kWords = nodeWords(ctx, kernelTable.rootPfn);
   const kBase = nodeBase(ctx, kernelTable.rootPfn);
   for (const table of userTables) {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import type { TlbFlushKind } from '../tlb/tlb.ts';
 
 /**
  * How a page fault was handled (`vmar/page-fault.ts`): `anon` (a new anonymous page),
@@ -45,8 +46,8 @@ export interface KernelEvents {
   fault: (pid: number, vaddr: number, access: FaultAccess, kind: FaultKind) => void;
   /** A copy-on-write fault copied (`copied`) or reclaimed in place a frame. */
   cowBreak: (pid: number, vaddr: number, copied: boolean) => void;
-  /** A TLB flush was issued. */
-  tlbFlush: (kind: 'page' | 'range' | 'all', nrPages: number) => void;
+  /** A TLB flush was issued: `page` (`nrPages` pages of one address space), `asid` (one address space), `all`. */
+  tlbFlush: (kind: TlbFlushKind, nrPages: number) => void;
   /** A page-cache page was read from its backing store. */
   pageCacheLoad: (file: string, index: number) => void;
   /** A page-cache page was removed. */

@@ -15,7 +15,8 @@ import { PhysMemory } from '../frame/phys-memory.ts';
 import { PageTableContext } from '../page-table/context.ts';
 import { releaseNodeChildren } from '../page-table/node.ts';
 import { PageTable } from '../page-table/page-table.ts';
-import type { Tlb } from '../tlb.ts';
+import type { TlbConfig } from '../tlb/config.ts';
+import type { Tlb } from '../tlb/tlb.ts';
 import { checkPhysical, type Violation } from './check.ts';
 import { KernelEventBus } from './events.ts';
 import type { KernelHookTable } from './hooks.ts';
@@ -61,6 +62,8 @@ export interface KernelConfig {
   services?: ServiceOverrides;
   /** Options per plugin name, over each spec's own (every name must be a listed plugin). */
   pluginOptions?: Readonly<Record<string, object>>;
+  /** The TLB model: CPUs, geometry, ASIDs (defaults: 2 CPUs with x86_64-like TLBs, on). */
+  tlb?: TlbConfig;
 }
 
 const CONFIG_KEYS: readonly (keyof KernelConfig)[] = [
@@ -156,7 +159,7 @@ export class Kernel {
     this.frames = new Frames(this.meta, this.memory, allocator);
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
     this.hooks = this.ctx.hooks;
-    this.tlb = services.tlb();
+    this.tlb = services.tlb(config.tlb);
     this.ctx.debug = config.debug ?? false;
     this.frames.setDropHook(FrameType.PageTable, (pfn) => releaseNodeChildren(this.ctx, pfn));
     this.frames.events = this.events;
@@ -255,6 +258,7 @@ export class Kernel {
    */
   check(): Violation[] {
     const out = checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
+    out.push(...this.tlb.check(this.ctx));
     for (const checker of this.checkers) out.push(...checker());
     out.push(...this.plugins.collectViolations());
     return out;

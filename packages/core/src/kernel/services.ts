@@ -3,7 +3,8 @@ import { MmError } from '../errors.ts';
 import { FrameAllocator, type FrameAllocatorService } from '../frame/allocator.ts';
 import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
 import { eagerFork, type ForkStrategy } from '../process/fork-strategy.ts';
-import { Tlb } from '../tlb.ts';
+import type { TlbConfig } from '../tlb/config.ts';
+import { Tlb } from '../tlb/tlb.ts';
 
 /**
  * The replaceable parts of a kernel. Each is registered in the kernel's container under its
@@ -16,7 +17,7 @@ export interface KernelServices {
   /** Where frame and node metadata live (default: the config's `layout`). Token `MetaStoreToken`. */
   metaStore: (nrFrames: number, options: StoreOptions) => FrameMetaStore;
   /** The TLB model (default: `Tlb`). Token `TlbToken`. */
-  tlb: () => Tlb;
+  tlb: (config: TlbConfig | undefined) => Tlb;
   /** How fork copies an address space (default: `eagerFork`). Token `ForkStrategyToken`. */
   forkStrategy: ForkStrategy;
 }
@@ -29,7 +30,7 @@ export function defaultServices(layout: string | LayoutFactory): KernelServices 
   return {
     frameAllocator: (nrFrames) => new FrameAllocator(nrFrames),
     metaStore: (nrFrames, options) => createMetaStore(layout, nrFrames, options),
-    tlb: () => new Tlb(),
+    tlb: (config) => new Tlb(config),
     forkStrategy: eagerFork,
   };
 }

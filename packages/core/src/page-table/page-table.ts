@@ -19,6 +19,11 @@ export class PageTable {
   /** Lowest and highest-plus-one virtual address cursors of this table may cover. */
   readonly lower: number;
   readonly upper: number;
+  /**
+   * Bumped whenever a mutable cursor is created on this table: PTEs only change through
+   * those, so an unchanged generation (and no node locked) means unchanged PTEs.
+   */
+  generation = 0;
   private destroyed = false;
 
   private constructor(
@@ -80,11 +85,13 @@ export class PageTable {
 
   /** A mutable cursor over `[start, end)`; throws `CursorBusy` if a node it needs is locked. */
   cursorMut(start: number, end: number): CursorMut {
+    this.generation++;
     return new CursorMut(this, start, end, true);
   }
 
   /** Like `cursorMut`, but returns `null` instead of throwing when the range is busy. */
   tryCursorMut(start: number, end: number): CursorMut | null {
+    this.generation++;
     try {
       return new CursorMut(this, start, end, true);
     } catch (e) {

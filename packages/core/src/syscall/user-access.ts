@@ -1,4 +1,4 @@
-import { PROP_ACCESSED, PROP_DIRTY } from '../arch/page-prop.ts';
+import { PROP_ACCESSED, PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
 import { fail } from '../errors.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import {
@@ -8,7 +8,7 @@ import {
   handlePageFault,
   handlePageFaultOnPage,
 } from '../vmar/page-fault.ts';
-import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
+import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
 /**
@@ -18,6 +18,10 @@ import type { Vmar } from '../vmar/vmar.ts';
  * just below a grows-down mapping first grows it (`Vmar.growDown`). Sets ACCESSED (and DIRTY for a
  * store) in the PTE as the MMU does. Returns the frame number, or `-signal` if the access
  * faults (`-FAULT_SIGSEGV`, `-FAULT_SIGBUS`).
+ *
+ * With the TLB model on, the access first looks the page up in the TLB of the process's CPU
+ * (checked there against the PTE the walk found, which catches stale entries); a miss caches
+ * the translation the access finally used. The frame always comes from the page table.
  */
 export function translateUser(vmar: Vmar, vaddr: number, access: number): number {
   const space = vmar.space;
@@ -28,16 +32,24 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
   const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
   // One cursor over the page serves the walk, the fault and the walk after it; only a fault
   // that maps around the page needs its own (wider) cursor, and a new one is taken after it.
+  const tlb = space.kernel.tlb;
+  const vpn = pageVa / page;
+  let cached = false;
   let c = space.cursorMut(pageVa, pageVa + page);
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       c.jump(pageVa);
-      if (c.query() === QUERY_MAPPED && propAllows(c.qProp, access)) {
+      const mapped = c.query() === QUERY_MAPPED;
+      if (attempt === 0 && tlb.enabled)
+        cached = tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), mapped ? c.qPfn : -1, c.qProp);
+      if (mapped && propAllows(c.qProp, access)) {
         const pfn = c.qPfn;
-        if ((c.qProp & bits) !== bits) {
+        const prop = c.qProp;
+        if ((prop & bits) !== bits) {
           c.jump(pageVa);
-          c.setProp(c.qProp | bits);
+          c.setProp(prop | bits);
         }
+        if (tlb.enabled && !cached) tlb.fill(space.tlbSpace, vpn, pfn, prop | bits);
         return pfn;
       }
       let fault = handlePageFaultOnPage(vmar, vaddr, access, c);
@@ -57,6 +69,15 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
     c.drop();
   }
   return fail('BadFrameState', `a handled fault at 0x${vaddr.toString(16)} left the page inaccessible`);
+}
+
+/** The page rights (`PROP_R/W/X`) an access of kind `access` needs. */
+function rightsNeeded(access: number): number {
+  return (
+    (access & ACCESS_READ ? PROP_R : 0) |
+    (access & ACCESS_WRITE ? PROP_W : 0) |
+    (access & ACCESS_EXEC ? PROP_X : 0)
+  );
 }
 
 /**

@@ -144,7 +144,7 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
   const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
   if (m.shared) {
     c.setProp(prop);
-    kernel.tlb.flushPage();
+    vmar.space.flushPage(pageVa);
     return 'shared-write';
   }
   const vmoPage = m.vmo !== null && m.vmo.pageAt(m.vmoIndex(pageVa)) === pfn;
@@ -164,7 +164,7 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
   } else {
     c.setProp(prop);
   }
-  kernel.tlb.flushPage();
+  vmar.space.flushPage(pageVa);
   return vmoPage ? 'cow' : 'reuse';
 }
 

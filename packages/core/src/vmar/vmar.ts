@@ -541,7 +541,7 @@ export class Vmar {
     } finally {
       c.drop();
     }
-    if (nrMoved > 0) this.space.kernel.tlb.flushRange(nrMoved);
+    this.space.flushRange(src, src + size, nrMoved);
   }
 
   /** Removes every mapping and unmaps every page (the page table itself stays). */

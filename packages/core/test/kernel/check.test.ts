@@ -136,3 +136,59 @@ describe('kernel.check() over address spaces', () => {
     expect(k.check()).toEqual([]);
   });
 });
+
+describe('kernel.check() reusing the walk of the kernel page table', () => {
+  /** The kernel node of level `nrLevels - 1` under the first kernel root entry (shared, never freed). */
+  function sharedKernelNode(k: ReturnType<typeof testKernel>): number {
+    const levels = k.consts.nrLevels;
+    for (let pfn = 0; pfn < k.meta.capacity; pfn++) {
+      if (k.meta.type(pfn) === FrameType.PageTable && k.meta.level(pfn) === levels - 1) return pfn;
+    }
+    throw new Error('no shared kernel node');
+  }
+
+  it('still finds a kernel node corrupted after the walk was cached', () => {
+    const { k } = kernelWithOnePage();
+    expect(k.check()).toEqual([]); // fills the cache
+    expect(k.check()).toEqual([]); // reuses it
+    const node = sharedKernelNode(k);
+    k.meta.setNrChildren(node, k.meta.nrChildren(node) + 1);
+    expect(k.check().map((x) => [x.kind, x.pfn])).toEqual([['node-children', node]]);
+    k.meta.setNrChildren(node, k.meta.nrChildren(node) - 1);
+    expect(k.check()).toEqual([]);
+  });
+
+  it('walks again after a kernel cursor changed the kernel half, counting the new references', () => {
+    const { k } = kernelWithOnePage();
+    expect(k.check()).toEqual([]);
+    const va = k.kernelPageTable.lower + (1 << 30) * 64; // far from the linear mapping
+    const f = k.frames.alloc();
+    const c = k.kernelPageTable.cursorMut(va, va + PAGE);
+    c.map(f, PROP_RW);
+    c.drop();
+    k.frames.put(f);
+    // With the old walk reused, the new PTE's reference would be missing (a ref-count violation).
+    expect(k.check()).toEqual([]);
+    k.meta.setRefCount(f, 7);
+    expect(k.check().map((x) => [x.kind, x.pfn])).toEqual([['ref-count', f]]);
+    k.meta.setRefCount(f, 1);
+    const u = k.kernelPageTable.cursorMut(va, va + PAGE);
+    u.unmap(PAGE);
+    u.drop();
+    expect(k.check()).toEqual([]);
+    expect(k.meta.refCount(f)).toBe(0xffff_ffff); // freed: its only reference was the PTE
+  });
+
+  it('does not reuse a walk while a kernel cursor is live', () => {
+    const { k } = kernelWithOnePage();
+    const va = k.kernelPageTable.lower + (1 << 30) * 64;
+    const c = k.kernelPageTable.cursorMut(va, va + PAGE);
+    expect(k.check()).toEqual([]); // taken with the cursor's lock held: not kept
+    const f = k.frames.alloc();
+    c.map(f, PROP_RW);
+    k.frames.put(f);
+    expect(k.check()).toEqual([]);
+    c.drop();
+    expect(k.check()).toEqual([]);
+  });
+});

@@ -71,14 +71,27 @@ describe('kernel composition', () => {
     expect(() => createKernel({ arch: x86_64, memory: 16 << 20, plugins: [broken('install')] })).toThrow(
       /plugin 'broken' failed in hook 'install': boom/,
     );
-    const err = (() => {
+    const failure = (spec: PluginSpec): PluginError => {
       try {
-        createKernel({ arch: x86_64, memory: 16 << 20, plugins: [broken('never')] }).plugins.each('install');
+        createKernel({ arch: x86_64, memory: 16 << 20, plugins: [spec] });
       } catch (e) {
-        return e;
+        if (e instanceof PluginError) return e;
+        throw e;
       }
-    })();
-    expect(err).toBeUndefined();
+      throw new Error('the kernel was composed');
+    };
+    const atInstall = failure(broken('install'));
+    expect([atInstall.plugin, atInstall.hook, (atInstall.cause as Error).message]).toEqual([
+      'broken',
+      'install',
+      'boom',
+    ]);
+    // Without its options token registered, the plugin cannot be constructed.
+    const atConstruction = failure({ name: 'broken', pluginClass: BrokenPlugin });
+    expect([atConstruction.plugin, atConstruction.hook]).toEqual(['broken', 'constructor']);
+    // The options reach the plugin through its token: with another value it installs.
+    const k = createKernel({ arch: x86_64, memory: 16 << 20, plugins: [broken('never')] });
+    expect(k.plugins.get<BrokenPlugin>('broken')?.options).toEqual({ when: 'never' });
     expect(() => createKernel({ arch: x86_64, memory: 16 << 20, plugins: [counting(), counting()] })).toThrow(
       /already installed/,
     );

@@ -1,5 +1,5 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { MmError, PROP_RW, PROP_USER } from '@mmkit/core';
+import { MmError, PROP_RW, PROP_USER, QUERY_MAPPED } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
 
@@ -82,25 +82,48 @@ describe.each(LOCK_CONFIGS)('lock protocol on $name', ({ sharedMemory, ...config
 });
 
 describe('debug mode', () => {
-  it('throws when a PTE is written to a node whose lock the cursor does not hold', () => {
-    const k = testKernel({ arch: x86_64 });
+  /**
+   * Maps a page through a cursor whose guard node's lock was stolen from under it, as a
+   * buggy caller could; returns what the map did (the error, or null) with the lock given
+   * back and the cursor dropped.
+   */
+  function mapWithStolenLock(debug: boolean) {
+    const k = testKernel({ arch: x86_64 }, { debug });
     const pt = k.newUserPageTable();
     const va = 0x4000_0000;
     populate(k, pt, va);
     const c = pt.cursorMut(va, va + 2 * PAGE);
-    // Steal the guard node's lock from under the cursor, as a buggy caller could.
     const guard = k.meta.lockArray.findIndex((owner) => owner !== 0);
     const owner = k.meta.lockArray[guard];
     Atomics.store(k.meta.lockArray, guard, 0);
     const f = k.frames.alloc();
     c.jump(va + PAGE);
-    expect(() => c.map(f, USER_RW)).toThrow(/LockNotHeld/);
+    let error: unknown = null;
+    try {
+      c.map(f, USER_RW);
+    } catch (e) {
+      error = e;
+    }
     Atomics.store(k.meta.lockArray, guard, owner);
+    c.jump(va + PAGE);
+    const mapped = c.query() === QUERY_MAPPED && c.qPfn === f;
     c.drop();
+    k.frames.put(f);
+    return { k, error, mapped };
+  }
+
+  it('throws when a PTE is written to a node whose lock the cursor does not hold', () => {
+    const { error, mapped } = mapWithStolenLock(true);
+    expect(error).toBeInstanceOf(MmError);
+    expect((error as MmError).code).toBe('LockNotHeld');
+    expect(mapped).toBe(false);
   });
 
-  it('does not check locks outside debug mode', () => {
-    const k = testKernel({ arch: x86_64 }, { debug: false });
+  it('does not check locks outside debug mode: the same write goes through', () => {
+    const { k, error, mapped } = mapWithStolenLock(false);
     expect(k.debug).toBe(false);
+    expect(error).toBeNull();
+    expect(mapped).toBe(true);
+    expectClean(k);
   });
 });

@@ -510,7 +510,7 @@ export class PageMap {
   /** `proc_tlbshootdown(p, 0, 0)` for each process of the batch, then empties it. */
   private shootdown(batch: VmSpace[]): void {
     if (batch.length === 0) return;
-    for (let i = 0; i < batch.length; i++) this.kernel.tlb.flushAll();
+    for (let i = 0; i < batch.length; i++) this.kernel.tlb.shootdown(batch[i].tlbSpace);
     this.stats.nrShootdownBatches++;
     batch.length = 0;
   }

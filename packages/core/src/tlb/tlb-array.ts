@@ -1,0 +1,134 @@
+import type { TlbLevelConfig } from './config.ts';
+
+/** `vpn` of an invalid entry. */
+const INVALID = -1;
+
+/**
+ * One set-associative array of translations (an L1 dTLB or an L2 STLB), tagged by address
+ * space id: entry `i` caches `vpn[i]` of address space `asid[i]` → frame `pfn[i]` with the
+ * page property `prop[i]` as it was when cached. An entry is valid iff `vpn[i] >= 0`.
+ *
+ * A virtual page lives in set `vpn % nrSets`, in any of the set's `ways` entries; a fill
+ * replaces an invalid entry of the set, or else the least recently used one (`stamp` is a
+ * clock value taken at every fill and hit). Typed arrays only; nothing is allocated after
+ * construction.
+ */
+export class TlbArray {
+  readonly nrSets: number;
+  readonly ways: number;
+  readonly vpn: Float64Array;
+  readonly asid: Int32Array;
+  readonly pfn: Int32Array;
+  readonly prop: Uint16Array;
+  private readonly stamp: Float64Array;
+  private clock = 0;
+
+  constructor(geometry: TlbLevelConfig) {
+    this.ways = geometry.ways;
+    this.nrSets = geometry.entries / geometry.ways;
+    this.vpn = new Float64Array(geometry.entries).fill(INVALID);
+    this.asid = new Int32Array(geometry.entries);
+    this.pfn = new Int32Array(geometry.entries);
+    this.prop = new Uint16Array(geometry.entries);
+    this.stamp = new Float64Array(geometry.entries);
+  }
+
+  get nrEntries(): number {
+    return this.vpn.length;
+  }
+
+  /** Index of the valid entry caching `vpn` of `asid` (marked as just used), or -1. */
+  find(asid: number, vpn: number): number {
+    const first = (vpn % this.nrSets) * this.ways;
+    const end = first + this.ways;
+    for (let i = first; i < end; i++) {
+      if (this.vpn[i] === vpn && this.asid[i] === asid) {
+        this.stamp[i] = ++this.clock;
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Whether `vpn` of `asid` is cached (without marking it used). */
+  holds(asid: number, vpn: number): boolean {
+    const first = (vpn % this.nrSets) * this.ways;
+    for (let i = first; i < first + this.ways; i++)
+      if (this.vpn[i] === vpn && this.asid[i] === asid) return true;
+    return false;
+  }
+
+  /**
+   * Caches `vpn` of `asid` → `pfn` with `prop` (the caller made sure it is not cached yet).
+   * Returns whether a valid entry was evicted to make room.
+   */
+  insert(asid: number, vpn: number, pfn: number, prop: number): boolean {
+    const first = (vpn % this.nrSets) * this.ways;
+    const end = first + this.ways;
+    let victim = first;
+    for (let i = first; i < end; i++) {
+      if (this.vpn[i] === INVALID) {
+        victim = i;
+        break;
+      }
+      if (this.stamp[i] < this.stamp[victim]) victim = i;
+    }
+    const evicted = this.vpn[victim] !== INVALID;
+    this.vpn[victim] = vpn;
+    this.asid[victim] = asid;
+    this.pfn[victim] = pfn;
+    this.prop[victim] = prop;
+    this.stamp[victim] = ++this.clock;
+    return evicted;
+  }
+
+  /** Drops entry `i`. */
+  invalidateAt(i: number): void {
+    this.vpn[i] = INVALID;
+  }
+
+  /**
+   * Drops the entries of `asid` for pages `[startVpn, endVpn)`: set by set when the range is
+   * smaller than the number of sets, else by one scan. Returns how many were dropped.
+   */
+  invalidateRange(asid: number, startVpn: number, endVpn: number): number {
+    let n = 0;
+    if (endVpn - startVpn < this.nrSets) {
+      for (let v = startVpn; v < endVpn; v++) {
+        const first = (v % this.nrSets) * this.ways;
+        for (let i = first; i < first + this.ways; i++) {
+          if (this.vpn[i] === v && this.asid[i] === asid) {
+            this.vpn[i] = INVALID;
+            n++;
+          }
+        }
+      }
+      return n;
+    }
+    for (let i = 0; i < this.vpn.length; i++) {
+      const v = this.vpn[i];
+      if (v >= startVpn && v < endVpn && this.asid[i] === asid) {
+        this.vpn[i] = INVALID;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Drops every entry of `asid`; returns how many. */
+  invalidateAsid(asid: number): number {
+    let n = 0;
+    for (let i = 0; i < this.vpn.length; i++) {
+      if (this.asid[i] === asid && this.vpn[i] !== INVALID) {
+        this.vpn[i] = INVALID;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Whether entry `i` is valid. */
+  isValid(i: number): boolean {
+    return this.vpn[i] !== INVALID;
+  }
+}
