@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from './archs.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerInspect } from './commands/inspect.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
 
@@ -40,6 +41,7 @@ registerRun(program);
 registerDemo(program);
 registerBench(program);
 registerReplay(program);
+registerInspect(program);
 
 try {
   await program.parseAsync(process.argv);

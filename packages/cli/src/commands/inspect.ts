@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { formatFrames, formatMaps, formatPageTable, formatPmap, formatSmaps } from '../inspect/format.ts';
+import { parseLineNumber, TraceSession } from '../inspect/session.ts';
+import { type InspectState, inspectState, parseRange } from '../inspect/state.ts';
+import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
+
+export const INSPECT_FORMATS = ['maps', 'smaps', 'pmap', 'pt', 'frames', 'json'] as const;
+export type InspectFormat = (typeof INSPECT_FORMATS)[number];
+
+export interface InspectCommandOptions {
+  arch: string;
+  plugins?: string;
+  at?: string;
+  pid?: string;
+  format?: string;
+  range?: string;
+}
+
+/** Replays `path` up to `--at` (default: the end) and gathers the state of `--pid`. */
+export function inspectTrace(
+  path: string,
+  opts: InspectCommandOptions,
+): { session: TraceSession; state: InspectState } {
+  const arch = archByName(opts.arch);
+  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
+  const session = TraceSession.open(path, { arch, plugins });
+  const at = opts.at === undefined ? session.nrLines : parseLineNumber(opts.at, '--at');
+  let last = '{"mmtrace":1}';
+  if (at > session.nrLines) throw new UsageError(`--at ${at}: ${path} has ${session.nrLines} lines`);
+  while (session.line < at) last = session.next().result;
+  const pid = opts.pid === undefined ? undefined : Number(opts.pid);
+  if (pid !== undefined && !(Number.isInteger(pid) && pid >= 0))
+    throw new UsageError(`bad --pid '${opts.pid}': expected a process id`);
+  const range = opts.range === undefined ? undefined : parseRange(opts.range);
+  return { session, state: inspectState(session, last, { pid, range }) };
+}
+
+/** The view `format` of `state`, as lines of text (`json`: one line). */
+export function renderInspect(format: InspectFormat, session: TraceSession, state: InspectState): string[] {
+  const kernel = session.replayer.kernel;
+  switch (format) {
+    case 'maps':
+      return formatMaps(state);
+    case 'smaps':
+      return formatSmaps(state);
+    case 'pmap':
+      return formatPmap(state);
+    case 'pt':
+      return formatPageTable(state.pageTable, state.pid, state.range, kernel.consts, kernel.ctx.sizes);
+    case 'frames':
+      return formatFrames(state.frames);
+    case 'json':
+      return [JSON.stringify(state)];
+  }
+}
+
+/** Checks a `--format` value. */
+export function parseInspectFormat(text: string): InspectFormat {
+  if (!(INSPECT_FORMATS as readonly string[]).includes(text))
+    throw new UsageError(`unknown format '${text}' (known: ${INSPECT_FORMATS.join(', ')})`);
+  return text as InspectFormat;
+}
+
+/** `mmkit inspect TRACE [--at LINE] [--pid P] [--format F] [--range A-B]`. */
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description(
+      "replay an mmtrace up to a line and show a process's memory as Linux tools do (maps, smaps, pmap -x), its page table, or the frames",
+    )
+    .argument('<trace>', 'trace file (mmtrace v1)')
+    .option('--at <line>', 'stop after this line (1 = the header; default: the last line)')
+    .option('--pid <pid>', 'process to show (default: the lowest live pid)')
+    .option('--format <name>', `view: ${INSPECT_FORMATS.join(', ')}`, 'maps')
+    .option('--range <A-B>', 'page-table view: only entries translating [A, B) (hex)')
+    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
+    .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
+    .addHelpText(
+      'after',
+      `
+Addresses are the model's: on riscv-sv39 the trace's window is relocated into the smaller
+user address space (see 'mmkit replay'); elsewhere they are the trace's.
+
+Examples:
+  mmkit inspect t.trace.jsonl --format smaps          smaps of process 0 after the whole trace
+  mmkit inspect t.trace.jsonl --at 12 --format pt     the page table after line 12
+  mmkit inspect t.trace.jsonl --format pt --range 100000000000-100000010000
+  mmkit inspect t.trace.jsonl --format json | jq .totals`,
+    )
+    .action((trace: string, opts: InspectCommandOptions) => {
+      const format = parseInspectFormat(opts.format ?? 'maps');
+      const { session, state } = inspectTrace(trace, opts);
+      process.stdout.write(`${renderInspect(format, session, state).join('\n')}\n`);
+    });
+}
