@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
-import { formatFrames, formatMaps, formatPageTable, formatPmap, formatSmaps } from '../inspect/format.ts';
+import { INSPECT_FORMATS, parseInspectFormat, renderInspect } from '../inspect/render.ts';
 import { parseLineNumber, TraceSession } from '../inspect/session.ts';
 import { type InspectState, inspectState, parseRange } from '../inspect/state.ts';
 import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
-
-export const INSPECT_FORMATS = ['maps', 'smaps', 'pmap', 'pt', 'frames', 'json'] as const;
-export type InspectFormat = (typeof INSPECT_FORMATS)[number];
 
 export interface InspectCommandOptions {
   arch: string;
@@ -34,32 +31,6 @@ export function inspectTrace(
     throw new UsageError(`bad --pid '${opts.pid}': expected a process id`);
   const range = opts.range === undefined ? undefined : parseRange(opts.range);
   return { session, state: inspectState(session, last, { pid, range }) };
-}
-
-/** The view `format` of `state`, as lines of text (`json`: one line). */
-export function renderInspect(format: InspectFormat, session: TraceSession, state: InspectState): string[] {
-  const kernel = session.replayer.kernel;
-  switch (format) {
-    case 'maps':
-      return formatMaps(state);
-    case 'smaps':
-      return formatSmaps(state);
-    case 'pmap':
-      return formatPmap(state);
-    case 'pt':
-      return formatPageTable(state.pageTable, state.pid, state.range, kernel.consts, kernel.ctx.sizes);
-    case 'frames':
-      return formatFrames(state.frames);
-    case 'json':
-      return [JSON.stringify(state)];
-  }
-}
-
-/** Checks a `--format` value. */
-export function parseInspectFormat(text: string): InspectFormat {
-  if (!(INSPECT_FORMATS as readonly string[]).includes(text))
-    throw new UsageError(`unknown format '${text}' (known: ${INSPECT_FORMATS.join(', ')})`);
-  return text as InspectFormat;
 }
 
 /** `mmkit inspect TRACE [--at LINE] [--pid P] [--format F] [--range A-B]`. */

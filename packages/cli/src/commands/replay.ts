@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { MmError, replayLines, type Violation } from '@mmkit/core';
+import { type Arch, MmError, type PluginSpec, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { INSPECT_FORMATS, parseInspectFormat } from '../inspect/render.ts';
+import { runReplaySteps } from '../inspect/replay-steps.ts';
+import { parseLineNumber } from '../inspect/session.ts';
 import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 /** Exit status when `--check` finds a violated invariant. */
@@ -14,6 +17,15 @@ export interface ReplayCommandOptions {
   check?: boolean;
   /** Comma-separated plugin names (default: every plugin). */
   plugins?: string;
+  /** Print what happened inside the kernel per op (`--events`). */
+  events?: boolean;
+  /** JSON Lines output (`--json`). */
+  json?: boolean;
+  /** Stop after this line and print the state (`--until`). */
+  until?: string;
+  /** The state's view and process after `--until`. */
+  format?: string;
+  pid?: string;
 }
 
 /**
@@ -30,6 +42,8 @@ export function runReplay(
 ): number {
   const arch = archByName(opts.arch);
   const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
+  if (opts.events || opts.json || opts.until !== undefined)
+    return runSteps(path, opts, arch, plugins, out, err);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -68,7 +82,38 @@ export function runReplay(
   return status;
 }
 
-/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST]`. */
+/** `--events`, `--json`, `--until`: the replay line by line with what happened inside (`runReplaySteps`). */
+function runSteps(
+  path: string,
+  opts: ReplayCommandOptions,
+  arch: Arch,
+  plugins: PluginSpec[],
+  out: (chunk: string) => void,
+  err: { write: (s: string) => void },
+): number {
+  const pid = opts.pid === undefined ? undefined : Number(opts.pid);
+  if (pid !== undefined && !(Number.isInteger(pid) && pid >= 0))
+    throw new UsageError(`bad --pid '${opts.pid}': expected a process id`);
+  const clean = runReplaySteps(
+    path,
+    {
+      arch,
+      plugins,
+      events: opts.events === true,
+      json: opts.json === true,
+      until: opts.until === undefined ? undefined : parseLineNumber(opts.until, '--until'),
+      format: parseInspectFormat(opts.format ?? 'maps'),
+      pid,
+      check: opts.check,
+      onViolations: (line, v) =>
+        err.write(`mmkit replay: ${path}: line ${line}: invariant violated (${v.length}): ${v[0]}\n`),
+    },
+    out,
+  );
+  return clean ? 0 : EXIT_VIOLATION;
+}
+
+/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST] [--events] [--json] [--until LINE]`. */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
@@ -79,6 +124,14 @@ export function registerReplay(program: Command): void {
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')
     .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
+    .option(
+      '--events',
+      'after each result, what happened inside: faults, COW breaks, frames, nodes, TLB flushes, page cache',
+    )
+    .option('--json', 'one JSON object per line: {"line","op","result"} (and "events" with --events)')
+    .option('--until <line>', 'stop after this line and print the state (as mmkit inspect)')
+    .option('--format <name>', `the state's view after --until: ${INSPECT_FORMATS.join(', ')}`, 'maps')
+    .option('--pid <pid>', 'the process shown after --until (default: the lowest live pid)')
     .action((trace: string, opts: ReplayCommandOptions) => {
       const status = runReplay(trace, opts, (s) => process.stdout.write(s), process.stderr);
       if (status !== 0) process.exitCode = status;
