@@ -6,6 +6,7 @@ import { registerDemo } from './commands/demo.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
+import { registerUi } from './commands/ui.ts';
 
 // A closed pipe (e.g. `mmkit … | head`) ends the output quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -42,6 +43,7 @@ registerDemo(program);
 registerBench(program);
 registerReplay(program);
 registerInspect(program);
+registerUi(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -101,23 +101,24 @@ function accountMapping(kernel: Kernel, p: Process, m: VmMapping, f: SmapsFigure
   return largest;
 }
 
+/** What `/proc/PID/maps` prints after the offset: device, inode and name of `m`'s backing. */
+export function mappingIdentity(
+  m: VmMapping,
+  files: FileTable,
+): { dev: string; inode: number; name: string } {
+  if (m.vmo instanceof FileVmo) return { dev: '00:00', inode: files.inode(m.vmo), name: m.vmo.name };
+  // Linux backs shared anonymous memory with a deleted shmem file.
+  if (m.vmo instanceof AnonVmo) return { dev: '00:01', inode: 0, name: '/dev/zero (deleted)' };
+  return { dev: '00:00', inode: 0, name: '' };
+}
+
 /** The mappings of process `p` in address order, with their smaps figures. */
 export function vmaViews(kernel: Kernel, p: Process, files: FileTable): VmaView[] {
   const page = kernel.consts.basePageSize;
   return p.vmar.mappings.values().map((m) => {
     const figures = emptyFigures();
     const pageSize = accountMapping(kernel, p, m, figures);
-    let name = '';
-    let dev = '00:00';
-    let inode = 0;
-    if (m.vmo instanceof FileVmo) {
-      name = m.vmo.name;
-      inode = files.inode(m.vmo);
-    } else if (m.vmo instanceof AnonVmo) {
-      // Linux backs shared anonymous memory with a deleted shmem file.
-      name = '/dev/zero (deleted)';
-      dev = '00:01';
-    }
+    const { name, dev, inode } = mappingIdentity(m, files);
     return {
       start: m.start,
       end: m.end,
