@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { MmError } from '@mmkit/core';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './archs.ts';
@@ -14,9 +15,12 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
 const program = new Command();
 program
   .name('mmkit')
+  .version(`mmkit ${version}`, '-V, --version', 'print the version')
   .description(
     "A data-oriented model of an operating system's memory management, as Asterinas builds it: " +
       'frames with metadata slots, page tables walked by cursors under a lock protocol, address ' +
@@ -32,6 +36,9 @@ Examples:
   mmkit replay trace.jsonl --arch riscv-sv39 an mmtrace; one result line per trace line, as Linux gives them
   mmkit demo --arch x86_64                   page-table dumps after a mixed map/protect/unmap
   mmkit bench --quick --html report.html     layouts compared, with a self-contained HTML report
+  mmkit inspect trace.jsonl --format smaps   a process's memory as /proc/PID/smaps shows it, after the trace
+  mmkit replay trace.jsonl --events          per line, the faults, frames, nodes and flushes inside
+  mmkit ui trace.jsonl -o page.html          a page that steps through the trace
 
 Run 'mmkit help <command>' for a command's options.`,
   )

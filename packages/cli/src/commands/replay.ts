@@ -59,6 +59,7 @@ export function runReplay(
     status = EXIT_VIOLATION;
   };
   const progress = err.isTTY === true;
+  const started = performance.now();
   let buffered: string[] = [];
   let done = 0;
   try {
@@ -67,7 +68,8 @@ export function runReplay(
       if (++done % PROGRESS_EVERY === 0) {
         out(`${buffered.join('\n')}\n`);
         buffered = [];
-        if (progress) err.write(`\rmmkit replay: ${done}/${lines.length} lines`);
+        if (progress)
+          err.write(`\rmmkit replay: ${done}/${lines.length} lines${eta(started, done, lines.length)}`);
       }
     }
   } catch (e) {
@@ -80,6 +82,14 @@ export function runReplay(
     if (progress && done >= PROGRESS_EVERY) err.write('\n');
   }
   return status;
+}
+
+/** `, ETA 12 s`: the time left at the rate so far (empty before a second has passed). */
+function eta(started: number, done: number, total: number): string {
+  const elapsed = (performance.now() - started) / 1000;
+  if (elapsed < 1 || done === 0) return '';
+  const left = Math.max(0, Math.round((elapsed / done) * (total - done)));
+  return `, ETA ${left >= 60 ? `${Math.floor(left / 60)} min ${left % 60} s` : `${left} s`}   `;
 }
 
 /** `--events`, `--json`, `--until`: the replay line by line with what happened inside (`runReplaySteps`). */
