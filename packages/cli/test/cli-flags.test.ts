@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ARCH_NAMES, ARCHS, UsageError } from '../src/archs.ts';
 import { runDemo } from '../src/commands/demo.ts';
+import { etaText } from '../src/eta.ts';
 import { applyFlags, DEFAULT_CONFIG } from '../src/run/config.ts';
 import { runWorkload } from '../src/run/run-workload.ts';
 import { formatSummary } from '../src/run/summary.ts';
@@ -73,5 +74,29 @@ describe('mmkit --version and the demo legend', () => {
     expect(levels).toContain('L2 inner nodes: an entry covers 2 MiB, leaves of 2 MiB');
     expect(legend.some((l) => l.includes('u (user) g (global), a (accessed) d (dirty)'))).toBe(true);
     expect(lines[0]).toMatch(name === 'riscv-sv48' ? /leaves up to 1 GiB ==$/ : /leaves up to 2 MiB ==$/);
+  });
+});
+
+describe('progress ETA', () => {
+  /** Seconds an ETA text announces. */
+  const seconds = (text: string): number => {
+    const m = /^, ETA (?:(\d+) min )?(\d+) s {3}$/.exec(text);
+    expect(m, text).not.toBeNull();
+    return Number(m![1] ?? 0) * 60 + Number(m![2]);
+  };
+
+  it('extrapolates the rate so far, and says nothing during the first second', () => {
+    expect(etaText(performance.now(), 5, 10)).toBe('');
+    const started = performance.now() - 10_000;
+    const half = seconds(etaText(started, 10, 20));
+    const early = seconds(etaText(started, 1, 200));
+    const elapsed = (performance.now() - started) / 1000;
+    // Half done after `elapsed` seconds: as long again; 1 of 200 done: 199 times as long.
+    expect(half).toBeGreaterThanOrEqual(10);
+    expect(half).toBeLessThanOrEqual(Math.round(elapsed));
+    expect(early).toBeGreaterThanOrEqual(1990);
+    expect(early).toBeLessThanOrEqual(Math.round(elapsed * 199));
+    expect(etaText(started, 1, 200)).toMatch(/^, ETA \d+ min \d+ s/);
+    expect(etaText(started, 0, 20)).toBe('');
   });
 });

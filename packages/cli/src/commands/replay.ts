@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Arch, MmError, type PluginSpec, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { etaText } from '../eta.ts';
 import { INSPECT_FORMATS, parseInspectFormat } from '../inspect/render.ts';
 import { runReplaySteps } from '../inspect/replay-steps.ts';
 import { parseLineNumber } from '../inspect/session.ts';
@@ -69,7 +70,7 @@ export function runReplay(
         out(`${buffered.join('\n')}\n`);
         buffered = [];
         if (progress)
-          err.write(`\rmmkit replay: ${done}/${lines.length} lines${eta(started, done, lines.length)}`);
+          err.write(`\rmmkit replay: ${done}/${lines.length} lines${etaText(started, done, lines.length)}`);
       }
     }
   } catch (e) {
@@ -82,14 +83,6 @@ export function runReplay(
     if (progress && done >= PROGRESS_EVERY) err.write('\n');
   }
   return status;
-}
-
-/** `, ETA 12 s`: the time left at the rate so far (empty before a second has passed). */
-function eta(started: number, done: number, total: number): string {
-  const elapsed = (performance.now() - started) / 1000;
-  if (elapsed < 1 || done === 0) return '';
-  const left = Math.max(0, Math.round((elapsed / done) * (total - done)));
-  return `, ETA ${left >= 60 ? `${Math.floor(left / 60)} min ${left % 60} s` : `${left} s`}   `;
 }
 
 /** `--events`, `--json`, `--until`: the replay line by line with what happened inside (`runReplaySteps`). */

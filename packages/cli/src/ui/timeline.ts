@@ -132,10 +132,13 @@ function touchedPids(text: string, result: string, faultPids: number[], live: nu
 const RESULT_CHARS = 160;
 
 /**
- * Replays the whole session and records its timeline. The session must be at line 1 (only
- * the header executed).
+ * Replays the whole session and records its timeline; `onLine` hears the progress after
+ * each line. The session must be at line 1 (only the header executed).
  */
-export function buildTimeline(session: TraceSession): UiTimeline {
+export function buildTimeline(
+  session: TraceSession,
+  onLine?: (done: number, total: number) => void,
+): UiTimeline {
   const { kernel, sys } = session.replayer;
   const files = new FileTable(kernel);
   const touched = new Set<number>();
@@ -212,6 +215,7 @@ export function buildTimeline(session: TraceSession): UiTimeline {
       t.rss.push(rss);
       t.faults.push(events.faults.length);
       t.flushes.push(events.tlbFlushes.page + events.tlbFlushes.range + events.tlbFlushes.all);
+      onLine?.(session.line, session.nrLines);
     }
   } finally {
     recorder.detach();
