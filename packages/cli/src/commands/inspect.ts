@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
 import { INSPECT_FORMATS, parseInspectFormat, renderInspect } from '../inspect/render.ts';
 import { parseLineNumber, TraceSession } from '../inspect/session.ts';
-import { type InspectState, inspectState, parseRange } from '../inspect/state.ts';
+import { type InspectState, inspectState, parsePid, parseRange } from '../inspect/state.ts';
 import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 export interface InspectCommandOptions {
@@ -26,9 +26,7 @@ export function inspectTrace(
   let last = '{"mmtrace":1}';
   if (at > session.nrLines) throw new UsageError(`--at ${at}: ${path} has ${session.nrLines} lines`);
   while (session.line < at) last = session.next().result;
-  const pid = opts.pid === undefined ? undefined : Number(opts.pid);
-  if (pid !== undefined && !(Number.isInteger(pid) && pid >= 0))
-    throw new UsageError(`bad --pid '${opts.pid}': expected a process id`);
+  const pid = parsePid(opts.pid);
   const range = opts.range === undefined ? undefined : parseRange(opts.range);
   return { session, state: inspectState(session, last, { pid, range }) };
 }

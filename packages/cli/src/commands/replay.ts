@@ -6,6 +6,7 @@ import { etaText } from '../eta.ts';
 import { INSPECT_FORMATS, parseInspectFormat } from '../inspect/render.ts';
 import { runReplaySteps } from '../inspect/replay-steps.ts';
 import { parseLineNumber } from '../inspect/session.ts';
+import { parsePid } from '../inspect/state.ts';
 import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 /** Exit status when `--check` finds a violated invariant. */
@@ -94,9 +95,7 @@ function runSteps(
   out: (chunk: string) => void,
   err: { write: (s: string) => void },
 ): number {
-  const pid = opts.pid === undefined ? undefined : Number(opts.pid);
-  if (pid !== undefined && !(Number.isInteger(pid) && pid >= 0))
-    throw new UsageError(`bad --pid '${opts.pid}': expected a process id`);
+  const pid = parsePid(opts.pid);
   const clean = runReplaySteps(
     path,
     {

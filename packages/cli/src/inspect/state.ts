@@ -6,7 +6,10 @@ import { type PtNode, pageTableTree } from './page-table.ts';
 import type { TraceSession } from './session.ts';
 import { type SmapsFigures, totals, type VmaView, vmaViews } from './vmas.ts';
 
-/** TLB counters as the kernel's TLB model exposes them. */
+/**
+ * TLB counters as the kernel's TLB model exposes them (flush operations by kind). This is
+ * the one place the views read the TLB model: counters it gains go here and into the JSON.
+ */
 export interface TlbView {
   flushes: number;
   pageFlushes: number;
@@ -101,4 +104,13 @@ export function parseRange(text: string): { start: number; end: number } {
     );
   }
   return { start, end };
+}
+
+/** Parses a `--pid` option (undefined stays undefined: the default process). */
+export function parsePid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const pid = Number(text);
+  if (!(text.trim() !== '' && Number.isInteger(pid) && pid >= 0))
+    throw new UsageError(`bad --pid '${text}': expected a process id`);
+  return pid;
 }
