@@ -1,8 +1,11 @@
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerInspect } from './commands/inspect.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
+import { registerUi } from './commands/ui.ts';
 import { EXIT_STATUS_HELP, exitFor } from './exit.ts';
 
 /** Ends the process as `exitFor` says: one line on stderr (if any) and the status. */
@@ -15,9 +18,12 @@ function exitWith(e: unknown): never {
 // A write to stdout that fails later (a closed pipe, a full disk) ends the command the same way.
 process.stdout.on('error', exitWith);
 
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
 const program = new Command();
 program
   .name('mmkit')
+  .version(`mmkit ${version}`, '-V, --version', 'print the version')
   .description(
     "A data-oriented model of an operating system's memory management, as Asterinas builds it: " +
       'frames with metadata slots, page tables walked by cursors under a lock protocol, address ' +
@@ -33,6 +39,9 @@ Examples:
   mmkit replay trace.jsonl --arch riscv-sv39 an mmtrace; one result line per trace line, as Linux gives them
   mmkit demo --arch x86_64                   page-table dumps after a mixed map/protect/unmap
   mmkit bench --quick --html report.html     layouts compared, with a self-contained HTML report
+  mmkit inspect trace.jsonl --format smaps   a process's memory as /proc/PID/smaps shows it, after the trace
+  mmkit replay trace.jsonl --events          per line, the faults, frames, nodes and flushes inside
+  mmkit ui trace.jsonl -o page.html          a page that steps through the trace
 
 Run 'mmkit help <command>' for a command's options.
 
@@ -46,6 +55,8 @@ registerDemo(program);
 registerBench(program);
 registerReplay(program);
 (await import('./commands/record.ts')).registerRecord(program);
+registerInspect(program);
+registerUi(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,7 @@ import {
 } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCHS, archByName } from '../archs.ts';
+import { formatBytes } from '../units.ts';
 
 const PAGE = 4096;
 const MiB2 = 2 << 20;
@@ -25,7 +26,7 @@ export function runDemo(name: string, arch: Arch): string[] {
   const c = k.consts;
   const out: string[] = [];
   out.push(
-    `== ${name}: ${c.nrLevels} levels, ${c.addressWidth}-bit virtual addresses, leaves up to ${pageSize(c, c.highestTranslationLevel) / 2 ** 20} MiB ==`,
+    `== ${name}: ${c.nrLevels} levels, ${c.addressWidth}-bit virtual addresses, leaves up to ${formatBytes(pageSize(c, c.highestTranslationLevel))} ==`,
   );
 
   // User space: 16 tracked frames; 4 made read-only, 4 unmapped.
@@ -62,6 +63,7 @@ export function runDemo(name: string, arch: Arch): string[] {
   const lin = k.linearMappingBase;
   for (const line of dumpPageTable(k, k.kernelPageTable, lin, lin + GiB)) out.push(`  ${line}`);
   out.push(...summary(k));
+  out.push(...legend(k));
   k.destroyUserPageTable(user);
   return out;
 }
@@ -82,6 +84,25 @@ function summary(k: Kernel): string[] {
     `frames in use: ${usage} (${k.frames.nrInUse} of ${k.frames.nrFrames})`,
     `page-table nodes per level: ${levels}`,
     `kernel.check(): ${verdict}`,
+  ];
+}
+
+/** What the columns and level numbers of the dumps mean, for `k`'s architecture. */
+function legend(k: Kernel): string[] {
+  const c = k.consts;
+  const levels: string[] = [];
+  for (let level = c.nrLevels; level >= 1; level--) {
+    const role = level === c.nrLevels ? 'the root' : level === 1 ? 'leaf nodes' : 'inner nodes';
+    const leaves = level <= c.highestTranslationLevel ? `, leaves of ${formatBytes(pageSize(c, level))}` : '';
+    levels.push(`L${level} ${role}: an entry covers ${formatBytes(pageSize(c, level))}${leaves}`);
+  }
+  return [
+    'legend:',
+    '  a line: virtual start-end -> physical start, number x leaf size (4K, 2M, 1G), property, tracked or not',
+    '  property: r w x (read, write, execute), u (user) g (global), a (accessed) d (dirty), cache policy',
+    '            (WB write-back, WT write-through, WC write-combining, UC uncached, WP write-protected); - = clear',
+    '  tracked: the frame is reference counted; untracked: physical memory mapped without a count',
+    `  page-table levels: ${levels.join('; ')}`,
   ];
 }
 

@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { MmError, replayLines, type Violation } from '@mmkit/core';
+import { type Arch, MmError, type PluginSpec, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
+import { etaText } from '../eta.ts';
 import { EXIT_FAILED, isOutputError } from '../exit.ts';
+import { INSPECT_FORMATS, parseInspectFormat } from '../inspect/render.ts';
+import { runReplaySteps } from '../inspect/replay-steps.ts';
+import { parseLineNumber } from '../inspect/session.ts';
+import { parsePid } from '../inspect/state.ts';
 import { DEFAULT_PLUGINS, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 import { ResultComparison, readResultLines } from '../result-diff.ts';
 
@@ -18,6 +23,15 @@ export interface ReplayCommandOptions {
   plugins?: string;
   /** A result file to compare with instead of printing the results. */
   expect?: string;
+  /** Print what happened inside the kernel per op (`--events`). */
+  events?: boolean;
+  /** JSON Lines output (`--json`). */
+  json?: boolean;
+  /** Stop after this line and print the state (`--until`). */
+  until?: string;
+  /** The state's view and process after `--until`. */
+  format?: string;
+  pid?: string;
 }
 
 /**
@@ -37,6 +51,13 @@ export function runReplay(
 ): number {
   const arch = archByName(opts.arch);
   const plugins = pluginSpecs(parsePluginList(opts.plugins ?? DEFAULT_PLUGINS.join(',')));
+  if (opts.events || opts.json || opts.until !== undefined) {
+    if (opts.expect !== undefined)
+      throw new UsageError(
+        '--expect compares plain results: it cannot be combined with --events, --json or --until',
+      );
+    return runSteps(path, opts, arch, plugins, out, err);
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -55,6 +76,7 @@ export function runReplay(
     status = EXIT_VIOLATION;
   };
   const progress = err.isTTY === true;
+  const started = performance.now();
   let buffered: string[] = [];
   let done = 0;
   try {
@@ -63,7 +85,8 @@ export function runReplay(
       if (++done % PROGRESS_EVERY === 0) {
         write(`${buffered.join('\n')}\n`);
         buffered = [];
-        if (progress) err.write(`\rmmkit replay: ${done}/${lines.length} lines`);
+        if (progress)
+          err.write(`\rmmkit replay: ${done}/${lines.length} lines${etaText(started, done, lines.length)}`);
       }
     }
   } catch (e) {
@@ -84,7 +107,39 @@ export function runReplay(
   return status;
 }
 
-/** `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST] [--expect FILE]`. */
+/** `--events`, `--json`, `--until`: the replay line by line with what happened inside (`runReplaySteps`). */
+function runSteps(
+  path: string,
+  opts: ReplayCommandOptions,
+  arch: Arch,
+  plugins: PluginSpec[],
+  out: (chunk: string) => void,
+  err: { write: (s: string) => void },
+): number {
+  const pid = parsePid(opts.pid);
+  const clean = runReplaySteps(
+    path,
+    {
+      arch,
+      plugins,
+      events: opts.events === true,
+      json: opts.json === true,
+      until: opts.until === undefined ? undefined : parseLineNumber(opts.until, '--until'),
+      format: parseInspectFormat(opts.format ?? 'maps'),
+      pid,
+      check: opts.check,
+      onViolations: (line, v) =>
+        err.write(`mmkit replay: ${path}: line ${line}: invariant violated (${v.length}): ${v[0]}\n`),
+    },
+    out,
+  );
+  return clean ? 0 : EXIT_VIOLATION;
+}
+
+/**
+ * `mmkit replay TRACE.jsonl [--arch NAME] [--check] [--plugins LIST] [--expect FILE]
+ * [--events] [--json] [--until LINE]`.
+ */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
@@ -99,6 +154,14 @@ export function registerReplay(program: Command): void {
       '--expect <file>',
       "compare with a result file (e.g. Linux's) instead of printing: the first differing line with the op, exit 1",
     )
+    .option(
+      '--events',
+      'after each result, what happened inside: faults, COW breaks, frames, nodes, TLB flushes, page cache',
+    )
+    .option('--json', 'one JSON object per line: {"line","op","result"} (and "events" with --events)')
+    .option('--until <line>', 'stop after this line and print the state (as mmkit inspect)')
+    .option('--format <name>', `the state's view after --until: ${INSPECT_FORMATS.join(', ')}`, 'maps')
+    .option('--pid <pid>', 'the process shown after --until (default: the lowest live pid)')
     .action((trace: string, opts: ReplayCommandOptions) => {
       const status = runReplay(trace, opts, (s) => process.stdout.write(s), process.stderr);
       if (status !== 0) process.exitCode = status;

@@ -1,15 +1,15 @@
-import { MmError } from '@mmkit/core';
+import { LAYOUT_NAMES, MmError } from '@mmkit/core';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { UsageError } from '../archs.ts';
+import { ARCH_NAMES, UsageError } from '../archs.ts';
 import { PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
-import { DEFAULT_CONFIG, loadConfig, type RunConfig } from '../run/config.ts';
+import { applyFlags, type ConfigFlags, DEFAULT_CONFIG, loadConfig, type RunConfig } from '../run/config.ts';
 import { runWorkload } from '../run/run-workload.ts';
 import { formatSummary } from '../run/summary.ts';
 import { WORKLOAD_NAMES, WORKLOADS } from '../run/workloads/index.ts';
 import { formatBytes } from '../units.ts';
 
-interface RunOptions {
+interface RunOptions extends ConfigFlags {
   config?: string;
   plugins?: string;
   workload?: string;
@@ -22,7 +22,7 @@ function progressBar(): { update: (done: number, total: number) => void; stop: (
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new SingleBar({
     stream: process.stderr,
-    format: 'running [{bar}] {percentage}% | {value}/{total}',
+    format: 'running [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}',
     hideCursor: true,
   });
   let started = false;
@@ -70,6 +70,13 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('compose a kernel from a config and run a workload; print a summary (the main job)')
     .option('--config <file>', 'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed')
+    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')} (default: the config's, or x86_64)`)
+    .option('--memory <size>', "physical memory, e.g. 512MiB, 2GiB (default: the config's, or 1 GiB)")
+    .option(
+      '--layout <name>',
+      `frame metadata layout: ${LAYOUT_NAMES.join(', ')} (default: the config's, or soa)`,
+    )
+    .option('--seed <n>', "seed of the built-in workload's random choices (default: the config's, or 1)")
     .option(
       '--workload <name>',
       `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`,
@@ -79,10 +86,13 @@ export function registerRun(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .addHelpText(
       'after',
-      `\nWith no options: x86_64, 1 GiB, soa layout, every plugin, the server workload.\n\nWorkloads:\n${list}\n\nExample config:\n  {"arch": "riscv-sv39", "memory": "512MiB", "plugins": ["recycle"], "workload": "allocator"}`,
+      `\nWith no options: x86_64, 1 GiB, soa layout, every plugin, the server workload. Flags override the config file's fields.\n\nWorkloads:\n${list}\n\nExample config:\n  {"arch": "riscv-sv39", "memory": "512MiB", "plugins": ["recycle"], "workload": "allocator"}`,
     )
     .action((opts: RunOptions) => {
-      const config: RunConfig = opts.config !== undefined ? loadConfig(opts.config) : { ...DEFAULT_CONFIG };
+      const config: RunConfig = applyFlags(
+        opts.config !== undefined ? loadConfig(opts.config) : { ...DEFAULT_CONFIG },
+        opts,
+      );
       if (opts.workload !== undefined) config.workload = opts.workload;
       if (opts.plugins !== undefined) {
         const names = parsePluginList(opts.plugins);

@@ -152,3 +152,29 @@ function resolvePaths(config: RunConfig, folder: string): RunConfig {
   });
   return config;
 }
+
+/** Command-line flags that override a configuration's fields (`--arch`, `--memory`, `--layout`, `--seed`). */
+export interface ConfigFlags {
+  arch?: string;
+  memory?: string;
+  layout?: string;
+  seed?: string;
+}
+
+/**
+ * `config` with the fields given as flags replaced, each validated as in a config file
+ * (errors read `command line: memory: …`).
+ */
+export function applyFlags(config: RunConfig, flags: ConfigFlags): RunConfig {
+  const raw: Record<string, unknown> = {};
+  if (flags.arch !== undefined) raw.arch = flags.arch;
+  if (flags.memory !== undefined) raw.memory = flags.memory;
+  if (flags.layout !== undefined) raw.layout = flags.layout;
+  if (flags.seed !== undefined)
+    raw.seed = /^-?\d+$/.test(flags.seed.trim()) ? Number(flags.seed) : flags.seed;
+  const checked = validateConfig(raw, 'command line');
+  const out = { ...config };
+  for (const key of Object.keys(raw) as (keyof ConfigFlags)[])
+    (out as Record<string, unknown>)[key] = checked[key];
+  return out;
+}

@@ -1,4 +1,5 @@
 import { type Kernel, type LinuxSyscalls, nodesPerLevel, RSS_ANON, RSS_FILE } from '@mmkit/core';
+import { formatBytes } from '../units.ts';
 import type { RunConfig } from './config.ts';
 import { type RunStats, type TlbSummary, tlbSummary } from './stats.ts';
 
@@ -128,7 +129,7 @@ export function formatSummary(s: RunSummary): string {
   const verdict = (c: { ok: boolean; violations: string[] }) =>
     c.ok ? 'ok' : `${c.violations.length} violation(s): ${c.violations[0]}`;
   return [
-    `mmkit run: workload ${s.workload} on ${s.arch}, ${s.memoryBytes / 2 ** 20} MiB, layout ${s.layout}, plugins ${s.plugins.join(', ') || 'none'}`,
+    `mmkit run: workload ${s.workload} on ${s.arch}, ${formatBytes(s.memoryBytes)}, layout ${s.layout}, plugins ${s.plugins.join(', ') || 'none'}`,
     line('operations', `${s.operations.total}${kinds(s.operations.byKind)}`),
     line('page faults', `${s.faults.total}${kinds(s.faults.byKind)}`),
     line(

@@ -5,7 +5,7 @@ import type { BenchReport } from '../types.ts';
 const require = createRequire(import.meta.url);
 
 /** The chart library's minified files, read from node_modules when the report is generated. */
-function uplotAssets(): { js: string; css: string } {
+export function uplotAssets(): { js: string; css: string } {
   const js = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
   const css = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
   return { js, css };
@@ -17,11 +17,11 @@ export function escapeScript(text: string): string {
 }
 
 /** Makes JSON safe inside `<script type="application/json">`. */
-function escapeJson(json: string): string {
+export function escapeJson(json: string): string {
   return json.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 }
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
