@@ -61,6 +61,12 @@ export {
   type QueryItem,
   type QueryKind,
 } from './page-table/cursor.ts';
+export {
+  LOCK_PROTOCOLS,
+  type LockProtocol,
+  type LockProtocolName,
+  lockProtocol,
+} from './page-table/lock-protocol.ts';
 export { PageTable } from './page-table/page-table.ts';
 export * from './process/index.ts';
 export * from './syscall/index.ts';

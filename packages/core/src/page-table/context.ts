@@ -6,6 +6,7 @@ import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
 import type { KernelHookTable } from '../kernel/hooks.ts';
 import { PluginDriver } from '../kernel/plugin.ts';
+import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
 
 /**
  * What every page table of one kernel shares: the architecture, frames and their
@@ -21,6 +22,8 @@ export class PageTableContext {
   readonly pagesAt: Float64Array;
   /** Debug mode: every PTE write checks that the writing cursor holds the node's lock. */
   debug = false;
+  /** The lock protocol every cursor follows (a kernel service; default `hoh`). */
+  lockProtocol: LockProtocol = lockProtocol('hoh');
   /** The kernel's hot hooks (no-ops until the kernel is composed). */
   hooks: KernelHookTable = new PluginDriver().bindHot();
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
