@@ -1,12 +1,26 @@
 import type { PluginSpec } from '@mmkit/core';
-import { cow, type PageCacheOptions, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import {
+  cow,
+  lockGlobal,
+  lockSubtree,
+  type PageCacheOptions,
+  pageCache,
+  pageTableRecycling,
+} from '@mmkit/plugins';
 import { UsageError } from './archs.ts';
 
-/** Plugin factories by the names the CLI and config files use. */
+/**
+ * Plugin factories by the names the CLI and config files use. Mechanisms (`cow`, `recycle`,
+ * `pagecache`) come first, then plugins that replace a kernel service: the lock protocol
+ * (`lock-subtree`, `lock-global`; at most one) and, when it exists, the frame allocator
+ * (`buddy`), registered here under its name like the others.
+ */
 export const PLUGINS: Readonly<Record<string, (options?: Record<string, unknown>) => PluginSpec>> = {
   cow: () => cow(),
   recycle: () => pageTableRecycling(),
   pagecache: (options) => pageCache(pageCacheOptions(options ?? {})),
+  'lock-subtree': () => lockSubtree(),
+  'lock-global': () => lockGlobal(),
 };
 
 /** Validates the page cache's options from a config file: `{"store": "memory"}` or `{"store": {"dir": PATH}}`. */
@@ -22,7 +36,10 @@ function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
   throw new UsageError('pagecache options: store must be "memory" or {"dir": "PATH"}');
 }
 
-export const PLUGIN_NAMES = Object.keys(PLUGINS);
+/** The mechanism plugins: the default set ("every plugin") of `replay` and `run`. */
+export const PLUGIN_NAMES = ['cow', 'recycle', 'pagecache'];
+/** Every name `--plugins` accepts. */
+export const ALL_PLUGIN_NAMES = Object.keys(PLUGINS);
 
 /** Specs for a list of plugin names (e.g. from `--plugins cow,recycle`); unknown names are a usage error. */
 export function pluginSpecs(
@@ -33,7 +50,7 @@ export function pluginSpecs(
   return names.map((name) => {
     const factory = PLUGINS[name];
     if (factory === undefined)
-      throw new UsageError(`unknown plugin '${name}' (known: ${PLUGIN_NAMES.join(', ')})`);
+      throw new UsageError(`unknown plugin '${name}' (known: ${ALL_PLUGIN_NAMES.join(', ')})`);
     if (seen.has(name)) throw new UsageError(`plugin '${name}' is listed twice`);
     seen.add(name);
     return factory(options[name]);
@@ -50,4 +67,4 @@ export function parsePluginList(text: string): string[] {
 }
 
 /** The `--plugins` option text shared by the commands. */
-export const PLUGINS_OPTION_HELP = `comma-separated plugins (${PLUGIN_NAMES.join(', ')}), or none`;
+export const PLUGINS_OPTION_HELP = `comma-separated plugins (${ALL_PLUGIN_NAMES.join(', ')}; default ${PLUGIN_NAMES.join(',')}), or none`;

@@ -5,6 +5,7 @@
  * fresh heap and JIT state (no layout ever makes another's code polymorphic).
  */
 import { archByName } from '../archs.ts';
+import { compareServices } from './compare.ts';
 import type { WorkloadContext } from './types.ts';
 import { workloadByName } from './workloads/index.ts';
 
@@ -13,6 +14,8 @@ export const RESULT_MARKER = 'MMKIT_BENCH_RESULT';
 export interface ChildSpec {
   workload: string;
   layout: string;
+  /** A service choice from `--compare` (`{ key: 'lock', value: 'subtree' }`), if any. */
+  choice?: { key: string; value: string };
   arch: string;
   size: number;
   runs: number;
@@ -37,6 +40,7 @@ export function runSpec(spec: ChildSpec): ChildResult {
     arch: archByName(spec.arch),
     archName: spec.arch,
     layout: spec.layout,
+    services: spec.choice === undefined ? {} : compareServices(spec.choice.key, spec.choice.value),
     size: nrPages * 4096,
     nrPages,
     quick: spec.quick,

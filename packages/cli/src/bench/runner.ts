@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type ChildResult, type ChildSpec, RESULT_MARKER } from './child.ts';
+import type { Comparison } from './compare.ts';
 import { type LinuxResult, runLinuxBench } from './linux.ts';
 import type { Progress } from './progress.ts';
 import { pairRatios, summarize } from './stats.ts';
@@ -11,6 +12,8 @@ import { unavailableReason, workloadByName } from './workloads/index.ts';
 export interface BenchOptions {
   workloads: string[];
   layouts: string[];
+  /** `--compare`: one service key and the values to run side by side. */
+  compare?: Comparison;
   archs: string[];
   /** Bytes per workload (capped per workload where noted). */
   size: number;
@@ -143,6 +146,24 @@ export function conditions(
   };
 }
 
+/**
+ * The table's columns: each layout, or with `--compare KEY=A,B` each layout × choice, named
+ * `KEY=A` (prefixed with the layout when several layouts are compared too).
+ */
+export function benchColumns(
+  opts: Pick<BenchOptions, 'layouts' | 'compare'>,
+): { layout: string; choice?: { key: string; value: string }; column: string }[] {
+  const cmp = opts.compare;
+  if (cmp === undefined) return opts.layouts.map((layout) => ({ layout, column: layout }));
+  return opts.layouts.flatMap((layout) =>
+    cmp.values.map((value) => ({
+      layout,
+      choice: { key: cmp.key, value },
+      column: opts.layouts.length > 1 ? `${layout},${cmp.key}=${value}` : `${cmp.key}=${value}`,
+    })),
+  );
+}
+
 /** Runs the whole plan: every available workload × arch × layout in its own process. */
 export async function runBench(opts: BenchOptions, progress: Progress): Promise<BenchReport> {
   const unavailable: Record<string, string> = {};
@@ -152,26 +173,30 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
     if (why === null) runnable.push(name);
     else unavailable[name] = why;
   }
-  const jobs: ChildSpec[] = [];
+  const jobs: { spec: ChildSpec; column: string }[] = [];
   for (const workload of runnable)
     for (const arch of opts.archs)
-      for (const layout of opts.layouts)
+      for (const { layout, choice, column } of benchColumns(opts))
         jobs.push({
-          workload,
-          layout,
-          arch,
-          size: opts.size,
-          runs: opts.runs,
-          warmup: opts.warmup,
-          quick: opts.quick,
+          spec: {
+            workload,
+            layout,
+            choice,
+            arch,
+            size: opts.size,
+            runs: opts.runs,
+            warmup: opts.warmup,
+            quick: opts.quick,
+          },
+          column,
         });
   progress.start(jobs.length + (opts.vsLinux ? 1 : 0));
   for (const [name, why] of Object.entries(unavailable)) progress.log(`bench: ${name} not available: ${why}`);
   const rows: ResultRow[] = [];
   const failures: Record<string, string> = {};
   try {
-    for (const spec of jobs) {
-      const label = `${spec.workload} ${spec.layout} ${spec.arch}`;
+    for (const { spec, column } of jobs) {
+      const label = `${spec.workload} ${column} ${spec.arch}`;
       progress.step(label);
       let res: ChildResult;
       try {
@@ -188,7 +213,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
         const runs = res.values[m.metric] ?? [];
         rows.push({
           workload: spec.workload,
-          layout: spec.layout,
+          layout: column,
           arch: spec.arch,
           metric: m.metric,
           unit: m.unit,
@@ -204,8 +229,12 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       linuxNote = linux.note;
       rows.push(...linux.rows);
     }
-    const ratios = [...layoutRatios(rows, opts.layouts), ...linuxRatios(rows)];
-    return { conditions: conditions(opts, unavailable, linuxNote, failures), results: [...rows, ...ratios] };
+    const columns = benchColumns(opts).map((c) => c.column);
+    const ratios = [...layoutRatios(rows, columns), ...linuxRatios(rows)];
+    return {
+      conditions: { ...conditions(opts, unavailable, linuxNote, failures), layouts: columns },
+      results: [...rows, ...ratios],
+    };
   } finally {
     progress.stop();
   }
