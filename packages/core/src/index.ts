@@ -1,17 +1,49 @@
+/**
+ * `@mmkit/core`: what a user composes and drives kernels with. Every name is listed here on
+ * purpose; what mechanism plugins need beyond it is in `@mmkit/core/internal`.
+ */
 import 'reflect-metadata';
 
-export * from './arch/index.ts';
-export * from './errors.ts';
+export {
+  type Arch,
+  CACHE_MASK,
+  CACHE_SHIFT,
+  CACHE_UNCACHEABLE,
+  CACHE_WRITE_COMBINING,
+  CACHE_WRITE_PROTECTED,
+  CACHE_WRITEBACK,
+  CACHE_WRITETHROUGH,
+  formatProp,
+  isValidLeafPfn,
+  type PagingConsts,
+  PROP_ACCESSED,
+  PROP_ALL_BITS,
+  PROP_AVAIL1,
+  PROP_DIRTY,
+  PROP_GLOBAL,
+  PROP_PERMS,
+  PROP_R,
+  PROP_RW,
+  PROP_RWX,
+  PROP_RX,
+  PROP_USER,
+  PROP_W,
+  PROP_X,
+  PTE_ABSENT,
+  PTE_LEAF,
+  PTE_TABLE,
+  type PteCodec,
+  type PteKind,
+  pageSize,
+  pteFromBigInt,
+  pteToBigInt,
+  withCache,
+} from './arch/index.ts';
+export { ErrorCode, fail, MmError } from './errors.ts';
 export { FrameAllocator, type FrameAllocatorService } from './frame/allocator.ts';
 export { FRAME_TYPE_NAMES, FrameType } from './frame/frame-type.ts';
 export { type DropHook, Frames } from './frame/frames.ts';
-export {
-  createMetaStore,
-  type FrameMetaStore,
-  LAYOUT_NAMES,
-  type LayoutName,
-  SoaMetaStore,
-} from './frame/meta-store.ts';
+export { createMetaStore, type FrameMetaStore, LAYOUT_NAMES, type LayoutName } from './frame/meta-store.ts';
 export { PhysMemory } from './frame/phys-memory.ts';
 export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';
 export type { Violation } from './kernel/check.ts';
@@ -68,8 +100,95 @@ export {
   lockProtocol,
 } from './page-table/lock-protocol.ts';
 export { PageTable } from './page-table/page-table.ts';
-export * from './process/index.ts';
-export * from './syscall/index.ts';
+export {
+  eagerFork,
+  type ForkStrategy,
+  Process,
+  ProcessTable,
+  type ProcessTableConfig,
+} from './process/index.ts';
+export {
+  EACCES,
+  EBADF,
+  EEXIST,
+  EFAULT,
+  EFBIG,
+  EINVAL,
+  ENOENT,
+  ENOMEM,
+  EOVERFLOW,
+  EPERM,
+  errnoName,
+  type FileOp,
+  type FileOpResult,
+  HOOK_FILE_OP,
+  HOOK_LOOKUP_FILE,
+  LinuxSyscalls,
+  type LinuxSyscallsConfig,
+  MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_SHARED_VALIDATE,
+  MAP_TYPE,
+  MMAP_MIN_ADDR,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  MS_ASYNC,
+  MS_INVALIDATE,
+  MS_SYNC,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  parseHeader,
+  parseOp,
+  Replayer,
+  type ReplayOptions,
+  readUser,
+  replayLines,
+  type TraceHeader,
+  type TraceOp,
+  translateUser,
+  type U64,
+  U64_WRAP,
+  u64ToNumber,
+  writeUser,
+} from './syscall/index.ts';
 export { FLUSH_ALL_PAGES_THRESHOLD, Tlb } from './tlb.ts';
 export { VmSpace } from './vm-space.ts';
-export * from './vmar/index.ts';
+export {
+  ACCESS_EXEC,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  AnonVmo,
+  checkVmar,
+  FAULT_AROUND_PAGES,
+  FAULT_HANDLED,
+  FAULT_SIGBUS,
+  FAULT_SIGSEGV,
+  type FaultResult,
+  formatPerms,
+  handlePageFault,
+  IntervalSet,
+  NR_RSS_TYPES,
+  type Placement,
+  RSS_ANON,
+  RSS_FILE,
+  VM_ALL_MAY_PERMS,
+  VM_ALL_PERMS,
+  VM_EXEC,
+  VM_MAY_EXEC,
+  VM_MAY_READ,
+  VM_MAY_WRITE,
+  VM_READ,
+  VM_WRITE,
+  Vmar,
+  type VmarConfig,
+  type VmarMapOptions,
+  VmMapping,
+  type Vmo,
+} from './vmar/index.ts';

@@ -4,11 +4,15 @@
  * stores and the service tokens. These names may change with the core's internals.
  */
 
+export * from './arch/index.ts';
 export { fail } from './errors.ts';
 export type { FrameAllocatorService } from './frame/allocator.ts';
 export type { MetaStoreOptions } from './frame/meta-store.ts';
+export { SoaMetaStore } from './frame/meta-store.ts';
 export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
 export { copyUntrackedPage } from './process/fork-strategy.ts';
+export * from './syscall/index.ts';
+export * from './vmar/index.ts';
