@@ -245,6 +245,12 @@ export class CursorMut {
     this.nodeBaseAt[level] = memory.wordBase(slot);
   }
 
+  /** Debug mode: throws `LockNotHeld` unless this cursor holds the lock covering node `pfn`. */
+  private assertHoldsLockOf(pfn: number): void {
+    if (!this.holdsLockOf(pfn))
+      throw new MmError('LockNotHeld', `PTE write to node ${pfn} without holding its lock`);
+  }
+
   /** Whether this cursor holds the lock covering node `pfn` (for debug checks). */
   holdsLockOf(pfn: number): boolean {
     const meta = this.ctx.meta;
@@ -468,6 +474,8 @@ export class CursorMut {
     }
     if (this.curKind() !== PTE_ABSENT) this.failMapped();
     const leafProp = prop & ~PROP_AVAIL1;
+    // Checked before the reference is taken, so that a failed map changes nothing.
+    if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
     ctx.frames.incRef(pfn);
     this.writeCur(ctx.codec.leafLo(pfn, leafProp, 1), ctx.codec.leafHi(pfn, leafProp, 1));
     this.moveForward();
@@ -730,6 +738,7 @@ export class CursorMut {
     const at = this.nodeBaseAt[1] + 2 * idx;
     if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT) return false;
     const leafProp = prop & ~PROP_AVAIL1;
+    if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
     ctx.frames.incRef(pfn);
     const lo = codec.leafLo(pfn, leafProp, 1);
     const hi = codec.leafHi(pfn, leafProp, 1);

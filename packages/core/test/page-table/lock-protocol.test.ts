@@ -1,5 +1,5 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { MmError, PROP_RW, PROP_USER } from '@mmkit/core';
+import { LOCK_PROTOCOLS, MmError, PROP_RW, PROP_USER } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
 
@@ -142,6 +142,28 @@ describe('debug mode', () => {
     expect(() => c.map(f, USER_RW)).toThrow(/LockNotHeld/);
     Atomics.store(k.meta.lockArray, guard, owner);
     c.drop();
+  });
+
+  it.each(LOCK_PROTOCOLS)('checks every PTE write under the %s protocol', (name) => {
+    const k = testKernel({ arch: x86_64, lockProtocol: name });
+    const pt = k.newUserPageTable();
+    const va = 0x4000_0000;
+    populate(k, pt, va);
+    const c = pt.cursorMut(va, va + 2 * PAGE);
+    const f = k.frames.alloc();
+    c.jump(va + PAGE);
+    // Take every lock the cursor holds away from it (the table's one lock under global).
+    const locks = k.meta.lockArray;
+    const held = [...locks.keys()].filter((i) => locks[i] !== 0);
+    expect(held.length).toBeGreaterThan(0);
+    const owner = locks[held[0]];
+    for (const i of held) locks[i] = 0;
+    expect(() => c.map(f, USER_RW)).toThrow(/LockNotHeld/);
+    for (const i of held) locks[i] = owner;
+    c.map(f, USER_RW);
+    c.drop();
+    k.frames.put(f);
+    expectClean(k);
   });
 
   it('does not check locks outside debug mode', () => {
