@@ -58,6 +58,7 @@ export {
   type HotHookName,
   type KernelHooks,
   type KernelHookTable,
+  NO_HOOKS,
   type PrivateWriteFault,
 } from './kernel/hooks.ts';
 export { createKernel, DEFAULT_MEMORY, Kernel, type KernelConfig, MAX_MEMORY } from './kernel/kernel.ts';

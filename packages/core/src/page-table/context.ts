@@ -4,8 +4,7 @@ import type { PteCodec } from '../arch/pte-codec.ts';
 import type { Frames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
-import type { KernelHookTable } from '../kernel/hooks.ts';
-import { PluginDriver } from '../kernel/plugin.ts';
+import { type KernelHookTable, NO_HOOKS } from '../kernel/hooks.ts';
 import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
 
 /**
@@ -25,7 +24,7 @@ export class PageTableContext {
   /** The lock protocol every cursor follows (a kernel service; default `hoh`). */
   lockProtocol: LockProtocol = lockProtocol('hoh');
   /** The kernel's hot hooks (no-ops until the kernel is composed). */
-  hooks: KernelHookTable = new PluginDriver().bindHot();
+  hooks: KernelHookTable = NO_HOOKS;
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
   private nextOwner = 1;
