@@ -1,13 +1,28 @@
 import type { PluginSpec } from '@mmkit/core';
-import { buddy, cow, type PageCacheOptions, pageCache, pageTableRecycling } from '@mmkit/plugins';
+import {
+  buddy,
+  cow,
+  lockGlobal,
+  lockSubtree,
+  type PageCacheOptions,
+  pageCache,
+  pageTableRecycling,
+} from '@mmkit/plugins';
 import { UsageError } from './archs.ts';
 
-/** Plugin factories by the names the CLI and config files use. */
+/**
+ * Plugin factories by the names the CLI and config files use. Mechanisms (`cow`, `recycle`,
+ * `pagecache`) come first, then plugins that replace a kernel service: the lock protocol
+ * (`lock-subtree`, `lock-global`; at most one) and, when it exists, the frame allocator
+ * (`buddy`), registered here under its name like the others.
+ */
 export const PLUGINS: Readonly<Record<string, (options?: Record<string, unknown>) => PluginSpec>> = {
   cow: (options) => withoutOptions('cow', options ?? {}, cow),
   recycle: (options) => withoutOptions('recycle', options ?? {}, pageTableRecycling),
   buddy: (options) => withoutOptions('buddy', options ?? {}, buddy),
   pagecache: (options) => pageCache(pageCacheOptions(options ?? {})),
+  'lock-subtree': () => lockSubtree(),
+  'lock-global': () => lockGlobal(),
 };
 
 /** The spec of a plugin that takes no options: any field is an error, as for `pagecache`. */
@@ -35,7 +50,10 @@ function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
   throw new UsageError('pagecache options: store must be "memory" or {"dir": "PATH"}');
 }
 
-export const PLUGIN_NAMES = Object.keys(PLUGINS);
+/** The mechanism plugins: the default set ("every plugin") of `replay` and `run`. */
+export const PLUGIN_NAMES = ['cow', 'recycle', 'pagecache'];
+/** Every name `--plugins` accepts. */
+export const ALL_PLUGIN_NAMES = Object.keys(PLUGINS);
 
 /** The plugins a kernel gets when none are named: the mechanisms every sample trace uses. */
 export const DEFAULT_PLUGINS: readonly string[] = ['cow', 'recycle', 'pagecache'];
@@ -49,7 +67,7 @@ export function pluginSpecs(
   return names.map((name) => {
     const factory = PLUGINS[name];
     if (factory === undefined)
-      throw new UsageError(`unknown plugin '${name}' (known: ${PLUGIN_NAMES.join(', ')})`);
+      throw new UsageError(`unknown plugin '${name}' (known: ${ALL_PLUGIN_NAMES.join(', ')})`);
     if (seen.has(name)) throw new UsageError(`plugin '${name}' is listed twice`);
     seen.add(name);
     return factory(options[name]);
@@ -74,4 +92,4 @@ export function parsePluginList(text: string): string[] {
 }
 
 /** The `--plugins` option text shared by the commands. */
-export const PLUGINS_OPTION_HELP = `comma-separated plugins (${PLUGIN_NAMES.join(', ')}), or none`;
+export const PLUGINS_OPTION_HELP = `comma-separated plugins (${ALL_PLUGIN_NAMES.join(', ')}; default ${PLUGIN_NAMES.join(',')}), or none`;

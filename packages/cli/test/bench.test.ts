@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/archs.ts';
 import { runSpec } from '../src/bench/child.ts';
+import { parseCompare } from '../src/bench/compare.ts';
 import { linuxRows } from '../src/bench/linux.ts';
 import { escapeScript } from '../src/bench/reporters/html.ts';
 import { toJson, validateReport } from '../src/bench/reporters/json.ts';
 import { renderTable } from '../src/bench/reporters/table.ts';
-import { conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
+import { benchColumns, conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
 import { median, pairRatios, ratioInterval, summarize } from '../src/bench/stats.ts';
 import type { BenchReport, ResultRow } from '../src/bench/types.ts';
 import { unavailableReason, WORKLOAD_NAMES, workloadByName } from '../src/bench/workloads/index.ts';
@@ -231,6 +232,36 @@ describe('workloads and options', () => {
     expect(r.values.calls_per_s).toHaveLength(1);
     expect(r.values.calls_per_s[0]).toBeGreaterThan(0);
   }, 60_000);
+
+  it('parses --compare into one column per choice and runs a choice in process', () => {
+    const opts = resolveBenchOptions({
+      workload: ['fault'],
+      layout: [],
+      arch: [],
+      compare: 'lock=hoh,subtree,global',
+    });
+    expect(opts.compare).toEqual({ key: 'lock', values: ['hoh', 'subtree', 'global'] });
+    expect(benchColumns(opts).map((c) => c.column)).toEqual(['lock=hoh', 'lock=subtree', 'lock=global']);
+    expect(
+      benchColumns({ layouts: ['soa', 'aos'], compare: { key: 'lock', values: ['hoh', 'global'] } }).map(
+        (c) => c.column,
+      ),
+    ).toEqual(['soa,lock=hoh', 'soa,lock=global', 'aos,lock=hoh', 'aos,lock=global']);
+    expect(() => parseCompare('locks=hoh,global')).toThrow(/unknown key 'locks'/);
+    expect(() => parseCompare('lock=hoh,ticket')).toThrow(/unknown value 'ticket'/);
+    expect(() => parseCompare('lock=hoh')).toThrow(/at least two values/);
+    const r = runSpec({
+      workload: 'fault',
+      layout: 'soa',
+      choice: { key: 'lock', value: 'subtree' },
+      arch: 'x86_64',
+      size: 1 << 20,
+      runs: 1,
+      warmup: 0,
+      quick: true,
+    });
+    expect(r.values.faults_per_s[0]).toBeGreaterThan(0);
+  });
 
   it('reads the Linux program output into rows of its own layout', () => {
     const rows = linuxRows(

@@ -4,6 +4,7 @@
  * stores and the service tokens. These names may change with the core's internals.
  */
 
+export * from './arch/index.ts';
 export type { StoreOptions } from './ecs/store.ts';
 export { fail } from './errors.ts';
 export type { FrameAllocatorService } from './frame/allocator.ts';
@@ -12,3 +13,5 @@ export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
 export { copyUntrackedPage } from './process/fork-strategy.ts';
+export * from './syscall/index.ts';
+export * from './vmar/index.ts';

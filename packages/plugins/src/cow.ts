@@ -9,7 +9,6 @@ import {
   type Frames,
   FramesToken,
   type KernelEventBus,
-  lockOwner,
   MmError,
   nodeBase,
   nodeWords,
@@ -170,10 +169,7 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
   const srcBase = nodeBase(ctx, srcNode);
   const words = nodeWords(ctx, node);
   const base = nodeBase(ctx, node);
-  if (
-    ctx.debug &&
-    (lockOwner(meta, srcNode) !== src.lockOwnerId || lockOwner(meta, node) !== dst.lockOwnerId)
-  ) {
+  if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
     throw new MmError('LockNotHeld', `COW copy of node ${srcNode} into ${node} without holding their locks`);
   }
   let nrShared = 0;

@@ -1,7 +1,7 @@
 import { FrameType, type Kernel, nodesPerLevel, PROP_RW, PROP_USER } from '@mmkit/core';
 import { pageTableRecycling } from '@mmkit/plugins';
 import { describe, expect, it } from 'vitest';
-import { expectClean, KERNEL_CONFIGS, testKernel } from '../../core/test/support/configs.ts';
+import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../../core/test/support/configs.ts';
 
 const PAGE = 4096;
 const BASE = 0x4000_0000 - 0x20_0000;
@@ -21,7 +21,7 @@ function userNodes(k: Kernel): number {
   return k.frames.usageByType()['page-table'];
 }
 
-describe.each(KERNEL_CONFIGS)('page-table recycling on $name', (config) => {
+describe.each(PROTOCOL_CONFIGS)('page-table recycling on $name', (config) => {
   it('returns the node frames of an unmapped region to the allocator, and keeps them without the plugin', () => {
     for (const recycle of [false, true]) {
       const k = testKernel(config, { plugins: recycle ? [pageTableRecycling()] : [] });

@@ -11,6 +11,7 @@
  */
 import { createInterface } from 'node:readline';
 import { archByName } from '../archs.ts';
+import { compareServices } from './compare.ts';
 import type { WorkloadContext, WorkloadInstance } from './types.ts';
 import { workloadByName } from './workloads/index.ts';
 
@@ -21,6 +22,8 @@ export const DONE_MARKER = 'MMKIT_BENCH_DONE';
 export interface ChildSpec {
   workload: string;
   layout: string;
+  /** A service choice from `--compare` (`{ key: 'lock', value: 'subtree' }`), if any. */
+  choice?: { key: string; value: string };
   arch: string;
   size: number;
   /** Measured runs (`runSpec`; the runner asks for each run itself). */
@@ -49,6 +52,7 @@ export class ChildSession {
       arch: archByName(spec.arch),
       archName: spec.arch,
       layout: spec.layout,
+      services: spec.choice === undefined ? {} : compareServices(spec.choice.key, spec.choice.value),
       size: this.nrPages * 4096,
       nrPages: this.nrPages,
       quick: spec.quick,

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type ChildSpec, DONE_MARKER, READY_MARKER, RUN_MARKER } from './child.ts';
+import type { Comparison } from './compare.ts';
 import { type LinuxResult, runLinuxBench } from './linux.ts';
 import type { Progress } from './progress.ts';
 import { pairRatios, ratioInterval, summarize } from './stats.ts';
@@ -11,6 +12,8 @@ import { unavailableReason, workloadByName } from './workloads/index.ts';
 export interface BenchOptions {
   workloads: string[];
   layouts: string[];
+  /** `--compare`: one service key and the values to run side by side. */
+  compare?: Comparison;
   archs: string[];
   /** Bytes per workload (capped per workload where noted). */
   size: number;
@@ -221,31 +224,32 @@ export function conditions(
 }
 
 /**
- * Measures one workload × arch on every layout: a child per layout, set up and warmed up,
- * then the runs interleaved (run 1 of each layout, run 2 of each, ...), so that a change in
- * the machine's load hits every layout alike. A child that fails is reported in `failures`
+ * Measures one workload × arch on every column (layout, or layout × `--compare` choice): a
+ * child per column, set up and warmed up, then the runs interleaved (run 1 of each column,
+ * run 2 of each, ...), so that a change in the machine's load hits every column alike. A child that fails is reported in `failures`
  * and the others go on; a failed final check drops that layout's rows.
  */
 async function runInterleaved(
-  specs: readonly ChildSpec[],
+  jobs: readonly { spec: ChildSpec; column: string }[],
   runs: number,
   progress: Progress,
   failures: Record<string, string>,
 ): Promise<ResultRow[]> {
-  const label = (spec: ChildSpec) => `${spec.workload} ${spec.layout} ${spec.arch}`;
-  const failed = (spec: ChildSpec, e: unknown) => {
+  type Job = { spec: ChildSpec; column: string };
+  const label = (job: Job) => `${job.spec.workload} ${job.column} ${job.spec.arch}`;
+  const failed = (job: Job, e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
-    failures[label(spec)] = message;
-    progress.log(`bench: ${label(spec)} FAILED: ${message.split('\n').slice(0, 3).join(' | ')}`);
+    failures[label(job)] = message;
+    progress.log(`bench: ${label(job)} FAILED: ${message.split('\n').slice(0, 3).join(' | ')}`);
   };
-  const live: { spec: ChildSpec; child: BenchChild; values: Record<string, number>[] }[] = [];
+  const live: (Job & { child: BenchChild; values: Record<string, number>[] })[] = [];
   try {
-    for (const spec of specs) {
-      progress.step(label(spec));
+    for (const job of jobs) {
+      progress.step(label(job));
       try {
-        live.push({ spec, child: await BenchChild.start(spec), values: [] });
+        live.push({ ...job, child: await BenchChild.start(job.spec), values: [] });
       } catch (e) {
-        failed(spec, e);
+        failed(job, e);
       }
     }
     for (let r = 0; r < runs; r++) {
@@ -253,7 +257,7 @@ async function runInterleaved(
         try {
           job.values.push(await job.child.run());
         } catch (e) {
-          failed(job.spec, e);
+          failed(job, e);
           job.child.kill();
           live.splice(live.indexOf(job), 1);
         }
@@ -264,10 +268,11 @@ async function runInterleaved(
       try {
         await job.child.finish();
       } catch (e) {
-        failed(job.spec, e);
+        failed(job, e);
         continue;
       }
-      const { workload, layout, arch } = job.spec;
+      const { workload, arch } = job.spec;
+      const layout = job.column;
       for (const m of workloadByName(workload)?.metrics ?? []) {
         const values = job.values.map((v) => v[m.metric]);
         rows.push({
@@ -287,7 +292,25 @@ async function runInterleaved(
   }
 }
 
-/** Runs the whole plan: every available workload × arch, its layouts interleaved (`runInterleaved`). */
+/**
+ * The table's columns: each layout, or with `--compare KEY=A,B` each layout × choice, named
+ * `KEY=A` (prefixed with the layout when several layouts are compared too).
+ */
+export function benchColumns(
+  opts: Pick<BenchOptions, 'layouts' | 'compare'>,
+): { layout: string; choice?: { key: string; value: string }; column: string }[] {
+  const cmp = opts.compare;
+  if (cmp === undefined) return opts.layouts.map((layout) => ({ layout, column: layout }));
+  return opts.layouts.flatMap((layout) =>
+    cmp.values.map((value) => ({
+      layout,
+      choice: { key: cmp.key, value },
+      column: opts.layouts.length > 1 ? `${layout},${cmp.key}=${value}` : `${cmp.key}=${value}`,
+    })),
+  );
+}
+
+/** Runs the whole plan: every available workload × arch, its columns interleaved (`runInterleaved`). */
 export async function runBench(opts: BenchOptions, progress: Progress): Promise<BenchReport> {
   const unavailable: Record<string, string> = {};
   const runnable: string[] = [];
@@ -296,21 +319,25 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
     if (why === null) runnable.push(name);
     else unavailable[name] = why;
   }
-  const groups: ChildSpec[][] = [];
+  const groups: { spec: ChildSpec; column: string }[][] = [];
   for (const workload of runnable)
     for (const arch of opts.archs)
       groups.push(
-        opts.layouts.map((layout) => ({
-          workload,
-          layout,
-          arch,
-          size: opts.size,
-          runs: opts.runs,
-          warmup: opts.warmup,
-          quick: opts.quick,
+        benchColumns(opts).map(({ layout, choice, column }) => ({
+          spec: {
+            workload,
+            layout,
+            choice,
+            arch,
+            size: opts.size,
+            runs: opts.runs,
+            warmup: opts.warmup,
+            quick: opts.quick,
+          },
+          column,
         })),
       );
-  progress.start(groups.length * opts.layouts.length + (opts.vsLinux ? 1 : 0));
+  progress.start(groups.reduce((n, g) => n + g.length, 0) + (opts.vsLinux ? 1 : 0));
   for (const [name, why] of Object.entries(unavailable)) progress.log(`bench: ${name} not available: ${why}`);
   const rows: ResultRow[] = [];
   const failures: Record<string, string> = {};
@@ -323,8 +350,12 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       linuxNote = linux.note;
       rows.push(...linux.rows);
     }
-    const ratios = [...layoutRatios(rows, opts.layouts), ...linuxRatios(rows)];
-    return { conditions: conditions(opts, unavailable, linuxNote, failures), results: [...rows, ...ratios] };
+    const columns = benchColumns(opts).map((c) => c.column);
+    const ratios = [...layoutRatios(rows, columns), ...linuxRatios(rows)];
+    return {
+      conditions: { ...conditions(opts, unavailable, linuxNote, failures), layouts: columns },
+      results: [...rows, ...ratios],
+    };
   } finally {
     progress.stop();
   }

@@ -1,4 +1,4 @@
-import type { Arch } from '@mmkit/core';
+import type { Arch, ServiceOverrides } from '@mmkit/core';
 
 /** What a workload counts: a name scripts can rely on, its unit, and its direction. */
 export interface MetricSpec {
@@ -13,6 +13,8 @@ export interface WorkloadContext {
   arch: Arch;
   archName: string;
   layout: string;
+  /** Services replacing the kernel's defaults (a `--compare` choice); every kernel gets them. */
+  services: ServiceOverrides;
   /** Bytes the workload works on (the `--size`). */
   size: number;
   /** `size` in 4 KiB pages. */
@@ -75,6 +77,7 @@ export interface Conditions {
   runs: number;
   warmup: number;
   quick: boolean;
+  /** The columns: layouts, or layout and `--compare` choice (e.g. `lock=subtree`). */
   layouts: string[];
   archs: string[];
   workloads: string[];

@@ -1,6 +1,7 @@
 import { LAYOUT_NAMES } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
+import { COMPARE_CHOICES, parseCompare } from '../bench/compare.ts';
 import { checkOutputPath } from '../bench/output-path.ts';
 import { stderrProgress } from '../bench/progress.ts';
 import { writeHtml } from '../bench/reporters/html.ts';
@@ -20,6 +21,7 @@ import { parsePositiveInt, parseSize } from '../units.ts';
 interface RawOptions {
   workload: string[];
   layout: string[];
+  compare?: string;
   arch: string[];
   size?: string;
   quick?: boolean;
@@ -44,7 +46,9 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
   for (const w of workloads)
     if (!isWorkloadName(w))
       throw new UsageError(`unknown workload '${w}' (known: ${WORKLOAD_NAMES.join(', ')})`);
-  const layouts = raw.layout.length ? [...new Set(raw.layout)] : [...LAYOUT_NAMES];
+  const compare = raw.compare === undefined ? undefined : parseCompare(raw.compare);
+  // Comparing a service choice: one layout (soa) unless layouts are named too.
+  const layouts = raw.layout.length ? [...new Set(raw.layout)] : compare ? ['soa'] : [...LAYOUT_NAMES];
   for (const l of layouts)
     if (!(LAYOUT_NAMES as readonly string[]).includes(l))
       throw new UsageError(`unknown layout '${l}' (known: ${LAYOUT_NAMES.join(', ')})`);
@@ -60,6 +64,7 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
   return {
     workloads: WORKLOAD_NAMES.filter((n) => workloads.includes(n)),
     layouts,
+    compare,
     archs: archList,
     size: raw.size !== undefined ? parseSize(raw.size) : quick ? QUICK_SIZE : DEFAULT_SIZE,
     runs: raw.runs !== undefined ? parsePositiveInt(raw.runs, '--runs') : quick ? QUICK_RUNS : DEFAULT_RUNS,
@@ -85,7 +90,7 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description(
-      'benchmark the frame-metadata layouts: every workload × layout × architecture in its own process, ' +
+      'benchmark the frame-metadata layouts (or, with --compare, another service choice): every workload × layout × architecture in its own process, ' +
         'after a warm-up, several runs; table on stdout, optional JSON and HTML reports',
     )
     .option(
@@ -95,6 +100,14 @@ export function registerBench(program: Command): void {
       [],
     )
     .option('--layout <name>', `layout, repeatable (default: all): ${LAYOUT_NAMES.join(', ')}`, collect, [])
+    .option(
+      '--compare <key=a,b>',
+      `run each choice of a kernel service side by side, each in its own process, with ratios (default layout soa): ${Object.entries(
+        COMPARE_CHOICES,
+      )
+        .map(([k, v]) => `${k}=${Object.keys(v).join(',')}`)
+        .join('; ')}`,
+    )
     .option(
       '--arch <name>',
       `architecture, repeatable, or 'all' (default: x86_64): ${ARCH_NAMES.join(', ')}`,

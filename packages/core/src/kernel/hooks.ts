@@ -94,3 +94,14 @@ export type HooksOfKind<K extends HookKind> = {
 
 /** The bound hot hooks of one kernel: each a direct function (a no-op without plugins). */
 export type KernelHookTable = { readonly [H in HotHookName]: KernelHooks[H] };
+
+/** The hook that does nothing: what a hot hook is bound to when no plugin has it. */
+export const NOOP_HOOK = (): undefined => undefined;
+
+/** The hot hooks of a kernel without plugins. */
+export const NO_HOOKS: KernelHookTable = {
+  cursorLeftEmptyNode: NOOP_HOOK,
+  cursorDroppedEmptyGuard: NOOP_HOOK,
+  privateWriteFault: NOOP_HOOK,
+  pageFault: NOOP_HOOK,
+};

@@ -30,6 +30,7 @@ import {
   FramesToken,
   KernelConfigToken,
   KernelToken,
+  LockProtocolToken,
   MetaStoreToken,
   PageTableContextToken,
   PhysMemoryToken,
@@ -158,6 +159,7 @@ export class Kernel {
     const allocator = services.frameAllocator(nrFrames);
     this.frames = new Frames(this.meta, this.memory, allocator);
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
+    this.ctx.lockProtocol = services.lockProtocol;
     this.hooks = this.ctx.hooks;
     this.tlb = services.tlb(config.tlb);
     this.ctx.debug = config.debug ?? false;
@@ -176,6 +178,7 @@ export class Kernel {
     this.container.register(FramesToken, { useValue: this.frames });
     this.container.register(PageTableContextToken, { useValue: this.ctx });
     this.container.register(TlbToken, { useValue: this.tlb });
+    this.container.register(LockProtocolToken, { useValue: services.lockProtocol });
     this.container.register(EventsToken, { useValue: this.events });
     this.container.register(ForkStrategyToken, { useValue: services.forkStrategy });
 

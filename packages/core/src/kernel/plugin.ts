@@ -7,6 +7,7 @@ import {
   type HotHookName,
   type KernelHooks,
   type KernelHookTable,
+  NOOP_HOOK,
 } from './hooks.ts';
 import type { ServiceOverrides } from './services.ts';
 
@@ -51,8 +52,6 @@ export class PluginError extends Error {
 
 /** Any hook function, for the driver's one generic call site. */
 type AnyHook = (...args: unknown[]) => unknown;
-
-const NOOP = (): undefined => undefined;
 
 /**
  * Runs the hooks of the installed plugins. The list of plugins implementing a hook is
@@ -136,7 +135,7 @@ export class PluginDriver {
 
   private bindOne(hook: HotHookName): AnyHook {
     const fns = this.with(hook).map((p) => (p[hook] as AnyHook).bind(p));
-    if (fns.length === 0) return NOOP;
+    if (fns.length === 0) return NOOP_HOOK;
     if (fns.length === 1) return fns[0];
     if (HOOK_KINDS[hook] === 'first') {
       return (...args: unknown[]) => {

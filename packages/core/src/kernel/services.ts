@@ -2,6 +2,7 @@ import type { LayoutFactory, StoreOptions } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
 import { FrameAllocator, type FrameAllocatorService } from '../frame/allocator.ts';
 import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
+import { type LockProtocol, lockProtocol } from '../page-table/lock-protocol.ts';
 import { eagerFork, type ForkStrategy } from '../process/fork-strategy.ts';
 import type { TlbConfig } from '../tlb/config.ts';
 import { Tlb } from '../tlb/tlb.ts';
@@ -16,6 +17,8 @@ export interface KernelServices {
   frameAllocator: (nrFrames: number) => FrameAllocatorService;
   /** Where frame and node metadata live (default: the config's `layout`). Token `MetaStoreToken`. */
   metaStore: (nrFrames: number, options: StoreOptions) => FrameMetaStore;
+  /** The page-table lock protocol (default: `hoh`). Token `LockProtocolToken`. */
+  lockProtocol: LockProtocol;
   /** The TLB model (default: `Tlb`). Token `TlbToken`. */
   tlb: (config: TlbConfig | undefined) => Tlb;
   /** How fork copies an address space (default: `eagerFork`). Token `ForkStrategyToken`. */
@@ -30,12 +33,21 @@ export function defaultServices(layout: string | LayoutFactory): KernelServices 
   return {
     frameAllocator: (nrFrames) => new FrameAllocator(nrFrames),
     metaStore: (nrFrames, options) => createMetaStore(layout, nrFrames, options),
+    lockProtocol: lockProtocol('hoh'),
     tlb: (config) => new Tlb(config),
     forkStrategy: eagerFork,
   };
 }
 
-const SERVICE_NAMES: readonly ServiceName[] = ['frameAllocator', 'metaStore', 'tlb', 'forkStrategy'];
+const SERVICE_NAMES: readonly ServiceName[] = [
+  'frameAllocator',
+  'metaStore',
+  'lockProtocol',
+  'tlb',
+  'forkStrategy',
+];
+/** Services given as objects; the others are factories. */
+const OBJECT_SERVICES: readonly ServiceName[] = ['lockProtocol', 'forkStrategy'];
 
 /**
  * Merges overrides from their sources (`createKernel`'s `services`, then each plugin's) over
@@ -56,7 +68,7 @@ export function resolveServices(
           `${from}: unknown service '${name}' (known: ${SERVICE_NAMES.join(', ')})`,
         );
       if (value === undefined) continue;
-      const expected = name === 'forkStrategy' ? 'object' : 'function';
+      const expected = OBJECT_SERVICES.includes(name) ? 'object' : 'function';
       if (typeof value !== expected)
         throw new MmError('InvalidConfig', `${from}: service '${name}' must be a ${expected}`);
       const previous = setBy.get(name);

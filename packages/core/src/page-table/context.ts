@@ -4,8 +4,8 @@ import type { PteCodec } from '../arch/pte-codec.ts';
 import type { Frames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
-import type { KernelHookTable } from '../kernel/hooks.ts';
-import { PluginDriver } from '../kernel/plugin.ts';
+import { type KernelHookTable, NO_HOOKS } from '../kernel/hooks.ts';
+import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
 
 /**
  * What every page table of one kernel shares: the architecture, frames and their
@@ -21,8 +21,10 @@ export class PageTableContext {
   readonly pagesAt: Float64Array;
   /** Debug mode: every PTE write checks that the writing cursor holds the node's lock. */
   debug = false;
+  /** The lock protocol every cursor follows (a kernel service; default `hoh`). */
+  lockProtocol: LockProtocol = lockProtocol('hoh');
   /** The kernel's hot hooks (no-ops until the kernel is composed). */
-  hooks: KernelHookTable = new PluginDriver().bindHot();
+  hooks: KernelHookTable = NO_HOOKS;
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
   private nextOwner = 1;

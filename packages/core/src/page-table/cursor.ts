@@ -4,6 +4,7 @@ import { fail, formatAddr, MmError } from '../errors.ts';
 import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 import type { PageTable } from './page-table.ts';
 
@@ -37,14 +38,17 @@ const MAX_STRAY_RETRIES = 64;
  * The mutable page-table cursor over `[barrierStart, barrierEnd)`, porting the 2024 OSTD
  * cursor (seed `000`).
  *
- * Lock protocol: creation locks the root, then goes down hand over hand (lock child,
- * release parent) while the whole range fits in one entry that is a child table; the node
- * where it stops is the guard node (`guardLevel`), the only lock kept. While working, the
- * cursor holds the locks of every node from the guard down to `level`: going down locks the
- * child, going up releases the node left. Every PTE write happens under the lock of the node
- * holding it (checked in debug mode). A node held by another live cursor cannot be locked:
- * creation then fails with `CursorBusy`, as does an operation that must enter it. `drop()`
- * releases every lock; after it the cursor is unusable.
+ * Navigation: the guard node (`guardLevel`) is the lowest existing node covering the whole
+ * range (found going down while the range fits in one entry that is a child table); the
+ * cursor moves between the guard and the leaves below it.
+ *
+ * Locks follow the kernel's lock protocol (`lock-protocol.ts`): `hoh` (the seed's: hand
+ * over hand down to the guard, then the locks from the guard down to `level`), `subtree`
+ * (the guard and every node below it in range, found without locks, retried when stray) or
+ * `global` (the table's one lock). Every PTE write happens under the lock that covers its
+ * node (checked in debug mode). A lock held by another live cursor cannot be taken:
+ * creation then fails with `CursorBusy`, as does an operation that must enter a node held
+ * by another. `drop()` releases every lock; after it the cursor is unusable.
  *
  * Invariants kept by every PTE write: a node's `nrChildren` equals its non-absent PTEs; a
  * tracked leaf holds one reference to its frame; a child table is referenced by exactly one
@@ -59,7 +63,7 @@ export class CursorMut {
   va: number;
   /** Current level (1 = leaf table). */
   level: number;
-  /** Level of the guard node: locks are held from `guardLevel` down to `level`. */
+  /** Level of the guard node: the cursor moves between it and the leaves below it. */
   guardLevel: number;
   readonly barrierStart: number;
   readonly barrierEnd: number;
@@ -77,6 +81,10 @@ export class CursorMut {
   private readonly nodePfn: number[];
   private readonly nodeWordsAt: Uint32Array[];
   private readonly nodeBaseAt: number[];
+  /** The lock protocol (`LOCK_*`), fixed for the cursor's life. */
+  private readonly protocol: number;
+  /** `subtree`: the nodes below the guard this cursor locked, in locking order. */
+  private held: number[] | null = null;
   private alive = true;
   /** Whether `drop()` was called (`alive` also goes false when `CursorBusy` released all). */
   private dropped = false;
@@ -103,8 +111,9 @@ export class CursorMut {
     this.nodeWordsAt = [NO_WORDS, NO_WORDS, NO_WORDS, NO_WORDS, NO_WORDS];
     this.nodeBaseAt = [0, 0, 0, 0, 0];
     this.owner = this.ctx.newOwner();
+    this.protocol = this.ctx.lockProtocol.kind;
     for (let attempt = 0; ; attempt++) {
-      if (this.lockDownToGuard()) return;
+      if (this.protocol === LOCK_HOH ? this.lockDownToGuard() : this.lockGuardWithoutHoh()) return;
       if (attempt === MAX_STRAY_RETRIES) fail('CursorBusy', 'page-table nodes kept turning stray');
     }
   }
@@ -152,12 +161,118 @@ export class CursorMut {
     return true;
   }
 
-  /** Locks `pfn` as the node of `level`; throws `CursorBusy` (releasing all) if held. */
+  /**
+   * `subtree` and `global`: finds the guard node without locks (`setNode`). `subtree` then
+   * locks it (false, holding nothing, if it turned stray: retry from the root) and every
+   * existing node below it in range; `global` locks the root first. Throws `CursorBusy`
+   * (holding nothing) where another cursor holds a lock it needs.
+   */
+  private lockGuardWithoutHoh(): boolean {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const sizes = ctx.sizes;
+    const mask = ctx.consts.nrEntries - 1;
+    const global = this.protocol === LOCK_GLOBAL;
+    if (global && !tryLockNode(meta, this.pt.rootPfn, this.owner))
+      fail('CursorBusy', 'the page table is locked by another cursor');
+    const start = this.barrierStart;
+    const last = this.barrierEnd - 1;
+    let level = ctx.consts.nrLevels;
+    let node = this.pt.rootPfn;
+    while (level > 1) {
+      const size = sizes[level];
+      const slot = Math.floor(start / size);
+      if (slot !== Math.floor(last / size)) break;
+      const words = nodeWords(ctx, node);
+      const at = nodeBase(ctx, node) + 2 * (slot & mask);
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) break;
+      node = codec.pfn(lo, hi, level);
+      level--;
+    }
+    this.setNode(level, node);
+    this.level = level;
+    this.guardLevel = level;
+    if (global) return true;
+    if (!tryLockNode(meta, node, this.owner))
+      fail('CursorBusy', `page-table node ${node} (level ${level}) is locked by another cursor`);
+    if (meta.stray(node)) {
+      unlockNode(meta, node);
+      return false;
+    }
+    this.held = [];
+    if (!this.lockSubtree(node, level, start, this.barrierEnd)) {
+      this.releaseAll();
+      fail('CursorBusy', `a page-table node below ${node} (level ${level}) is locked by another cursor`);
+    }
+    return true;
+  }
+
+  /**
+   * `subtree`: locks, depth first, every existing child table of `node` (at `level`) that
+   * intersects `[start, end)`, and their children in turn; false at the first one another
+   * cursor holds (those locked so far are in `held`).
+   */
+  private lockSubtree(node: number, level: number, start: number, end: number): boolean {
+    if (level === 1) return true;
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const size = ctx.sizes[level];
+    const nodeStart = Math.floor(start / ctx.sizes[level + 1]) * ctx.sizes[level + 1];
+    const words = nodeWords(ctx, node);
+    const base = nodeBase(ctx, node);
+    const first = Math.floor((start - nodeStart) / size);
+    const lastIdx = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
+    for (let i = first; i <= lastIdx; i++) {
+      const lo = words[base + 2 * i];
+      const hi = words[base + 2 * i + 1];
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) continue;
+      const child = codec.pfn(lo, hi, level);
+      if (!tryLockNode(ctx.meta, child, this.owner)) return false;
+      this.held!.push(child);
+      const slotStart = nodeStart + i * size;
+      if (!this.lockSubtree(child, level - 1, Math.max(start, slotStart), Math.min(end, slotStart + size)))
+        return false;
+    }
+    return true;
+  }
+
+  /** Records `pfn` as the node of `level` (no locking). */
+  private setNode(level: number, pfn: number): void {
+    const memory = this.ctx.memory;
+    const slot = memory.slot(pfn);
+    this.nodePfn[level] = pfn;
+    this.nodeWordsAt[level] = memory.wordsOf(slot);
+    this.nodeBaseAt[level] = memory.wordBase(slot);
+  }
+
+  /** Debug mode: throws `LockNotHeld` unless this cursor holds the lock covering node `pfn`. */
+  private assertHoldsLockOf(pfn: number): void {
+    if (!this.holdsLockOf(pfn))
+      throw new MmError('LockNotHeld', `PTE write to node ${pfn} without holding its lock`);
+  }
+
+  /** Whether this cursor holds the lock covering node `pfn` (for debug checks). */
+  holdsLockOf(pfn: number): boolean {
+    const meta = this.ctx.meta;
+    return lockOwner(meta, this.protocol === LOCK_GLOBAL ? this.pt.rootPfn : pfn) === this.owner;
+  }
+
+  /**
+   * Enters `pfn` as the node of `level`. `hoh` locks it; `subtree` locks it if it is new
+   * (nodes in range were locked at creation); `global` takes nothing. Throws `CursorBusy`
+   * (releasing all) if another cursor holds it.
+   */
   private enterNode(level: number, pfn: number): void {
     const ctx = this.ctx;
-    if (!tryLockNode(ctx.meta, pfn, this.owner)) {
-      this.releaseAll();
-      fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
+    const protocol = this.protocol;
+    if (protocol === LOCK_HOH) {
+      if (!tryLockNode(ctx.meta, pfn, this.owner)) this.failBusy(level, pfn);
+    } else if (protocol === LOCK_SUBTREE && lockOwner(ctx.meta, pfn) !== this.owner) {
+      if (!tryLockNode(ctx.meta, pfn, this.owner)) this.failBusy(level, pfn);
+      this.held!.push(pfn);
     }
     const memory = ctx.memory;
     const slot = memory.slot(pfn);
@@ -166,10 +281,30 @@ export class CursorMut {
     this.nodeBaseAt[level] = memory.wordBase(slot);
   }
 
+  private failBusy(level: number, pfn: number): never {
+    this.releaseAll();
+    return fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
+  }
+
+  /** Releases every lock this cursor holds (nodes it holds that were freed meanwhile included). */
   private releaseAll(): void {
-    for (let l = this.level; l <= this.guardLevel; l++) {
-      const pfn = this.nodePfn[l];
-      if (lockOwner(this.ctx.meta, pfn) === this.owner) unlockNode(this.ctx.meta, pfn);
+    const meta = this.ctx.meta;
+    if (this.protocol === LOCK_HOH) {
+      for (let l = this.level; l <= this.guardLevel; l++) {
+        const pfn = this.nodePfn[l];
+        if (lockOwner(meta, pfn) === this.owner) unlockNode(meta, pfn);
+      }
+    } else if (this.protocol === LOCK_SUBTREE) {
+      const held = this.held;
+      if (held !== null) {
+        for (let i = held.length - 1; i >= 0; i--) {
+          if (lockOwner(meta, held[i]) === this.owner) unlockNode(meta, held[i]);
+        }
+      }
+      const guard = this.nodePfn[this.guardLevel];
+      if (lockOwner(meta, guard) === this.owner) unlockNode(meta, guard);
+    } else if (lockOwner(meta, this.pt.rootPfn) === this.owner) {
+      unlockNode(meta, this.pt.rootPfn);
     }
     this.alive = false;
   }
@@ -202,7 +337,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const level = this.level;
     const node = this.nodePfn[level];
-    if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+    if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
     const words = this.nodeWordsAt[level];
@@ -258,14 +393,14 @@ export class CursorMut {
   }
 
   /**
-   * Leaves the current node (releasing its lock). If it had no child left, the
+   * Leaves the current node (releasing its lock under `hoh`). If it had no child left, the
    * `cursorLeftEmptyNode` hook runs with the cursor on the node's slot in its parent.
    */
   private levelUp(): void {
     const ctx = this.ctx;
     const child = this.nodePfn[this.level];
     const empty = ctx.meta.nrChildren(child) === 0;
-    unlockNode(ctx.meta, child);
+    if (this.protocol === LOCK_HOH) unlockNode(ctx.meta, child);
     this.level++;
     if (empty) ctx.hooks.cursorLeftEmptyNode(this, child);
   }
@@ -348,6 +483,8 @@ export class CursorMut {
       this.levelDown();
     }
     if (this.curKind() !== PTE_ABSENT) this.failMapped();
+    // Checked before the reference is taken, so that a failed map changes nothing.
+    if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
     ctx.frames.incRef(pfn);
     this.writeCur(lo, hi);
     this.moveForward();
@@ -638,6 +775,7 @@ export class CursorMut {
     const words = this.nodeWordsAt[1];
     const at = this.nodeBaseAt[1] + 2 * idx;
     if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT) return false;
+    if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
     ctx.frames.incRef(pfn);
     this.writeLeafSlot(words, at, lo, hi);
     if (idx + 1 < n) this.va = va + size;
@@ -649,7 +787,7 @@ export class CursorMut {
   private writeLeafSlot(words: Uint32Array, at: number, lo: number, hi: number): void {
     const ctx = this.ctx;
     const node = this.nodePfn[1];
-    if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+    if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
     words[at] = lo;
@@ -716,7 +854,7 @@ export class CursorMut {
         const kind = codec.kind(lo, hi, 1);
         if (kind === PTE_ABSENT) continue;
         if (kind === PTE_TABLE) break;
-        if (ctx.debug && lockOwner(meta, node) !== this.owner) {
+        if (ctx.debug && !this.holdsLockOf(node)) {
           throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
         }
         words[at] = 0;
@@ -777,7 +915,7 @@ export class CursorMut {
           const pfn = codec.pfn(lo, hi, 1);
           const nlo = codec.leafLo(pfn, newProp, 1);
           const nhi = codec.leafHi(pfn, newProp, 1);
-          if (ctx.debug && lockOwner(ctx.meta, node) !== this.owner) {
+          if (ctx.debug && !this.holdsLockOf(node)) {
             throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
           }
           words[at] = nlo;
@@ -826,8 +964,12 @@ export class CursorMut {
     while (this.level < this.guardLevel) this.levelUp();
     const guard = this.nodePfn[this.guardLevel];
     const emptyGuard = this.guardLevel < ctx.consts.nrLevels && ctx.meta.nrChildren(guard) === 0;
-    unlockNode(ctx.meta, guard);
-    this.alive = false;
+    if (this.protocol === LOCK_HOH) {
+      unlockNode(ctx.meta, guard);
+      this.alive = false;
+    } else {
+      this.releaseAll();
+    }
     if (emptyGuard) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.barrierStart);
   }
 
@@ -867,11 +1009,6 @@ export class CursorMut {
     this.checkAlive();
     this.va = va;
     this.moveForward();
-  }
-
-  /** The lock owner id of this cursor (for lock checks in hooks). */
-  get lockOwnerId(): number {
-    return this.owner;
   }
 }
 

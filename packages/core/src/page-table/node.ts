@@ -2,6 +2,7 @@ import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { FrameType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
+import { unlockNode } from './lock.ts';
 
 /**
  * Page-table nodes: frames of type `PageTable` whose contents are 512 PTEs, each stored as
@@ -19,6 +20,9 @@ export function allocNode(ctx: PageTableContext, level: number): number {
   meta.setLevel(pfn, level);
   meta.setNrChildren(pfn, 0);
   meta.setStray(pfn, false);
+  // A node freed while its cursor held it (recycling under the `subtree` protocol) keeps
+  // that cursor's word until the cursor drops; a new node starts unlocked.
+  unlockNode(meta, pfn);
   ctx.memory.slot(pfn);
   return pfn;
 }

@@ -11,6 +11,7 @@ import {
   LinuxSyscalls,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  NO_HOOKS,
   PluginDriver,
   PluginError,
   type PluginSpec,
@@ -123,7 +124,7 @@ describe('kernel composition', () => {
     expect(driver.with('fileOp')).toEqual([]);
     const hot = driver.bindHot();
     // No plugin has it: a no-op; one has it: that plugin's method.
-    expect(hot.pageFault).toBe(new PluginDriver().bindHot().pageFault);
+    expect(hot.pageFault).toBe(NO_HOOKS.pageFault);
     hot.cursorLeftEmptyNode(k.kernelPageTable.cursorMut(k.linearMappingBase, k.linearMappingBase + 4096), 0);
     expect(calls).toEqual(['a', 'b', 'c', 'c-left']);
     driver.add({

@@ -13,7 +13,7 @@ import {
   QUERY_MAPPED_UNTRACKED,
 } from '@mmkit/core';
 import { describe, expect } from 'vitest';
-import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
+import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
 
 /**
  * Random sequences of map, map-physical, unmap, protect and query, compared step by step
@@ -129,7 +129,7 @@ function run(k: Kernel, pt: PageTable, model: Map<number, Entry>, step: Op): voi
   }
 }
 
-describe.each(KERNEL_CONFIGS)('cursor against a reference model on $name', (config) => {
+describe.each(PROTOCOL_CONFIGS)('cursor against a reference model on $name', (config) => {
   test.prop([fc.array(opArb, { minLength: 1, maxLength: 40 })], { numRuns: 60 })(
     'random operation sequences',
     (ops) => {

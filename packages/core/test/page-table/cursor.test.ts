@@ -13,7 +13,7 @@ import {
   QUERY_NOT_MAPPED,
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
-import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
+import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
 
 const PAGE = 4096;
 const MiB2 = 2 << 20;
@@ -39,7 +39,7 @@ function slots(k: Kernel, pt = k.kernelPageTable, start: number, end: number): [
   return out;
 }
 
-describe.each(KERNEL_CONFIGS)('cursor on $name', (config) => {
+describe.each(PROTOCOL_CONFIGS)('cursor on $name', (config) => {
   const userBase = 0x1000_0000;
 
   it('maps one 4 KiB page and queries it', () => {

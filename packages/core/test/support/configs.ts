@@ -1,6 +1,14 @@
 import { riscvSv39, riscvSv48 } from '@mmkit/arch-riscv';
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { type Arch, createKernel, type Kernel, type KernelConfig, LAYOUT_NAMES } from '@mmkit/core';
+import {
+  type Arch,
+  createKernel,
+  type Kernel,
+  type KernelConfig,
+  LAYOUT_NAMES,
+  LOCK_PROTOCOLS,
+  lockProtocol,
+} from '@mmkit/core';
 
 /** The three architecture configurations every conformance test runs on. */
 export const ARCHS: readonly { name: string; arch: Arch }[] = [
@@ -14,12 +22,33 @@ export const KERNEL_CONFIGS: readonly { name: string; arch: Arch; layout: string
   LAYOUT_NAMES.map((layout) => ({ name: `${a.name}/${layout}`, arch: a.arch, layout })),
 );
 
+/**
+ * Every architecture × layout with the default lock protocol (`hoh`), then every
+ * architecture with each other protocol (soa layout): the page-table suites run on these.
+ */
+export const PROTOCOL_CONFIGS: readonly { name: string; arch: Arch; layout: string; lockProtocol: string }[] =
+  [
+    ...KERNEL_CONFIGS.map((c) => ({ ...c, lockProtocol: 'hoh' })),
+    ...LOCK_PROTOCOLS.filter((p) => p !== 'hoh').flatMap((p) =>
+      ARCHS.map((a) => ({ name: `${a.name}/soa/${p}`, arch: a.arch, layout: 'soa', lockProtocol: p })),
+    ),
+  ];
+
 /** A small debug-mode kernel for tests. */
 export function testKernel(
-  config: { arch: Arch; layout?: string },
+  config: { arch: Arch; layout?: string; lockProtocol?: string },
   extra: Partial<KernelConfig> = {},
 ): Kernel {
-  return createKernel({ memory: 64 << 20, debug: true, arch: config.arch, layout: config.layout, ...extra });
+  const services =
+    config.lockProtocol === undefined ? {} : { lockProtocol: lockProtocol(config.lockProtocol) };
+  return createKernel({
+    memory: 64 << 20,
+    debug: true,
+    arch: config.arch,
+    layout: config.layout,
+    ...extra,
+    services: { ...services, ...extra.services },
+  });
 }
 
 /** Fails with the violations' messages if `kernel.check()` finds any. */

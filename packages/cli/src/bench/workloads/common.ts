@@ -19,7 +19,14 @@ export function benchKernel(
   memory: number,
   plugins: readonly PluginSpec[] = [],
 ): Kernel {
-  return createKernel({ arch: ctx.arch, layout: ctx.layout, memory, debug: false, plugins });
+  return createKernel({
+    arch: ctx.arch,
+    layout: ctx.layout,
+    memory,
+    debug: false,
+    plugins,
+    services: ctx.services,
+  });
 }
 
 /** Times `f` in milliseconds. */

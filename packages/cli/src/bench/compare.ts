@@ -1,0 +1,62 @@
+import { LOCK_PROTOCOLS, lockProtocol, type ServiceOverrides } from '@mmkit/core';
+import { BuddyAllocator } from '@mmkit/plugins';
+import { UsageError } from '../archs.ts';
+
+/**
+ * Service choices `mmkit bench --compare KEY=A,B,...` can set side by side: per key, the
+ * value names and the `createKernel` service overrides each one means. Each choice runs in
+ * its own child process, as layouts do.
+ */
+export const COMPARE_CHOICES: Readonly<Record<string, Readonly<Record<string, () => ServiceOverrides>>>> = {
+  /** The page-table lock protocol. */
+  lock: Object.fromEntries(
+    LOCK_PROTOCOLS.map((name) => [name, () => ({ lockProtocol: lockProtocol(name) })]),
+  ),
+  /** The frame allocator: `bitmap` is the core's default, `buddy` the buddy plugin's. */
+  allocator: {
+    bitmap: () => ({}),
+    buddy: () => ({ frameAllocator: (nrFrames: number) => new BuddyAllocator(nrFrames) }),
+  },
+};
+
+/** A parsed `--compare`: the key and its values, in the order given. */
+export interface Comparison {
+  key: string;
+  values: string[];
+}
+
+/** Parses `KEY=A,B,...`; an unknown key or value, or fewer than two values, is a usage error. */
+export function parseCompare(text: string): Comparison {
+  const eq = text.indexOf('=');
+  const key = eq < 0 ? text.trim() : text.slice(0, eq).trim();
+  const choices = COMPARE_CHOICES[key];
+  if (choices === undefined)
+    throw new UsageError(
+      `--compare: unknown key '${key}' (known: ${Object.keys(COMPARE_CHOICES).join(', ')})`,
+    );
+  const values = [
+    ...new Set(
+      (eq < 0 ? '' : text.slice(eq + 1))
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
+  for (const v of values)
+    if (choices[v] === undefined)
+      throw new UsageError(
+        `--compare ${key}: unknown value '${v}' (known: ${Object.keys(choices).join(', ')})`,
+      );
+  if (values.length < 2)
+    throw new UsageError(
+      `--compare ${key}: give at least two values, e.g. ${key}=${Object.keys(choices).join(',')}`,
+    );
+  return { key, values };
+}
+
+/** The service overrides of `key=value` (for a child process). */
+export function compareServices(key: string, value: string): ServiceOverrides {
+  const make = COMPARE_CHOICES[key]?.[value];
+  if (make === undefined) throw new Error(`no service choice ${key}=${value}`);
+  return make();
+}
