@@ -67,17 +67,19 @@ export interface KernelConfig {
   tlb?: TlbConfig;
 }
 
-const CONFIG_KEYS: readonly (keyof KernelConfig)[] = [
-  'arch',
-  'memory',
-  'layout',
-  'sharedMemory',
-  'debug',
-  'linearMapping',
-  'plugins',
-  'services',
-  'pluginOptions',
-];
+/** Every `KernelConfig` field (the compiler checks the list is complete). */
+const CONFIG_KEYS = Object.keys({
+  arch: true,
+  memory: true,
+  layout: true,
+  sharedMemory: true,
+  debug: true,
+  linearMapping: true,
+  plugins: true,
+  services: true,
+  pluginOptions: true,
+  tlb: true,
+} satisfies Record<keyof KernelConfig, true>);
 
 /**
  * bitecs components of one kernel's world: live page tables are entities. Components are
