@@ -8,7 +8,10 @@ import { TraceSession } from '../src/inspect/session.ts';
 import { totals, vmaViews } from '../src/inspect/vmas.ts';
 import { DEFAULT_PLUGINS, pluginSpecs } from '../src/plugins.ts';
 
-const traces = join(fileURLToPath(new URL('../../..', import.meta.url)), 'packages/core/test/fixtures/traces');
+const traces = join(
+  fileURLToPath(new URL('../../..', import.meta.url)),
+  'packages/core/test/fixtures/traces',
+);
 const V2_SAMPLES = readdirSync(traces)
   .filter((f) => f.startsWith('v2-') && f.endsWith('.trace.jsonl'))
   .map((f) => f.slice(0, -'.trace.jsonl'.length))
@@ -23,7 +26,9 @@ const PAGE = 4096;
  */
 describe.each(['x86_64', 'riscv-sv48'])('smaps against the rss results Linux recorded, on %s', (arch) => {
   it.each(V2_SAMPLES)('%s', (name) => {
-    const expected = readFileSync(join(traces, `${name}.expected.jsonl`), 'utf8').trimEnd().split('\n');
+    const expected = readFileSync(join(traces, `${name}.expected.jsonl`), 'utf8')
+      .trimEnd()
+      .split('\n');
     const s = TraceSession.open(join(traces, `${name}.trace.jsonl`), {
       arch: ARCHS[arch],
       plugins: pluginSpecs(DEFAULT_PLUGINS),
@@ -33,8 +38,9 @@ describe.each(['x86_64', 'riscv-sv48'])('smaps against the rss results Linux rec
       const step = s.next();
       const op = JSON.parse(step.text) as { op: string; pid?: number };
       if (op.op !== 'rss') continue;
-      const linux = (JSON.parse(expected[step.line - 1]) as { rss: { anon: number; file: number; shmem: number } })
-        .rss;
+      const linux = (
+        JSON.parse(expected[step.line - 1]) as { rss: { anon: number; file: number; shmem: number } }
+      ).rss;
       const proc = s.replayer.sys.procs.require(op.pid ?? -1);
       // Linux sums the VMAs inside the trace's window (the heap and stack lie outside it).
       const lo = Number(s.replayer.header.windowLo);
@@ -44,7 +50,11 @@ describe.each(['x86_64', 'riscv-sv48'])('smaps against the rss results Linux rec
       );
       for (const v of inWindow) expect(v.start >= lo && v.end <= hi).toBe(true);
       const t = totals(inWindow);
-      expect({ line: step.line, anon: t.anonymous / PAGE, fileAndShmem: (t.rss - t.anonymous) / PAGE }).toEqual({
+      expect({
+        line: step.line,
+        anon: t.anonymous / PAGE,
+        fileAndShmem: (t.rss - t.anonymous) / PAGE,
+      }).toEqual({
         line: step.line,
         anon: linux.anon,
         fileAndShmem: linux.file + linux.shmem,

@@ -55,7 +55,7 @@ describe('mmkit replay', () => {
 
   it('names the line and the problem of a malformed trace', () => {
     expect(errorOf(tempTrace([HEADER, MMAP, '{"op":"mmap",']))).toMatch(
-      /t\.trace\.jsonl: line 3: not valid JSON$/,
+      /t\.trace\.jsonl: line 3: not valid JSON: column 14: .+$/,
     );
     expect(errorOf(tempTrace([HEADER, '{"op":"mmapp","pid":0}']))).toMatch(/line 2: unknown op "mmapp"/);
     expect(errorOf(tempTrace([HEADER, '{"op":"munmap","pid":0,"addr":"0x10","len":"0xZZ"}']))).toMatch(
@@ -70,7 +70,7 @@ describe('mmkit replay', () => {
     expect(errorOf(tempTrace([HEADER, '{"op":"fork","pid":0,"extra":1}']))).toMatch(
       /line 2: op "fork" has no field "extra"/,
     );
-    expect(errorOf(tempTrace(['{"mmtrace":2}']))).toMatch(/line 1: not an mmtrace v1 header/);
+    expect(errorOf(tempTrace(['{"mmtrace":3}']))).toMatch(/line 1: not an mmtrace header/);
     expect(errorOf(join(fixtures, 'does-not-exist.jsonl'))).toMatch(/cannot read .*ENOENT/);
   });
 
@@ -104,6 +104,8 @@ describe('mmkit replay', () => {
     }
     expect(failure.status).toBe(2);
     expect(failure.stdout).toBe('{"mmtrace":1}\n{"ret":"0x100000000000"}\n');
-    expect(failure.stderr.trim().split('\n')).toEqual([`mmkit: ${bad}: line 3: not valid JSON`]);
+    expect(failure.stderr.trim().split('\n')).toEqual([
+      `mmkit: ${bad}: line 3: not valid JSON: column 2: Unexpected token 'o', "not json" is not valid JSON`,
+    ]);
   });
 });

@@ -113,7 +113,12 @@ export class ProcessTable {
   }
 }
 
-/** The fork rules that hold whatever the strategy: see `ProcessTable.fork`. */
+/**
+ * The fork rules that hold whatever the strategy: see `ProcessTable.fork`. Deviation: Linux
+ * keeps the child's VMAs exactly as the parent's (and their new `anon_vma`s keep them apart
+ * for good), while here mappings that differed only by their lock merge once unlocked, so a
+ * resizing mremap across such an edge succeeds in the child where Linux gives `EFAULT`.
+ */
 function inheritLinuxFork(parent: Vmar, child: Vmar): void {
   for (const m of parent.mappings.values()) {
     if (m.flags & VMA_DONTFORK) child.unmap(m.start, m.size);

@@ -199,13 +199,29 @@ function parseObject(text: string, line: number): Json {
   return v as Json;
 }
 
-/** `JSON.parse`'s complaint with the 1-based column it points at (the end of the line if it names none). */
+/**
+ * `JSON.parse`'s complaint with the 1-based column of the first character that cannot
+ * continue valid JSON (found by parsing growing prefixes: a prefix fails only at its end
+ * until it takes in that character; lines are short), or the end of the line.
+ */
 function jsonErrorReason(text: string, e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  const at = /position (\d+)/.exec(message);
-  const column = at === null ? text.length + 1 : Number(at[1]) + 1;
-  const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
-  return `column ${column}: ${reason}`;
+  const reason = message.replace(/ in JSON at position \d+.*$/, '');
+  return `column ${jsonErrorColumn(text)}: ${reason}`;
+}
+
+function jsonErrorColumn(text: string): number {
+  for (let k = 1; k <= text.length; k++) {
+    try {
+      JSON.parse(text.slice(0, k));
+    } catch (e) {
+      const message = e instanceof Error ? e.message : '';
+      const at = /position (\d+)/.exec(message);
+      const atEnd = /end of JSON input/.test(message) || (at !== null && Number(at[1]) >= k);
+      if (!atEnd) return k;
+    }
+  }
+  return text.length + 1;
 }
 
 function u64(o: Json, key: string, line: number, dflt?: bigint): bigint {
