@@ -50,9 +50,7 @@ function pageCacheOptions(options: Record<string, unknown>): PageCacheOptions {
   throw new UsageError('pagecache options: store must be "memory" or {"dir": "PATH"}');
 }
 
-/** The mechanism plugins: the default set ("every plugin") of `replay` and `run`. */
-export const PLUGIN_NAMES = ['cow', 'recycle', 'pagecache'];
-/** Every name `--plugins` accepts. */
+/** Every name `--plugins` and config files accept. */
 export const ALL_PLUGIN_NAMES = Object.keys(PLUGINS);
 
 /** The plugins a kernel gets when none are named: the mechanisms every sample trace uses. */
@@ -86,10 +84,10 @@ export function parsePluginList(text: string): string[] {
     .filter((s) => s !== '');
   if (names.length === 0)
     throw new UsageError(
-      `--plugins: empty list (write 'none' for no plugin, or some of ${PLUGIN_NAMES.join(', ')})`,
+      `--plugins: empty list (write 'none' for no plugin, or some of ${DEFAULT_PLUGINS.join(', ')})`,
     );
   return names;
 }
 
 /** The `--plugins` option text shared by the commands. */
-export const PLUGINS_OPTION_HELP = `comma-separated plugins (${ALL_PLUGIN_NAMES.join(', ')}; default ${PLUGIN_NAMES.join(',')}), or none`;
+export const PLUGINS_OPTION_HELP = `comma-separated plugins (${ALL_PLUGIN_NAMES.join(', ')}; default ${DEFAULT_PLUGINS.join(',')}), or none`;

@@ -11,7 +11,7 @@ import { type PtNode, pageTableTree } from '../src/inspect/page-table.ts';
 import { parseInspectFormat, renderInspect } from '../src/inspect/render.ts';
 import { TraceSession } from '../src/inspect/session.ts';
 import { totals, vmaViews } from '../src/inspect/vmas.ts';
-import { PLUGIN_NAMES, pluginSpecs } from '../src/plugins.ts';
+import { DEFAULT_PLUGINS, pluginSpecs } from '../src/plugins.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const traces = join(root, 'packages/core/test/fixtures/traces');
@@ -21,7 +21,7 @@ const PAGE = 4096;
 function session(name: string, arch: string): TraceSession {
   return TraceSession.open(join(traces, `${name}.trace.jsonl`), {
     arch: ARCHS[arch],
-    plugins: pluginSpecs(PLUGIN_NAMES),
+    plugins: pluginSpecs(DEFAULT_PLUGINS),
   });
 }
 

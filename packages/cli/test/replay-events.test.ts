@@ -7,7 +7,7 @@ import { ARCH_NAMES, ARCHS } from '../src/archs.ts';
 import { runReplay } from '../src/commands/replay.ts';
 import { OpEventRecorder, type OpEvents } from '../src/inspect/op-events.ts';
 import { TraceSession } from '../src/inspect/session.ts';
-import { PLUGIN_NAMES, pluginSpecs } from '../src/plugins.ts';
+import { DEFAULT_PLUGINS, pluginSpecs } from '../src/plugins.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const traces = join(root, 'packages/core/test/fixtures/traces');
@@ -33,7 +33,7 @@ describe('mmkit replay --events', () => {
     for (const name of ['fork-0002', 'file-0001', 'mixed-0002']) {
       const s = TraceSession.open(join(traces, `${name}.trace.jsonl`), {
         arch: ARCHS[arch],
-        plugins: pluginSpecs(PLUGIN_NAMES),
+        plugins: pluginSpecs(DEFAULT_PLUGINS),
       });
       const k = s.replayer.kernel;
       const framesBefore = k.frames.usageByType();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ARCH_NAMES, ARCHS } from '../src/archs.ts';
 import { writeTraceUi } from '../src/commands/ui.ts';
 import { TraceSession } from '../src/inspect/session.ts';
-import { PLUGIN_NAMES, pluginSpecs } from '../src/plugins.ts';
+import { DEFAULT_PLUGINS, pluginSpecs } from '../src/plugins.ts';
 import { buildTimeline } from '../src/ui/timeline.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,7 +27,7 @@ const WRITE_LINE = 13;
 const OUTPUT = path.join(os.tmpdir(), 'mmkit-ui-test');
 
 function open(arch: string): TraceSession {
-  return TraceSession.open(TRACE, { arch: ARCHS[arch], plugins: pluginSpecs(PLUGIN_NAMES) });
+  return TraceSession.open(TRACE, { arch: ARCHS[arch], plugins: pluginSpecs(DEFAULT_PLUGINS) });
 }
 
 /** The model's own answer at `line`: process 0's mapping starts and present leaf addresses. */

@@ -3,7 +3,7 @@ import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
 import { INSPECT_FORMATS, parseInspectFormat, renderInspect } from '../inspect/render.ts';
 import { parseLineNumber, TraceSession } from '../inspect/session.ts';
 import { type InspectState, inspectState, parsePid, parseRange } from '../inspect/state.ts';
-import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
+import { DEFAULT_PLUGINS, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 
 export interface InspectCommandOptions {
   arch: string;
@@ -20,7 +20,7 @@ export function inspectTrace(
   opts: InspectCommandOptions,
 ): { session: TraceSession; state: InspectState } {
   const arch = archByName(opts.arch);
-  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
+  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? DEFAULT_PLUGINS.join(',')));
   const session = TraceSession.open(path, { arch, plugins });
   const at = opts.at === undefined ? session.nrLines : parseLineNumber(opts.at, '--at');
   let last = '{"mmtrace":1}';
@@ -44,7 +44,7 @@ export function registerInspect(program: Command): void {
     .option('--format <name>', `view: ${INSPECT_FORMATS.join(', ')}`, 'maps')
     .option('--range <A-B>', 'page-table view: only entries translating [A, B) (hex)')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
-    .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
+    .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
     .addHelpText(
       'after',
       `

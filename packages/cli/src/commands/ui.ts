@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
 import { etaText } from '../eta.ts';
 import { TraceSession } from '../inspect/session.ts';
-import { PLUGIN_NAMES, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
+import { DEFAULT_PLUGINS, PLUGINS_OPTION_HELP, parsePluginList, pluginSpecs } from '../plugins.ts';
 import { writeUiPage } from '../ui/page.ts';
 import { buildTimeline } from '../ui/timeline.ts';
 
@@ -23,7 +23,7 @@ export function writeTraceUi(
 ): number {
   if (opts.output === undefined || opts.output === '') throw new UsageError('ui: -o FILE.html is required');
   const arch = archByName(opts.arch);
-  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? PLUGIN_NAMES.join(',')));
+  const plugins = pluginSpecs(parsePluginList(opts.plugins ?? DEFAULT_PLUGINS.join(',')));
   const started = performance.now();
   let shown = 0;
   const progress = (done: number, total: number): void => {
@@ -53,7 +53,7 @@ export function registerUi(program: Command): void {
     .argument('<trace>', 'trace file (mmtrace v1)')
     .requiredOption('-o, --output <file>', 'the HTML file to write')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
-    .option('--plugins <list>', PLUGINS_OPTION_HELP, PLUGIN_NAMES.join(','))
+    .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
     .action((trace: string, opts: UiCommandOptions) => {
       const n = writeTraceUi(trace, opts, process.stderr);
       console.error(`mmkit ui: wrote ${opts.output} (${n} lines); open it in a browser`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
-import { DEFAULT_PLUGINS, PLUGIN_NAMES, PLUGINS } from '../plugins.ts';
+import { ALL_PLUGIN_NAMES, DEFAULT_PLUGINS, PLUGINS } from '../plugins.ts';
 import { parseSize } from '../units.ts';
 import { WORKLOADS } from './workloads/index.ts';
 
@@ -82,8 +82,8 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
       if (entry === null || typeof entry !== 'object' || typeof entry.name !== 'string') {
         bad(path, where, 'expected a plugin name or {"name": …, "options": {…}}');
       }
-      if (!PLUGIN_NAMES.includes(entry.name))
-        bad(path, where, `unknown plugin '${entry.name}' (known: ${PLUGIN_NAMES.join(', ')})`);
+      if (!ALL_PLUGIN_NAMES.includes(entry.name))
+        bad(path, where, `unknown plugin '${entry.name}' (known: ${ALL_PLUGIN_NAMES.join(', ')})`);
       const options = entry.options ?? {};
       if (options === null || typeof options !== 'object' || Array.isArray(options))
         bad(path, `${where}.options`, 'expected an object');
