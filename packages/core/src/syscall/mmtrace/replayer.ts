@@ -7,7 +7,7 @@ import { FAULT_SIGBUS } from '../../vmar/page-fault.ts';
 import { formatPerms } from '../../vmar/vm-perms.ts';
 import type { Vmo } from '../../vmar/vmo.ts';
 import { EFBIG, errnoName } from '../errno.ts';
-import { type FileOp, type FileOpResult, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from '../file-ops.ts';
+import { type FileOp, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from '../file-ops.ts';
 import { MS_SYNC } from '../linux-abi.ts';
 import { LinuxSyscalls } from '../linux-syscalls.ts';
 import type { U64 } from '../u64.ts';
