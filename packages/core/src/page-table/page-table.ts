@@ -71,13 +71,12 @@ export class PageTable {
   /** Throws `InvalidVaddrRange` / `UnalignedVaddr` unless `[start, end)` is a valid cursor range. */
   checkRange(start: number, end: number): void {
     if (this.destroyed) fail('InvalidArgument', 'the page table was destroyed');
-    const range = `[${formatAddr(start)}, ${formatAddr(end)})`;
     if (!(Number.isFinite(start) && Number.isFinite(end)))
-      fail('InvalidVaddrRange', `${range}: not a finite address range`);
-    if (start > end) fail('InvalidVaddrRange', `${range} is reversed (start above end)`);
-    if (start === end) fail('InvalidVaddrRange', `${range} is empty`);
+      fail('InvalidVaddrRange', `${rangeText(start, end)}: not a finite address range`);
+    if (start > end) fail('InvalidVaddrRange', `${rangeText(start, end)} is reversed (start above end)`);
+    if (start === end) fail('InvalidVaddrRange', `${rangeText(start, end)} is empty`);
     if (!(start >= this.lower && end <= this.upper))
-      fail('InvalidVaddrRange', `${range} is not in this table's half`);
+      fail('InvalidVaddrRange', `${rangeText(start, end)} is not in this table's half`);
     const page = this.ctx.consts.basePageSize;
     if (!isAligned(start, page) || !isAligned(end, page))
       fail('UnalignedVaddr', 'cursor range is not page aligned');
@@ -175,4 +174,9 @@ export class PageTable {
   get isDestroyed(): boolean {
     return this.destroyed;
   }
+}
+
+/** `[start, end)` for messages (built only when a check fails: cursors are made on every fault). */
+function rangeText(start: number, end: number): string {
+  return `[${formatAddr(start)}, ${formatAddr(end)})`;
 }
