@@ -684,6 +684,119 @@ export class CursorMut {
   }
 
   /**
+   * Reports every mapped base page of `[start, end)` into the caller's arrays, in address
+   * order, as `mincore` reports pages: entry `i` is the page's address (`outVa[i]`), frame
+   * (`outPfn[i]`) and property (`outProp[i]`, with `PROP_AVAIL1` for untracked pages, as
+   * `qProp`). A huge leaf yields one entry per base page of it inside the range. Stops when
+   * the arrays (the shortest of the three) are full, leaving the cursor on the first page
+   * not reported, or at `end`; returns the number of entries written. Absent slots and
+   * child tables with no children are skipped without being entered; a leaf node is read
+   * in one pass. Nothing is written to the page table.
+   *
+   * Throws `InvalidVaddr` for a range outside the cursor's, `UnalignedVaddr` for addresses
+   * that are not page aligned.
+   */
+  queryRange(
+    start: number,
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+  ): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const page = ctx.consts.basePageSize;
+    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
+      fail('InvalidVaddr', `queryRange ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', 'queryRange bounds are not page aligned');
+    if (start === end) return 0;
+    if (start !== this.va) this.jump(start);
+    const cap = Math.min(outVa.length, outPfn.length, outProp.length);
+    const sizes = ctx.sizes;
+    let n = 0;
+    while (this.va < end && n < cap) {
+      const level = this.level;
+      if (level === 1) {
+        n = this.queryRangeInLeaf(end, outVa, outPfn, outProp, n, cap);
+        continue;
+      }
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE) {
+        const child = codec.pfn(lo, hi, level);
+        if (ctx.meta.nrChildren(child) !== 0) this.enterExistingChild(child);
+        else this.moveForward();
+        continue;
+      }
+      if (kind === PTE_ABSENT) {
+        this.moveForward();
+        continue;
+      }
+      // A huge leaf: one entry per base page inside the range, as far as room allows.
+      const size = sizes[level];
+      const slotStart = Math.floor(this.va / size) * size;
+      const slotEnd = Math.min(slotStart + size, end);
+      const pfn = codec.pfn(lo, hi, level);
+      const prop = codec.prop(lo, hi, level);
+      let va = this.va;
+      for (; va < slotEnd && n < cap; va += page, n++) {
+        outVa[n] = va;
+        outPfn[n] = pfn + (va - slotStart) / page;
+        outProp[n] = prop;
+      }
+      if (va === slotStart + size || va >= end) this.moveForward();
+      else this.va = va;
+    }
+    if (this.va > end) this.va = end;
+    return n;
+  }
+
+  /**
+   * `queryRange` over the slots of the current leaf node below `end`, writing from entry
+   * `n` up to `cap`; returns the new entry count and leaves the cursor past the last slot
+   * read (going up at the end of the node).
+   */
+  private queryRangeInLeaf(
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+    n: number,
+    cap: number,
+  ): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const size = ctx.sizes[1];
+    const nrEntries = ctx.consts.nrEntries;
+    const va = this.va;
+    const first = (va / size) & (nrEntries - 1);
+    const last = Math.min(nrEntries, first + (end - va) / size);
+    const words = this.nodeWordsAt[1];
+    const base = this.nodeBaseAt[1];
+    let i = first;
+    for (; i < last && n < cap; i++) {
+      const at = base + 2 * i;
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (lo === 0 && hi === 0) continue;
+      const kind = codec.kind(lo, hi, 1);
+      if (kind === PTE_ABSENT) continue;
+      if (kind !== PTE_LEAF)
+        fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+      outVa[n] = va + (i - first) * size;
+      outPfn[n] = codec.pfn(lo, hi, 1);
+      outProp[n] = codec.prop(lo, hi, 1);
+      n++;
+    }
+    if (i === nrEntries) this.advancePast(va + (i - 1 - first) * size);
+    else this.va = va + (i - first) * size;
+    return n;
+  }
+
+  /**
    * Goes down through existing child tables until the slot at `va` is a leaf or absent
    * (never creating or splitting anything); returns that slot's kind.
    */
@@ -1044,6 +1157,15 @@ export class Cursor {
   }
   findNext(len: number): number {
     return this.inner.findNext(len);
+  }
+  queryRange(
+    start: number,
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+  ): number {
+    return this.inner.queryRange(start, end, outVa, outPfn, outProp);
   }
   drop(): void {
     this.inner.drop();
