@@ -491,6 +491,54 @@ export class CursorMut {
   }
 
   /**
+   * Maps the tracked 4 KiB frames `firstPfn .. firstPfn + nrPages - 1` at consecutive pages
+   * from the current address with `prop`, taking one reference to each, and moves past
+   * them: what `nrPages` calls of `map` do, a leaf node's slots per pass. Throws, changing
+   * nothing: `InvalidArgument` for a count that is not a whole number (at least one page),
+   * a frame number outside memory or a property the architecture cannot encode,
+   * `BadFrameState` for a frame this table may not map, `InvalidVaddr` past the cursor
+   * range, `AlreadyMapped` if any of the pages is mapped.
+   */
+  mapRun(firstPfn: number, nrPages: number, prop: number): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    if (!Number.isSafeInteger(nrPages) || nrPages < 1)
+      fail('InvalidArgument', `mapRun: page count ${nrPages} is invalid`);
+    const size = ctx.sizes[1];
+    const end = this.va + nrPages * size;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'mapRun beyond the cursor range');
+    const leafProp = prop & ~PROP_AVAIL1;
+    // Everything is checked before anything changes: each frame, the property (encoding the
+    // first frame) and the pages.
+    for (let i = 0; i < nrPages; i++) this.checkMappable(firstPfn + i);
+    codec.leafLo(firstPfn, leafProp, 1);
+    if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapRun over mapped pages');
+    const meta = ctx.meta;
+    const frames = ctx.frames;
+    const n = ctx.consts.nrEntries;
+    let pfn = firstPfn;
+    while (this.va < end) {
+      // Only absent slots and child tables lie below: nothing in the range is mapped.
+      while (this.level > 1) this.levelDown();
+      const node = this.nodePfn[1];
+      if (ctx.debug) this.assertHoldsLockOf(node);
+      const va = this.va;
+      const first = (va / size) & (n - 1);
+      const count = Math.min(n - first, (end - va) / size);
+      const words = this.nodeWordsAt[1];
+      const base = this.nodeBaseAt[1];
+      for (let i = first, last = first + count; i < last; i++, pfn++) {
+        frames.incRef(pfn);
+        words[base + 2 * i] = codec.leafLo(pfn, leafProp, 1);
+        words[base + 2 * i + 1] = codec.leafHi(pfn, leafProp, 1);
+      }
+      meta.setNrChildren(node, meta.nrChildren(node) + count);
+      this.advancePast(va + (count - 1) * size);
+    }
+  }
+
+  /**
    * Throws unless `pfn` is a frame of this memory that this table may map: in a user page
    * table only data and page-cache frames (`isUserMappableType`), never a page-table node,
    * a metadata page or the kernel's own memory; in the kernel page table any frame in use.
