@@ -49,6 +49,8 @@ export const RV_PPN_HIGH_BIT = 53;
 export const RV_BIT_PBMT_IO = 62;
 
 const V = 1 << RV_BIT_V;
+const W = 1 << RV_BIT_W;
+const RSW1 = 1 << RV_BIT_RSW1;
 /** R, W, X in the low half. */
 const RWX = 0b111 << RV_BIT_R;
 const HI_PBMT_IO = 1 << (RV_BIT_PBMT_IO - 32);
@@ -170,6 +172,34 @@ function createCodec(name: string, highest: number): PteCodec {
     representableProp(prop: number, level: number): number {
       checkLeaf(0, prop, level);
       return prop & PROP_ALL_BITS;
+    },
+
+    // A valid entry is a leaf at level 1 or with any of R/W/X; W is bit 2 in the low half,
+    // AVAIL1 is RSW1 (bit 8), also in the low half.
+    isTrackedLeaf(lo: number, _hi: number, level: number): boolean {
+      return (lo & V) !== 0 && (level === 1 || (lo & RWX) !== 0) && (lo & RSW1) === 0;
+    },
+
+    clearWLo(lo: number, _hi: number, level: number): number {
+      return (lo & V) !== 0 && (level === 1 || (lo & RWX) !== 0) ? (lo & ~W) >>> 0 : lo;
+    },
+
+    clearWHi(_lo: number, hi: number): number {
+      return hi;
+    },
+
+    copyLeafWordsClearW(
+      src: Uint32Array,
+      srcAt: number,
+      dst: Uint32Array,
+      dstAt: number,
+      nrSlots: number,
+    ): void {
+      for (let i = 0, n = 2 * nrSlots; i < n; i += 2) {
+        const lo = src[srcAt + i];
+        dst[dstAt + i] = lo & V ? lo & ~W : lo;
+        dst[dstAt + i + 1] = src[srcAt + i + 1];
+      }
     },
   };
 }

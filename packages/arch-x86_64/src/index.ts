@@ -179,5 +179,32 @@ function createCodec(highest: number): PteCodec {
       checkLeaf(0, prop, level);
       return prop & PROP_ALL_BITS;
     },
+
+    // Every leaf has PS (bit 7); W is RW (bit 1) in the low half, the high half keeps none.
+    isTrackedLeaf(lo: number, hi: number): boolean {
+      return (lo & PS) !== 0 && (hi & HI_AVAIL1) === 0;
+    },
+
+    clearWLo(lo: number): number {
+      return lo & PS ? (lo & ~RW) >>> 0 : lo;
+    },
+
+    clearWHi(_lo: number, hi: number): number {
+      return hi;
+    },
+
+    copyLeafWordsClearW(
+      src: Uint32Array,
+      srcAt: number,
+      dst: Uint32Array,
+      dstAt: number,
+      nrSlots: number,
+    ): void {
+      for (let i = 0, n = 2 * nrSlots; i < n; i += 2) {
+        const lo = src[srcAt + i];
+        dst[dstAt + i] = lo & PS ? lo & ~RW : lo;
+        dst[dstAt + i + 1] = src[srcAt + i + 1];
+      }
+    },
   };
 }

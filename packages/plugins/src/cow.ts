@@ -16,11 +16,9 @@ import {
   PageTableContextToken,
   type PhysMemory,
   PhysMemoryToken,
-  PROP_AVAIL1,
   PROP_W,
   type PrivateWriteFault,
   PTE_ABSENT,
-  PTE_TABLE,
   QUERY_MAPPED,
   QUERY_MAPPED_UNTRACKED,
 } from '@mmkit/core/internal';
@@ -147,11 +145,17 @@ function clearWrite(prop: number): number {
 /**
  * `cowCopyPt` for the tracked slots of `src`'s current leaf node below `end`, `dst` being
  * at the same address: goes down to (creating if needed) `dst`'s leaf node, then shares
- * slot by slot exactly as the slot-by-slot path does: `src`'s PTE is rewritten without W
- * under `src`'s lock, `dst`'s is written under `dst`'s lock, and both nodes' `nrChildren`
- * stay exact. Stops at the first slot that is not a plain tracked leaf or absent (a child
- * table, an untracked leaf, a slot already mapped in `dst`), leaving both cursors on it;
- * returns the frames shared, or -1 (nothing done) if that is the first slot.
+ * the node's run of plain slots at once, with the result the slot-by-slot path gives:
+ * every tracked leaf of `src` loses W in place and is copied, without W, into the absent
+ * slot of `dst` (one more reference to its frame), under both nodes' locks; both nodes'
+ * `nrChildren` stay exact (clearing W keeps a leaf a leaf). The run stops at the first
+ * slot that is not a tracked leaf or absent (a child table, an untracked leaf), or that
+ * maps a tracked leaf where `dst` already maps a page, leaving both cursors on it; returns
+ * the frames shared, or -1 (nothing done) if that is the first slot.
+ *
+ * The run is scanned once (taking the references), then its words are copied in stretches
+ * with `copyLeafWordsClearW`; a stretch never covers a slot absent in `src` but mapped in
+ * `dst`, which stays as it is.
  */
 function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, end: number): number {
   const codec = ctx.codec;
@@ -172,35 +176,30 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
   if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
     throw new MmError('LockNotHeld', `COW copy of node ${srcNode} into ${node} without holding their locks`);
   }
+  /** Copies slots `[from, to)` of `src` into `dst`, both without W. */
+  const copyStretch = (from: number, to: number): void => {
+    if (to <= from) return;
+    codec.copyLeafWordsClearW(srcWords, srcBase + 2 * from, srcWords, srcBase + 2 * from, to - from);
+    codec.copyLeafWordsClearW(srcWords, srcBase + 2 * from, words, base + 2 * from, to - from);
+  };
   let nrShared = 0;
-  let nrAdded = 0;
+  let stretch = first;
   let i = first;
   try {
     for (; i < last; i++) {
       const at = 2 * i;
       const lo = srcWords[srcBase + at];
       const hi = srcWords[srcBase + at + 1];
-      if (lo === 0 && hi === 0) continue;
-      const kind = codec.kind(lo, hi, 1);
-      if (kind === PTE_ABSENT) continue;
-      if (kind === PTE_TABLE) break;
-      const prop = codec.prop(lo, hi, 1);
-      if ((prop & PROP_AVAIL1) !== 0) break;
-      if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
-      const pfn = codec.pfn(lo, hi, 1);
-      const roProp = prop & ~PROP_W;
-      const roLo = codec.leafLo(pfn, roProp, 1);
-      const roHi = codec.leafHi(pfn, roProp, 1);
-      const roPresent = codec.kind(roLo, roHi, 1) !== PTE_ABSENT;
-      if (roProp !== prop) {
-        srcWords[srcBase + at] = roLo;
-        srcWords[srcBase + at + 1] = roHi;
-        if (!roPresent) meta.setNrChildren(srcNode, meta.nrChildren(srcNode) - 1);
+      const dstFree = codec.kind(words[base + at], words[base + at + 1], 1) === PTE_ABSENT;
+      if (codec.kind(lo, hi, 1) === PTE_ABSENT) {
+        if (!dstFree) {
+          copyStretch(stretch, i);
+          stretch = i + 1;
+        }
+        continue;
       }
-      frames.incRef(pfn);
-      words[base + at] = roLo;
-      words[base + at + 1] = roHi;
-      if (roPresent) nrAdded++;
+      if (!codec.isTrackedLeaf(lo, hi, 1) || !dstFree) break;
+      frames.incRef(codec.pfn(lo, hi, 1));
       nrShared++;
     }
   } catch (e) {
@@ -209,7 +208,8 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
     dst.va = src.va;
     throw e;
   } finally {
-    meta.setNrChildren(node, meta.nrChildren(node) + nrAdded);
+    copyStretch(stretch, i);
+    meta.setNrChildren(node, meta.nrChildren(node) + nrShared);
   }
   if (i === first) return -1;
   if (i === n) {

@@ -32,6 +32,36 @@ export interface PteCodec {
    * (e.g. cache policies it cannot express are rejected by throwing `MmError`).
    */
   representableProp(prop: number, level: number): number;
+
+  // ---- raw-bit operations: no decoding, no validation, for loops over a node's words ----
+
+  /**
+   * Whether the entry is a tracked leaf at `level`: a leaf (`kind` is `PTE_LEAF`) whose
+   * property lacks `PROP_AVAIL1`.
+   */
+  isTrackedLeaf(lo: number, hi: number, level: number): boolean;
+  /**
+   * Low half of the entry with W cleared. For a leaf at `level` whose property without W is
+   * representable there (always so at level 1), this is `leafLo(pfn, prop & ~PROP_W, level)`
+   * (so it is still a leaf); an entry that is not a leaf is returned unchanged. A leaf whose
+   * property without W the level cannot hold (a W-only huge leaf on RISC-V) must not be given.
+   */
+  clearWLo(lo: number, hi: number, level: number): number;
+  /** High half of the entry with W cleared, under the same terms as `clearWLo`. */
+  clearWHi(lo: number, hi: number, level: number): number;
+  /**
+   * Copies `nrSlots` level-1 entries (two words each) from `src` at word `srcAt` to `dst` at
+   * word `dstAt`, each with W cleared as `clearWLo`/`clearWHi` do (absent entries copied
+   * unchanged). `src` and `dst` may be the same array at the same offset (clears W in place);
+   * other overlaps are not allowed.
+   */
+  copyLeafWordsClearW(
+    src: Uint32Array,
+    srcAt: number,
+    dst: Uint32Array,
+    dstAt: number,
+    nrSlots: number,
+  ): void;
 }
 
 /** Joins two halves into a 64-bit value: for tests and dumps, never for hot paths. */

@@ -491,6 +491,54 @@ export class CursorMut {
   }
 
   /**
+   * Maps the tracked 4 KiB frames `firstPfn .. firstPfn + nrPages - 1` at consecutive pages
+   * from the current address with `prop`, taking one reference to each, and moves past
+   * them: what `nrPages` calls of `map` do, a leaf node's slots per pass. Throws, changing
+   * nothing: `InvalidArgument` for a count that is not a whole number (at least one page),
+   * a frame number outside memory or a property the architecture cannot encode,
+   * `BadFrameState` for a frame this table may not map, `InvalidVaddr` past the cursor
+   * range, `AlreadyMapped` if any of the pages is mapped.
+   */
+  mapRun(firstPfn: number, nrPages: number, prop: number): void {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    if (!Number.isSafeInteger(nrPages) || nrPages < 1)
+      fail('InvalidArgument', `mapRun: page count ${nrPages} is invalid`);
+    const size = ctx.sizes[1];
+    const end = this.va + nrPages * size;
+    if (end > this.barrierEnd) fail('InvalidVaddr', 'mapRun beyond the cursor range');
+    const leafProp = prop & ~PROP_AVAIL1;
+    // Everything is checked before anything changes: each frame, the property (encoding the
+    // first frame) and the pages.
+    for (let i = 0; i < nrPages; i++) this.checkMappable(firstPfn + i);
+    codec.leafLo(firstPfn, leafProp, 1);
+    if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapRun over mapped pages');
+    const meta = ctx.meta;
+    const frames = ctx.frames;
+    const n = ctx.consts.nrEntries;
+    let pfn = firstPfn;
+    while (this.va < end) {
+      // Only absent slots and child tables lie below: nothing in the range is mapped.
+      while (this.level > 1) this.levelDown();
+      const node = this.nodePfn[1];
+      if (ctx.debug) this.assertHoldsLockOf(node);
+      const va = this.va;
+      const first = (va / size) & (n - 1);
+      const count = Math.min(n - first, (end - va) / size);
+      const words = this.nodeWordsAt[1];
+      const base = this.nodeBaseAt[1];
+      for (let i = first, last = first + count; i < last; i++, pfn++) {
+        frames.incRef(pfn);
+        words[base + 2 * i] = codec.leafLo(pfn, leafProp, 1);
+        words[base + 2 * i + 1] = codec.leafHi(pfn, leafProp, 1);
+      }
+      meta.setNrChildren(node, meta.nrChildren(node) + count);
+      this.advancePast(va + (count - 1) * size);
+    }
+  }
+
+  /**
    * Throws unless `pfn` is a frame of this memory that this table may map: in a user page
    * table only data and page-cache frames (`isUserMappableType`), never a page-table node,
    * a metadata page or the kernel's own memory; in the kernel page table any frame in use.
@@ -681,6 +729,119 @@ export class CursorMut {
     this.qProp = codec.prop(lo, hi, level);
     this.moveForward();
     return this.qProp & PROP_AVAIL1 ? QUERY_MAPPED_UNTRACKED : QUERY_MAPPED;
+  }
+
+  /**
+   * Reports every mapped base page of `[start, end)` into the caller's arrays, in address
+   * order, as `mincore` reports pages: entry `i` is the page's address (`outVa[i]`), frame
+   * (`outPfn[i]`) and property (`outProp[i]`, with `PROP_AVAIL1` for untracked pages, as
+   * `qProp`). A huge leaf yields one entry per base page of it inside the range. Stops when
+   * the arrays (the shortest of the three) are full, leaving the cursor on the first page
+   * not reported, or at `end`; returns the number of entries written. Absent slots and
+   * child tables with no children are skipped without being entered; a leaf node is read
+   * in one pass. Nothing is written to the page table.
+   *
+   * Throws `InvalidVaddr` for a range outside the cursor's, `UnalignedVaddr` for addresses
+   * that are not page aligned.
+   */
+  queryRange(
+    start: number,
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+  ): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const page = ctx.consts.basePageSize;
+    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
+      fail('InvalidVaddr', `queryRange ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', 'queryRange bounds are not page aligned');
+    if (start === end) return 0;
+    if (start !== this.va) this.jump(start);
+    const cap = Math.min(outVa.length, outPfn.length, outProp.length);
+    const sizes = ctx.sizes;
+    let n = 0;
+    while (this.va < end && n < cap) {
+      const level = this.level;
+      if (level === 1) {
+        n = this.queryRangeInLeaf(end, outVa, outPfn, outProp, n, cap);
+        continue;
+      }
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE) {
+        const child = codec.pfn(lo, hi, level);
+        if (ctx.meta.nrChildren(child) !== 0) this.enterExistingChild(child);
+        else this.moveForward();
+        continue;
+      }
+      if (kind === PTE_ABSENT) {
+        this.moveForward();
+        continue;
+      }
+      // A huge leaf: one entry per base page inside the range, as far as room allows.
+      const size = sizes[level];
+      const slotStart = Math.floor(this.va / size) * size;
+      const slotEnd = Math.min(slotStart + size, end);
+      const pfn = codec.pfn(lo, hi, level);
+      const prop = codec.prop(lo, hi, level);
+      let va = this.va;
+      for (; va < slotEnd && n < cap; va += page, n++) {
+        outVa[n] = va;
+        outPfn[n] = pfn + (va - slotStart) / page;
+        outProp[n] = prop;
+      }
+      if (va === slotStart + size || va >= end) this.moveForward();
+      else this.va = va;
+    }
+    if (this.va > end) this.va = end;
+    return n;
+  }
+
+  /**
+   * `queryRange` over the slots of the current leaf node below `end`, writing from entry
+   * `n` up to `cap`; returns the new entry count and leaves the cursor past the last slot
+   * read (going up at the end of the node).
+   */
+  private queryRangeInLeaf(
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+    n: number,
+    cap: number,
+  ): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const size = ctx.sizes[1];
+    const nrEntries = ctx.consts.nrEntries;
+    const va = this.va;
+    const first = (va / size) & (nrEntries - 1);
+    const last = Math.min(nrEntries, first + (end - va) / size);
+    const words = this.nodeWordsAt[1];
+    const base = this.nodeBaseAt[1];
+    let i = first;
+    for (; i < last && n < cap; i++) {
+      const at = base + 2 * i;
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (lo === 0 && hi === 0) continue;
+      const kind = codec.kind(lo, hi, 1);
+      if (kind === PTE_ABSENT) continue;
+      if (kind !== PTE_LEAF)
+        fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+      outVa[n] = va + (i - first) * size;
+      outPfn[n] = codec.pfn(lo, hi, 1);
+      outProp[n] = codec.prop(lo, hi, 1);
+      n++;
+    }
+    if (i === nrEntries) this.advancePast(va + (i - 1 - first) * size);
+    else this.va = va + (i - first) * size;
+    return n;
   }
 
   /**
@@ -1044,6 +1205,15 @@ export class Cursor {
   }
   findNext(len: number): number {
     return this.inner.findNext(len);
+  }
+  queryRange(
+    start: number,
+    end: number,
+    outVa: Float64Array,
+    outPfn: Float64Array,
+    outProp: Uint32Array,
+  ): number {
+    return this.inner.queryRange(start, end, outVa, outPfn, outProp);
   }
   drop(): void {
     this.inner.drop();

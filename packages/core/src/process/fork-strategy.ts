@@ -1,4 +1,8 @@
+import { PTE_ABSENT } from '../arch/pte-codec.ts';
+import { MmError } from '../errors.ts';
 import { type CursorMut, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
+import { nodeBase, nodeWords } from '../page-table/node.ts';
+import type { VmMapping } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
 /**
@@ -44,7 +48,8 @@ export function copyUntrackedPage(
  * The core fork: copies eagerly. Each present private page gets a new frame with the same
  * contents, except pages that are still a VMO's own frame (a private file page never
  * written), which stay shared read-only as they were; shared pages map the same frame;
- * untracked pages are mapped unchanged (`copyUntrackedPage`).
+ * untracked pages are mapped unchanged (`copyUntrackedPage`). The tracked pages of a leaf
+ * node are copied in one pass (`copyLeafNode`); anything else goes slot by slot.
  */
 export const eagerFork: ForkStrategy = {
   name: 'eager-copy',
@@ -54,13 +59,23 @@ export const eagerFork: ForkStrategy = {
     const memory = kernel.memory;
     for (const m of parent.mappings.values()) {
       child.adoptMapping(m.slice(m.start, m.end));
-      const src = parent.space.cursor(m.start, m.end);
+      // A mutable cursor only to reach the leaf node's words: the parent is never written.
+      const src = parent.space.cursorMut(m.start, m.end);
       const dst = child.space.cursorMut(m.start, m.end);
       let nrCopied = 0;
       try {
         for (;;) {
           const va = src.findNext(m.end - src.va);
           if (va < 0) break;
+          if (src.level === 1) {
+            dst.jump(va);
+            const n = copyLeafNode(src, dst, m);
+            if (n >= 0) {
+              nrCopied += n;
+              if (src.va >= m.end) break;
+              continue;
+            }
+          }
           const kind = src.query();
           if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
           if (kind !== QUERY_MAPPED) continue;
@@ -85,3 +100,84 @@ export const eagerFork: ForkStrategy = {
     }
   },
 };
+
+/**
+ * The eager copy of the tracked slots of `src`'s current leaf node inside mapping `m`,
+ * `dst` being at the same address: goes down to (creating if needed) `dst`'s leaf node and
+ * writes there, under its lock, what the slot-by-slot path maps: a private page that is
+ * not the VMO's own frame gets a copy of its frame (the same property), any other page the
+ * very PTE of `src` (one more reference to its frame). `dst`'s `nrChildren` stays exact.
+ * Stops at the first slot that is not a tracked leaf or absent (an untracked leaf) or
+ * where `dst` already maps a page, leaving both cursors on it; returns the pages copied,
+ * or -1 (nothing done) if that is the first slot.
+ */
+function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
+  const ctx = src.pt.ctx;
+  const codec = ctx.codec;
+  const meta = ctx.meta;
+  const frames = ctx.frames;
+  const memory = ctx.memory;
+  if (!dst.enterLeafNode()) return -1;
+  const size = ctx.sizes[1];
+  const n = ctx.consts.nrEntries;
+  const va = src.va;
+  const first = (va / size) & (n - 1);
+  const last = Math.min(n, first + Math.ceil((m.end - va) / size));
+  const srcNode = src.nodeAt(1);
+  const node = dst.nodeAt(1);
+  const srcWords = nodeWords(ctx, srcNode);
+  const srcBase = nodeBase(ctx, srcNode);
+  const words = nodeWords(ctx, node);
+  const base = nodeBase(ctx, node);
+  if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
+    throw new MmError('LockNotHeld', `fork copy of node ${srcNode} into ${node} without holding their locks`);
+  }
+  const shared = m.shared;
+  const vmo = m.vmo;
+  let nrCopied = 0;
+  let i = first;
+  try {
+    for (; i < last; i++) {
+      const at = 2 * i;
+      const lo = srcWords[srcBase + at];
+      const hi = srcWords[srcBase + at + 1];
+      if (codec.kind(lo, hi, 1) === PTE_ABSENT) continue;
+      if (!codec.isTrackedLeaf(lo, hi, 1)) break;
+      if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
+      const pfn = codec.pfn(lo, hi, 1);
+      const own = !shared && (vmo === null || vmo.pageAt(m.vmoIndex(va + (i - first) * size)) !== pfn);
+      if (own) {
+        const copy = frames.alloc();
+        memory.copyFrame(pfn, copy);
+        const prop = codec.prop(lo, hi, 1);
+        words[base + at] = codec.leafLo(copy, prop, 1);
+        words[base + at + 1] = codec.leafHi(copy, prop, 1);
+        // The PTE's reference replaces the allocation's handle.
+        frames.incRef(copy);
+        frames.put(copy);
+      } else {
+        frames.incRef(pfn);
+        words[base + at] = lo;
+        words[base + at + 1] = hi;
+      }
+      nrCopied++;
+    }
+  } catch (e) {
+    // Leave both cursors on the slot that failed, as the slot-by-slot path would.
+    src.va = va + (i - first) * size;
+    dst.va = src.va;
+    throw e;
+  } finally {
+    meta.setNrChildren(node, meta.nrChildren(node) + nrCopied);
+  }
+  if (i === first) return -1;
+  if (i === n) {
+    const lastVa = va + (i - 1 - first) * size;
+    src.advancePast(lastVa);
+    dst.advancePast(lastVa);
+  } else {
+    src.va = va + (i - first) * size;
+    dst.va = src.va;
+  }
+  return nrCopied;
+}

@@ -23,6 +23,7 @@ import {
   PROP_RWX,
   PROP_RX,
   PROP_USER,
+  PROP_W,
   PTE_ABSENT,
   PTE_LEAF,
   PTE_TABLE,
@@ -307,6 +308,105 @@ describe.each(configs)('$name conforms to the PteCodec contract', (config) => {
       expectInvalid(() => codec.leafLo(0x1000, prop, 1));
       expectInvalid(() => codec.leafHi(0x1000, prop, 1));
     }
+  });
+});
+
+describe.each(configs)('$name raw-bit codec operations', (config) => {
+  const { consts, codec } = config.arch;
+  const highest = consts.highestTranslationLevel;
+  const pfnLimit = 2 ** (consts.physAddressWidth - consts.pageBits);
+  const align = (level: number) => pageSize(consts, level) / consts.basePageSize;
+  const representable = (prop: number, level: number): boolean => {
+    try {
+      codec.representableProp(prop, level);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.each(levels(1, highest))(
+    'tests tracked leaves and clears W as an encode without W would, at level %i',
+    (level) => {
+      const a = align(level);
+      const mismatches: string[] = [];
+      for (const cache of config.caches) {
+        for (let flags = 0; flags <= 0xff; flags++) {
+          const prop = withCache(flags, cache);
+          const roProp = prop & ~PROP_W;
+          if (!representable(prop, level) || !representable(roProp, level)) continue;
+          for (const pfn of [0, a, 0x3_0000 * a, pfnLimit - a]) {
+            const lo = codec.leafLo(pfn, prop, level);
+            const hi = codec.leafHi(pfn, prop, level);
+            const tracked = (prop & PROP_AVAIL1) === 0;
+            const got = [
+              codec.isTrackedLeaf(lo, hi, level),
+              codec.clearWLo(lo, hi, level),
+              codec.clearWHi(lo, hi, level),
+            ];
+            const want = [tracked, codec.leafLo(pfn, roProp, level), codec.leafHi(pfn, roProp, level)];
+            if (got.join() !== want.join())
+              mismatches.push(`pfn ${pfn} prop ${prop}: ${got.join()} != ${want.join()}`);
+          }
+        }
+      }
+      expect(mismatches).toEqual([]);
+    },
+  );
+
+  it.each(levels(1, consts.nrLevels))('leaves absent and table entries alone at level %i', (level) => {
+    const entries: [number, number][] = [[0, 0]];
+    if (level > 1)
+      entries.push(
+        [codec.tableLo(0x12345), codec.tableHi(0x12345)],
+        [codec.tableLo(pfnLimit - 1), codec.tableHi(pfnLimit - 1)],
+      );
+    for (const [lo, hi] of entries) {
+      expect(codec.isTrackedLeaf(lo, hi, level)).toBe(false);
+      expect([codec.clearWLo(lo, hi, level), codec.clearWHi(lo, hi, level)]).toEqual([lo, hi]);
+    }
+  });
+
+  it("copies a leaf node's words with W cleared, into another node or in place", () => {
+    const n = consts.nrEntries;
+    const src = new Uint32Array(2 * n + 6);
+    const props = [PROP_RW | PROP_USER, PROP_R, PROP_RWX | AD, PROP_RW | PROP_AVAIL1, 0, PROP_W | PROP_DIRTY];
+    for (let i = 0; i < n; i++) {
+      if (i % 7 === 3) continue; // absent
+      const prop = props[i % props.length];
+      src[4 + 2 * i] = codec.leafLo(i * 3 + 1, prop, 1);
+      src[4 + 2 * i + 1] = codec.leafHi(i * 3 + 1, prop, 1);
+    }
+    const want = new Uint32Array(src);
+    for (let i = 0; i < n; i++) {
+      const at = 4 + 2 * i;
+      want[at] = codec.clearWLo(src[at], src[at + 1], 1);
+      want[at + 1] = codec.clearWHi(src[at], src[at + 1], 1);
+    }
+    const dst = new Uint32Array(2 * n + 2).fill(0xdead);
+    codec.copyLeafWordsClearW(src, 4 + 2 * 10, dst, 2 + 2 * 10, n - 20);
+    expect(Array.from(dst.subarray(2 + 20, 2 + 2 * (n - 10)))).toEqual(
+      Array.from(want.subarray(4 + 20, 4 + 2 * (n - 10))),
+    );
+    // Outside the copied slots nothing was written.
+    expect(Array.from(dst.subarray(0, 22)).every((w) => w === 0xdead)).toBe(true);
+    expect(Array.from(dst.subarray(2 + 2 * (n - 10))).every((w) => w === 0xdead)).toBe(true);
+    // Every copied leaf decodes to its frame and its property without W.
+    for (let i = 10; i < n - 10; i++) {
+      const lo = dst[2 + 2 * i];
+      const hi = dst[2 + 2 * i + 1];
+      if (i % 7 === 3) {
+        expect(codec.kind(lo, hi, 1)).toBe(PTE_ABSENT);
+        continue;
+      }
+      expect([codec.kind(lo, hi, 1), codec.pfn(lo, hi, 1), codec.prop(lo, hi, 1)]).toEqual([
+        PTE_LEAF,
+        i * 3 + 1,
+        props[i % props.length] & ~PROP_W,
+      ]);
+    }
+    codec.copyLeafWordsClearW(src, 4, src, 4, n);
+    expect(Array.from(src)).toEqual(Array.from(want));
   });
 });
 

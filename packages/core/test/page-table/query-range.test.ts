@@ -1,0 +1,139 @@
+import {
+  type Kernel,
+  MmError,
+  type PageTable,
+  PROP_AVAIL1,
+  PROP_RW,
+  PROP_USER,
+  QUERY_NOT_MAPPED,
+} from '@mmkit/core';
+import { describe, expect, it } from 'vitest';
+import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+
+const PAGE = 4096;
+const MiB2 = 2 << 20;
+const GiB = 2 ** 30;
+const USER_RW = PROP_RW | PROP_USER;
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MmError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+/** The mapped base pages of `[start, end)` as [va, pfn, prop], from `query()` slot by slot. */
+function pagesByQuery(pt: PageTable, start: number, end: number): [number, number, number][] {
+  const c = pt.cursor(start, end);
+  const out: [number, number, number][] = [];
+  for (const item of c) {
+    if (item.kind === QUERY_NOT_MAPPED) continue;
+    for (let off = 0; off < item.len; off += PAGE) {
+      const va = item.va + off;
+      if (va >= start && va < end) out.push([va, item.pfn + off / PAGE, item.prop]);
+    }
+  }
+  c.drop();
+  return out;
+}
+
+/** The same pages from `queryRange`, called repeatedly with arrays of `cap` entries. */
+function pagesByQueryRange(
+  pt: PageTable,
+  start: number,
+  end: number,
+  cap: number,
+): [number, number, number][] {
+  const c = pt.cursor(start, end);
+  const va = new Float64Array(cap);
+  const pfn = new Float64Array(cap);
+  const prop = new Uint32Array(cap);
+  const out: [number, number, number][] = [];
+  for (let from = start; from < end; from = c.va) {
+    const n = c.queryRange(from, end, va, pfn, prop);
+    for (let i = 0; i < n; i++) out.push([va[i], pfn[i], prop[i]]);
+    if (n < cap) {
+      expect(c.va).toBe(end);
+      break;
+    }
+  }
+  c.drop();
+  return out;
+}
+
+/** Maps a tracked frame at every `stride`-th page of `[start, start + nrPages * PAGE)`; returns the frames. */
+function mapSparse(k: Kernel, pt: PageTable, start: number, nrPages: number, stride: number): number[] {
+  const frames: number[] = [];
+  const c = pt.cursorMut(start, start + nrPages * PAGE);
+  for (let i = 0; i < nrPages; i += stride) {
+    const f = k.frames.alloc();
+    c.jump(start + i * PAGE);
+    c.map(f, USER_RW);
+    k.frames.put(f);
+    frames.push(f);
+  }
+  c.drop();
+  return frames;
+}
+
+describe.each(PROTOCOL_CONFIGS)('queryRange on $name', (config) => {
+  const userBase = 0x1000_0000;
+
+  it('reports every mapped page of several leaf nodes, in order, whatever the array size', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    // 3 leaf nodes' worth, every third page mapped, starting mid-node.
+    const start = userBase + 100 * PAGE;
+    const frames = mapSparse(k, pt, start, 3 * 512, 3);
+    const want = frames.map((f, i): [number, number, number] => [start + 3 * i * PAGE, f, USER_RW]);
+    expect(pagesByQuery(pt, start, start + 3 * 512 * PAGE)).toEqual(want);
+    for (const cap of [1, 7, 512, 4096]) {
+      expect(pagesByQueryRange(pt, userBase, userBase + 8 * MiB2, cap)).toEqual(want);
+    }
+    // A sub-range that starts and ends between mapped pages.
+    const sub = pagesByQueryRange(pt, start + PAGE, start + 601 * PAGE, 5);
+    expect(sub).toEqual(want.filter(([va]) => va >= start + PAGE && va < start + 601 * PAGE));
+    expectClean(k);
+  });
+
+  it('reports each base page of untracked huge leaves, from a start inside one', () => {
+    const k = testKernel(config, { linearMapping: false });
+    const base = k.kernelPageTable.lower + 64 * GiB;
+    const c = k.kernelPageTable.cursorMut(base, base + 2 * MiB2 + 2 * PAGE);
+    c.mapPhys(1024, 2 * 512 + 2, PROP_RW);
+    c.drop();
+    const start = base + 300 * PAGE;
+    const end = base + 2 * MiB2 + 2 * PAGE;
+    const want = pagesByQuery(k.kernelPageTable, start, end);
+    expect(want).toHaveLength(2 * 512 + 2 - 300);
+    expect(want[0]).toEqual([start, 1024 + 300, PROP_RW | PROP_AVAIL1]);
+    for (const cap of [1, 100, 2048])
+      expect(pagesByQueryRange(k.kernelPageTable, start, end, cap)).toEqual(want);
+    // An end inside a huge leaf.
+    const mid = base + MiB2 + 7 * PAGE;
+    expect(pagesByQueryRange(k.kernelPageTable, start, mid, 64)).toEqual(want.filter(([va]) => va < mid));
+    expectClean(k);
+  });
+
+  it('returns 0 for an empty table and an empty range, and refuses bad bounds', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const c = pt.cursor(userBase, userBase + GiB);
+    const va = new Float64Array(4);
+    const pfn = new Float64Array(4);
+    const prop = new Uint32Array(4);
+    expect(c.queryRange(userBase, userBase + GiB, va, pfn, prop)).toBe(0);
+    expect(c.va).toBe(userBase + GiB);
+    expect(c.queryRange(userBase, userBase, va, pfn, prop)).toBe(0);
+    expect(codeOf(() => c.queryRange(userBase - PAGE, userBase, va, pfn, prop))).toBe('InvalidVaddr');
+    expect(codeOf(() => c.queryRange(userBase, userBase + GiB + PAGE, va, pfn, prop))).toBe('InvalidVaddr');
+    expect(codeOf(() => c.queryRange(userBase + PAGE, userBase, va, pfn, prop))).toBe('InvalidVaddr');
+    expect(codeOf(() => c.queryRange(userBase + 1, userBase + PAGE, va, pfn, prop))).toBe('UnalignedVaddr');
+    c.drop();
+    expect(codeOf(() => c.queryRange(userBase, userBase + PAGE, va, pfn, prop))).toBe('InvalidArgument');
+    expectClean(k);
+  });
+});
