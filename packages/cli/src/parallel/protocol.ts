@@ -11,7 +11,8 @@ export interface WorkerData {
   readonly ops: readonly ParallelOp[];
   /** This worker's index (its heartbeat word; its owner-id block is `index + 1`). */
   readonly index: number;
-  /** One `Int32` per worker: operations done so far. */
+  readonly nrWorkers: number;
+  /** One `Int32` per worker (operations done so far), then the count of workers started. */
   readonly heartbeat: SharedArrayBuffer;
 }
 

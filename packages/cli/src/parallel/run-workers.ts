@@ -34,7 +34,7 @@ export async function runWorkers(
   options: RunWorkersOptions = {},
 ): Promise<WorkerCounters[]> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const heartbeat = new SharedArrayBuffer(4 * Math.max(1, plans.length));
+  const heartbeat = new SharedArrayBuffer(4 * (plans.length + 1));
   const workers = plans.map((ops, index) => {
     const data: WorkerData = {
       spec,
@@ -42,6 +42,7 @@ export async function runWorkers(
       tableRoot: table.rootPfn,
       ops,
       index,
+      nrWorkers: plans.length,
       heartbeat,
     };
     return new Worker(new URL('./worker.mjs', import.meta.url), { workerData: data });
@@ -60,7 +61,10 @@ export async function runWorkers(
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const beats = Array.from(new Int32Array(heartbeat), (n, i) => `worker ${i}: ${n} ops done`);
+      const beats = Array.from(
+        new Int32Array(heartbeat, 0, plans.length),
+        (n, i) => `worker ${i}: ${n} ops done`,
+      );
       reject(
         new WorkersStuckError(
           `workers still running after ${timeoutMs} ms (${beats.join(', ')}); ${describeHeldLocks(kernel)}`,

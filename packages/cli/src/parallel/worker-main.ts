@@ -16,6 +16,11 @@ try {
   const kernel = parallelKernel(data.spec, data.state);
   const table = PageTable.attach(kernel.ctx, data.tableRoot, false);
   const heartbeat = new Int32Array(data.heartbeat);
+  // Start together: every worker waits until all have attached, so that their operations
+  // overlap in time instead of one thread finishing while the next is still loading.
+  Atomics.add(heartbeat, data.nrWorkers, 1);
+  while (Atomics.load(heartbeat, data.nrWorkers) < data.nrWorkers)
+    Atomics.wait(heartbeat, data.nrWorkers, Atomics.load(heartbeat, data.nrWorkers), 1);
   runOps(kernel, table, data.ops, counters, () => Atomics.add(heartbeat, data.index, 1));
   reply = { counters };
 } catch (e) {
