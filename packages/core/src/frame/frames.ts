@@ -27,7 +27,8 @@ export interface SharedFrames {
  * its contents are forgotten and it returns to the allocator (count `REF_COUNT_UNUSED`).
  *
  * Shared mode (worker threads, `shared` given): the reference and handle counts change by
- * `Atomics.compareExchange` on the store's columns, so two threads can take and drop
+ * one `Atomics.add`/`Atomics.sub` each on the store's columns (an invalid old value is put
+ * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
  * references to one frame at once (e.g. one unmapping a page while the thread that mapped
  * it drops its handle); exactly one of them sees the count reach 0 and frees the frame.
  * The per-type counts are shared `Int32`s changed with `Atomics.add`; `nrAllocs` and
@@ -190,37 +191,39 @@ export class Frames {
     this.free(pfn);
   }
 
-  /** Shared mode: adds a reference with a compare-and-swap loop. */
+  /**
+   * Shared mode: adds a reference with one `Atomics.add`; a count that was not in use or at
+   * the ceiling is put back and reported (nobody may rely on a count it does not hold).
+   */
   private incRefShared(pfn: number): void {
     const a = this.rcArray as Uint32Array;
     const i = pfn * this.rcStride + this.rcOffset;
-    for (;;) {
-      const rc = Atomics.load(a, i);
+    const rc = Atomics.add(a, i, 1);
+    if (rc === REF_COUNT_UNUSED || rc === 0 || rc >= REF_COUNT_MAX) {
+      Atomics.sub(a, i, 1);
       checkIncrement(pfn, rc);
-      if (Atomics.compareExchange(a, i, rc, rc + 1) === rc) return;
     }
   }
 
-  /** Shared mode: removes a reference; true when it was the last (the count is 0 now). */
+  /** Shared mode: removes a reference with one `Atomics.sub`; true when it was the last. */
   private decRefShared(pfn: number): boolean {
     const a = this.rcArray as Uint32Array;
     const i = pfn * this.rcStride + this.rcOffset;
-    for (;;) {
-      const rc = Atomics.load(a, i);
-      if (rc === REF_COUNT_UNUSED || rc === 0)
-        throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
-      if (Atomics.compareExchange(a, i, rc, rc - 1) === rc) return rc === 1;
+    const rc = Atomics.sub(a, i, 1);
+    if (rc === REF_COUNT_UNUSED || rc === 0) {
+      Atomics.add(a, i, 1);
+      throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
     }
+    return rc === 1;
   }
 
   /** Shared mode: drops one handle, refusing to go below zero. */
   private putSharedHandle(pfn: number): void {
     const a = this.hArray as Uint32Array;
     const i = pfn * this.hStride + this.hOffset;
-    for (;;) {
-      const h = Atomics.load(a, i);
-      if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
-      if (Atomics.compareExchange(a, i, h, h - 1) === h) return;
+    if (Atomics.sub(a, i, 1) === 0) {
+      Atomics.add(a, i, 1);
+      throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
     }
   }
 
