@@ -77,6 +77,8 @@ export async function runWorkers(
   } finally {
     clearTimeout(timer);
     await Promise.all(workers.map((w) => w.terminate()));
+    // The workers' cursors changed PTEs behind this thread's table object.
+    table.generation++;
   }
 }
 
