@@ -102,6 +102,7 @@ const CONFIG_KEYS: readonly (keyof KernelConfig)[] = [
   'plugins',
   'services',
   'pluginOptions',
+  'tlb',
   'attach',
 ];
 
