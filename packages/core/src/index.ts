@@ -58,7 +58,12 @@ export {
   schemaLayout,
 } from './ecs/index.ts';
 export { ErrorCode, fail, MmError } from './errors.ts';
-export { FrameAllocator, type FrameAllocatorService } from './frame/allocator.ts';
+export {
+  FrameAllocator,
+  type FrameAllocatorBuffers,
+  type FrameAllocatorOptions,
+  type FrameAllocatorService,
+} from './frame/allocator.ts';
 export { FRAME_TYPE_NAMES, FrameType } from './frame/frame-type.ts';
 export { type DropHook, Frames } from './frame/frames.ts';
 export {
@@ -68,7 +73,12 @@ export {
   type FrameMetaStore,
   NODE_FIELDS,
 } from './frame/meta-store.ts';
-export { PhysMemory } from './frame/phys-memory.ts';
+export {
+  MAX_SHARED_MEMORY,
+  PhysMemory,
+  type PhysMemoryBuffers,
+  type PhysMemoryOptions,
+} from './frame/phys-memory.ts';
 export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';
 export type { Violation } from './kernel/check.ts';
 export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';
@@ -85,7 +95,14 @@ export {
   NO_HOOKS,
   type PrivateWriteFault,
 } from './kernel/hooks.ts';
-export { createKernel, DEFAULT_MEMORY, Kernel, type KernelConfig, MAX_MEMORY } from './kernel/kernel.ts';
+export {
+  createKernel,
+  DEFAULT_MEMORY,
+  Kernel,
+  type KernelConfig,
+  MAX_MEMORY,
+  type SharedKernelState,
+} from './kernel/kernel.ts';
 export { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './kernel/plugin.ts';
 export {
   defaultServices,
@@ -107,7 +124,7 @@ export {
   PhysMemoryToken,
   TlbToken,
 } from './kernel/tokens.ts';
-export { PageTableContext } from './page-table/context.ts';
+export { MAX_OWNER_BLOCKS, PageTableContext } from './page-table/context.ts';
 export {
   Cursor,
   CursorMut,

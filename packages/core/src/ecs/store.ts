@@ -4,6 +4,26 @@ import type { ComponentSchema, FieldKind } from './schema.ts';
 export interface StoreOptions {
   /** Put the typed arrays on `SharedArrayBuffer`s (for worker threads; layouts that hold objects share only their atomic fields). */
   shared?: boolean;
+  /**
+   * Attach to the buffers of an existing shared store (its `buffers()`, e.g. passed to a
+   * worker thread) instead of allocating: both stores then see the same values.
+   */
+  attach?: readonly ArrayBufferLike[];
+}
+
+/** Where field `f` of entity `i` sits: `array[i * stride + offset]` (for `Atomics`). */
+export interface FieldColumn {
+  readonly array:
+    | Uint8Array
+    | Int8Array
+    | Uint16Array
+    | Int16Array
+    | Uint32Array
+    | Int32Array
+    | Float32Array
+    | Float64Array;
+  readonly stride: number;
+  readonly offset: number;
 }
 
 /** What every store has, whatever its family and layout. */
@@ -23,6 +43,10 @@ export interface StoreBase {
   grow(capacity: number): void;
   /** Resets every field of entity `i` to its initial value. */
   clear(i: number): void;
+  /** The buffers holding the values (for `StoreOptions.attach`); layouts that can share them. */
+  buffers?(): ArrayBufferLike[];
+  /** The typed array and placement of a field's values; layouts with typed-array fields. */
+  column?(field: string): FieldColumn;
 }
 
 type FieldValue<K extends FieldKind> = K extends 'bool' ? boolean : number;

@@ -9,6 +9,14 @@ import { REF_COUNT_MAX, REF_COUNT_UNUSED } from './ref-count.ts';
 /** Runs when the last reference to a frame of some type goes, before the frame is freed. */
 export type DropHook = (pfn: number) => void;
 
+/** How `Frames` shares its counts with other threads (see `Frames`). */
+export interface SharedFrames {
+  /** `NR_FRAME_TYPES` `Int32`s: frames in use per type, shared by every thread's view. */
+  readonly inUseByType: SharedArrayBuffer;
+  /** Whether the frames were built by another view (the allocator is not all free then). */
+  readonly attach: boolean;
+}
+
 /**
  * Frames in use and their reference counts: the allocator plus the metadata slots.
  *
@@ -17,29 +25,66 @@ export type DropHook = (pfn: number) => void;
  * Handles are counted separately too, so that `kernel.check()` can verify the sum.
  * When the count drops to zero the frame's drop hook runs (count 0 = being torn down),
  * its contents are forgotten and it returns to the allocator (count `REF_COUNT_UNUSED`).
+ *
+ * Shared mode (worker threads, `shared` given): the reference and handle counts change by
+ * one `Atomics.add`/`Atomics.sub` each on the store's columns (an invalid old value is put
+ * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
+ * references to one frame at once (e.g. one unmapping a page while the thread that mapped
+ * it drops its handle); exactly one of them sees the count reach 0 and frees the frame.
+ * The per-type counts are shared `Int32`s changed with `Atomics.add`; `nrAllocs` and
+ * `nrFrees` count this view's own operations. A private store takes the plain path.
  */
 export class Frames {
   readonly allocator: FrameAllocatorService;
   private readonly dropHooks: (DropHook | undefined)[] = new Array(NR_FRAME_TYPES);
   /** Frames currently in use, per type (indexed by `FrameType`). */
-  readonly nrInUseByType = new Float64Array(NR_FRAME_TYPES);
+  readonly nrInUseByType: Float64Array | Int32Array;
   /** The kernel's event bus, if any (events are emitted only when someone listens). */
   events: KernelEventBus | null = null;
-  /** Total frames allocated and freed since boot. */
+  /** Total frames allocated and freed since boot (by this view, in shared mode). */
   nrAllocs = 0;
   nrFrees = 0;
+  /** Shared mode: the count columns, for `Atomics` (`array[pfn * stride + offset]`). */
+  private readonly rcArray: Uint32Array | null = null;
+  private readonly rcStride: number = 1;
+  private readonly rcOffset: number = 0;
+  private readonly hArray: Uint32Array | null = null;
+  private readonly hStride: number = 1;
+  private readonly hOffset: number = 0;
 
   constructor(
     readonly meta: FrameMetaStore,
     readonly memory: PhysMemory,
     allocator: FrameAllocatorService,
+    shared: SharedFrames | null = null,
   ) {
-    if (allocator.nrFrames !== meta.capacity || allocator.nrFree !== meta.capacity)
+    if (
+      allocator.nrFrames !== meta.capacity ||
+      (shared?.attach !== true && allocator.nrFree !== meta.capacity)
+    )
       throw new MmError(
         'InvalidConfig',
         `the frame allocator must start with all ${meta.capacity} frames free`,
       );
     this.allocator = allocator;
+    if (shared === null) {
+      this.nrInUseByType = new Float64Array(NR_FRAME_TYPES);
+      return;
+    }
+    this.nrInUseByType = new Int32Array(shared.inUseByType);
+    const rc = meta.column?.('refCount');
+    const h = meta.column?.('handles');
+    if (!(rc?.array instanceof Uint32Array && h?.array instanceof Uint32Array))
+      throw new MmError(
+        'InvalidConfig',
+        `shared memory needs a layout with typed-array columns (not '${meta.layout}')`,
+      );
+    this.rcArray = rc.array;
+    this.rcStride = rc.stride;
+    this.rcOffset = rc.offset;
+    this.hArray = h.array;
+    this.hStride = h.stride;
+    this.hOffset = h.offset;
   }
 
   get nrFrames(): number {
@@ -101,33 +146,41 @@ export class Frames {
   /** Takes one more handle to a frame in use. */
   get(pfn: number): void {
     this.incRef(pfn);
-    this.meta.setHandles(pfn, this.meta.handles(pfn) + 1);
+    if (this.hArray !== null) Atomics.add(this.hArray, pfn * this.hStride + this.hOffset, 1);
+    else this.meta.setHandles(pfn, this.meta.handles(pfn) + 1);
   }
 
   /** Drops one handle; the frame is freed when nothing references it any more. */
   put(pfn: number): void {
     this.checkPfn(pfn);
-    const h = this.meta.handles(pfn);
-    if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
-    this.meta.setHandles(pfn, h - 1);
+    if (this.hArray !== null) this.putSharedHandle(pfn);
+    else {
+      const h = this.meta.handles(pfn);
+      if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
+      this.meta.setHandles(pfn, h - 1);
+    }
     this.decRef(pfn);
   }
 
   /** Adds a reference held by a PTE. Crossing `REF_COUNT_MAX` is an error, never a wrap. */
   incRef(pfn: number): void {
     this.checkPfn(pfn);
-    const rc = this.meta.refCount(pfn);
-    if (rc === REF_COUNT_UNUSED || rc === 0) {
-      throw new MmError('BadFrameState', `frame ${pfn} is not in use (count ${rc === 0 ? 0 : 'unused'})`);
+    if (this.rcArray !== null) {
+      this.incRefShared(pfn);
+      return;
     }
-    if (rc >= REF_COUNT_MAX)
-      throw new MmError('RefCountOverflow', `frame ${pfn} reference count at its ceiling`);
+    const rc = this.meta.refCount(pfn);
+    checkIncrement(pfn, rc);
     this.meta.setRefCount(pfn, rc + 1);
   }
 
   /** Removes a reference held by a PTE; frees the frame when it was the last. */
   decRef(pfn: number): void {
     this.checkPfn(pfn);
+    if (this.rcArray !== null) {
+      if (this.decRefShared(pfn)) this.free(pfn);
+      return;
+    }
     const rc = this.meta.refCount(pfn);
     if (rc === REF_COUNT_UNUSED || rc === 0) throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
     if (rc > 1) {
@@ -135,11 +188,52 @@ export class Frames {
       return;
     }
     this.meta.setRefCount(pfn, 0);
+    this.free(pfn);
+  }
+
+  /**
+   * Shared mode: adds a reference with one `Atomics.add`; a count that was not in use or at
+   * the ceiling is put back and reported (nobody may rely on a count it does not hold).
+   */
+  private incRefShared(pfn: number): void {
+    const a = this.rcArray as Uint32Array;
+    const i = pfn * this.rcStride + this.rcOffset;
+    const rc = Atomics.add(a, i, 1);
+    if (rc === REF_COUNT_UNUSED || rc === 0 || rc >= REF_COUNT_MAX) {
+      Atomics.sub(a, i, 1);
+      checkIncrement(pfn, rc);
+    }
+  }
+
+  /** Shared mode: removes a reference with one `Atomics.sub`; true when it was the last. */
+  private decRefShared(pfn: number): boolean {
+    const a = this.rcArray as Uint32Array;
+    const i = pfn * this.rcStride + this.rcOffset;
+    const rc = Atomics.sub(a, i, 1);
+    if (rc === REF_COUNT_UNUSED || rc === 0) {
+      Atomics.add(a, i, 1);
+      throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
+    }
+    return rc === 1;
+  }
+
+  /** Shared mode: drops one handle, refusing to go below zero. */
+  private putSharedHandle(pfn: number): void {
+    const a = this.hArray as Uint32Array;
+    const i = pfn * this.hStride + this.hOffset;
+    if (Atomics.sub(a, i, 1) === 0) {
+      Atomics.add(a, i, 1);
+      throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
+    }
+  }
+
+  /** Tears down a frame whose count just reached 0 and gives it back to the allocator. */
+  private free(pfn: number): void {
     const type = this.meta.type(pfn);
     const hook = this.dropHooks[type];
     if (hook !== undefined) hook(pfn);
     this.memory.release(pfn);
-    this.nrInUseByType[type]--;
+    this.countInUse(type, -1);
     this.meta.setType(pfn, FrameType.Free);
     this.meta.setRefCount(pfn, REF_COUNT_UNUSED);
     this.allocator.dealloc(pfn);
@@ -155,15 +249,29 @@ export class Frames {
     return out;
   }
 
+  private countInUse(type: number, delta: number): void {
+    if (this.rcArray !== null) Atomics.add(this.nrInUseByType as Int32Array, type, delta);
+    else this.nrInUseByType[type] += delta;
+  }
+
   private initFrame(pfn: number, type: FrameType): void {
     // Count 0 while the metadata is built, as in the seed's `from_unused`.
     this.meta.setRefCount(pfn, 0);
     this.meta.setType(pfn, type);
     this.meta.setHandles(pfn, 1);
     this.meta.setRefCount(pfn, 1);
-    this.nrInUseByType[type]++;
+    this.countInUse(type, 1);
     this.nrAllocs++;
     if (this.events !== null && this.events.listenerCount('frameAlloc') !== 0)
       this.events.emit('frameAlloc', pfn, type);
   }
+}
+
+/** Throws unless a count of `rc` may be incremented (in use and below the ceiling). */
+function checkIncrement(pfn: number, rc: number): void {
+  if (rc === REF_COUNT_UNUSED || rc === 0) {
+    throw new MmError('BadFrameState', `frame ${pfn} is not in use (count ${rc === 0 ? 0 : 'unused'})`);
+  }
+  if (rc >= REF_COUNT_MAX)
+    throw new MmError('RefCountOverflow', `frame ${pfn} reference count at its ceiling`);
 }

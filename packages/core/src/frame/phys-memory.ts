@@ -7,6 +7,26 @@ const PAGE_BYTES = 4096;
 const PAGE_WORDS = PAGE_BYTES / 4;
 const NO_SLOT = -1;
 
+/** Largest memory whose pages can live on one `SharedArrayBuffer` (16 GiB). */
+export const MAX_SHARED_MEMORY = 2 ** 34;
+
+/** The buffers of a shared `PhysMemory`, to attach another thread's view to it. */
+export interface PhysMemoryBuffers {
+  /** Every frame's page, frame `pfn` at byte `pfn * 4096`. */
+  readonly pages: SharedArrayBuffer;
+  /** `slotOf`: the frame's own number when it holds data, -1 otherwise. */
+  readonly slots: SharedArrayBuffer;
+  /** One `Int32`: the number of frames holding data. */
+  readonly backed: SharedArrayBuffer;
+}
+
+export interface PhysMemoryOptions {
+  /** Put every page on one `SharedArrayBuffer` (direct-mapped: a frame's slot is its number). */
+  shared?: boolean;
+  /** Attach to another `PhysMemory`'s buffers (implies `shared`). */
+  attach?: PhysMemoryBuffers;
+}
+
 /**
  * Simulated contents of physical frames.
  *
@@ -15,6 +35,13 @@ const NO_SLOT = -1;
  * both as bytes and as 32-bit words (page-table nodes store their PTEs as word pairs).
  * A slot returns to the pool when its frame is freed (`release`), so a reused frame
  * starts zeroed.
+ *
+ * Shared mode (for worker threads): every page lives on one `SharedArrayBuffer` of
+ * `nrFrames` pages (the OS commits only pages that are touched), the slot of a frame is its
+ * own number and `slotOf` only records whether it holds data, so no pool state is shared
+ * and the accessors are the same code. Marking a frame backed is a compare-and-swap (two
+ * threads may touch a fresh node at once); `release` runs only for a frame that nobody
+ * references any more, so it has one caller.
  */
 export class PhysMemory {
   private readonly slotOf: Int32Array;
@@ -23,19 +50,58 @@ export class PhysMemory {
   private freeSlots: Int32Array = new Int32Array(CHUNK_PAGES);
   private nrFreeSlots = 0;
   private nrSlots = 0;
+  /** Shared mode only: the page buffer and the count of backed frames. */
+  private readonly pages: SharedArrayBuffer | null = null;
+  private readonly backed: Int32Array | null = null;
 
-  constructor(readonly nrFrames: number) {
-    this.slotOf = new Int32Array(nrFrames).fill(NO_SLOT);
+  constructor(
+    readonly nrFrames: number,
+    options: PhysMemoryOptions = {},
+  ) {
+    const attach = options.attach;
+    if (attach === undefined && options.shared !== true) {
+      this.slotOf = new Int32Array(nrFrames).fill(NO_SLOT);
+      return;
+    }
+    if (nrFrames * PAGE_BYTES > MAX_SHARED_MEMORY)
+      throw new MmError('InvalidConfig', `shared memory holds at most ${MAX_SHARED_MEMORY} bytes`);
+    this.pages = attach?.pages ?? new SharedArrayBuffer(nrFrames * PAGE_BYTES);
+    this.slotOf = new Int32Array(attach?.slots ?? new SharedArrayBuffer(nrFrames * 4));
+    this.backed = new Int32Array(attach?.backed ?? new SharedArrayBuffer(4));
+    if (attach === undefined) this.slotOf.fill(NO_SLOT);
+    for (let first = 0; first < nrFrames; first += CHUNK_PAGES) {
+      const len = Math.min(CHUNK_PAGES, nrFrames - first) * PAGE_BYTES;
+      this.chunksU8.push(new Uint8Array(this.pages, first * PAGE_BYTES, len));
+      this.chunksU32.push(new Uint32Array(this.pages, first * PAGE_BYTES, len / 4));
+    }
+  }
+
+  /** Whether pages live on a `SharedArrayBuffer`. */
+  get shared(): boolean {
+    return this.backed !== null;
+  }
+
+  /** The shared buffers (shared mode only), for `PhysMemoryOptions.attach`. */
+  buffers(): PhysMemoryBuffers {
+    if (this.pages === null || this.backed === null)
+      throw new MmError('InvalidArgument', 'physical memory is not shared');
+    return {
+      pages: this.pages,
+      slots: this.slotOf.buffer as SharedArrayBuffer,
+      backed: this.backed.buffer as SharedArrayBuffer,
+    };
   }
 
   /** Number of frames that currently hold a page of data. */
   get nrBackedFrames(): number {
-    return this.nrSlots - this.nrFreeSlots;
+    return this.backed !== null ? Atomics.load(this.backed, 0) : this.nrSlots - this.nrFreeSlots;
   }
 
   /** Bytes of page data held in the pool (backed pages plus free pool pages). */
   get poolBytes(): number {
-    return this.chunksU8.length * CHUNK_PAGES * PAGE_BYTES;
+    return this.backed !== null
+      ? this.nrBackedFrames * PAGE_BYTES
+      : this.chunksU8.length * CHUNK_PAGES * PAGE_BYTES;
   }
 
   /** Whether the frame holds data (was written since it was last freed). */
@@ -101,9 +167,14 @@ export class PhysMemory {
   release(pfn: number): void {
     const s = this.slotOf[pfn];
     if (s === NO_SLOT) return;
-    this.slotOf[pfn] = NO_SLOT;
     const base = (s & (CHUNK_PAGES - 1)) * PAGE_WORDS;
     this.chunksU32[s >>> CHUNK_SHIFT].fill(0, base, base + PAGE_WORDS);
+    if (this.backed !== null) {
+      Atomics.store(this.slotOf, pfn, NO_SLOT);
+      Atomics.sub(this.backed, 0, 1);
+      return;
+    }
+    this.slotOf[pfn] = NO_SLOT;
     if (this.nrFreeSlots === this.freeSlots.length) {
       const grown = new Int32Array(this.freeSlots.length * 2);
       grown.set(this.freeSlots);
@@ -113,6 +184,10 @@ export class PhysMemory {
   }
 
   private attach(pfn: number): number {
+    if (this.backed !== null) {
+      if (Atomics.compareExchange(this.slotOf, pfn, NO_SLOT, pfn) === NO_SLOT) Atomics.add(this.backed, 0, 1);
+      return pfn;
+    }
     if (this.nrFreeSlots === 0) this.grow();
     const s = this.freeSlots[--this.nrFreeSlots];
     this.slotOf[pfn] = s;

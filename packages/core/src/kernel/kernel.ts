@@ -8,10 +8,11 @@ import { createStore, type LayoutChoice, resolveLayout } from '../ecs/layout.ts'
 import type { ComponentSchema } from '../ecs/schema.ts';
 import type { ComponentStore, LayoutFactory } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
-import { FrameType } from '../frame/frame-type.ts';
-import { Frames } from '../frame/frames.ts';
+import { FrameAllocator, type FrameAllocatorBuffers } from '../frame/allocator.ts';
+import { FrameType, NR_FRAME_TYPES } from '../frame/frame-type.ts';
+import { Frames, type SharedFrames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
-import { PhysMemory } from '../frame/phys-memory.ts';
+import { PhysMemory, type PhysMemoryBuffers } from '../frame/phys-memory.ts';
 import { PageTableContext } from '../page-table/context.ts';
 import { releaseNodeChildren } from '../page-table/node.ts';
 import { PageTable } from '../page-table/page-table.ts';
@@ -65,6 +66,30 @@ export interface KernelConfig {
   pluginOptions?: Readonly<Record<string, object>>;
   /** The TLB model: CPUs, geometry, ASIDs (defaults: 2 CPUs with x86_64-like TLBs, on). */
   tlb?: TlbConfig;
+  /**
+   * Attach mode: build a view of a kernel that already runs on shared memory (its
+   * `sharedState()`, typically in a worker thread) instead of booting one. `memory` and
+   * `layout` must be the booted kernel's; `sharedMemory` is implied.
+   */
+  attach?: SharedKernelState;
+}
+
+/**
+ * Everything another thread needs to attach a view to a kernel on shared memory
+ * (`Kernel.sharedState()`; structured-clonable, the buffers are shared, not copied).
+ */
+export interface SharedKernelState {
+  readonly memory: number;
+  readonly meta: readonly ArrayBufferLike[];
+  readonly phys: PhysMemoryBuffers;
+  readonly allocator: FrameAllocatorBuffers;
+  readonly inUseByType: SharedArrayBuffer;
+  readonly kernelRoot: number;
+  readonly metaPagesStart: number;
+  readonly nrMetaPages: number;
+  readonly nrBootFrames: number;
+  /** The view's owner-id block (`PageTableContext.setOwnerBlock`): one per thread, 0 is the booting kernel's. */
+  readonly ownerBlock: number;
 }
 
 /** Every `KernelConfig` field (the compiler checks the list is complete). */
@@ -79,6 +104,7 @@ const CONFIG_KEYS = Object.keys({
   services: true,
   pluginOptions: true,
   tlb: true,
+  attach: true,
 } satisfies Record<keyof KernelConfig, true>);
 
 /**
@@ -104,6 +130,7 @@ export class Kernel {
   /** The storage layout of every component family of this kernel. */
   readonly layout: LayoutFactory;
   private readonly sharedMemory: boolean;
+  private readonly sharedFrames: SharedFrames | null;
   readonly meta: FrameMetaStore;
   readonly memory: PhysMemory;
   readonly frames: Frames;
@@ -155,12 +182,33 @@ export class Kernel {
     this.consts = arch.consts;
     const nrFrames = memory / page;
     this.layout = resolveLayout(config.layout ?? 'soa');
-    this.sharedMemory = config.sharedMemory ?? false;
-    this.meta = services.metaStore(nrFrames, { shared: this.sharedMemory });
-    this.memory = new PhysMemory(nrFrames);
-    const allocator = services.frameAllocator(nrFrames);
-    this.frames = new Frames(this.meta, this.memory, allocator);
+    const attach = config.attach;
+    if (attach !== undefined && attach.memory !== memory)
+      throw new MmError(
+        'InvalidConfig',
+        `attach: the shared kernel has ${attach.memory} bytes of memory, not ${memory}`,
+      );
+    const shared = attach !== undefined || (config.sharedMemory ?? false);
+    this.sharedMemory = shared;
+    this.meta = services.metaStore(nrFrames, { shared, attach: attach?.meta });
+    this.memory = new PhysMemory(nrFrames, { shared, attach: attach?.phys });
+    const allocator = services.frameAllocator(nrFrames, { shared, attach: attach?.allocator });
+    // Thread-safe frames need count columns to use `Atomics` on and an allocator that shares
+    // its state; otherwise shared memory covers the lock words only and no thread can attach.
+    const threadSafe = shared && this.meta.column !== undefined && allocator instanceof FrameAllocator;
+    if (attach !== undefined && !threadSafe)
+      throw new MmError('InvalidConfig', 'attach needs the soa or aos layout and the bitmap frame allocator');
+    const sharedFrames = threadSafe
+      ? {
+          inUseByType: attach?.inUseByType ?? new SharedArrayBuffer(NR_FRAME_TYPES * 4),
+          attach: attach !== undefined,
+        }
+      : null;
+    this.frames = new Frames(this.meta, this.memory, allocator, sharedFrames);
+    this.sharedFrames = sharedFrames;
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
+    if (attach !== undefined) this.ctx.setOwnerBlock(attach.ownerBlock);
+    else if (threadSafe) this.ctx.setOwnerBlock(0);
     this.ctx.lockProtocol = services.lockProtocol;
     this.hooks = this.ctx.hooks;
     this.tlb = services.tlb(config.tlb);
@@ -184,12 +232,19 @@ export class Kernel {
     this.container.register(EventsToken, { useValue: this.events });
     this.container.register(ForkStrategyToken, { useValue: services.forkStrategy });
 
+    this.linearMappingBase = kernelBase(this.consts);
+    if (attach !== undefined) {
+      this.nrMetaPages = attach.nrMetaPages;
+      this.metaPagesStart = attach.metaPagesStart;
+      this.kernelPageTable = PageTable.attach(this.ctx, attach.kernelRoot, true);
+      this.nrBootFrames = attach.nrBootFrames;
+      return;
+    }
     // The metadata slots occupy frames of their own, as in Asterinas.
     this.nrMetaPages = Math.ceil((nrFrames * this.meta.bytesPerEntity) / page);
     this.metaPagesStart = this.frames.allocContiguous(this.nrMetaPages, 1, FrameType.MetaPage);
 
     this.kernelPageTable = PageTable.createKernel(this.ctx);
-    this.linearMappingBase = kernelBase(this.consts);
     if (config.linearMapping ?? true) {
       const c = this.kernelPageTable.cursorMut(this.linearMappingBase, this.linearMappingBase + memory);
       try {
@@ -199,6 +254,31 @@ export class Kernel {
       }
     }
     this.nrBootFrames = this.frames.nrInUse;
+  }
+
+  /**
+   * What a worker thread needs to attach a view of this kernel (`KernelConfig.attach`),
+   * with owner-id block `ownerBlock` (1 .. `MAX_OWNER_BLOCKS - 1`, one per thread). Needs a
+   * kernel booted with `sharedMemory: true` on the soa or aos layout and the bitmap
+   * allocator. A view sees the frames, page tables and lock words; page tables made
+   * by one view are reached in another with `PageTable.attach(view.ctx, rootPfn, false)`.
+   */
+  sharedState(ownerBlock = 1): SharedKernelState {
+    const buffers = this.meta.buffers?.();
+    if (this.sharedFrames === null || buffers === undefined)
+      throw new MmError('InvalidArgument', 'this kernel is not on thread-safe shared memory');
+    return {
+      memory: this.frames.nrFrames * this.consts.basePageSize,
+      meta: buffers,
+      phys: this.memory.buffers(),
+      allocator: (this.frames.allocator as FrameAllocator).buffers(),
+      inUseByType: this.sharedFrames.inUseByType,
+      kernelRoot: this.kernelPageTable.rootPfn,
+      metaPagesStart: this.metaPagesStart,
+      nrMetaPages: this.nrMetaPages,
+      nrBootFrames: this.nrBootFrames,
+      ownerBlock,
+    };
   }
 
   /**

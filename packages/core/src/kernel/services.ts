@@ -1,6 +1,10 @@
 import type { LayoutFactory, StoreOptions } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
-import { FrameAllocator, type FrameAllocatorService } from '../frame/allocator.ts';
+import {
+  FrameAllocator,
+  type FrameAllocatorOptions,
+  type FrameAllocatorService,
+} from '../frame/allocator.ts';
 import { createMetaStore, type FrameMetaStore } from '../frame/meta-store.ts';
 import { type LockProtocol, lockProtocol } from '../page-table/lock-protocol.ts';
 import { eagerFork, type ForkStrategy } from '../process/fork-strategy.ts';
@@ -13,8 +17,12 @@ import { Tlb } from '../tlb/tlb.ts';
  * default. Factories run once, while the kernel boots.
  */
 export interface KernelServices {
-  /** Which frames are free (default: the `bitmap` `FrameAllocator`). Token `FrameAllocatorToken`. */
-  frameAllocator: (nrFrames: number) => FrameAllocatorService;
+  /**
+   * Which frames are free (default: the `bitmap` `FrameAllocator`). Token
+   * `FrameAllocatorToken`. `options` asks for shared buffers; an allocator that cannot share
+   * ignores them, and the kernel then cannot be attached from worker threads.
+   */
+  frameAllocator: (nrFrames: number, options: FrameAllocatorOptions) => FrameAllocatorService;
   /** Where frame and node metadata live (default: the config's `layout`). Token `MetaStoreToken`. */
   metaStore: (nrFrames: number, options: StoreOptions) => FrameMetaStore;
   /** The page-table lock protocol (default: `hoh`). Token `LockProtocolToken`. */
@@ -31,7 +39,7 @@ export type ServiceOverrides = Partial<KernelServices>;
 /** The default services, `layout` naming the metadata layout. */
 export function defaultServices(layout: string | LayoutFactory): KernelServices {
   return {
-    frameAllocator: (nrFrames) => new FrameAllocator(nrFrames),
+    frameAllocator: (nrFrames, options) => new FrameAllocator(nrFrames, options),
     metaStore: (nrFrames, options) => createMetaStore(layout, nrFrames, options),
     lockProtocol: lockProtocol('hoh'),
     tlb: (config) => new Tlb(config),

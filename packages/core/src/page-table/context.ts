@@ -1,11 +1,16 @@
 import type { Arch } from '../arch/arch.ts';
 import { type PagingConsts, pageSize } from '../arch/paging-consts.ts';
 import type { PteCodec } from '../arch/pte-codec.ts';
+import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
 import { type KernelHookTable, NO_HOOKS } from '../kernel/hooks.ts';
 import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
+
+const OWNER_BLOCK = 2 ** 24;
+/** Threads that can share one kernel's lock words (owner ids are positive `Int32`s). */
+export const MAX_OWNER_BLOCKS = 128;
 
 /**
  * What every page table of one kernel shares: the architecture, frames and their
@@ -28,6 +33,8 @@ export class PageTableContext {
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
   private nextOwner = 1;
+  private firstOwner = 1;
+  private lastOwner = 0x7fff_fff0;
 
   constructor(
     readonly arch: Arch,
@@ -48,7 +55,20 @@ export class PageTableContext {
   /** A fresh lock-owner id for a cursor. */
   newOwner(): number {
     const id = this.nextOwner;
-    this.nextOwner = id >= 0x7fff_fff0 ? 1 : id + 1;
+    this.nextOwner = id >= this.lastOwner ? this.firstOwner : id + 1;
     return id;
+  }
+
+  /**
+   * Restricts this view's owner ids to block `block` (ids `block * 2^24 .. + 2^24 - 1`,
+   * never 0), so that threads sharing the lock words never hand out the same id: each
+   * thread's view takes its own block (at most `MAX_OWNER_BLOCKS`).
+   */
+  setOwnerBlock(block: number): void {
+    if (!(Number.isInteger(block) && block >= 0 && block < MAX_OWNER_BLOCKS))
+      throw new MmError('InvalidArgument', `owner block ${block} is not in 0..${MAX_OWNER_BLOCKS - 1}`);
+    this.firstOwner = Math.max(1, block * OWNER_BLOCK);
+    this.lastOwner = block * OWNER_BLOCK + OWNER_BLOCK - 1;
+    this.nextOwner = this.firstOwner;
   }
 }

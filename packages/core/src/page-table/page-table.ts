@@ -53,6 +53,17 @@ export class PageTable {
     return new PageTable(ctx, root, true);
   }
 
+  /**
+   * A view of a page table that already exists in shared memory (built by another thread's
+   * kernel view, see `Kernel.sharedState`), rooted at `rootPfn`.
+   */
+  static attach(ctx: PageTableContext, rootPfn: number, isKernel: boolean): PageTable {
+    ctx.frames.checkPfn(rootPfn);
+    if (ctx.meta.level(rootPfn) !== ctx.consts.nrLevels)
+      fail('InvalidArgument', `frame ${rootPfn} is not a page-table root`);
+    return new PageTable(ctx, rootPfn, isKernel);
+  }
+
   /** Creates a user page table sharing the kernel half of `kernel`. */
   static createUser(ctx: PageTableContext, kernel: PageTable): PageTable {
     const consts = ctx.consts;

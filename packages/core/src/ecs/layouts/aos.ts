@@ -48,7 +48,19 @@ function aosSource(schema: ComponentSchema): string {
     ${commonMembers('aos', s.slotBytes)}
     ${views.map((v) => `this.${v} = new ${viewArray(v)}(0);`).join('\n    ')}
 ${atomicViews('    ')}
-    this.grow(capacity);
+    if (options !== undefined && options.attach !== undefined) {
+      const buf = options.attach[0];
+      ${views.map((v) => `this.${v} = new ${viewArray(v)}(buf);`).join('\n      ')}
+${atomicViews('      ')}
+      this.capacity = capacity;
+    } else this.grow(capacity);
+  }
+  buffers() { return [this.v_u8.buffer]; }
+  column(field) {
+    switch (field) {
+      ${s.fields.map((f) => `case '${f.name}': return { array: this.${view(f)}, stride: ${s.slotBytes / f.bytes}, offset: ${f.offset / f.bytes} };`).join('\n      ')}
+      default: throw new MmError('InvalidArgument', '${s.name}: no field ' + field);
+    }
   }
   ${accessors}
   grow(capacity) {

@@ -36,12 +36,25 @@ function soaSource(schema: ComponentSchema): string {
         } this.${col(f)} = a; }`,
     )
     .join('\n    ');
+  const attach = s.fields
+    .map((f, k) => `this.${col(f)} = new ${arrayName(f)}(options.attach[${k}], 0, capacity);`)
+    .join('\n      ');
   const clear = s.fields.map((f) => `this.${col(f)}[i] = ${f.initial};`).join(' ');
   return `class ${className('soa', s)} {
   constructor(capacity, options) {
     ${commonMembers('soa', bytes)}
     ${init}
-    this.grow(capacity);
+    if (options !== undefined && options.attach !== undefined) {
+      ${attach}
+      this.capacity = capacity;
+    } else this.grow(capacity);
+  }
+  buffers() { return [${s.fields.map((f) => `this.${col(f)}.buffer`).join(', ')}]; }
+  column(field) {
+    switch (field) {
+      ${s.fields.map((f) => `case '${f.name}': return { array: this.${col(f)}, stride: 1, offset: 0 };`).join('\n      ')}
+      default: throw new MmError('InvalidArgument', '${s.name}: no field ' + field);
+    }
   }
   ${accessors}
   grow(capacity) {

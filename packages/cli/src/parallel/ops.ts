@@ -1,0 +1,141 @@
+import {
+  type CursorMut,
+  FrameType,
+  type Kernel,
+  MmError,
+  type PageTable,
+  QUERY_END,
+  QUERY_MAPPED,
+  QUERY_NOT_MAPPED,
+} from '@mmkit/core';
+
+/**
+ * Cursor operations a worker runs on the shared page table, each over `pages` base pages
+ * from `va`, each under one cursor (so each is atomic with respect to other cursors of
+ * the table, as the lock protocol promises):
+ * - `map`: maps a fresh frame at every absent page, then re-reads the range under the same
+ *   cursor: a page found absent is a lost PTE;
+ * - `unmap`: unmaps the range (counting the frames it unmapped);
+ * - `protect`: sets `prop` on every mapped page, then re-reads them under the same cursor;
+ * - `query`: counts the mapped pages.
+ * An operation is repeatable: when a node it needs is locked (`CursorBusy`, at creation or
+ * on the way down), the cursor is dropped and the operation starts again, doing only what is
+ * left (pages mapped or unmapped by the failed attempt stay done and counted).
+ */
+export type ParallelOp =
+  | { readonly op: 'map'; readonly va: number; readonly pages: number; readonly prop: number }
+  | { readonly op: 'unmap'; readonly va: number; readonly pages: number }
+  | { readonly op: 'protect'; readonly va: number; readonly pages: number; readonly prop: number }
+  | { readonly op: 'query'; readonly va: number; readonly pages: number };
+
+/** What a worker reports back. */
+export interface WorkerCounters {
+  ops: number;
+  /** Frames this worker mapped (each holds one PTE reference when mapped). */
+  mapped: number;
+  /** Tracked frames this worker's unmaps removed (mapped by any worker). */
+  unmapped: number;
+  protectedPages: number;
+  /** Mapped pages seen by `query` operations. */
+  queried: number;
+  /** Cursors abandoned because a node was locked, and started again. */
+  busyRetries: number;
+  /** Broken promises seen under a cursor (a lost PTE, a wrong property). */
+  violations: string[];
+}
+
+export function newCounters(): WorkerCounters {
+  return { ops: 0, mapped: 0, unmapped: 0, protectedPages: 0, queried: 0, busyRetries: 0, violations: [] };
+}
+
+/**
+ * Runs `ops` in order on `table` of `kernel`, adding to `counters`; `onOp` runs after each
+ * (the watchdog's heartbeat).
+ */
+export function runOps(
+  kernel: Kernel,
+  table: PageTable,
+  ops: readonly ParallelOp[],
+  counters: WorkerCounters,
+  onOp: () => void = () => {},
+): void {
+  const page = kernel.consts.basePageSize;
+  for (const op of ops) {
+    const end = op.va + op.pages * page;
+    for (;;) {
+      const c = table.tryCursorMut(op.va, end);
+      if (c === null) {
+        counters.busyRetries++;
+        continue;
+      }
+      try {
+        runOne(kernel, c, op, page, counters);
+        break;
+      } catch (e) {
+        if (!(e instanceof MmError && e.code === 'CursorBusy')) throw e;
+        counters.busyRetries++;
+      } finally {
+        c.drop();
+      }
+    }
+    counters.ops++;
+    onOp();
+  }
+}
+
+function runOne(kernel: Kernel, c: CursorMut, op: ParallelOp, page: number, counters: WorkerCounters): void {
+  switch (op.op) {
+    case 'map':
+      for (let i = 0; i < op.pages; i++) {
+        const va = op.va + i * page;
+        c.jump(va);
+        if (c.query() !== QUERY_NOT_MAPPED) continue;
+        c.jump(va);
+        const pfn = kernel.frames.alloc(FrameType.Untyped);
+        try {
+          c.map(pfn, op.prop);
+          counters.mapped++;
+        } finally {
+          kernel.frames.put(pfn);
+        }
+      }
+      expectEvery(c, op, page, counters, false, () => true, 'absent right after map (lost PTE)');
+      return;
+    case 'unmap':
+      c.jump(op.va);
+      counters.unmapped += c.unmap(op.pages * page);
+      return;
+    case 'protect':
+      c.jump(op.va);
+      c.protect(op.pages * page, () => op.prop);
+      expectEvery(c, op, page, counters, true, (prop) => prop === op.prop, 'without the property just set');
+      counters.protectedPages += op.pages;
+      return;
+    case 'query':
+      c.jump(op.va);
+      for (let kind = c.query(); kind !== QUERY_END; kind = c.query()) {
+        if (kind === QUERY_MAPPED) counters.queried += c.qLen / page;
+      }
+      return;
+  }
+}
+
+/**
+ * Re-reads the op's range under the same cursor: every mapped page must pass `ok`, and
+ * unless `absentOk` every page must be mapped.
+ */
+function expectEvery(
+  c: CursorMut,
+  op: ParallelOp,
+  page: number,
+  counters: WorkerCounters,
+  absentOk: boolean,
+  ok: (prop: number) => boolean,
+  what: string,
+): void {
+  c.jump(op.va);
+  for (let kind = c.query(); kind !== QUERY_END; kind = c.query()) {
+    if (kind === QUERY_MAPPED ? !ok(c.qProp) : !absentOk)
+      counters.violations.push(`${op.op} 0x${c.qVa.toString(16)}+${c.qLen / page} pages: ${what}`);
+  }
+}

@@ -1,0 +1,29 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { PageTable } from '@mmkit/core';
+import { newCounters, runOps } from './ops.ts';
+import type { WorkerData, WorkerReply } from './protocol.ts';
+import { parallelKernel } from './spec.ts';
+
+/**
+ * A worker thread: attaches a kernel view to the shared memory, runs its operations on the
+ * shared page table, bumps its heartbeat word after each, and replies with its counters
+ * (or the error that stopped it).
+ */
+const data = workerData as WorkerData;
+const counters = newCounters();
+let reply: WorkerReply;
+try {
+  const kernel = parallelKernel(data.spec, data.state);
+  const table = PageTable.attach(kernel.ctx, data.tableRoot, false);
+  const heartbeat = new Int32Array(data.heartbeat);
+  // Start together: every worker waits until all have attached, so that their operations
+  // overlap in time instead of one thread finishing while the next is still loading.
+  Atomics.add(heartbeat, data.nrWorkers, 1);
+  while (Atomics.load(heartbeat, data.nrWorkers) < data.nrWorkers)
+    Atomics.wait(heartbeat, data.nrWorkers, Atomics.load(heartbeat, data.nrWorkers), 1);
+  runOps(kernel, table, data.ops, counters, () => Atomics.add(heartbeat, data.index, 1));
+  reply = { counters };
+} catch (e) {
+  reply = { counters, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+}
+parentPort?.postMessage(reply);
