@@ -134,7 +134,7 @@ export class CursorMut {
     let level = ctx.consts.nrLevels;
     this.level = level;
     this.guardLevel = level;
-    this.enterNode(level, this.pt.rootPfn);
+    this.lockAndSetNode(level, this.pt.rootPfn);
     while (level > 1) {
       const size = sizes[level];
       const slot = Math.floor(start / size);
@@ -146,7 +146,7 @@ export class CursorMut {
       if (codec.kind(lo, hi, level) !== PTE_TABLE) break;
       const parent = this.nodePfn[level];
       const child = codec.pfn(lo, hi, level);
-      this.enterNode(level - 1, child);
+      this.lockAndSetNode(level - 1, child);
       level--;
       this.level = level;
       unlockNode(meta, parent);
@@ -240,6 +240,12 @@ export class CursorMut {
   }
 
   /** Records `pfn` as the node of `level` (no locking). */
+  /** `hoh` creation: locks `pfn` (`CursorBusy` if another cursor holds it), then `setNode`. */
+  private lockAndSetNode(level: number, pfn: number): void {
+    if (!tryLockNode(this.ctx.meta, pfn, this.owner)) this.failBusy(level, pfn);
+    this.setNode(level, pfn);
+  }
+
   private setNode(level: number, pfn: number): void {
     const memory = this.ctx.memory;
     const slot = memory.slot(pfn);
