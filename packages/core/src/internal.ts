@@ -7,11 +7,11 @@
 export * from './arch/index.ts';
 export type { StoreOptions } from './ecs/store.ts';
 export { fail } from './errors.ts';
-export type { FrameAllocatorService } from './frame/allocator.ts';
+export { checkSegmentRequest, type FrameAllocatorService } from './frame/allocator.ts';
 export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
-export { copyUntrackedPage } from './process/fork-strategy.ts';
+export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';
 export * from './vmar/index.ts';

@@ -10,6 +10,7 @@ import {
   FramesToken,
   type KernelEventBus,
   MmError,
+  moveBothPastLeafPass,
   nodeBase,
   nodeWords,
   type PageTableContext,
@@ -212,14 +213,7 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
     meta.setNrChildren(node, meta.nrChildren(node) + nrShared);
   }
   if (i === first) return -1;
-  if (i === n) {
-    const lastVa = va + (i - 1 - first) * size;
-    src.advancePast(lastVa);
-    dst.advancePast(lastVa);
-  } else {
-    src.va = va + (i - first) * size;
-    dst.va = src.va;
-  }
+  moveBothPastLeafPass(src, dst, va, i - first, i === n, size);
   return nrShared;
 }
 

@@ -126,15 +126,7 @@ export class FrameAllocator implements FrameAllocatorService {
    * (a power of two); throws `OutOfFrames` when no such run is free.
    */
   allocContiguous(count: number, align = 1): number {
-    if (
-      !Number.isInteger(count) ||
-      count < 1 ||
-      !Number.isInteger(align) ||
-      align < 1 ||
-      (align & (align - 1)) !== 0
-    ) {
-      throw new MmError('InvalidArgument', `bad segment request: ${count} frames aligned to ${align}`);
-    }
+    checkSegmentRequest(count, align);
     this.lock();
     let start = Math.ceil((this.state[HINT] * 32) / align) * align;
     while (start + count <= this.nrFrames) {
@@ -173,5 +165,21 @@ export class FrameAllocator implements FrameAllocatorService {
       if (!this.isFree(p)) return p;
     }
     return -1;
+  }
+}
+
+/**
+ * Throws `InvalidArgument` unless `count` is a whole number of frames (at least 1) and `align`
+ * a power of two: the request every `FrameAllocatorService.allocContiguous` accepts.
+ */
+export function checkSegmentRequest(count: number, align: number): void {
+  if (
+    !Number.isInteger(count) ||
+    count < 1 ||
+    !Number.isInteger(align) ||
+    align < 1 ||
+    (align & (align - 1)) !== 0
+  ) {
+    throw new MmError('InvalidArgument', `bad segment request: ${count} frames aligned to ${align}`);
   }
 }

@@ -171,13 +171,30 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
     meta.setNrChildren(node, meta.nrChildren(node) + nrCopied);
   }
   if (i === first) return -1;
-  if (i === n) {
-    const lastVa = va + (i - 1 - first) * size;
+  moveBothPastLeafPass(src, dst, va, i - first, i === n, size);
+  return nrCopied;
+}
+
+/**
+ * After a pass over a leaf node that handled `done` slots from `va` on, moves both cursors
+ * to the next slot: past the node (`advancePast`, which releases it) when the pass reached
+ * the node's end, else onto the first slot not handled. Used by the eager fork and the COW
+ * copy, which both copy a leaf node at a time.
+ */
+export function moveBothPastLeafPass(
+  src: CursorMut,
+  dst: CursorMut,
+  va: number,
+  done: number,
+  reachedNodeEnd: boolean,
+  size: number,
+): void {
+  if (reachedNodeEnd) {
+    const lastVa = va + (done - 1) * size;
     src.advancePast(lastVa);
     dst.advancePast(lastVa);
   } else {
-    src.va = va + (i - first) * size;
+    src.va = va + done * size;
     dst.va = src.va;
   }
-  return nrCopied;
 }

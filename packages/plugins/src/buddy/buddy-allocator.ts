@@ -1,4 +1,5 @@
 import { MmError } from '@mmkit/core';
+import { checkSegmentRequest } from '@mmkit/core/internal';
 
 /** Largest block order: 2^10 frames (4 MiB of 4 KiB pages), as Linux's default `MAX_PAGE_ORDER`. */
 export const BUDDY_MAX_ORDER = 10;
@@ -85,15 +86,7 @@ export class BuddyAllocator {
    * `OutOfFrames` when no such run is free.
    */
   allocContiguous(count: number, align = 1): number {
-    if (
-      !Number.isInteger(count) ||
-      count < 1 ||
-      !Number.isInteger(align) ||
-      align < 1 ||
-      (align & (align - 1)) !== 0
-    ) {
-      throw new MmError('InvalidArgument', `bad segment request: ${count} frames aligned to ${align}`);
-    }
+    checkSegmentRequest(count, align);
     const want = Math.max(count, align);
     const order = want <= 1 ? 0 : 32 - Math.clz32(want - 1);
     let start: number;
