@@ -19,12 +19,17 @@ function tempTrace(lines: string[]): string {
   return path;
 }
 
-function replay(path: string, arch = 'x86_64', isTTY = false): { out: string; err: string; status: number } {
+function replay(
+  path: string,
+  arch = 'x86_64',
+  isTTY = false,
+  layout?: string,
+): { out: string; err: string; status: number } {
   let out = '';
   let err = '';
   const status = runReplay(
     path,
-    { arch, check: true },
+    { arch, check: true, layout },
     (s) => {
       out += s;
     },
@@ -51,6 +56,19 @@ describe('mmkit replay', () => {
       expect(err).toBe('');
       expect(status).toBe(0);
     }
+  });
+
+  it.each(['soa', 'aos', 'object'])('gives the Linux-recorded results with --layout %s', (layout) => {
+    for (const name of ['traces/v2-0001', 'traces/mixed-0002', 'traces/fork-0003']) {
+      for (const arch of ARCH_NAMES) {
+        const { out, status } = replay(join(fixtures, `${name}.trace.jsonl`), arch, false, layout);
+        expect(out).toBe(readFileSync(join(fixtures, `${name}.expected.jsonl`), 'utf8'));
+        expect(status).toBe(0);
+      }
+    }
+    expect(() => replay(join(fixtures, 'traces/fork-0003.trace.jsonl'), 'x86_64', false, 'columns')).toThrow(
+      /--layout: unknown layout 'columns' \(known: soa, aos, object\)/,
+    );
   });
 
   it('names the line and the problem of a malformed trace', () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Arch, MmError, type PluginSpec, replayLines, type Violation } from '@mmkit/core';
+import { type Arch, LAYOUT_NAMES, MmError, type PluginSpec, replayLines, type Violation } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, archByName, UsageError } from '../archs.ts';
 import { etaText } from '../eta.ts';
@@ -18,6 +18,8 @@ const PROGRESS_EVERY = 1000;
 
 export interface ReplayCommandOptions {
   arch: string;
+  /** Storage layout of every component family (`soa`, `aos`, `object`; default `soa`). */
+  layout?: string;
   check?: boolean;
   /** Comma-separated plugin names (default: every plugin). */
   plugins?: string;
@@ -50,13 +52,16 @@ export function runReplay(
   err: { write: (s: string) => void; isTTY?: boolean },
 ): number {
   const arch = archByName(opts.arch);
+  const layout = opts.layout ?? 'soa';
+  if (!(LAYOUT_NAMES as readonly string[]).includes(layout))
+    throw new UsageError(`--layout: unknown layout '${layout}' (known: ${LAYOUT_NAMES.join(', ')})`);
   const plugins = pluginSpecs(parsePluginList(opts.plugins ?? DEFAULT_PLUGINS.join(',')));
   if (opts.events || opts.json || opts.until !== undefined) {
     if (opts.expect !== undefined)
       throw new UsageError(
         '--expect compares plain results: it cannot be combined with --events, --json or --until',
       );
-    return runSteps(path, opts, arch, plugins, out, err);
+    return runSteps(path, { ...opts, layout }, arch, plugins, out, err);
   }
   let text: string;
   try {
@@ -80,7 +85,7 @@ export function runReplay(
   let buffered: string[] = [];
   let done = 0;
   try {
-    for (const result of replayLines(lines, { arch, plugins, check: opts.check, onViolations })) {
+    for (const result of replayLines(lines, { arch, layout, plugins, check: opts.check, onViolations })) {
       buffered.push(result);
       if (++done % PROGRESS_EVERY === 0) {
         write(`${buffered.join('\n')}\n`);
@@ -122,6 +127,7 @@ function runSteps(
     {
       arch,
       plugins,
+      layout: opts.layout,
       events: opts.events === true,
       json: opts.json === true,
       until: opts.until === undefined ? undefined : parseLineNumber(opts.until, '--until'),
@@ -148,6 +154,7 @@ export function registerReplay(program: Command): void {
     )
     .argument('<trace>', 'trace file (mmtrace v1)')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
+    .option('--layout <name>', `storage layout of every component family: ${LAYOUT_NAMES.join(', ')}`, 'soa')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')
     .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
     .option(

@@ -8,6 +8,8 @@ import { inspectState } from './state.ts';
 export interface ReplayStepsOptions {
   arch: Arch;
   plugins: readonly PluginSpec[];
+  /** Storage layout of the replaying kernel (default `soa`). */
+  layout?: string;
   /** Print what happened inside the kernel for every op. */
   events: boolean;
   /** JSON Lines instead of text. */
@@ -34,7 +36,7 @@ export function runReplaySteps(
   opts: ReplayStepsOptions,
   out: (chunk: string) => void,
 ): boolean {
-  const session = TraceSession.open(path, { arch: opts.arch, plugins: opts.plugins });
+  const session = TraceSession.open(path, { arch: opts.arch, plugins: opts.plugins, layout: opts.layout });
   const last = opts.until ?? session.nrLines;
   if (last > session.nrLines) throw new UsageError(`--until ${last}: ${path} has ${session.nrLines} lines`);
   const recorder = opts.events ? new OpEventRecorder(session.replayer.kernel) : null;

@@ -5,6 +5,8 @@ import { UsageError } from '../archs.ts';
 export interface TraceSessionOptions {
   arch: Arch;
   plugins: readonly PluginSpec[];
+  /** Storage layout of the replaying kernel's component families (default `soa`). */
+  layout?: string;
 }
 
 /** One executed trace line: its number (1-based, as in the file), text and result line. */
@@ -36,7 +38,7 @@ export class TraceSession {
     this.lines = lines;
     this.replayer = this.guard(1, () => {
       if (lines.length === 0) throw traceError(1, 'empty trace (no header)');
-      return new Replayer(lines[0], { arch: opts.arch, plugins: opts.plugins });
+      return new Replayer(lines[0], { arch: opts.arch, plugins: opts.plugins, layout: opts.layout });
     });
   }
 
