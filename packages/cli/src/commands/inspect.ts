@@ -38,7 +38,7 @@ export function registerInspect(program: Command): void {
     .description(
       "replay an mmtrace up to a line and show a process's memory as Linux tools do (maps, smaps, pmap -x), its page table, or the frames",
     )
-    .argument('<trace>', 'trace file (mmtrace v1)')
+    .argument('<trace>', 'trace file (mmtrace v1 or v2)')
     .option('--at <line>', 'stop after this line (1 = the header; default: the last line)')
     .option('--pid <pid>', 'process to show (default: the lowest live pid)')
     .option('--format <name>', `view: ${INSPECT_FORMATS.join(', ')}`, 'maps')

@@ -152,7 +152,7 @@ export function registerReplay(program: Command): void {
     .description(
       'Replay an mmtrace (JSON Lines) on a fresh kernel and print one result line per trace line, as Linux gives them',
     )
-    .argument('<trace>', 'trace file (mmtrace v1)')
+    .argument('<trace>', 'trace file (mmtrace v1 or v2)')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--layout <name>', `storage layout of every component family: ${LAYOUT_NAMES.join(', ')}`, 'soa')
     .option('--check', 'run kernel.check() after every op and stop at the first violation')

@@ -50,7 +50,7 @@ export function registerUi(program: Command): void {
     .description(
       'write one self-contained HTML page that steps through an mmtrace (address space, page table, frames, charts)',
     )
-    .argument('<trace>', 'trace file (mmtrace v1)')
+    .argument('<trace>', 'trace file (mmtrace v1 or v2)')
     .requiredOption('-o, --output <file>', 'the HTML file to write')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`, 'x86_64')
     .option('--plugins <list>', PLUGINS_OPTION_HELP, DEFAULT_PLUGINS.join(','))
