@@ -12,6 +12,7 @@ import {
   CACHE_MASK,
   CACHE_SHIFT,
   CACHE_UNCACHEABLE,
+  copyLeafWordsClearingBit,
   ErrorCode,
   fail,
   isValidLeafPfn,
@@ -195,11 +196,7 @@ function createCodec(name: string, highest: number): PteCodec {
       dstAt: number,
       nrSlots: number,
     ): void {
-      for (let i = 0, n = 2 * nrSlots; i < n; i += 2) {
-        const lo = src[srcAt + i];
-        dst[dstAt + i] = lo & V ? lo & ~W : lo;
-        dst[dstAt + i + 1] = src[srcAt + i + 1];
-      }
+      copyLeafWordsClearingBit(src, srcAt, dst, dstAt, nrSlots, V, W);
     },
   };
 }

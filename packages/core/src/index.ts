@@ -13,6 +13,7 @@ export {
   CACHE_WRITE_PROTECTED,
   CACHE_WRITEBACK,
   CACHE_WRITETHROUGH,
+  copyLeafWordsClearingBit,
   formatProp,
   isValidLeafPfn,
   type PagingConsts,

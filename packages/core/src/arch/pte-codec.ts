@@ -89,3 +89,26 @@ export function isValidLeafPfn(pfn: number, level: number, pfnLimit: number): bo
   if (pfn <= 0x7fff_ffff) return (pfn | 0) === pfn && (pfn & (align - 1)) === 0;
   return pfn % align === 0;
 }
+
+/**
+ * Copies `nrSlots` PTEs (two words each) from `src` at word `srcAt` to `dst` at word `dstAt`,
+ * clearing `clearBit` in the low word of every entry whose low word has `leafBit` set (the
+ * architecture's leaf marker); other entries are copied unchanged. Works in place. The shared
+ * body of every codec's `copyLeafWordsClearW`, for architectures whose W bit and leaf marker
+ * both sit in the low word.
+ */
+export function copyLeafWordsClearingBit(
+  src: Uint32Array,
+  srcAt: number,
+  dst: Uint32Array,
+  dstAt: number,
+  nrSlots: number,
+  leafBit: number,
+  clearBit: number,
+): void {
+  for (let i = 0, n = 2 * nrSlots; i < n; i += 2) {
+    const lo = src[srcAt + i];
+    dst[dstAt + i] = lo & leafBit ? lo & ~clearBit : lo;
+    dst[dstAt + i + 1] = src[srcAt + i + 1];
+  }
+}
