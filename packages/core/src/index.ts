@@ -144,11 +144,24 @@ export {
 } from './page-table/lock-protocol.ts';
 export { PageTable } from './page-table/page-table.ts';
 export {
+  accessFaults,
   eagerFork,
   type ForkStrategy,
+  type LockMode,
+  type LockModeStats,
+  MAX_READERS_WAKEUP,
+  MmapLock,
+  madviseLock,
+  type OpLock,
   Process,
   ProcessTable,
   type ProcessTableConfig,
+  Thread,
+  type ThreadOp,
+  ThreadOps,
+  type ThreadProgram,
+  ThreadScheduler,
+  type ThreadSchedulerOptions,
 } from './process/index.ts';
 export * from './syscall/errno.ts';
 export {

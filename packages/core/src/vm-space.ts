@@ -13,7 +13,7 @@ import type { TlbSpace } from './tlb/tlb.ts';
  * cursor (`cursorMut`) must flush the page before any access can run again (`flushRange`,
  * `flushPage`, `flushAll`), naming the pages: a TLB entry left behind is a stale
  * translation, which `kernel.check()` reports. Flushes requested here come from the CPU the
- * space's process runs on.
+ * space's running thread is on (`TlbSpace.cpu`).
  */
 export class VmSpace {
   readonly pt: PageTable;
@@ -75,24 +75,17 @@ export class VmSpace {
   /** Flushes the TLB entries of `[start, end)`, where `nrPages` pages changed (none: nothing to do). */
   flushRange(start: number, end: number, nrPages: number): void {
     const tlb = this.kernel.tlb;
-    tlb.flushPages(
-      this.tlbSpace,
-      start,
-      end,
-      nrPages,
-      this.kernel.consts.basePageSize,
-      this.tlbSpace.homeCpu,
-    );
+    tlb.flushPages(this.tlbSpace, start, end, nrPages, this.kernel.consts.basePageSize, this.tlbSpace.cpu);
   }
 
   /** Flushes the TLB entry of the page at `va`. */
   flushPage(va: number): void {
-    this.kernel.tlb.flushPage(this.tlbSpace, va, this.kernel.consts.basePageSize, this.tlbSpace.homeCpu);
+    this.kernel.tlb.flushPage(this.tlbSpace, va, this.kernel.consts.basePageSize, this.tlbSpace.cpu);
   }
 
   /** Flushes every TLB entry of this address space. */
   flushAll(): void {
-    this.kernel.tlb.flushSpace(this.tlbSpace, this.tlbSpace.homeCpu);
+    this.kernel.tlb.flushSpace(this.tlbSpace, this.tlbSpace.cpu);
   }
 
   /** Unmaps everything and frees the page table (the kernel half stays); the ASID is released. */

@@ -1,3 +1,13 @@
 export { eagerFork, type ForkStrategy } from './fork-strategy.ts';
+export { type LockMode, type LockModeStats, MAX_READERS_WAKEUP, MmapLock } from './mmap-lock.ts';
 export { Process } from './process.ts';
 export { ProcessTable, type ProcessTableConfig } from './process-table.ts';
+export { Thread } from './thread.ts';
+export { accessFaults, madviseLock, ThreadOps } from './thread-ops.ts';
+export {
+  type OpLock,
+  type ThreadOp,
+  type ThreadProgram,
+  ThreadScheduler,
+  type ThreadSchedulerOptions,
+} from './thread-scheduler.ts';

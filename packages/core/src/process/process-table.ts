@@ -9,6 +9,7 @@ import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
 import type { ForkStrategy } from './fork-strategy.ts';
 import { Process } from './process.ts';
+import { Thread } from './thread.ts';
 
 export interface ProcessTableConfig {
   /** How fork copies an address space (default: the kernel's `ForkStrategyToken` service). */
@@ -18,14 +19,18 @@ export interface ProcessTableConfig {
 }
 
 /**
- * The processes of one kernel. Pids are given in creation order from 0 and never reused.
+ * The processes of one kernel and their threads. Pids and tids come from one counter, in
+ * creation order from 0, never reused; a process's first thread has the pid as its tid.
  *
- * Lifetime: `spawn` and `fork` create a process with its own page table; `exit` clears its
- * VMAR (dropping every mapping, page and VMO reference) and destroys its page table, so
- * once every process has exited only the kernel's own frames remain in use.
+ * Lifetime: `spawn` and `fork` create a process with its own page table and one thread;
+ * `clone` adds a thread sharing the address space, `exitThread` removes one and ends the
+ * process with its last; `exit` (Linux's `exit_group`) ends every thread at once. Ending a
+ * process clears its VMAR (dropping every mapping, page and VMO reference) and destroys its
+ * page table, so once every process has exited only the kernel's own frames remain in use.
  */
 export class ProcessTable {
   private readonly procs = new Map<number, Process>();
+  private readonly threadsByTid = new Map<number, Thread>();
   private nextPid = 0;
   forkStrategy: ForkStrategy;
   private readonly vmarConfig: VmarConfig;
@@ -56,20 +61,63 @@ export class ProcessTable {
     return p;
   }
 
-  /** Creates a process with an empty address space. */
+  /** The live thread `tid`, or undefined. */
+  thread(tid: number): Thread | undefined {
+    return this.threadsByTid.get(tid);
+  }
+
+  /** The live thread `tid`; throws `InvalidArgument` if there is none. */
+  requireThread(tid: number): Thread {
+    const t = this.threadsByTid.get(tid);
+    if (t === undefined) throw new MmError('InvalidArgument', `no live thread ${tid}`);
+    return t;
+  }
+
+  /** Creates a process with an empty address space and one thread (tid = pid) on its home CPU. */
   spawn(): Process {
     const p = new Process(this.nextPid++, new Vmar(new VmSpace(this.kernel), this.vmarConfig));
     p.vmar.owner = p.pid;
     p.vmar.space.owner = p.pid;
     this.procs.set(p.pid, p);
+    this.addThread(p, p.pid);
     return p;
+  }
+
+  /**
+   * `clone(CLONE_VM | CLONE_THREAD)` in process `pid`: a new thread sharing its address space
+   * (Linux takes no `mmap_lock` for it). The process's n-th thread runs on CPU
+   * `(home CPU + n) mod CPUs` of the TLB model, so threads spread over the CPUs.
+   */
+  clone(pid: number): Thread {
+    return this.addThread(this.require(pid), this.nextPid++);
+  }
+
+  private addThread(p: Process, tid: number): Thread {
+    const cpus = this.kernel.tlb.config.cpus;
+    const t = new Thread(tid, p.pid, (p.vmar.space.tlbSpace.homeCpu + p.nrThreadsCreated++) % cpus);
+    p.threads.set(tid, t);
+    this.threadsByTid.set(tid, t);
+    return t;
+  }
+
+  /**
+   * Thread `tid` exits. The address space lives on while another thread of the process does
+   * (even when the first thread leaves); the last thread's exit ends the process (`exit`).
+   */
+  exitThread(tid: number): void {
+    const t = this.requireThread(tid);
+    const p = this.require(t.pid);
+    p.threads.delete(tid);
+    this.threadsByTid.delete(tid);
+    if (p.threads.size === 0) this.exit(p.pid);
   }
 
   /**
    * Creates a child of `pid` whose address space is a copy made by the fork strategy, then
    * made what Linux's `dup_mmap` gives: mappings marked don't-fork are gone, wipe-on-fork
    * ones and shared ones (whose pages a fault finds again, so Linux copies no PTE of them)
-   * have no pages, nothing is locked, and the break is the parent's.
+   * have no pages, nothing is locked, and the break is the parent's. The child has one
+   * thread, whatever the parent has: Linux copies only the thread that calls fork.
    */
   fork(pid: number): Process {
     const parent = this.require(pid);
@@ -84,27 +132,46 @@ export class ProcessTable {
     return child;
   }
 
-  /** Ends `pid`: its address space is torn down and every frame only it held is freed. */
+  /**
+   * Ends `pid` and all its threads (`exit_group`): its address space is torn down and every
+   * frame only it held is freed.
+   */
   exit(pid: number): void {
     const p = this.require(pid);
+    for (const tid of p.threads.keys()) this.threadsByTid.delete(tid);
+    p.threads.clear();
     p.vmar.clear();
     p.vmar.space.destroy();
     this.procs.delete(pid);
   }
 
   /**
-   * Checks every live VMAR (`checkVmar`) and that each VMO's reference count equals the
-   * number of mappings, over all processes, that map it.
+   * Checks every live VMAR (`checkVmar`) and `mmap_lock`, that every live process has a
+   * thread and every thread a live process that lists it, and that each VMO's reference
+   * count equals the number of mappings, over all processes, that map it.
    */
   check(): Violation[] {
     const out: Violation[] = [];
     const users = new Map<Vmo, number>();
+    let nrThreads = 0;
     for (const p of this.procs.values()) {
       out.push(...checkVmar(p.vmar, `pid ${p.pid}`));
+      out.push(...p.mmapLock.check(`pid ${p.pid}`));
+      if (p.threads.size === 0) out.push({ kind: 'thread', message: `pid ${p.pid} is live with no thread` });
+      for (const t of p.threads.values()) {
+        nrThreads++;
+        if (t.pid !== p.pid || this.threadsByTid.get(t.tid) !== t)
+          out.push({ kind: 'thread', message: `thread ${t.tid} of pid ${p.pid} is not in the thread table` });
+      }
       for (const m of p.vmar.mappings.values()) {
         if (m.vmo !== null) users.set(m.vmo, (users.get(m.vmo) ?? 0) + 1);
       }
     }
+    if (nrThreads !== this.threadsByTid.size)
+      out.push({
+        kind: 'thread',
+        message: `${this.threadsByTid.size} threads are listed but live processes have ${nrThreads}`,
+      });
     for (const [vmo, n] of users) {
       if (vmo.nrRefs !== n)
         out.push({ kind: 'vmo-ref', message: `a VMO has ${vmo.nrRefs} references but ${n} mappings` });

@@ -121,12 +121,26 @@ export class LinuxSyscalls {
     return sysBrk(this.vmar(pid), newBrk);
   }
 
-  /** Forks `pid`; returns the child's pid. */
+  /** Forks `pid`; returns the child's pid. The child has one thread, a copy of the caller. */
   fork(pid: number): number {
     return this.procs.fork(pid).pid;
   }
 
-  /** Ends `pid`, tearing its address space down. */
+  /**
+   * `clone(CLONE_VM | CLONE_THREAD)` in `pid`: a new thread sharing its address space; returns
+   * the new tid (from the pid counter).
+   */
+  clone(pid: number): number {
+    return this.procs.clone(pid).tid;
+  }
+
+  /** Thread `tid` exits; the process ends with its last thread. */
+  exitThread(tid: number): number {
+    this.procs.exitThread(tid);
+    return 0;
+  }
+
+  /** Ends `pid` and all its threads (`exit_group`), tearing its address space down. */
   exit(pid: number): number {
     this.procs.exit(pid);
     return 0;

@@ -18,16 +18,24 @@ export type TlbFlushKind = 'page' | 'asid' | 'all';
  * An address space as the TLB sees it: its address space id (PCID/ASID), the CPU its
  * process runs on, the root of its page table, and the CPUs whose TLBs may hold its entries
  * (Linux's `mm_cpumask`, one bit per CPU).
+ *
+ * `cpu` is the CPU of the thread running in the space now (`Tlb.switchTo`): accesses look
+ * up and fill that CPU's TLB and flushes are requested from it. A single-threaded process
+ * stays on `homeCpu`.
  */
 export class TlbSpace {
-  /** Bit `c` set: CPU `c` cached an entry of this space since its last flush there. */
+  /** Bit `c` set: CPU `c` cached an entry of this space, or ran a thread of it, since its last flush there. */
   cpuMask = 0;
   live = true;
+  /** The CPU the space's running thread is on. */
+  cpu: number;
   constructor(
     public asid: number,
     readonly homeCpu: number,
     readonly rootPfn: number,
-  ) {}
+  ) {
+    this.cpu = homeCpu;
+  }
 }
 
 /**
@@ -36,7 +44,7 @@ export class TlbSpace {
  *
  * - Accesses: a user access first looks its page up (`lookup`: L1, then L2, which refills
  *   L1); on a miss the page table is walked (and a fault may map the page) and the result
- *   is cached in both levels (`fill`). A process runs on its space's home CPU.
+ *   is cached in both levels (`fill`). A single-threaded process runs on its space's home CPU; the threads of a process run on their own CPUs (`switchTo`).
  * - Flushes name the address space and the pages (`flushPages`, `flushPage`, `flushSpace`,
  *   `shootdown`) and reach every CPU in the space's `cpuMask`; each CPU other than the
  *   initiator's is a shootdown (an IPI). Running out of ASIDs renumbers the live spaces
@@ -69,6 +77,8 @@ export class Tlb {
   nrFullFlushes = 0;
   /** Flushes delivered to a CPU other than the one that requested them. */
   nrShootdowns = 0;
+  /** Per CPU: the shootdowns it received (they add up to `nrShootdowns`). */
+  readonly nrShootdownsTo: number[];
   /** Hits on entries that no longer matched the page table. */
   nrStaleHits = 0;
   /** Optional observer (the kernel's event bus), called once per flush operation. */
@@ -86,6 +96,7 @@ export class Tlb {
     const cpus = this.enabled ? this.config.cpus : 0;
     this.l1 = Array.from({ length: cpus }, () => new TlbArray(this.config.l1));
     this.l2 = Array.from({ length: cpus }, () => new TlbArray(this.config.l2));
+    this.nrShootdownsTo = new Array<number>(this.config.cpus).fill(0);
   }
 
   get nrHits(): number {
@@ -104,9 +115,21 @@ export class Tlb {
     return space;
   }
 
+  /**
+   * A thread of `space` starts running on `cpu` (Linux's `switch_mm`): its accesses use that
+   * CPU's TLB from now on, and the CPU joins the space's mask, so every later flush of the
+   * space reaches it until a flush of the whole space clears the mask.
+   */
+  switchTo(space: TlbSpace, cpu: number): void {
+    if (!(Number.isInteger(cpu) && cpu >= 0 && cpu < this.config.cpus))
+      throw new MmError('InvalidArgument', `no CPU ${cpu} (the TLB model has ${this.config.cpus})`);
+    space.cpu = cpu;
+    space.cpuMask |= 1 << cpu;
+  }
+
   /** The address space is gone: its entries are flushed and its ASID may be reused. */
   releaseSpace(space: TlbSpace): void {
-    this.flushSpace(space, space.homeCpu);
+    this.flushSpace(space, space.cpu);
     space.live = false;
     this.spaces.delete(space.asid);
   }
@@ -136,14 +159,14 @@ export class Tlb {
 
   /**
    * The lookup an access to page `vpn` of `space` makes before any page walk, on the
-   * space's CPU. `need` are the rights the access needs (`PROP_R`, `PROP_W`, `PROP_X`);
+   * CPU of the space's running thread. `need` are the rights the access needs (`PROP_R`, `PROP_W`, `PROP_X`);
    * `ptePfn`/`pteProp` are what the page table holds now (`ptePfn` -1: nothing mapped).
    * Returns true on a usable hit (then nothing needs to be filled). An entry lacking
    * `need` is dropped (the spurious-fault path) and counts as a miss; a stale entry is
    * recorded, dropped, and the access proceeds as a miss.
    */
   lookup(space: TlbSpace, vpn: number, need: number, ptePfn: number, pteProp: number): boolean {
-    const cpu = space.homeCpu;
+    const cpu = space.cpu;
     const l1 = this.l1[cpu];
     let at = l1.find(space.asid, vpn);
     let array = l1;
@@ -179,9 +202,9 @@ export class Tlb {
     return true;
   }
 
-  /** Caches the translation `vpn` → `pfn` with `prop` of `space` in its CPU's L1 and L2. */
+  /** Caches the translation `vpn` → `pfn` with `prop` of `space` in the L1 and L2 of the space's current CPU. */
   fill(space: TlbSpace, vpn: number, pfn: number, prop: number): void {
-    const cpu = space.homeCpu;
+    const cpu = space.cpu;
     if (this.l1[cpu].insert(space.asid, vpn, pfn, prop)) this.nrL1Evictions++;
     if (this.l2[cpu].insert(space.asid, vpn, pfn, prop)) this.nrL2Evictions++;
     space.cpuMask |= 1 << cpu;
@@ -297,7 +320,10 @@ export class Tlb {
     let mask = this.enabled ? space.cpuMask : 0;
     for (let cpu = 0; mask !== 0; cpu++, mask >>>= 1) {
       if ((mask & 1) === 0) continue;
-      if (cpu !== initiator) this.nrShootdowns++;
+      if (cpu !== initiator) {
+        this.nrShootdowns++;
+        this.nrShootdownsTo[cpu]++;
+      }
       flush(cpu);
     }
   }

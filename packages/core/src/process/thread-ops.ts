@@ -1,0 +1,202 @@
+import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import {
+  MADV_COLD,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_PAGEOUT,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
+  MADV_REMOVE,
+  MADV_WILLNEED,
+} from '../syscall/linux-abi.ts';
+import type { LinuxSyscalls } from '../syscall/linux-syscalls.ts';
+import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
+import type { Vmar } from '../vmar/vmar.ts';
+import type { Thread } from './thread.ts';
+import type { OpLock, ThreadOp, ThreadProgram, ThreadScheduler } from './thread-scheduler.ts';
+
+/**
+ * Advice that Linux carries out under the `mmap_lock` held for read (`madvise_need_mmap_write`
+ * returns 0): it changes pages, not mappings. Every other advice changes the mappings' flags
+ * and takes the lock for write.
+ */
+const MADVISE_UNDER_READ_LOCK = new Set([
+  MADV_REMOVE,
+  MADV_WILLNEED,
+  MADV_DONTNEED,
+  MADV_COLD,
+  MADV_PAGEOUT,
+  MADV_FREE,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
+]);
+
+/** The lock mode Linux's madvise takes for `advice`. */
+export function madviseLock(advice: number): OpLock {
+  return MADVISE_UNDER_READ_LOCK.has(advice) ? 'read' : 'write';
+}
+
+/**
+ * Whether a load (`access` `ACCESS_READ`) or store (`ACCESS_WRITE`) of `[va, va + len)` would
+ * take a page fault: some page is not mapped, or not with the rights the access needs. Reads
+ * the page table only (a read-only cursor per page, dropped at once).
+ */
+export function accessFaults(vmar: Vmar, va: number, len: number, access: number): boolean {
+  const space = vmar.space;
+  const page = vmar.pageSize;
+  const first = Math.floor(va / page) * page;
+  const end = va + Math.max(len, 1);
+  if (!(first >= space.lower && end <= space.upper)) return true;
+  for (let at = first; at < end; at += page) {
+    const c = space.cursor(at, at + page);
+    try {
+      if (c.query() !== QUERY_MAPPED || !propAllows(c.qProp, access)) return true;
+    } finally {
+      c.drop();
+    }
+  }
+  return false;
+}
+
+/**
+ * The memory system calls and accesses of one thread as scheduler operations, each taking
+ * its process's `mmap_lock` as Linux does:
+ * - for write: mmap, munmap (downgraded to read once the mappings are detached, as
+ *   `__vm_munmap` does, so its page-table work runs under the read lock), mprotect, mremap,
+ *   madvise that changes mappings, fork (`dup_mmap` holds the parent's lock for write);
+ * - for read: madvise that only drops or reads pages (`madviseLock`), a load or store that
+ *   faults (`do_user_addr_fault` → `lock_mm_and_find_vma`), a thread's exit (`exit_mm`);
+ * - none: a load or store whose pages are all mapped with the rights it needs (the MMU
+ *   translates it, no kernel code runs), thread creation (`clone(CLONE_VM)`).
+ *
+ * An access counts as `load`/`store`, or `load-fault`/`store-fault` when it took the lock.
+ *
+ * Cost (steps the lock is held): one per page the call covers, at least one; a munmap one
+ * more (detaching the mappings); mmap one (without `MAP_POPULATE`, no page is touched); fork
+ * one plus one per mapping copied. Per-VMA locks (Linux 6.4, faults without the
+ * `mmap_lock`) are not modelled.
+ */
+export class ThreadOps {
+  constructor(readonly sys: LinuxSyscalls) {}
+
+  private pages(t: Thread, len: number): number {
+    const page = this.sys.procs.require(t.pid).vmar.pageSize;
+    return Math.max(1, Math.ceil(len / page));
+  }
+
+  mmap(t: Thread, addr: number, len: number, prot: number, flags: number): ThreadOp {
+    return { kind: 'mmap', lock: 'write', steps: 1, run: () => this.sys.mmap(t.pid, addr, len, prot, flags) };
+  }
+
+  munmap(t: Thread, addr: number, len: number): ThreadOp {
+    return {
+      kind: 'munmap',
+      lock: 'write',
+      steps: 1 + this.pages(t, len),
+      downgradeAfter: 1,
+      run: () => this.sys.munmap(t.pid, addr, len),
+    };
+  }
+
+  mprotect(t: Thread, addr: number, len: number, prot: number): ThreadOp {
+    return {
+      kind: 'mprotect',
+      lock: 'write',
+      steps: this.pages(t, len),
+      run: () => this.sys.mprotect(t.pid, addr, len, prot),
+    };
+  }
+
+  mremap(t: Thread, addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): ThreadOp {
+    return {
+      kind: 'mremap',
+      lock: 'write',
+      steps: this.pages(t, oldLen),
+      run: () => this.sys.mremap(t.pid, addr, oldLen, newLen, flags, newAddr),
+    };
+  }
+
+  madvise(t: Thread, addr: number, len: number, advice: number): ThreadOp {
+    return {
+      kind: 'madvise',
+      lock: madviseLock(advice),
+      steps: this.pages(t, len),
+      run: () => this.sys.madvise(t.pid, addr, len, advice),
+    };
+  }
+
+  /** A load of `out.length` bytes at `va` into `out`; the result is 0 or the signal number. */
+  load(t: Thread, va: number, out: Uint8Array): ThreadOp {
+    return this.access(t, 'load', va, out.length, ACCESS_READ, () => this.sys.readMemory(t.pid, va, out));
+  }
+
+  /** A store of `data` at `va`; the result is 0 or the signal number. */
+  store(t: Thread, va: number, data: Uint8Array): ThreadOp {
+    return this.access(t, 'store', va, data.length, ACCESS_WRITE, () =>
+      this.sys.writeMemory(t.pid, va, data),
+    );
+  }
+
+  private access(
+    t: Thread,
+    kind: string,
+    va: number,
+    len: number,
+    access: number,
+    run: () => number,
+  ): ThreadOp {
+    const vmar = this.sys.procs.require(t.pid).vmar;
+    const pages = this.pages(t, va - Math.floor(va / vmar.pageSize) * vmar.pageSize + len);
+    // Decided when the access starts (the scheduler asks for the lock first): does it fault then?
+    let faults = false;
+    return {
+      get kind() {
+        return faults ? `${kind}-fault` : kind;
+      },
+      lock: () => {
+        faults = accessFaults(vmar, va, len, access);
+        return faults ? 'read' : 'none';
+      },
+      get steps() {
+        return faults ? pages : 1;
+      },
+      run,
+    };
+  }
+
+  /** fork from thread `t`: the child has one thread (its pid is the result). */
+  fork(t: Thread): ThreadOp {
+    const vmar = this.sys.procs.require(t.pid).vmar;
+    return { kind: 'fork', lock: 'write', steps: 1 + vmar.mappings.size, run: () => this.sys.fork(t.pid) };
+  }
+
+  /**
+   * `clone(CLONE_VM | CLONE_THREAD)` from thread `t`: a new thread of its process runs
+   * `program(thread)` under `scheduler`; the result is the new tid.
+   */
+  clone(t: Thread, start: (thread: Thread) => ThreadProgram, scheduler: ThreadScheduler): ThreadOp {
+    return {
+      kind: 'clone',
+      lock: 'none',
+      steps: 1,
+      run: () => {
+        const thread = this.sys.procs.clone(t.pid);
+        scheduler.add(thread, start(thread));
+        return thread.tid;
+      },
+    };
+  }
+
+  /** Thread `t` exits (the last thread's exit ends its process); the result is 0. */
+  exit(t: Thread): ThreadOp {
+    return {
+      kind: 'exit',
+      lock: 'read',
+      steps: 1,
+      run: () => {
+        this.sys.procs.exitThread(t.tid);
+        return 0;
+      },
+    };
+  }
+}
