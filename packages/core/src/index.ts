@@ -157,6 +157,7 @@ export {
   ProcessTable,
   type ProcessTableConfig,
   Thread,
+  type ThreadHost,
   type ThreadOp,
   ThreadOps,
   type ThreadProgram,

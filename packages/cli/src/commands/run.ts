@@ -69,7 +69,10 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('compose a kernel from a config and run a workload; print a summary (the main job)')
-    .option('--config <file>', 'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed')
+    .option(
+      '--config <file>',
+      'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed, threads',
+    )
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')} (default: the config's, or x86_64)`)
     .option('--memory <size>', "physical memory, e.g. 512MiB, 2GiB (default: the config's, or 1 GiB)")
     .option(
@@ -77,6 +80,10 @@ export function registerRun(program: Command): void {
       `frame metadata layout: ${LAYOUT_NAMES.join(', ')} (default: the config's, or soa)`,
     )
     .option('--seed <n>', "seed of the built-in workload's random choices (default: the config's, or 1)")
+    .option(
+      '--threads <n>',
+      "threads of a threaded workload's process (arenas), 1 to 64; a seeded scheduler interleaves them (default: the config's, or 1)",
+    )
     .option(
       '--workload <name>',
       `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`,

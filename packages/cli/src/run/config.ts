@@ -18,7 +18,12 @@ export interface RunConfig {
   /** Scale of a built-in workload (1 = the default size). */
   scale: number;
   seed: number;
+  /** Threads of a threaded workload's process (1 to `MAX_THREADS`). */
+  threads: number;
 }
+
+/** The most threads `threads` may ask for. */
+export const MAX_THREADS = 64;
 
 /** What `mmkit run` does with no arguments: x86_64, 1 GiB, every plugin, the server workload. */
 export const DEFAULT_CONFIG: RunConfig = {
@@ -29,9 +34,10 @@ export const DEFAULT_CONFIG: RunConfig = {
   workload: 'server',
   scale: 1,
   seed: 1,
+  threads: 1,
 };
 
-const FIELDS = ['arch', 'memory', 'layout', 'plugins', 'workload', 'scale', 'seed'];
+const FIELDS = ['arch', 'memory', 'layout', 'plugins', 'workload', 'scale', 'seed', 'threads'];
 
 function bad(path: string, field: string, message: string): never {
   throw new UsageError(`${path}: ${field}: ${message}`);
@@ -110,6 +116,15 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
     if (!Number.isSafeInteger(obj.seed)) bad(path, 'seed', 'expected an integer');
     config.seed = obj.seed as number;
   }
+  if (obj.threads !== undefined) {
+    if (
+      !Number.isSafeInteger(obj.threads) ||
+      (obj.threads as number) < 1 ||
+      (obj.threads as number) > MAX_THREADS
+    )
+      bad(path, 'threads', `expected a whole number of threads from 1 to ${MAX_THREADS}`);
+    config.threads = obj.threads as number;
+  }
   return config;
 }
 
@@ -153,12 +168,13 @@ function resolvePaths(config: RunConfig, folder: string): RunConfig {
   return config;
 }
 
-/** Command-line flags that override a configuration's fields (`--arch`, `--memory`, `--layout`, `--seed`). */
+/** Command-line flags that override a configuration's fields (`--arch`, `--memory`, `--layout`, `--seed`, `--threads`). */
 export interface ConfigFlags {
   arch?: string;
   memory?: string;
   layout?: string;
   seed?: string;
+  threads?: string;
 }
 
 /**
@@ -172,6 +188,8 @@ export function applyFlags(config: RunConfig, flags: ConfigFlags): RunConfig {
   if (flags.layout !== undefined) raw.layout = flags.layout;
   if (flags.seed !== undefined)
     raw.seed = /^-?\d+$/.test(flags.seed.trim()) ? Number(flags.seed) : flags.seed;
+  if (flags.threads !== undefined)
+    raw.threads = /^-?\d+$/.test(flags.threads.trim()) ? Number(flags.threads) : flags.threads;
   const checked = validateConfig(raw, 'command line');
   const out = { ...config };
   for (const key of Object.keys(raw) as (keyof ConfigFlags)[])

@@ -5,6 +5,7 @@ import { pluginSpecs } from '../plugins.ts';
 import type { RunConfig } from './config.ts';
 import { RunStats } from './stats.ts';
 import { type RunSummary, summarize, teardown } from './summary.ts';
+import { ThreadedRun } from './threads.ts';
 import { WORKLOAD_NAMES, WORKLOADS } from './workloads/index.ts';
 import { seededRandom } from './workloads/workload.ts';
 
@@ -24,14 +25,24 @@ function pluginsOf(config: RunConfig) {
  * processes are torn down, plus what remains after they all exit.
  */
 export function runWorkload(config: RunConfig, progress: Progress = () => {}): RunSummary {
-  if (WORKLOADS[config.workload] === undefined && existsSync(config.workload))
+  const threadedNames = WORKLOAD_NAMES.filter((n) => WORKLOADS[n].threaded === true).join(', ');
+  if (WORKLOADS[config.workload] === undefined && existsSync(config.workload)) {
+    if (config.threads > 1)
+      throw new UsageError(
+        `threads ${config.threads}: a trace replays its own processes on one thread each; threads apply to the threaded workloads (${threadedNames})`,
+      );
     return runTrace(config, progress);
+  }
   const workload = WORKLOADS[config.workload];
   if (workload === undefined) {
     throw new UsageError(
       `unknown workload '${config.workload}' (built in: ${WORKLOAD_NAMES.join(', ')}; or the path of an mmtrace)`,
     );
   }
+  if (config.threads > 1 && workload.threaded !== true)
+    throw new UsageError(
+      `threads ${config.threads}: workload '${workload.name}' runs single-threaded processes; threads apply to the threaded workloads (${threadedNames})`,
+    );
   const names = config.plugins.map((p) => p.name);
   for (const needed of workload.requires) {
     if (!names.includes(needed))
@@ -45,15 +56,29 @@ export function runWorkload(config: RunConfig, progress: Progress = () => {}): R
   });
   const sys = new LinuxSyscalls(kernel);
   const stats = new RunStats();
-  return timed(config, kernel, sys, stats, () =>
-    workload.run({
-      kernel,
-      sys,
-      random: seededRandom(config.seed),
-      scale: config.scale,
-      op: (kind) => stats.op(kind),
-      progress,
-    }),
+  const threaded = workload.threaded === true ? new ThreadedRun(sys, config.seed) : undefined;
+  return timed(
+    config,
+    kernel,
+    sys,
+    stats,
+    () => {
+      workload.run({
+        kernel,
+        sys,
+        random: seededRandom(config.seed),
+        scale: config.scale,
+        seed: config.seed,
+        threads: config.threads,
+        threaded,
+        op: (kind, n) => stats.op(kind, n),
+        progress,
+      });
+      // A threaded workload's operations are counted by its threads.
+      for (const t of threaded?.summary().perThread ?? [])
+        for (const [kind, n] of Object.entries(t.byKind)) stats.op(kind, n);
+    },
+    threaded,
   );
 }
 
@@ -93,6 +118,7 @@ function timed(
   sys: LinuxSyscalls,
   stats: RunStats,
   body: () => void,
+  threaded?: ThreadedRun,
 ): RunSummary {
   stats.attach(kernel);
   const start = performance.now();
@@ -101,7 +127,7 @@ function timed(
   } finally {
     stats.detach();
   }
-  const summary = summarize(config, kernel, sys, stats, (performance.now() - start) / 1000);
+  const summary = summarize(config, kernel, sys, stats, (performance.now() - start) / 1000, threaded);
   teardown(summary, kernel, sys);
   return summary;
 }

@@ -16,6 +16,8 @@ export interface TlbSummary {
   evictions: { l1: number; l2: number };
   flushes: { total: number; page: number; pagesFlushed: number; asid: number; full: number };
   shootdowns: number;
+  /** Shootdowns received, per CPU. */
+  shootdownsByCpu: number[];
   staleHits: number;
 }
 
@@ -42,6 +44,7 @@ export function tlbSummary(kernel: Kernel): TlbSummary {
       full: t.nrFullFlushes,
     },
     shootdowns: t.nrShootdowns,
+    shootdownsByCpu: [...t.nrShootdownsTo],
     staleHits: t.nrStaleHits,
   };
 }
@@ -60,8 +63,8 @@ export class RunStats {
   pageCacheWritebacks = 0;
   private readonly detachers: (() => void)[] = [];
 
-  op(kind: string): void {
-    this.ops.set(kind, (this.ops.get(kind) ?? 0) + 1);
+  op(kind: string, n = 1): void {
+    this.ops.set(kind, (this.ops.get(kind) ?? 0) + n);
   }
 
   get nrOps(): number {

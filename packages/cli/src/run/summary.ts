@@ -1,7 +1,15 @@
-import { type Kernel, type LinuxSyscalls, nodesPerLevel, RSS_ANON, RSS_FILE } from '@mmkit/core';
+import {
+  type Kernel,
+  type LinuxSyscalls,
+  type LockModeStats,
+  nodesPerLevel,
+  RSS_ANON,
+  RSS_FILE,
+} from '@mmkit/core';
 import { formatBytes } from '../units.ts';
 import type { RunConfig } from './config.ts';
 import { type RunStats, type TlbSummary, tlbSummary } from './stats.ts';
+import type { ThreadedRun, ThreadsSummary } from './threads.ts';
 
 /** Everything `mmkit run` reports, as printed with `--json`. */
 export interface RunSummary {
@@ -14,6 +22,8 @@ export interface RunSummary {
   faults: { total: number; byKind: Record<string, number> };
   cowBreaks: { copied: number; reclaimed: number };
   tlb: TlbSummary;
+  /** Threads, mmap_lock contention: a threaded workload's only (null for the others). */
+  threads: ThreadsSummary | null;
   framesByType: Record<string, number>;
   pageTableNodesPerLevel: Record<string, number>;
   rssPages: { pid: number; anon: number; file: number }[];
@@ -39,6 +49,7 @@ export function summarize(
   sys: LinuxSyscalls,
   stats: RunStats,
   seconds: number,
+  threaded?: ThreadedRun,
 ): RunSummary {
   const violations = kernel.check().map((v) => v.message);
   const levels = nodesPerLevel(kernel);
@@ -52,6 +63,7 @@ export function summarize(
     faults: { total: stats.nrFaults, byKind: sorted(stats.faults) },
     cowBreaks: { copied: stats.cowCopies, reclaimed: stats.cowReclaims },
     tlb: tlbSummary(kernel),
+    threads: threaded?.summary() ?? null,
     framesByType: kernel.frames.usageByType(),
     pageTableNodesPerLevel: Object.fromEntries(levels.slice(1).map((n, i) => [`L${i + 1}`, n])),
     rssPages: sys.procs.live.map((p) => ({
@@ -104,6 +116,7 @@ function formatTlb(t: TlbSummary): string[] {
     'TLB flushes',
     `${f.total} (by page ${f.page} for ${f.pagesFlushed} pages, by ASID ${f.asid}, full ${f.full}), shootdowns ${t.shootdowns}`,
   );
+  const perCpu = line('shootdowns to', t.shootdownsByCpu.map((n, cpu) => `CPU ${cpu} ${n}`).join(', '));
   if (!t.modelled) return [line('TLB', 'not modelled (tlb.enabled false)'), flushes];
   return [
     line('TLB', `${t.cpus} CPU(s), each L1 ${t.l1} + L2 ${t.l2}`),
@@ -112,7 +125,28 @@ function formatTlb(t: TlbSummary): string[] {
       `${t.lookups}: hits ${t.hits.l1 + t.hits.l2} (L1 ${t.hits.l1}, L2 ${t.hits.l2}, ${(100 * t.hitRate).toFixed(1)}%), misses ${t.misses}, evictions L1 ${t.evictions.l1}, L2 ${t.evictions.l2}`,
     ),
     flushes,
+    perCpu,
     line('stale TLB hits', t.staleHits === 0 ? 'none' : `${t.staleHits} (a flush is missing)`),
+  ];
+}
+
+/** Lock figures of one mode: acquisitions, then the waits. */
+function lockMode(s: LockModeStats): string {
+  if (s.waited === 0) return `${s.acquired} (none waited)`;
+  return `${s.acquired} (${s.waited} waited, ${s.waitSteps} steps in all, longest ${s.maxWaitSteps})`;
+}
+
+/** The thread lines of the summary (none for a workload without threads). */
+function formatThreads(t: ThreadsSummary | null): string[] {
+  if (t === null) return [];
+  const l = t.mmapLock;
+  return [
+    line('threads', `${t.count}, ${t.steps} scheduler steps (seed ${t.seed})`),
+    ...t.perThread.map((p) =>
+      line(`  tid ${p.tid}`, `pid ${p.pid}, CPU ${p.cpu}: ${p.ops} ops${kinds(p.byKind)}`),
+    ),
+    line('mmap_lock reads', lockMode(l.reads)),
+    line('mmap_lock writes', `${lockMode(l.writes)}, ${l.downgrades} downgraded to read`),
   ];
 }
 
@@ -136,6 +170,7 @@ export function formatSummary(s: RunSummary): string {
       'COW breaks',
       `${s.cowBreaks.copied + s.cowBreaks.reclaimed} (copied ${s.cowBreaks.copied}, reclaimed in place ${s.cowBreaks.reclaimed})`,
     ),
+    ...formatThreads(s.threads),
     ...formatTlb(s.tlb),
     line('frames in use', frames),
     line('page-table nodes', nodes),

@@ -13,7 +13,7 @@ import type { LinuxSyscalls } from '../syscall/linux-syscalls.ts';
 import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import type { Thread } from './thread.ts';
-import type { OpLock, ThreadOp, ThreadProgram, ThreadScheduler } from './thread-scheduler.ts';
+import type { OpLock, ThreadOp, ThreadProgram } from './thread-scheduler.ts';
 
 /**
  * Advice that Linux carries out under the `mmap_lock` held for read (`madvise_need_mmap_write`
@@ -56,6 +56,11 @@ export function accessFaults(vmar: Vmar, va: number, len: number, access: number
     }
   }
   return false;
+}
+
+/** Whatever runs new threads' programs (a `ThreadScheduler`, or something that records and forwards to one). */
+export interface ThreadHost {
+  add(thread: Thread, program: ThreadProgram): void;
 }
 
 /**
@@ -172,16 +177,16 @@ export class ThreadOps {
 
   /**
    * `clone(CLONE_VM | CLONE_THREAD)` from thread `t`: a new thread of its process runs
-   * `program(thread)` under `scheduler`; the result is the new tid.
+   * `start(thread)` under `host`; the result is the new tid.
    */
-  clone(t: Thread, start: (thread: Thread) => ThreadProgram, scheduler: ThreadScheduler): ThreadOp {
+  clone(t: Thread, start: (thread: Thread) => ThreadProgram, host: ThreadHost): ThreadOp {
     return {
       kind: 'clone',
       lock: 'none',
       steps: 1,
       run: () => {
         const thread = this.sys.procs.clone(t.pid);
-        scheduler.add(thread, start(thread));
+        host.add(thread, start(thread));
         return thread.tid;
       },
     };

@@ -1,4 +1,5 @@
 import type { Kernel, LinuxSyscalls } from '@mmkit/core';
+import type { ThreadedRun } from '../threads.ts';
 
 /** What a workload gets to work with. */
 export interface WorkloadContext {
@@ -8,8 +9,14 @@ export interface WorkloadContext {
   readonly random: () => number;
   /** Size multiplier (1 = the default size). */
   readonly scale: number;
-  /** Counts one operation of the given kind (mmap, write, fork, …). */
-  op(kind: string): void;
+  /** The run's seed (a threaded workload derives per-thread generators from it). */
+  readonly seed: number;
+  /** Threads per process of a threaded workload (1 for the others). */
+  readonly threads: number;
+  /** A threaded workload's scheduler and operations (absent for the others). */
+  readonly threaded?: ThreadedRun;
+  /** Counts `n` operations (default 1) of the given kind (mmap, write, fork, …). */
+  op(kind: string, n?: number): void;
   /** Reports progress: `done` of `total` units. */
   progress(done: number, total: number): void;
 }
@@ -20,6 +27,8 @@ export interface Workload {
   readonly description: string;
   /** Plugins the workload cannot run without (by CLI name). */
   readonly requires: readonly string[];
+  /** Whether it runs threads through a `ThreadedRun` (and takes `--threads`). */
+  readonly threaded?: boolean;
   run(ctx: WorkloadContext): void;
 }
 
