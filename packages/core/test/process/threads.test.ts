@@ -162,6 +162,23 @@ describe('ThreadScheduler: exact lock counts on hand-built schedules', () => {
   });
 });
 
+describe('bad input to the thread model', () => {
+  it('names the unknown process or thread, and refuses a bad program', () => {
+    const { k, sys } = world();
+    expect(() => sys.clone(42)).toThrow(/no live process 42/);
+    expect(() => sys.exitThread(42)).toThrow(/no live thread 42/);
+    const p = sys.procs.spawn();
+    const t = p.threads.get(p.pid) as Thread;
+    const s = new ThreadScheduler(sys.procs);
+    s.add(t, program({ kind: 'nothing', lock: 'read', steps: 0, run: () => 0 }));
+    expect(() => s.add(t, program())).toThrow(/already has a program/);
+    expect(() => s.run()).toThrow(/nothing: steps must be a positive integer/);
+    expect(() => k.tlb.switchTo(p.vmar.space.tlbSpace, 2)).toThrow(/no CPU 2/);
+    const other = world().sys;
+    expect(() => new ThreadScheduler(other.procs).add(t, program())).toThrow(/not a live thread/);
+  });
+});
+
 describe('threads of one address space', () => {
   it('sends a flush to every CPU a thread ran on, and leaves no stale TLB entry', () => {
     const { k, sys } = world(4);
