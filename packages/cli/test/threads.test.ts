@@ -121,6 +121,10 @@ describe('mmkit run with threads', () => {
       expect(() => validateConfig({ threads: bad }, 'k.json')).toThrow(
         /k\.json: threads: expected a whole number of threads from 1 to 64/,
       );
+    expect(validateConfig({ perVmaLocks: true }, 'k.json').perVmaLocks).toBe(true);
+    expect(() => validateConfig({ perVmaLocks: 'yes' }, 'k.json')).toThrow(
+      /k\.json: perVmaLocks: expected true or false/,
+    );
     expect(applyFlags(DEFAULT_CONFIG, { threads: '3' }).threads).toBe(3);
     expect(() => applyFlags(DEFAULT_CONFIG, { threads: 'many' })).toThrow(/command line: threads: expected/);
   });
@@ -128,8 +132,28 @@ describe('mmkit run with threads', () => {
   it('refuses threads for a workload that runs single-threaded processes', () => {
     expect(() => runWorkload(small({ workload: 'server', threads: 2 }))).toThrow(UsageError);
     expect(() => runWorkload(small({ workload: 'server', threads: 2 }))).toThrow(
-      /workload 'server' runs single-threaded processes; threads apply to the threaded workloads \(arenas\)/,
+      /threads 2: workload 'server' runs single-threaded processes; this applies to the threaded workloads \(arenas\)/,
     );
+    expect(() => runWorkload(small({ workload: 'allocator', perVmaLocks: true }))).toThrow(
+      /perVmaLocks: workload 'allocator' runs single-threaded processes/,
+    );
+  });
+
+  it('takes faults under per-VMA locks where no writer locked their mapping', () => {
+    const s = runWorkload(small({ threads: 3, seed: 4, perVmaLocks: true }));
+    expect(s.check.ok).toBe(true);
+    expect(s.afterExit.leaked).toBe(0);
+    const t = s.threads;
+    expect(t?.perVmaLocks).toBe(true);
+    const k = s.operations.byKind;
+    const vmaFaults = (k['load-fault-vma'] ?? 0) + (k['store-fault-vma'] ?? 0);
+    const mmapLockFaults = (k['load-fault'] ?? 0) + (k['store-fault'] ?? 0);
+    expect(vmaFaults).toBeGreaterThan(0);
+    // The same operations as without per-VMA locks (whether an access faults may differ: a
+    // shared table page is faulted in by whichever thread touches it first).
+    expect(s.operations.total).toBe(runWorkload(small({ threads: 3, seed: 4 })).operations.total);
+    expect(t?.mmapLock.reads.acquired).toBe(mmapLockFaults + (k.madvise ?? 0) + (k.exit ?? 0));
+    expect(formatSummary(s)).toMatch(/faults under per-VMA locks where possible/);
   });
 
   it('reports per-thread operations, mmap_lock contention and shootdowns per CPU', () => {

@@ -160,6 +160,7 @@ export {
   type ThreadHost,
   type ThreadOp,
   ThreadOps,
+  type ThreadOpsOptions,
   type ThreadProgram,
   ThreadScheduler,
   type ThreadSchedulerOptions,

@@ -10,6 +10,7 @@ import { WORKLOAD_NAMES, WORKLOADS } from '../run/workloads/index.ts';
 import { formatBytes } from '../units.ts';
 
 interface RunOptions extends ConfigFlags {
+  perVmaLocks?: boolean;
   config?: string;
   plugins?: string;
   workload?: string;
@@ -71,7 +72,7 @@ export function registerRun(program: Command): void {
     .description('compose a kernel from a config and run a workload; print a summary (the main job)')
     .option(
       '--config <file>',
-      'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed, threads',
+      'kernel config (JSON): arch, memory, layout, plugins, workload, scale, seed, threads, perVmaLocks',
     )
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')} (default: the config's, or x86_64)`)
     .option('--memory <size>', "physical memory, e.g. 512MiB, 2GiB (default: the config's, or 1 GiB)")
@@ -88,6 +89,10 @@ export function registerRun(program: Command): void {
       '--workload <name>',
       `a built-in workload (${WORKLOAD_NAMES.join(', ')}) or the path of an mmtrace`,
     )
+    .option(
+      '--per-vma-locks',
+      "a threaded workload's faults take per-VMA locks (Linux 6.4) instead of the mmap_lock where they can",
+    )
     .option('--plugins <list>', `${PLUGINS_OPTION_HELP} (default: the config's, or all)`)
     .option('--scale <n>', 'size multiplier of the built-in workload (default 1)')
     .option('--json', 'print the summary as JSON')
@@ -101,6 +106,7 @@ export function registerRun(program: Command): void {
         opts,
       );
       if (opts.workload !== undefined) config.workload = opts.workload;
+      if (opts.perVmaLocks === true) config.perVmaLocks = true;
       if (opts.plugins !== undefined) {
         const names = parsePluginList(opts.plugins);
         pluginSpecs(names);

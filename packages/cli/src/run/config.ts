@@ -20,6 +20,8 @@ export interface RunConfig {
   seed: number;
   /** Threads of a threaded workload's process (1 to `MAX_THREADS`). */
   threads: number;
+  /** A threaded workload's faults take per-VMA locks (Linux 6.4) instead of the `mmap_lock`. */
+  perVmaLocks: boolean;
 }
 
 /** The most threads `threads` may ask for. */
@@ -35,9 +37,10 @@ export const DEFAULT_CONFIG: RunConfig = {
   scale: 1,
   seed: 1,
   threads: 1,
+  perVmaLocks: false,
 };
 
-const FIELDS = ['arch', 'memory', 'layout', 'plugins', 'workload', 'scale', 'seed', 'threads'];
+const FIELDS = ['arch', 'memory', 'layout', 'plugins', 'workload', 'scale', 'seed', 'threads', 'perVmaLocks'];
 
 function bad(path: string, field: string, message: string): never {
   throw new UsageError(`${path}: ${field}: ${message}`);
@@ -124,6 +127,10 @@ export function validateConfig(raw: unknown, path: string): RunConfig {
     )
       bad(path, 'threads', `expected a whole number of threads from 1 to ${MAX_THREADS}`);
     config.threads = obj.threads as number;
+  }
+  if (obj.perVmaLocks !== undefined) {
+    if (typeof obj.perVmaLocks !== 'boolean') bad(path, 'perVmaLocks', 'expected true or false');
+    config.perVmaLocks = obj.perVmaLocks;
   }
   return config;
 }

@@ -26,10 +26,12 @@ function pluginsOf(config: RunConfig) {
  */
 export function runWorkload(config: RunConfig, progress: Progress = () => {}): RunSummary {
   const threadedNames = WORKLOAD_NAMES.filter((n) => WORKLOADS[n].threaded === true).join(', ');
+  const threadOption =
+    config.threads > 1 ? `threads ${config.threads}` : config.perVmaLocks ? 'perVmaLocks' : undefined;
   if (WORKLOADS[config.workload] === undefined && existsSync(config.workload)) {
-    if (config.threads > 1)
+    if (threadOption !== undefined)
       throw new UsageError(
-        `threads ${config.threads}: a trace replays its own processes on one thread each; threads apply to the threaded workloads (${threadedNames})`,
+        `${threadOption}: a trace replays its own processes on one thread each; this applies to the threaded workloads (${threadedNames})`,
       );
     return runTrace(config, progress);
   }
@@ -39,9 +41,9 @@ export function runWorkload(config: RunConfig, progress: Progress = () => {}): R
       `unknown workload '${config.workload}' (built in: ${WORKLOAD_NAMES.join(', ')}; or the path of an mmtrace)`,
     );
   }
-  if (config.threads > 1 && workload.threaded !== true)
+  if (threadOption !== undefined && workload.threaded !== true)
     throw new UsageError(
-      `threads ${config.threads}: workload '${workload.name}' runs single-threaded processes; threads apply to the threaded workloads (${threadedNames})`,
+      `${threadOption}: workload '${workload.name}' runs single-threaded processes; this applies to the threaded workloads (${threadedNames})`,
     );
   const names = config.plugins.map((p) => p.name);
   for (const needed of workload.requires) {
@@ -56,7 +58,10 @@ export function runWorkload(config: RunConfig, progress: Progress = () => {}): R
   });
   const sys = new LinuxSyscalls(kernel);
   const stats = new RunStats();
-  const threaded = workload.threaded === true ? new ThreadedRun(sys, config.seed) : undefined;
+  const threaded =
+    workload.threaded === true
+      ? new ThreadedRun(sys, config.seed, { perVmaLocks: config.perVmaLocks })
+      : undefined;
   return timed(
     config,
     kernel,

@@ -141,7 +141,10 @@ function formatThreads(t: ThreadsSummary | null): string[] {
   if (t === null) return [];
   const l = t.mmapLock;
   return [
-    line('threads', `${t.count}, ${t.steps} scheduler steps (seed ${t.seed})`),
+    line(
+      'threads',
+      `${t.count}, ${t.steps} scheduler steps (seed ${t.seed}), faults under ${t.perVmaLocks ? 'per-VMA locks where possible' : 'the mmap_lock'}`,
+    ),
     ...t.perThread.map((p) =>
       line(`  tid ${p.tid}`, `pid ${p.pid}, CPU ${p.cpu}: ${p.ops} ops${kinds(p.byKind)}`),
     ),

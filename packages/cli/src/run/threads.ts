@@ -4,6 +4,7 @@ import {
   type Process,
   type Thread,
   ThreadOps,
+  type ThreadOpsOptions,
   type ThreadProgram,
   ThreadScheduler,
 } from '@mmkit/core';
@@ -16,6 +17,8 @@ export interface ThreadsSummary {
   steps: number;
   /** The seed of the scheduler's choices. */
   seed: number;
+  /** Whether faults took per-VMA locks (`*-fault-vma` operations) where they could. */
+  perVmaLocks: boolean;
   perThread: { tid: number; pid: number; cpu: number; ops: number; byKind: Record<string, number> }[];
   /** The `mmap_lock` figures, summed over the processes whose threads ran. */
   mmapLock: { reads: LockModeStats; writes: LockModeStats; downgrades: number };
@@ -34,9 +37,10 @@ export class ThreadedRun {
   constructor(
     readonly sys: LinuxSyscalls,
     readonly seed: number,
+    options: ThreadOpsOptions = {},
   ) {
     this.scheduler = new ThreadScheduler(sys.procs, { seed });
-    this.ops = new ThreadOps(sys);
+    this.ops = new ThreadOps(sys, options);
   }
 
   /** Runs `program` on `thread` (from the start of `run`, or from the operation that calls it). */
@@ -64,6 +68,7 @@ export class ThreadedRun {
       count: this.threads.length,
       steps: this.scheduler.nrSteps,
       seed: this.seed,
+      perVmaLocks: this.ops.perVmaLocks,
       perThread: this.threads.map((t) => ({
         tid: t.tid,
         pid: t.pid,

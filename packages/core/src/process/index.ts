@@ -3,7 +3,13 @@ export { type LockMode, type LockModeStats, MAX_READERS_WAKEUP, MmapLock } from 
 export { Process } from './process.ts';
 export { ProcessTable, type ProcessTableConfig } from './process-table.ts';
 export { Thread } from './thread.ts';
-export { accessFaults, madviseLock, type ThreadHost, ThreadOps } from './thread-ops.ts';
+export {
+  accessFaults,
+  madviseLock,
+  type ThreadHost,
+  ThreadOps,
+  type ThreadOpsOptions,
+} from './thread-ops.ts';
 export {
   type OpLock,
   type ThreadOp,

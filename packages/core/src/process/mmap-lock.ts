@@ -45,8 +45,14 @@ interface Waiter {
  *   wakes the waiting readers the same way (`downgrade_write`, used by munmap once the
  *   mappings are detached).
  *
+ * Per-VMA locks (Linux 6.4, `CONFIG_PER_VMA_LOCK`): the writer write-locks the mappings it
+ * changes (`lockVmas`, Linux's `vma_start_write`); they stay locked until it releases or
+ * downgrades the lock (`vma_end_write_all`). A fault may run under its mapping's own lock,
+ * without the `mmap_lock`, unless that mapping is write-locked (`vmaWriteLocked`).
+ *
  * Invariants (`check`): a writer excludes readers; nobody waits on a free lock and no reader
- * waits unless a writer holds the lock (either would be a lost wake-up).
+ * waits unless a writer holds the lock (either would be a lost wake-up); mappings are
+ * write-locked only while a writer holds the lock.
  */
 export class MmapLock {
   /** The thread holding the lock for write, or -1. */
@@ -58,6 +64,8 @@ export class MmapLock {
   readonly writes: LockModeStats = emptyStats();
   /** Write holds turned into read holds. */
   nrDowngrades = 0;
+  /** Address ranges `[start, end)` whose mappings the writer write-locked, as pairs. */
+  private readonly vmaLocked: number[] = [];
 
   /** The write holder, or -1. */
   get writeHolder(): number {
@@ -95,13 +103,32 @@ export class MmapLock {
     return false;
   }
 
+  /** The writer `tid` write-locks the mappings that overlap `[start, end)`. */
+  lockVmas(tid: number, start: number, end: number): void {
+    if (this.writer !== tid)
+      throw new MmError(
+        'InvalidArgument',
+        `thread ${tid} write-locks mappings without holding the mmap_lock for write`,
+      );
+    this.vmaLocked.push(start, end);
+  }
+
+  /** Whether a mapping over `[start, end)` is write-locked now. */
+  vmaWriteLocked(start: number, end: number): boolean {
+    const r = this.vmaLocked;
+    for (let i = 0; i < r.length; i += 2) if (start < r[i + 1] && r[i] < end) return true;
+    return false;
+  }
+
   /**
    * Thread `tid` releases the lock at step `now`. Returns the threads that got it as a result,
    * in queue order (they hold it from this step on).
    */
   release(tid: number, now: number): number[] {
-    if (this.writer === tid) this.writer = -1;
-    else if (!this.readers.delete(tid))
+    if (this.writer === tid) {
+      this.writer = -1;
+      this.vmaLocked.length = 0;
+    } else if (!this.readers.delete(tid))
       throw new MmError('InvalidArgument', `thread ${tid} releases an mmap_lock it does not hold`);
     return this.wake(now);
   }
@@ -114,6 +141,7 @@ export class MmapLock {
         `thread ${tid} downgrades an mmap_lock it does not hold for write`,
       );
     this.writer = -1;
+    this.vmaLocked.length = 0;
     this.readers.add(tid);
     this.nrDowngrades++;
     return this.wake(now);
@@ -168,6 +196,8 @@ export class MmapLock {
       v(`${this.queue.length} thread(s) wait on a free mmap_lock (a lost wake-up)`);
     if (this.queue.length > 0 && this.queue[0].mode === 'read' && this.writer < 0)
       v(`thread ${this.queue[0].tid} waits to read although no writer holds the mmap_lock`);
+    if (this.vmaLocked.length > 0 && this.writer < 0)
+      v(`${this.vmaLocked.length / 2} range(s) of mappings stay write-locked with no writer`);
     return out;
   }
 }

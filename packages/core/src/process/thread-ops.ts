@@ -12,6 +12,7 @@ import {
 import type { LinuxSyscalls } from '../syscall/linux-syscalls.ts';
 import { ACCESS_READ, ACCESS_WRITE, propAllows } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
+import type { MmapLock } from './mmap-lock.ts';
 import type { Thread } from './thread.ts';
 import type { OpLock, ThreadOp, ThreadProgram } from './thread-scheduler.ts';
 
@@ -81,16 +82,52 @@ export interface ThreadHost {
  * one plus one per mapping copied. Per-VMA locks (Linux 6.4, faults without the
  * `mmap_lock`) are not modelled.
  */
+export interface ThreadOpsOptions {
+  /**
+   * Faults under per-VMA locks (Linux 6.4 and later): a fault whose mapping no writer has
+   * write-locked runs without the `mmap_lock`; otherwise it falls back to the `mmap_lock`
+   * for read. Off by default (the `mmap_lock` for every fault).
+   */
+  perVmaLocks?: boolean;
+}
+
 export class ThreadOps {
-  constructor(readonly sys: LinuxSyscalls) {}
+  readonly perVmaLocks: boolean;
+
+  constructor(
+    readonly sys: LinuxSyscalls,
+    options: ThreadOpsOptions = {},
+  ) {
+    this.perVmaLocks = options.perVmaLocks ?? false;
+  }
 
   private pages(t: Thread, len: number): number {
     const page = this.sys.procs.require(t.pid).vmar.pageSize;
     return Math.max(1, Math.ceil(len / page));
   }
 
+  /**
+   * Write-locks (`vma_start_write`) the mappings a writer changed in `[start, end)` and the
+   * neighbours it may have merged with (the range widened by a page each side).
+   */
+  private lockVmas(t: Thread, start: number, end: number): void {
+    const p = this.sys.procs.get(t.pid);
+    if (p === undefined) return;
+    const page = p.vmar.pageSize;
+    p.mmapLock.lockVmas(t.tid, start - page, end + page);
+  }
+
   mmap(t: Thread, addr: number, len: number, prot: number, flags: number): ThreadOp {
-    return { kind: 'mmap', lock: 'write', steps: 1, run: () => this.sys.mmap(t.pid, addr, len, prot, flags) };
+    return {
+      kind: 'mmap',
+      lock: 'write',
+      steps: 1,
+      run: () => {
+        const ret = this.sys.mmap(t.pid, addr, len, prot, flags);
+        if (ret >= 0) this.lockVmas(t, ret, ret + len);
+        return ret;
+      },
+    };
   }
 
   munmap(t: Thread, addr: number, len: number): ThreadOp {
@@ -99,7 +136,10 @@ export class ThreadOps {
       lock: 'write',
       steps: 1 + this.pages(t, len),
       downgradeAfter: 1,
-      run: () => this.sys.munmap(t.pid, addr, len),
+      run: () => {
+        this.lockVmas(t, addr, addr + len);
+        return this.sys.munmap(t.pid, addr, len);
+      },
     };
   }
 
@@ -108,7 +148,10 @@ export class ThreadOps {
       kind: 'mprotect',
       lock: 'write',
       steps: this.pages(t, len),
-      run: () => this.sys.mprotect(t.pid, addr, len, prot),
+      run: () => {
+        this.lockVmas(t, addr, addr + len);
+        return this.sys.mprotect(t.pid, addr, len, prot);
+      },
     };
   }
 
@@ -117,16 +160,25 @@ export class ThreadOps {
       kind: 'mremap',
       lock: 'write',
       steps: this.pages(t, oldLen),
-      run: () => this.sys.mremap(t.pid, addr, oldLen, newLen, flags, newAddr),
+      run: () => {
+        this.lockVmas(t, addr, addr + oldLen);
+        const ret = this.sys.mremap(t.pid, addr, oldLen, newLen, flags, newAddr);
+        if (ret >= 0) this.lockVmas(t, ret, ret + newLen);
+        return ret;
+      },
     };
   }
 
   madvise(t: Thread, addr: number, len: number, advice: number): ThreadOp {
+    const lock = madviseLock(advice);
     return {
       kind: 'madvise',
-      lock: madviseLock(advice),
+      lock,
       steps: this.pages(t, len),
-      run: () => this.sys.madvise(t.pid, addr, len, advice),
+      run: () => {
+        if (lock === 'write') this.lockVmas(t, addr, addr + len);
+        return this.sys.madvise(t.pid, addr, len, advice);
+      },
     };
   }
 
@@ -150,29 +202,54 @@ export class ThreadOps {
     access: number,
     run: () => number,
   ): ThreadOp {
-    const vmar = this.sys.procs.require(t.pid).vmar;
+    const p = this.sys.procs.require(t.pid);
+    const vmar = p.vmar;
     const pages = this.pages(t, va - Math.floor(va / vmar.pageSize) * vmar.pageSize + len);
-    // Decided when the access starts (the scheduler asks for the lock first): does it fault then?
+    // Decided when the access starts (the scheduler asks for the lock first): does it fault
+    // then, and under which lock?
     let faults = false;
+    let underVma = false;
     return {
       get kind() {
-        return faults ? `${kind}-fault` : kind;
+        return faults ? `${kind}-fault${underVma ? '-vma' : ''}` : kind;
       },
       lock: () => {
         faults = accessFaults(vmar, va, len, access);
-        return faults ? 'read' : 'none';
+        underVma = faults && this.perVmaLocks && this.vmaLockable(p.mmapLock, vmar, va, len);
+        return faults && !underVma ? 'read' : 'none';
       },
       get steps() {
-        return faults ? pages : 1;
+        return faults && !underVma ? pages : 1;
       },
       run,
     };
   }
 
+  /**
+   * Whether a fault on `[va, va + len)` can run under its mappings' own locks
+   * (`lock_vma_under_rcu`): each end lies in a mapping that no writer has write-locked.
+   */
+  private vmaLockable(lock: MmapLock, vmar: Vmar, va: number, len: number): boolean {
+    for (const at of [va, va + Math.max(len, 1) - 1]) {
+      const m = vmar.findMapping(at);
+      if (m === undefined || lock.vmaWriteLocked(m.start, m.end)) return false;
+    }
+    return true;
+  }
+
   /** fork from thread `t`: the child has one thread (its pid is the result). */
   fork(t: Thread): ThreadOp {
     const vmar = this.sys.procs.require(t.pid).vmar;
-    return { kind: 'fork', lock: 'write', steps: 1 + vmar.mappings.size, run: () => this.sys.fork(t.pid) };
+    return {
+      kind: 'fork',
+      lock: 'write',
+      steps: 1 + vmar.mappings.size,
+      run: () => {
+        // dup_mmap write-locks every mapping of the parent.
+        this.lockVmas(t, vmar.space.lower, vmar.space.upper);
+        return this.sys.fork(t.pid);
+      },
+    };
   }
 
   /**

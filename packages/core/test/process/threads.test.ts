@@ -7,6 +7,7 @@ import {
   MAP_PRIVATE,
   MmapLock,
   madviseLock,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   type Thread,
@@ -159,6 +160,58 @@ describe('ThreadScheduler: exact lock counts on hand-built schedules', () => {
     s.add(t0, program(op('w', 'write', 3, [])));
     s.add(t1, program(op('r', 'read', 1, [])));
     expect(() => s.run()).toThrow(/step 2: thread 1 is not runnable/);
+  });
+});
+
+describe('per-VMA locks', () => {
+  /**
+   * Thread 0 mprotects the head of mapping A (4 steps under the write lock) while thread 1
+   * faults in mapping B and thread 2 in the tail of A; a guard page lies between A and B.
+   */
+  function contend(perVmaLocks: boolean) {
+    const { k, sys } = world();
+    const ops = new ThreadOps(sys, { perVmaLocks });
+    const p = sys.procs.spawn();
+    // B (8 pages, read-only), a PROT_NONE guard page, A (8 pages, read-write).
+    const b = sys.mmap(p.pid, 0, 17 * PAGE, PROT_NONE, ANON);
+    const a = b + 9 * PAGE;
+    expect(sys.mprotect(p.pid, b, 8 * PAGE, PROT_READ)).toBe(0);
+    expect(sys.mprotect(p.pid, a, 8 * PAGE, RW)).toBe(0);
+    const [t0, t1, t2] = [p.threads.get(p.pid) as Thread, sys.procs.clone(p.pid), sys.procs.clone(p.pid)];
+    const s = new ThreadScheduler(sys.procs, { schedule: [t0.tid, t1.tid, t2.tid, t0.tid, t0.tid, t0.tid] });
+    s.add(t0, program(ops.mprotect(t0, a, 4 * PAGE, PROT_READ)));
+    s.add(t1, program(ops.load(t1, b, new Uint8Array(1))));
+    s.add(t2, program(ops.store(t2, a + 6 * PAGE, Uint8Array.of(1))));
+    s.run();
+    expect(k.check()).toEqual([]);
+    return { lock: p.mmapLock, t1, t2, steps: s.nrSteps };
+  }
+
+  it('lets a fault in a mapping the writer did not lock run at once', () => {
+    const { lock, t1, t2, steps } = contend(true);
+    expect(t1.opsByKind).toEqual(new Map([['load-fault-vma', 1]]));
+    expect(t2.opsByKind).toEqual(new Map([['store-fault', 1]])); // its mapping is write-locked
+    expect(lock.reads).toEqual({ acquired: 1, waited: 1, waitSteps: 3, maxWaitSteps: 3 });
+    expect(steps).toBe(10);
+  });
+
+  it('makes both faults wait for the mmap_lock without them', () => {
+    const { lock, t1, t2 } = contend(false);
+    expect(t1.opsByKind).toEqual(new Map([['load-fault', 1]]));
+    expect(t2.opsByKind).toEqual(new Map([['store-fault', 1]]));
+    expect(lock.reads).toEqual({ acquired: 2, waited: 2, waitSteps: 7, maxWaitSteps: 4 });
+  });
+
+  it('unlocks the mappings when the writer releases or downgrades', () => {
+    const lock = new MmapLock();
+    lock.acquire(1, 'write', 0);
+    lock.lockVmas(1, 0, 100);
+    expect(lock.vmaWriteLocked(50, 150)).toBe(true);
+    expect(lock.vmaWriteLocked(100, 150)).toBe(false);
+    lock.downgrade(1, 1);
+    expect(lock.vmaWriteLocked(50, 150)).toBe(false);
+    expect(() => lock.lockVmas(1, 0, 100)).toThrow(/without holding the mmap_lock for write/);
+    expect(lock.check('test')).toEqual([]);
   });
 });
 
