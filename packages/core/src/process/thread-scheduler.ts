@@ -35,6 +35,8 @@ export interface ThreadSchedulerOptions {
    * (else `InvalidArgument`); past its end, the runnable thread of lowest tid runs.
    */
   schedule?: readonly number[];
+  /** Called after every step with the number of steps taken (e.g. to run `kernel.check()`). */
+  afterStep?: (steps: number) => void;
 }
 
 const IDLE = 0;
@@ -72,13 +74,15 @@ interface Running {
  * reach every CPU where a thread of the process ran since the last full flush.
  *
  * A thread whose program ends stays alive (a program ends a thread with an exit operation).
- * Operations see the kernel between steps only, so `kernel.check()` may run after any step.
+ * Operations see the kernel between steps only, so `kernel.check()` may run after any step
+ * (`afterStep`).
  */
 export class ThreadScheduler {
   private readonly running: Running[] = [];
   private readonly byTid = new Map<number, Running>();
   private readonly random: () => number;
   private readonly schedule: readonly number[] | undefined;
+  private readonly afterStep: ((steps: number) => void) | undefined;
   /** Steps taken so far. */
   nrSteps = 0;
 
@@ -88,6 +92,7 @@ export class ThreadScheduler {
   ) {
     this.random = mulberry32(options.seed ?? 1);
     this.schedule = options.schedule;
+    this.afterStep = options.afterStep;
   }
 
   /** Adds `thread` (a live thread of `procs`) running `program`; allowed while `run` runs (from an operation). */
@@ -108,6 +113,7 @@ export class ThreadScheduler {
       if (r === null) return;
       this.step(r);
       this.nrSteps++;
+      this.afterStep?.(this.nrSteps);
     }
   }
 
