@@ -123,16 +123,17 @@ function moveLeafRun(c: CursorMut, va: number, runEnd: number, delta: number): n
   let at = nodeBase(ctx, srcNode) + 2 * first;
   const buf = scratch;
   let present = 0;
+  // Absent entries travel as zeros: the destination slots are absent already.
   for (let i = 0; i < 2 * count; i += 2) {
     const lo = words[at + i];
     const hi = words[at + i + 1];
-    if ((lo === 0 && hi === 0) || codec.kind(lo, hi, 1) === PTE_ABSENT) {
+    const kind = lo === 0 && hi === 0 ? PTE_ABSENT : codec.kind(lo, hi, 1);
+    if (kind === PTE_ABSENT) {
       buf[i] = 0;
       buf[i + 1] = 0;
       continue;
     }
-    if (codec.kind(lo, hi, 1) === PTE_TABLE)
-      fail('BadFrameState', `node ${srcNode} is a leaf node with a child table`);
+    if (kind === PTE_TABLE) fail('BadFrameState', `node ${srcNode} is a leaf node with a child table`);
     buf[i] = lo;
     buf[i + 1] = hi;
     present++;
@@ -143,11 +144,7 @@ function moveLeafRun(c: CursorMut, va: number, runEnd: number, delta: number): n
   assertLocked(ctx, c, dstNode);
   words = nodeWords(ctx, dstNode);
   at = nodeBase(ctx, dstNode) + 2 * (((va + delta) / size) & mask);
-  for (let i = 0; i < 2 * count; i += 2) {
-    if (buf[i] === 0 && buf[i + 1] === 0) continue;
-    words[at + i] = buf[i];
-    words[at + i + 1] = buf[i + 1];
-  }
+  words.set(buf.subarray(0, 2 * count), at);
   meta.setNrChildren(dstNode, meta.nrChildren(dstNode) + present);
   // Back to the source node, which still has children (it is not recycled meanwhile).
   c.jump(va);
