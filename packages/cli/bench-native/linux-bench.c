@@ -173,6 +173,34 @@ static double b_mremap(void) {
   return g_pages / ms * 1e3;
 }
 
+/* A PROT_NONE reservation of len bytes plus 2 MiB; *start is its first 2 MiB-aligned byte. */
+static char *reserve_aligned(size_t len, char **start) {
+  const unsigned long huge = 2 * 1024 * 1024;
+  char *r = mmap(NULL, len + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) die("mmap(reserve)");
+  *start = (char *)(((unsigned long)r + huge - 1) & ~(huge - 1));
+  return r;
+}
+
+/* mremap between 2 MiB-aligned addresses: Linux moves whole page-table pages (PMD entries). */
+static double b_mremap_aligned(void) {
+  const size_t huge = 2 * 1024 * 1024;
+  char *p, *to;
+  char *src = reserve_aligned(g_size, &p);
+  char *dst = reserve_aligned(g_size, &to);
+  if (mmap(p, g_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+    die("mmap(src)");
+  if (madvise(p, g_size, MADV_NOHUGEPAGE) != 0) die("madvise(MADV_NOHUGEPAGE)");
+  for (size_t off = 0; off < g_size; off += PAGE) p[off] = 1;
+  double t = now_ms();
+  char *q = mremap(p, g_size, g_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  double ms = now_ms() - t;
+  if (q == MAP_FAILED) die("mremap");
+  munmap(src, g_size + huge);
+  munmap(dst, g_size + huge);
+  return g_pages / ms * 1e3;
+}
+
 static char g_path[] = "/tmp/mmkit-linux-bench-XXXXXX";
 static int g_fd = -1;
 static double g_load_rate;
@@ -286,6 +314,7 @@ int main(int argc, char **argv) {
   emit("fork", "ms_per_gib", "ms/GiB", b_fork);
   emit("cow-break", "faults_per_s", "faults/s", b_cow_break);
   emit("mremap", "pages_per_s", "pages/s", b_mremap);
+  emit("mremap", "aligned_pages_per_s", "pages/s", b_mremap_aligned);
   emit("pagecache-removal", "load_pages_per_s", "pages/s", b_pagecache_load);
   emit("pagecache-removal", "pages_per_s", "pages/s", b_pagecache_removal);
   emit("cortenmm-mmap", "ops_per_s", "ops/s", b_cmm_mmap);

@@ -11,6 +11,7 @@ export { checkSegmentRequest, type FrameAllocatorService } from './frame/allocat
 export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
+export { movePtes } from './page-table/move-ptes.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
 export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';

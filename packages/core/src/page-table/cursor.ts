@@ -1177,6 +1177,28 @@ export class CursorMut {
     this.va = va;
     this.moveForward();
   }
+
+  /**
+   * Goes down from the current slot to the node at `level`, as `map` does on its way: into
+   * child tables, creating nodes under absent slots (mutable cursors only) and splitting an
+   * untracked huge leaf; a tracked huge leaf on the way throws `BadFrameState`. Does nothing
+   * at or below `level`.
+   */
+  goDownTo(level: number): void {
+    this.checkAlive();
+    while (this.level > level) this.levelDown();
+  }
+
+  /**
+   * Goes up to the node at `level` (at most the guard's), leaving nodes as the end of a
+   * node does: their locks go under `hoh`, and a node left with no child runs the
+   * `cursorLeftEmptyNode` hook.
+   */
+  goUpTo(level: number): void {
+    this.checkAlive();
+    if (level > this.guardLevel) fail('InvalidArgument', `level ${level} is above the guard node`);
+    while (this.level < level) this.levelUp();
+  }
 }
 
 /**

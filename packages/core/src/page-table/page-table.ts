@@ -149,15 +149,11 @@ export class PageTable {
       const kind = codec.kind(lo, hi, level);
       if (kind === PTE_ABSENT) continue;
       if (kind !== PTE_TABLE) return true;
+      const child = codec.pfn(lo, hi, level);
+      // A child table with no children maps nothing (`nrChildren` is exact under the lock).
+      if (ctx.meta.nrChildren(child) === 0) continue;
       const slotStart = nodeStart + i * size;
-      if (
-        this.hasMappingIn(
-          codec.pfn(lo, hi, level),
-          level - 1,
-          Math.max(start, slotStart),
-          Math.min(end, slotStart + size),
-        )
-      ) {
+      if (this.hasMappingIn(child, level - 1, Math.max(start, slotStart), Math.min(end, slotStart + size))) {
         return true;
       }
     }

@@ -1,6 +1,6 @@
 import { PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
 import { fail, MmError } from '../errors.ts';
-import { QUERY_MAPPED } from '../page-table/cursor.ts';
+import { movePtes } from '../page-table/move-ptes.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
 import { NR_RSS_TYPES, VMA_GROWSDOWN, VMA_LOCK_MASK, VmMapping } from './vm-mapping.ts';
@@ -516,28 +516,10 @@ export class Vmar {
 
   /** Moves the present PTEs of `[src, src + size)` to the same offsets at `dst` (ranges disjoint and page aligned). */
   private movePages(src: number, dst: number, size: number): void {
-    const page = this.pageSize;
-    const frames = this.space.kernel.frames;
     const c = this.space.cursorMut(Math.min(src, dst), Math.max(src, dst) + size);
     let nrMoved = 0;
     try {
-      let off = 0;
-      while (off < size) {
-        c.jump(src + off);
-        const va = c.findNext(size - off);
-        if (va < 0) break;
-        if (c.query() !== QUERY_MAPPED) fail('InvalidArgument', 'cannot move an untracked user page');
-        const pfn = c.qPfn;
-        const prop = c.qProp;
-        frames.get(pfn);
-        c.jump(va);
-        c.unmap(page);
-        c.jump(dst + (va - src));
-        c.map(pfn, prop);
-        frames.put(pfn);
-        nrMoved++;
-        off = va - src + page;
-      }
+      nrMoved = movePtes(c, src, dst, size);
     } finally {
       c.drop();
     }

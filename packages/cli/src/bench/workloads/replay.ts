@@ -10,6 +10,9 @@ const TRACE_DIR = fileURLToPath(new URL('../../../../core/test/fixtures/traces-n
 const PASSES = 20;
 const QUICK_PASSES = 2;
 
+const U64_MASK = (1n << 64n) - 1n;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
 interface Trace {
   header: string;
   lines: string[];
@@ -40,10 +43,9 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
     const gib = 1n << 30n;
     shift = (1n << BigInt(sys.kernel.consts.addressWidth - 2)) + (header.windowLo % gib) - header.windowLo;
   }
-  const mask = (1n << 64n) - 1n;
   const addr = (x: bigint): U64 => {
-    const v = (x + shift) & mask;
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    const v = shift === 0n ? x : (x + shift) & U64_MASK;
+    return v <= MAX_SAFE_BIG ? Number(v) : v;
   };
   const pids: number[] = [sys.spawn()];
   const live = new Set(pids);

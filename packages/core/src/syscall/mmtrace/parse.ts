@@ -90,7 +90,6 @@ export type TraceOp =
   | { op: 'pread' | 'evict'; name: string; offset: bigint; len: bigint };
 
 const U64_MAX = (1n << 64n) - 1n;
-const HEX_U64 = /^0x[0-9a-f]+$/;
 const HEX_DATA = /^(?:[0-9a-f]{2})*$/;
 
 /** Flag names of v1; `V2_*` are the additions of v2. */
@@ -188,11 +187,12 @@ export function traceError(line: number, message: string): MmError {
 type Json = Record<string, unknown>;
 
 function parseObject(text: string, line: number): Json {
-  if (text.trim() === '') throw traceError(line, 'blank line (every line must be one JSON object)');
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
+    // A blank line is not JSON either: told apart only here, off the per-line path.
+    if (text.trim() === '') throw traceError(line, 'blank line (every line must be one JSON object)');
     throw traceError(line, `not valid JSON: ${jsonErrorReason(text, e)}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw traceError(line, 'not a JSON object');
@@ -230,11 +230,25 @@ function u64(o: Json, key: string, line: number, dflt?: bigint): bigint {
     if (dflt !== undefined) return dflt;
     throw traceError(line, `missing field "${key}"`);
   }
-  if (typeof v !== 'string' || !HEX_U64.test(v))
+  if (typeof v !== 'string' || !isLowerHex(v))
     throw traceError(line, `field "${key}": expected a lower-case 0x hex string, got ${JSON.stringify(v)}`);
+  // Up to 13 hex digits (below 2^52) the value is exact as a number, which converts to a
+  // bigint much faster than the string does; most fields are that short.
+  if (v.length <= 15) return BigInt(Number.parseInt(v, 16));
   const x = BigInt(v);
   if (x > U64_MAX) throw traceError(line, `field "${key}": ${v} does not fit 64 bits`);
   return x;
+}
+
+/** Whether `v` is `0x` followed by at least one lower-case hex digit (`HEX_U64`), without a regular expression. */
+function isLowerHex(v: string): boolean {
+  const n = v.length;
+  if (n < 3 || v.charCodeAt(0) !== 0x30 || v.charCodeAt(1) !== 0x78) return false;
+  for (let i = 2; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
 }
 
 function pid(o: Json, line: number): number {
@@ -246,9 +260,18 @@ function pid(o: Json, line: number): number {
 
 function prot(o: Json, line: number): number {
   const v = o.prot;
-  if (typeof v !== 'string' || !/^[r-][w-][x-]$/.test(v))
-    throw traceError(line, 'field "prot": expected three characters like "rw-"');
-  return (v[0] === 'r' ? PROT_READ : 0) | (v[1] === 'w' ? PROT_WRITE : 0) | (v[2] === 'x' ? PROT_EXEC : 0);
+  if (typeof v !== 'string' || v.length !== 3) throw badProt(line);
+  const r = v.charCodeAt(0);
+  const w = v.charCodeAt(1);
+  const x = v.charCodeAt(2);
+  const dash = 0x2d;
+  if ((r !== 0x72 && r !== dash) || (w !== 0x77 && w !== dash) || (x !== 0x78 && x !== dash))
+    throw badProt(line);
+  return (r !== dash ? PROT_READ : 0) | (w !== dash ? PROT_WRITE : 0) | (x !== dash ? PROT_EXEC : 0);
+}
+
+function badProt(line: number): MmError {
+  return traceError(line, 'field "prot": expected three characters like "rw-"');
 }
 
 function flags(
@@ -280,8 +303,9 @@ function flags(
 /** The spec's rules for mmap flags: exactly one sharing type, at most one fixed kind, `anonymous` iff no file. */
 function checkMmapFlags(o: Json, line: number, hasFile: boolean): void {
   const names = o.flags as string[];
-  const types = names.filter((f) => f === 'private' || f === 'shared' || f === 'shared_validate');
-  if (types.length !== 1)
+  let types = 0;
+  for (const f of names) if (f === 'private' || f === 'shared' || f === 'shared_validate') types++;
+  if (types !== 1)
     throw traceError(line, `field "flags": expected exactly one of "private", "shared", "shared_validate"`);
   if (names.includes('fixed') && names.includes('fixed_noreplace'))
     throw traceError(line, 'field "flags": "fixed" and "fixed_noreplace" exclude each other');
@@ -310,7 +334,7 @@ function hexData(o: Json, line: number): Uint8Array {
   const v = o.data;
   if (typeof v !== 'string' || !HEX_DATA.test(v))
     throw traceError(line, 'field "data": expected lower-case hex bytes');
-  return Uint8Array.from(Buffer.from(v, 'hex'));
+  return new Uint8Array(Buffer.from(v, 'hex'));
 }
 
 function fileName(o: Json, line: number): string {
@@ -352,7 +376,8 @@ export function parseOp(text: string, line: number, ctx: TraceContext): TraceOp 
   if (V2_OPS.has(op) && ctx.version < 2) throw traceError(line, `op "${op}" needs an mmtrace v2 header`);
   const version = ctx.version;
   const pageSize = ctx.pageSize;
-  for (const k of Object.keys(o)) {
+  // `for in` over a JSON.parse result sees exactly its own keys, without an array per line.
+  for (const k in o) {
     if (!allowed.includes(k)) throw traceError(line, `op "${op}" has no field "${k}"`);
   }
   const page = BigInt(pageSize);

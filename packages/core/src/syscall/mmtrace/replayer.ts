@@ -25,6 +25,9 @@ export interface ReplayOptions {
   plugins?: readonly PluginSpec[];
 }
 
+const U64_MASK = (1n << 64n) - 1n;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Default physical memory of a replay: far more than any trace touches. */
 export const REPLAY_MEMORY = 256 << 20;
 
@@ -99,8 +102,8 @@ export class Replayer {
   }
 
   private addr(x: bigint): U64 {
-    const v = x >= this.windowLo ? (x + this.shift) & ((1n << 64n) - 1n) : x;
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    const v = x >= this.windowLo && this.shift !== 0n ? (x + this.shift) & U64_MASK : x;
+    return v <= MAX_SAFE_BIG ? Number(v) : v;
   }
 
   private traceAddr(modelAddr: number): string {
