@@ -1152,6 +1152,11 @@ export class CursorMut {
     this.writeCur(lo, hi);
   }
 
+  /** The id this cursor's locks carry (for a `LeafSlot` borrowed from it). */
+  get lockOwnerId(): number {
+    return this.owner;
+  }
+
   /** The frame of the node the cursor holds at `level` (between `level` and `guardLevel`). */
   nodeAt(level: number): number {
     return this.nodePfn[level];
