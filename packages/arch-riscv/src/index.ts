@@ -175,6 +175,9 @@ function createCodec(name: string, highest: number): PteCodec {
       return prop & PROP_ALL_BITS;
     },
 
+    leafFrameBitsLo: (LO_PFNS - 1) * 2 ** RV_PPN_SHIFT,
+    leafFrameBitsHi: HI_PPN,
+
     // A valid entry is a leaf at level 1 or with any of R/W/X; W is bit 2 in the low half,
     // AVAIL1 is RSW1 (bit 8), also in the low half.
     isTrackedLeaf(lo: number, _hi: number, level: number): boolean {

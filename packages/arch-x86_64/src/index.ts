@@ -181,6 +181,9 @@ function createCodec(highest: number): PteCodec {
       return prop & PROP_ALL_BITS;
     },
 
+    leafFrameBitsLo: (LO_PFNS - 1) * 2 ** X86_ADDR_LOW_BIT,
+    leafFrameBitsHi: HI_ADDR,
+
     // Every leaf has PS (bit 7); W is RW (bit 1) in the low half, the high half keeps none.
     isTrackedLeaf(lo: number, hi: number): boolean {
       return (lo & PS) !== 0 && (hi & HI_AVAIL1) === 0;

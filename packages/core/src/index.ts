@@ -94,7 +94,6 @@ export {
   type KernelHooks,
   type KernelHookTable,
   NO_HOOKS,
-  type PrivateWriteFault,
 } from './kernel/hooks.ts';
 export {
   createKernel,
@@ -136,6 +135,7 @@ export {
   type QueryItem,
   type QueryKind,
 } from './page-table/cursor.ts';
+export { LeafSlot } from './page-table/leaf-slot.ts';
 export {
   LOCK_PROTOCOLS,
   type LockProtocol,

@@ -1,4 +1,4 @@
-import type { ForkStrategy, KernelPlugin, PluginSpec, Vmar } from '@mmkit/core';
+import type { ForkStrategy, KernelPlugin, LeafSlot, PluginSpec, Vmar, VmMapping } from '@mmkit/core';
 import {
   type CursorMut,
   copyUntrackedPage,
@@ -18,7 +18,6 @@ import {
   type PhysMemory,
   PhysMemoryToken,
   PROP_W,
-  type PrivateWriteFault,
   PTE_ABSENT,
   QUERY_MAPPED,
   QUERY_MAPPED_UNTRACKED,
@@ -63,19 +62,17 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
     parent.space.flushAll();
   }
 
-  privateWriteFault(fault: PrivateWriteFault): FaultKind {
-    const { vmar, cursor, pageVa, pfn, prop } = fault;
+  privateWriteFault(vmar: Vmar, _mapping: VmMapping, slot: LeafSlot, pfn: number, prop: number): FaultKind {
+    const pageVa = slot.va;
     const copied = this.frames.refCount(pfn) !== 1;
     if (this.events.listenerCount('cowBreak') !== 0) this.events.emit('cowBreak', vmar.owner, pageVa, copied);
     if (!copied) {
-      cursor.setProp(prop);
+      slot.setProp(prop);
       this.nrReuses++;
     } else {
       const copy = this.frames.alloc();
       this.memory.copyFrame(pfn, copy);
-      cursor.unmap(vmar.pageSize);
-      cursor.jump(pageVa);
-      cursor.map(copy, prop);
+      slot.replace(copy, prop);
       this.frames.put(copy);
       this.nrCopies++;
     }

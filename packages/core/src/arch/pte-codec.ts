@@ -36,6 +36,14 @@ export interface PteCodec {
   // ---- raw-bit operations: no decoding, no validation, for loops over a node's words ----
 
   /**
+   * The bits of a level-1 entry's low and high words that hold its frame number. Every
+   * other bit is a flag: `kind` and `prop` of a level-1 entry depend on those alone, so a
+   * loop over a leaf node decodes them once per run of entries with equal flags.
+   */
+  readonly leafFrameBitsLo: number;
+  readonly leafFrameBitsHi: number;
+
+  /**
    * Whether the entry is a tracked leaf at `level`: a leaf (`kind` is `PTE_LEAF`) whose
    * property lacks `PROP_AVAIL1`.
    */

@@ -1,4 +1,5 @@
 import type { CursorMut } from '../page-table/cursor.ts';
+import type { LeafSlot } from '../page-table/leaf-slot.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 import type { FileOp, FileOpResult } from '../syscall/file-ops.ts';
 import type { VmMapping } from '../vmar/vm-mapping.ts';
@@ -42,25 +43,22 @@ export interface KernelHooks {
   cursorDroppedEmptyGuard(pt: PageTable, va: number): void;
   /**
    * `first`, hot: a write fault on a present page of a private mapping, mapped without W,
-   * whose frame is not a VMO's own page (so it belongs to the process, maybe shared with
-   * others by fork). `cursor` is on the page. The hook makes the page writable (in place or
-   * as a copy) and returns the kind, or `undefined` to leave it to the core, which
-   * re-grants W in place (`reuse`): without a plugin sharing private frames, the frame is
-   * this page's alone.
+   * whose frame (`pfn`) is not a VMO's own page (so it belongs to the process, maybe shared
+   * with others by fork). `slot` holds the lock of the page's leaf node and is on the page
+   * (`slot.va`); `prop` is the property the writable page gets. The hook makes the page
+   * writable (in place or as a copy) and returns the kind, or `undefined` to leave it to
+   * the core, which re-grants W in place (`reuse`): without a plugin sharing private frames,
+   * the frame is this page's alone. (Arguments, not an object: it runs on every COW break.)
    */
-  privateWriteFault(fault: PrivateWriteFault): FaultKind | undefined;
+  privateWriteFault(
+    vmar: Vmar,
+    mapping: VmMapping,
+    slot: LeafSlot,
+    pfn: number,
+    prop: number,
+  ): FaultKind | undefined;
   /** `observe`, hot: a page fault at `vaddr` in `mapping` (null: none) was handled as `kind`. */
   pageFault(vmar: Vmar, mapping: VmMapping | null, vaddr: number, access: FaultAccess, kind: FaultKind): void;
-}
-
-/** What `privateWriteFault` is given. `prop` is the property the writable page gets. */
-export interface PrivateWriteFault {
-  readonly vmar: Vmar;
-  readonly mapping: VmMapping;
-  readonly cursor: CursorMut;
-  readonly pageVa: number;
-  readonly pfn: number;
-  readonly prop: number;
 }
 
 export type HookName = keyof KernelHooks;

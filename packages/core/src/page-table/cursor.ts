@@ -830,19 +830,34 @@ export class CursorMut {
     const last = Math.min(nrEntries, first + (end - va) / size);
     const words = this.nodeWordsAt[1];
     const base = this.nodeBaseAt[1];
+    // `kind` and `prop` depend on the flag bits alone: decoded once per run of equal flags
+    // (a mapping's pages share them), which starts with none (no word has all bits set).
+    const flagsLo = ~codec.leafFrameBitsLo;
+    const flagsHi = ~codec.leafFrameBitsHi;
+    let runLo = -1;
+    let runHi = -1;
+    let runKind = PTE_ABSENT;
+    let runProp = 0;
     let i = first;
     for (; i < last && n < cap; i++) {
       const at = base + 2 * i;
       const lo = words[at];
       const hi = words[at + 1];
       if (lo === 0 && hi === 0) continue;
-      const kind = codec.kind(lo, hi, 1);
-      if (kind === PTE_ABSENT) continue;
-      if (kind !== PTE_LEAF)
-        fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+      const fLo = lo & flagsLo;
+      const fHi = hi & flagsHi;
+      if (fLo !== runLo || fHi !== runHi) {
+        runKind = codec.kind(lo, hi, 1);
+        if (runKind !== PTE_ABSENT && runKind !== PTE_LEAF)
+          fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+        runProp = runKind === PTE_LEAF ? codec.prop(lo, hi, 1) : 0;
+        runLo = fLo;
+        runHi = fHi;
+      }
+      if (runKind === PTE_ABSENT) continue;
       outVa[n] = va + (i - first) * size;
       outPfn[n] = codec.pfn(lo, hi, 1);
-      outProp[n] = codec.prop(lo, hi, 1);
+      outProp[n] = runProp;
       n++;
     }
     if (i === nrEntries) this.advancePast(va + (i - 1 - first) * size);
@@ -1150,6 +1165,11 @@ export class CursorMut {
   writePte(lo: number, hi: number): void {
     this.checkAlive();
     this.writeCur(lo, hi);
+  }
+
+  /** The id this cursor's locks carry (for a `LeafSlot` borrowed from it). */
+  get lockOwnerId(): number {
+    return this.owner;
   }
 
   /** The frame of the node the cursor holds at `level` (between `level` and `guardLevel`). */

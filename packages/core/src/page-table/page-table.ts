@@ -2,6 +2,7 @@ import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import { Cursor, CursorMut, isAligned } from './cursor.ts';
+import { LeafSlot } from './leaf-slot.ts';
 import { lockOwner } from './lock.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 
@@ -25,6 +26,8 @@ export class PageTable {
    */
   generation = 0;
   private destroyed = false;
+  /** The leaf slot `leafSlot()` hands out while it is not in use. */
+  private spareSlot: LeafSlot | null = null;
 
   private constructor(
     readonly ctx: PageTableContext,
@@ -108,6 +111,18 @@ export class PageTable {
       if (e instanceof MmError && e.code === 'CursorBusy') return null;
       throw e;
     }
+  }
+
+  /**
+   * A `LeafSlot` of this table, unlocked, for a one-page operation: one object is kept and
+   * handed out again once unlocked (a fault allocates nothing), a new one while it is in use.
+   */
+  leafSlot(): LeafSlot {
+    const spare = this.spareSlot;
+    if (spare !== null && !spare.isLocked) return spare;
+    const slot = new LeafSlot(this);
+    this.spareSlot = slot;
+    return slot;
   }
 
   /** A read-only cursor over `[start, end)`. */

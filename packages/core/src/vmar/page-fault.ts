@@ -1,7 +1,10 @@
-import { PROP_ACCESSED, PROP_DIRTY, PROP_W } from '../arch/page-prop.ts';
+import { PROP_ACCESSED, PROP_AVAIL1, PROP_DIRTY, PROP_W } from '../arch/page-prop.ts';
+import { PTE_ABSENT } from '../arch/pte-codec.ts';
+import { fail, formatAddr } from '../errors.ts';
 import type { FaultAccess, FaultKind } from '../kernel/events.ts';
 import type { CursorMut } from '../page-table/cursor.ts';
 import { QUERY_MAPPED, QUERY_NOT_MAPPED } from '../page-table/cursor.ts';
+import type { LeafSlot } from '../page-table/leaf-slot.ts';
 import type { VmMapping } from './vm-mapping.ts';
 import { ACCESS_READ, ACCESS_WRITE, permsAllow, permsToProp, propAllows } from './vm-perms.ts';
 import type { Vmar } from './vmar.ts';
@@ -39,6 +42,10 @@ const PAGE_TABLE_ENTRIES = 512;
  *   (`FAULT_SIGBUS` past the VMO's end) and mapped, read-only unless the write needs it,
  *   or, for a private mapping's write, copied into a frame of the process's own.
  * New PTEs carry ACCESSED, and DIRTY for writes. RSS grows by one per new PTE.
+ *
+ * One page, one node: when the page's leaf node exists, the fault locks that node alone
+ * (`LeafSlot`) and works there. A cursor is taken only to create the leaf node, and for
+ * a read that maps the pages around an absent one (faults-around).
  */
 export function handlePageFault(vmar: Vmar, vaddr: number, access: number): FaultResult {
   const m = vmar.findMapping(vaddr);
@@ -50,6 +57,17 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in a mapping: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
   const around = mapsAround(m, access);
+  const slot = vmar.space.pt.leafSlot();
+  if (slot.lock(pageVa)) {
+    let result: number;
+    try {
+      result =
+        around && slot.kind() === PTE_ABSENT ? FAULT_NEEDS_WINDOW : faultInSlot(vmar, m, slot, vaddr, access);
+    } finally {
+      slot.unlock();
+    }
+    if (result !== FAULT_NEEDS_WINDOW) return result as FaultResult;
+  }
   // Linux's do_fault_around: a 16-page aligned block clamped to the mapping and to the
   // page-table leaf node (512 pages) holding the page.
   const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
@@ -96,7 +114,12 @@ function mapsAround(m: VmMapping, access: number): boolean {
   return m.faultsAround && m.vmo !== null && access === ACCESS_READ;
 }
 
-/** The fault once the mapping is known to allow `access`; `c` covers `[winStart, winEnd)`. */
+/**
+ * The fault once the mapping is known to allow `access`, through `c` over `[winStart,
+ * winEnd)`: the page is handled in its leaf node through a slot borrowed from the cursor
+ * (which goes down to it, creating it for an absent page only once its frame is known); a
+ * read with faults-around then maps the window's absent pages.
+ */
 function faultWithCursor(
   vmar: Vmar,
   m: VmMapping,
@@ -110,27 +133,75 @@ function faultWithCursor(
 ): FaultResult {
   if (winStart !== pageVa) c.jump(pageVa);
   const kind = c.query();
-  if (kind === QUERY_MAPPED) {
-    if (propAllows(c.qProp, access)) {
-      emitFault(vmar, m, vaddr, access, 'spurious');
-      return FAULT_HANDLED;
-    }
-    c.jump(pageVa);
-    emitFault(vmar, m, vaddr, access, upgradeToWritable(vmar, m, c, pageVa));
-    return FAULT_HANDLED;
-  }
-  if (kind !== QUERY_NOT_MAPPED) {
+  if (kind !== QUERY_MAPPED && kind !== QUERY_NOT_MAPPED) {
     emitFault(vmar, m, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
   c.jump(pageVa);
-  const result = mapNewPage(vmar, m, c, pageVa, access);
-  if (result === FAULT_HANDLED && around) mapAround(vmar, m, c, winStart, winEnd);
-  return result;
+  const slot = vmar.space.pt.leafSlot();
+  try {
+    if (kind === QUERY_MAPPED) {
+      borrowLeafSlot(slot, c);
+      return faultOnPresentPage(vmar, m, slot, vaddr, access);
+    }
+    const result = mapNewPage(vmar, m, slot, c, pageVa, access);
+    if (result === FAULT_HANDLED && around) {
+      slot.unlock();
+      mapAround(vmar, m, c, winStart, winEnd);
+    }
+    return result;
+  } finally {
+    slot.unlock();
+  }
 }
 
 /**
- * A write to a present page mapped without W, in a mapping that allows writing:
+ * Lends `slot` the leaf node `c` reaches at its address (creating it under absent slots).
+ * A mapped tracked page is always a base page in a user table (tracked frames are mapped
+ * 4 KiB at a time), so no huge leaf lies on the way.
+ */
+function borrowLeafSlot(slot: LeafSlot, c: CursorMut): void {
+  if (!c.enterLeafNode()) fail('BadFrameState', `${formatAddr(c.va)} is mapped by a tracked huge page`);
+  slot.borrow(c);
+}
+
+/**
+ * The fault on the page of `slot` (locked or borrowed), the mapping allowing `access`:
+ * an absent page is mapped (`mapNewPage`), the others go to `faultOnPresentPage`.
+ */
+function faultInSlot(vmar: Vmar, m: VmMapping, slot: LeafSlot, vaddr: number, access: number): FaultResult {
+  if (slot.kind() === PTE_ABSENT) return mapNewPage(vmar, m, slot, null, slot.va, access);
+  return faultOnPresentPage(vmar, m, slot, vaddr, access);
+}
+
+/**
+ * A fault on the present page of `slot`: an untracked page is `FAULT_SIGSEGV`; a page
+ * that allows the access is spurious; one that does not is made writable
+ * (`upgradeToWritable`).
+ */
+function faultOnPresentPage(
+  vmar: Vmar,
+  m: VmMapping,
+  slot: LeafSlot,
+  vaddr: number,
+  access: number,
+): FaultResult {
+  const prop = slot.prop();
+  if (prop & PROP_AVAIL1) {
+    emitFault(vmar, m, vaddr, access, 'segv');
+    return FAULT_SIGSEGV;
+  }
+  if (propAllows(prop, access)) {
+    emitFault(vmar, m, vaddr, access, 'spurious');
+    return FAULT_HANDLED;
+  }
+  emitFault(vmar, m, vaddr, access, upgradeToWritable(vmar, m, slot, prop));
+  return FAULT_HANDLED;
+}
+
+/**
+ * A write to a present page mapped without W (property `oldProp`), in a mapping that
+ * allows writing:
  * - a shared mapping gets W in place (`shared-write`);
  * - a private mapping's page that is still its VMO's own frame (a file or shared-memory
  *   page never written here) is replaced by a private copy (`cow`, emitting `cowBreak`);
@@ -138,18 +209,19 @@ function faultWithCursor(
  *   copy-on-write plugin copies a frame that fork still shares); without one, the frame is
  *   this page's alone and gets W in place (`reuse`).
  */
-function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number): FaultKind {
+function upgradeToWritable(vmar: Vmar, m: VmMapping, slot: LeafSlot, oldProp: number): FaultKind {
   const kernel = vmar.space.kernel;
-  const pfn = c.qPfn;
-  const prop = c.qProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
+  const pageVa = slot.va;
+  const pfn = slot.pfn();
+  const prop = oldProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
   if (m.shared) {
-    c.setProp(prop);
+    slot.setProp(prop);
     vmar.space.flushPage(pageVa);
     return 'shared-write';
   }
   const vmoPage = m.vmo !== null && m.vmo.pageAt(m.vmoIndex(pageVa)) === pfn;
   if (!vmoPage) {
-    const kind = kernel.hooks.privateWriteFault({ vmar, mapping: m, cursor: c, pageVa, pfn, prop });
+    const kind = kernel.hooks.privateWriteFault(vmar, m, slot, pfn, prop);
     if (kind !== undefined) return kind;
   }
   if (kernel.events.listenerCount('cowBreak') !== 0)
@@ -157,19 +229,28 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: numbe
   if (vmoPage) {
     const copy = kernel.frames.alloc();
     kernel.memory.copyFrame(pfn, copy);
-    c.unmap(vmar.pageSize);
-    c.jump(pageVa);
-    c.map(copy, prop);
+    slot.replace(copy, prop);
     kernel.frames.put(copy);
   } else {
-    c.setProp(prop);
+    slot.setProp(prop);
   }
   vmar.space.flushPage(pageVa);
   return vmoPage ? 'cow' : 'reuse';
 }
 
-/** Maps the absent page at `pageVa` (the cursor is on it). */
-function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, access: number): FaultResult {
+/**
+ * Maps the absent page at `pageVa`: through `slot` if it is locked on the page, else
+ * through a slot borrowed from `c` (on the page) once the frame is known, so that a fault
+ * ending in `FAULT_SIGBUS` creates no page-table node.
+ */
+function mapNewPage(
+  vmar: Vmar,
+  m: VmMapping,
+  slot: LeafSlot,
+  c: CursorMut | null,
+  pageVa: number,
+  access: number,
+): FaultResult {
   const kernel = vmar.space.kernel;
   const write = (access & ACCESS_WRITE) !== 0;
   let prop = permsToProp(m.perms) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
@@ -199,7 +280,8 @@ function mapNewPage(vmar: Vmar, m: VmMapping, c: CursorMut, pageVa: number, acce
     }
   }
   emitFault(vmar, m, pageVa, access, kind);
-  c.map(pfn, prop);
+  if (c !== null) borrowLeafSlot(slot, c);
+  slot.map(pfn, prop);
   if (owned) kernel.frames.put(pfn);
   vmar.addRss(m.rssType, 1);
   return FAULT_HANDLED;

@@ -354,6 +354,30 @@ describe.each(configs)('$name raw-bit codec operations', (config) => {
     },
   );
 
+  it('keeps the frame number of a level-1 leaf in leafFrameBitsLo/Hi, kind and property in the other bits', () => {
+    const mismatches: string[] = [];
+    const flagsLo = ~codec.leafFrameBitsLo;
+    const flagsHi = ~codec.leafFrameBitsHi;
+    for (const cache of config.caches) {
+      for (let flags = 0; flags <= 0xff; flags++) {
+        const prop = withCache(flags, cache);
+        if (!representable(prop, 1)) continue;
+        const pfns = [0, 1, 0x3_0000, 0x8_0000, pfnLimit - 1];
+        const words = pfns.map((pfn) => [codec.leafLo(pfn, prop, 1), codec.leafHi(pfn, prop, 1)]);
+        for (let i = 0; i < pfns.length; i++) {
+          const [lo, hi] = words[i];
+          const frameOnly = codec.pfn(lo & codec.leafFrameBitsLo, hi & codec.leafFrameBitsHi, 1);
+          const sameFlags =
+            (lo & flagsLo) === (words[0][0] & flagsLo) && (hi & flagsHi) === (words[0][1] & flagsHi);
+          if (frameOnly !== pfns[i] || !sameFlags)
+            mismatches.push(`pfn ${pfns[i]} prop ${prop}: frame ${frameOnly}, same flags ${sameFlags}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(codec.kind(codec.leafFrameBitsLo, codec.leafFrameBitsHi, 1)).toBe(PTE_ABSENT);
+  });
+
   it.each(levels(1, consts.nrLevels))('leaves absent and table entries alone at level %i', (level) => {
     const entries: [number, number][] = [[0, 0]];
     if (level > 1)

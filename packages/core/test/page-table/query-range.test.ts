@@ -2,7 +2,10 @@ import {
   type Kernel,
   MmError,
   type PageTable,
+  PROP_ACCESSED,
   PROP_AVAIL1,
+  PROP_DIRTY,
+  PROP_R,
   PROP_RW,
   PROP_USER,
   QUERY_NOT_MAPPED,
@@ -96,6 +99,41 @@ describe.each(PROTOCOL_CONFIGS)('queryRange on $name', (config) => {
     // A sub-range that starts and ends between mapped pages.
     const sub = pagesByQueryRange(pt, start + PAGE, start + 601 * PAGE, 5);
     expect(sub).toEqual(want.filter(([va]) => va >= start + PAGE && va < start + 601 * PAGE));
+    expectClean(k);
+  });
+
+  it('reports each page with its own property where properties change from page to page', () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const start = userBase + 500 * PAGE;
+    const props = [
+      USER_RW,
+      PROP_USER | PROP_R,
+      USER_RW | PROP_ACCESSED,
+      USER_RW | PROP_ACCESSED | PROP_DIRTY,
+    ];
+    const c = pt.cursorMut(start, start + 40 * PAGE);
+    // Runs of 1, 2, 3, ... pages sharing a property; every seventh page untracked; a hole.
+    for (let i = 0, run = 0, len = 1, p = 0; i < 40; i++) {
+      if (i === 20) continue;
+      c.jump(start + i * PAGE);
+      if (i % 7 === 6) c.mapPhys(2000 + i, 1, props[p]);
+      else {
+        const f = k.frames.alloc();
+        c.map(f, props[p]);
+        k.frames.put(f);
+      }
+      if (++run === len) {
+        run = 0;
+        len++;
+        p = (p + 1) % props.length;
+      }
+    }
+    c.drop();
+    const want = pagesByQuery(pt, start, start + 40 * PAGE);
+    expect(want).toHaveLength(39);
+    expect(new Set(want.map(([, , prop]) => prop)).size).toBeGreaterThan(props.length);
+    for (const cap of [1, 3, 64]) expect(pagesByQueryRange(pt, start, start + 40 * PAGE, cap)).toEqual(want);
     expectClean(k);
   });
 

@@ -1,0 +1,324 @@
+import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
+import { fail, formatAddr, MmError } from '../errors.ts';
+import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
+import type { PageTableContext } from './context.ts';
+import type { CursorMut } from './cursor.ts';
+import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { LOCK_GLOBAL, LOCK_HOH } from './lock-protocol.ts';
+import type { PageTable } from './page-table.ts';
+
+/** Bound on restarts from the root when the leaf node turned stray under us (as the cursor's). */
+const MAX_STRAY_RETRIES = 64;
+
+/**
+ * One base page's PTE in its existing leaf node (level 1), for the operations that touch a
+ * single page, a page fault above all ("one page, one node"): no cursor, no walk state,
+ * one node.
+ *
+ * `lock(va)` takes exactly the locks a cursor over `[va, va + page)` would hold once it has
+ * reached the leaf node, under the kernel's lock protocol:
+ * - `subtree`: walks down without locks, locks the leaf node, and starts again from the
+ *   root if that node turned `stray` (detached under us);
+ * - `hoh`: locks the root and goes down hand over hand (lock the child, release the
+ *   parent), ending with the leaf node's lock alone;
+ * - `global`: locks the root (the table's one lock) and walks down.
+ * It returns false, holding nothing, when the page has no leaf node (an absent slot or a
+ * huge leaf on the way): the caller then takes a cursor, which creates or splits nodes.
+ * A lock another cursor holds makes it throw `CursorBusy`, holding nothing.
+ *
+ * While locked, `kind`/`pfn`/`prop` read the PTE and `map`/`setProp`/`replace` write it,
+ * keeping the cursor's invariants (the node's `nrChildren` equals its non-absent PTEs; a
+ * tracked leaf holds one reference to its frame); debug mode checks the lock on every
+ * write. `unlock()` releases the lock; if the leaf node is left with no child it then runs
+ * the `cursorDroppedEmptyGuard` hook, as dropping the cursor would.
+ *
+ * A slot can also be borrowed from a cursor that sits on a leaf node (`borrow`): it then
+ * writes under the cursor's lock, and `unlock()` leaves the lock to the cursor.
+ */
+export class LeafSlot {
+  /** The page's address (valid while locked). */
+  va = 0;
+  /** The leaf node. */
+  node = 0;
+  private words: Uint32Array = new Uint32Array(0);
+  /** Index in `words` of the PTE's low word. */
+  private at = 0;
+  /** The lock covering the node (the node's own, or the root's under `global`). */
+  private lockPfn = 0;
+  private owner = 0;
+  /** 0: not locked; 1: holds its own lock; 2: borrowed from a cursor. */
+  private state = 0;
+  private readonly ctx: PageTableContext;
+
+  constructor(readonly pt: PageTable) {
+    this.ctx = pt.ctx;
+  }
+
+  /** Whether the slot is locked (or borrowed) and not yet unlocked. */
+  get isLocked(): boolean {
+    return this.state !== 0;
+  }
+
+  /**
+   * Locks the leaf node holding the PTE of the page at `va` (page aligned, in the table's
+   * half); false (holding nothing) if the page has no leaf node. See the class comment.
+   */
+  lock(va: number): boolean {
+    if (this.state !== 0) fail('InvalidArgument', 'the leaf slot is already locked');
+    const pt = this.pt;
+    const ctx = this.ctx;
+    const page = ctx.consts.basePageSize;
+    if (!(va >= pt.lower && va < pt.upper && Math.floor(va / page) * page === va))
+      pt.checkRange(va, va + page);
+    if (pt.isDestroyed) fail('InvalidArgument', 'the page table was destroyed');
+    // Locks can change PTEs: the table's `check()` cache must not outlive them.
+    pt.generation++;
+    const owner = ctx.newOwner();
+    const protocol = ctx.lockProtocol.kind;
+    for (let attempt = 0; attempt <= MAX_STRAY_RETRIES; attempt++) {
+      const node =
+        protocol === LOCK_HOH ? this.lockHandOverHand(va, owner) : this.lockWithoutHoh(va, owner, protocol);
+      if (node === 0) return false;
+      if (node > 0) {
+        this.va = va;
+        this.node = node;
+        this.owner = owner;
+        this.lockPfn = protocol === LOCK_GLOBAL ? pt.rootPfn : node;
+        const memory = ctx.memory;
+        const slot = memory.slot(node);
+        this.words = memory.wordsOf(slot);
+        this.at = memory.wordBase(slot) + 2 * ((va / page) & (ctx.consts.nrEntries - 1));
+        this.state = 1;
+        return true;
+      }
+    }
+    return fail('CursorBusy', 'page-table nodes kept turning stray');
+  }
+
+  /**
+   * `hoh`: locks the root and goes down hand over hand to the leaf node of `va`. Returns
+   * the leaf node (locked), 0 (holding nothing) if there is none, -1 (holding nothing) if a
+   * node on the way turned stray.
+   */
+  private lockHandOverHand(va: number, owner: number): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const memory = ctx.memory;
+    const mask = ctx.consts.nrEntries - 1;
+    let level = ctx.consts.nrLevels;
+    let node = this.pt.rootPfn;
+    if (!tryLockNode(meta, node, owner)) busy(node, level);
+    while (level > 1) {
+      const slot = memory.slot(node);
+      const words = memory.wordsOf(slot);
+      const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) {
+        unlockNode(meta, node);
+        return 0;
+      }
+      const child = codec.pfn(lo, hi, level);
+      if (!tryLockNode(meta, child, owner)) {
+        unlockNode(meta, node);
+        busy(child, level - 1);
+      }
+      unlockNode(meta, node);
+      node = child;
+      level--;
+      if (meta.stray(node)) {
+        unlockNode(meta, node);
+        return -1;
+      }
+    }
+    return node;
+  }
+
+  /**
+   * `subtree` and `global`: walks down to the leaf node of `va` without locks (`global`
+   * holds the root's lock first), then `subtree` locks the leaf node. Returns it, 0 (holding
+   * nothing) if there is none, -1 (holding nothing) if it turned stray.
+   */
+  private lockWithoutHoh(va: number, owner: number, protocol: number): number {
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const meta = ctx.meta;
+    const memory = ctx.memory;
+    const mask = ctx.consts.nrEntries - 1;
+    const root = this.pt.rootPfn;
+    const global = protocol === LOCK_GLOBAL;
+    if (global && !tryLockNode(meta, root, owner))
+      fail('CursorBusy', 'the page table is locked by another cursor');
+    let level = ctx.consts.nrLevels;
+    let node = root;
+    while (level > 1) {
+      const slot = memory.slot(node);
+      const words = memory.wordsOf(slot);
+      const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
+      const lo = words[at];
+      const hi = words[at + 1];
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) {
+        if (global) unlockNode(meta, root);
+        return 0;
+      }
+      node = codec.pfn(lo, hi, level);
+      level--;
+    }
+    if (global) return node;
+    if (!tryLockNode(meta, node, owner)) busy(node, 1);
+    if (meta.stray(node)) {
+      unlockNode(meta, node);
+      return -1;
+    }
+    return node;
+  }
+
+  /**
+   * Points this slot at the page `cursor` sits on, in the leaf node the cursor holds
+   * (`cursor.level` must be 1); the slot writes under the cursor's lock and its `unlock()`
+   * leaves that lock to the cursor.
+   */
+  borrow(cursor: CursorMut): void {
+    if (this.state !== 0) fail('InvalidArgument', 'the leaf slot is already locked');
+    if (cursor.level !== 1) fail('InvalidArgument', 'the cursor is not on a leaf node');
+    const ctx = this.ctx;
+    const node = cursor.nodeAt(1);
+    const memory = ctx.memory;
+    const slot = memory.slot(node);
+    const va = cursor.va;
+    this.va = va;
+    this.node = node;
+    this.owner = cursor.lockOwnerId;
+    this.lockPfn = ctx.lockProtocol.kind === LOCK_GLOBAL ? this.pt.rootPfn : node;
+    this.words = memory.wordsOf(slot);
+    this.at = memory.wordBase(slot) + 2 * ((va / ctx.consts.basePageSize) & (ctx.consts.nrEntries - 1));
+    this.state = 2;
+  }
+
+  /**
+   * Releases the slot's lock (a borrowed slot leaves it to its cursor). A leaf node left
+   * without children then goes to the `cursorDroppedEmptyGuard` hook, as at a cursor's drop.
+   */
+  unlock(): void {
+    const state = this.state;
+    if (state === 0) return;
+    this.state = 0;
+    if (state === 2) return;
+    const ctx = this.ctx;
+    const meta = ctx.meta;
+    unlockNode(meta, this.lockPfn);
+    if (meta.nrChildren(this.node) === 0) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+  }
+
+  /** The PTE's kind (`PTE_ABSENT` or `PTE_LEAF`: a leaf node holds no child table). */
+  kind(): number {
+    return this.ctx.codec.kind(this.words[this.at], this.words[this.at + 1], 1);
+  }
+
+  /** The mapped frame (the PTE must be a leaf). */
+  pfn(): number {
+    return this.ctx.codec.pfn(this.words[this.at], this.words[this.at + 1], 1);
+  }
+
+  /** The mapped property, with `PROP_AVAIL1` for an untracked page (the PTE must be a leaf). */
+  prop(): number {
+    return this.ctx.codec.prop(this.words[this.at], this.words[this.at + 1], 1);
+  }
+
+  /**
+   * Maps the tracked frame `pfn` with `prop` into the absent slot, taking one reference.
+   * Throws, changing nothing, as `CursorMut.map`: `InvalidArgument` for a frame outside
+   * memory or a property the architecture cannot encode, `BadFrameState` for a frame this
+   * table may not map, `AlreadyMapped` if the page is mapped.
+   */
+  map(pfn: number, prop: number): void {
+    this.checkWritable();
+    this.checkMappable(pfn);
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const leafProp = prop & ~PROP_AVAIL1;
+    const lo = codec.leafLo(pfn, leafProp, 1);
+    const hi = codec.leafHi(pfn, leafProp, 1);
+    const words = this.words;
+    const at = this.at;
+    if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT)
+      fail('AlreadyMapped', `${formatAddr(this.va)} is already mapped`);
+    ctx.frames.incRef(pfn);
+    words[at] = lo;
+    words[at + 1] = hi;
+    const meta = ctx.meta;
+    meta.setNrChildren(this.node, meta.nrChildren(this.node) + 1);
+  }
+
+  /**
+   * Rewrites the mapped page's property to `prop` (its `PROP_AVAIL1` kept), as
+   * `CursorMut.setProp`. Throws `InvalidArgument` if the page is not mapped.
+   */
+  setProp(prop: number): void {
+    this.checkWritable();
+    const codec = this.ctx.codec;
+    const words = this.words;
+    const at = this.at;
+    const lo = words[at];
+    const hi = words[at + 1];
+    if (codec.kind(lo, hi, 1) === PTE_ABSENT) fail('InvalidArgument', `${formatAddr(this.va)} is not mapped`);
+    const newProp = (prop & ~PROP_AVAIL1) | (codec.prop(lo, hi, 1) & PROP_AVAIL1);
+    const pfn = codec.pfn(lo, hi, 1);
+    words[at] = codec.leafLo(pfn, newProp, 1);
+    words[at + 1] = codec.leafHi(pfn, newProp, 1);
+  }
+
+  /**
+   * Replaces the mapped page by the tracked frame `pfn` with `prop`: what unmapping the
+   * page and mapping `pfn` there do (the old frame, if tracked, loses its reference and is
+   * freed with its last; `pfn` gains one). Throws, changing nothing, as `map` does for
+   * `pfn` and `prop`, and `InvalidArgument` if the page is not mapped.
+   */
+  replace(pfn: number, prop: number): void {
+    this.checkWritable();
+    this.checkMappable(pfn);
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const words = this.words;
+    const at = this.at;
+    const oldLo = words[at];
+    const oldHi = words[at + 1];
+    if (codec.kind(oldLo, oldHi, 1) === PTE_ABSENT)
+      fail('InvalidArgument', `${formatAddr(this.va)} is not mapped`);
+    const leafProp = prop & ~PROP_AVAIL1;
+    const lo = codec.leafLo(pfn, leafProp, 1);
+    const hi = codec.leafHi(pfn, leafProp, 1);
+    const frames = ctx.frames;
+    // The new reference first: the old frame may be `pfn`'s last other holder.
+    frames.incRef(pfn);
+    words[at] = lo;
+    words[at + 1] = hi;
+    if ((codec.prop(oldLo, oldHi, 1) & PROP_AVAIL1) === 0) frames.decRef(codec.pfn(oldLo, oldHi, 1));
+  }
+
+  /** Throws unless the slot is locked; debug mode: unless its owner holds the covering lock. */
+  private checkWritable(): void {
+    if (this.state === 0) fail('InvalidArgument', 'the leaf slot is not locked');
+    if (this.ctx.debug && lockOwner(this.ctx.meta, this.lockPfn) !== this.owner)
+      throw new MmError('LockNotHeld', `PTE write to node ${this.node} without holding its lock`);
+  }
+
+  /** As `CursorMut`'s: only data and page-cache frames in a user table, any frame in use in the kernel's. */
+  private checkMappable(pfn: number): void {
+    const ctx = this.ctx;
+    ctx.frames.checkPfn(pfn);
+    const type = ctx.meta.type(pfn);
+    const isKernel = this.pt.isKernel;
+    if (isKernel ? type === FrameType.Free : !isUserMappableType(type))
+      fail(
+        'BadFrameState',
+        `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${isKernel ? 'by the kernel' : 'as a user page'}`,
+      );
+  }
+}
+
+function busy(node: number, level: number): never {
+  return fail('CursorBusy', `page-table node ${node} (level ${level}) is locked by another cursor`);
+}
