@@ -98,20 +98,11 @@ function mappedPages(
   return out;
 }
 
-/**
- * Known race, left visible: `subtree` with recycling, when the workers share nodes, loses
- * PTEs, writes into a node it does not hold or leaves wrong reference counts, in some runs
- * (docs/PARALLELISM.md). Run these cases with `MMKIT_KNOWN_RACES=1`.
- */
-const KNOWN_RACES = new Set(['subtree/true/overlapping', 'subtree/true/shared nodes']);
-const runKnownRaces = process.env.MMKIT_KNOWN_RACES === '1';
-
 describe.each(LOCK_PROTOCOLS.flatMap((protocol) => [false, true].map((recycle) => ({ protocol, recycle }))))(
   'two workers under $protocol, recycling $recycle',
   ({ protocol, recycle }) => {
     for (const pattern of Object.keys(PATTERNS) as (keyof typeof PATTERNS)[]) {
-      const skip = KNOWN_RACES.has(`${protocol}/${recycle}/${pattern}`) && !runKnownRaces;
-      it.skipIf(skip)(`on ${pattern} ranges`, async () => {
+      it(`on ${pattern} ranges`, async () => {
         const spec: ParallelKernelSpec = {
           arch: 'x86_64',
           memory: 64 << 20,

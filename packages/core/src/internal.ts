@@ -11,8 +11,10 @@ export { checkSegmentRequest, type FrameAllocatorService } from './frame/allocat
 export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
+export { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './page-table/lock-protocol.ts';
 export { movePtes } from './page-table/move-ptes.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
+export { NodeReclaim } from './page-table/node-reclaim.ts';
 export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';
 export * from './vmar/index.ts';

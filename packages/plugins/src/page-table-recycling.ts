@@ -2,6 +2,7 @@ import type { KernelPlugin, PageTable, PluginSpec } from '@mmkit/core';
 import {
   type CursorMut,
   fail,
+  LOCK_SUBTREE,
   lockOwner,
   nodeBase,
   nodeWords,
@@ -18,7 +19,8 @@ import { inject, injectable } from 'tsyringe';
  * cursor hooks:
  * - `cursorLeftEmptyNode`: when a cursor leaves a node whose last child went, the node is
  *   detached from its parent under the parent's lock (which the cursor holds), marked
- *   `stray` (a lock-free walker that reached it retries from the root) and freed;
+ *   `stray` (a lock-free walker that reached it retries from the root) and freed (under
+ *   `subtree` after a grace period, see `free`);
  * - `cursorDroppedEmptyGuard`: when a cursor whose guard node is empty is dropped, a walk
  *   from the root to the guard locks each node on the way (hand over hand is not needed:
  *   it keeps the whole path) and frees every empty node on the way back up. Best effort:
@@ -84,10 +86,16 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
     unlockNode(meta, path[0]);
   }
 
-  /** Drops the reference the parent's PTE held: the node and what it still held go. */
+  /**
+   * Drops the reference the parent's PTE held (the node is detached, marked stray and
+   * empty). Under `subtree`, where cursors walk down without locks, the node is retired
+   * and freed after a grace period (`NodeReclaim`: a walker may still hold its address);
+   * under `hoh` and `global` it is reached only under its parent's lock, and goes at once.
+   */
   private free(node: number): void {
     this.nrRecycledNodes++;
-    this.ctx.frames.decRef(node);
+    if (this.ctx.lockProtocol.kind === LOCK_SUBTREE) this.ctx.reclaim.retire(node);
+    else this.ctx.frames.decRef(node);
   }
 }
 

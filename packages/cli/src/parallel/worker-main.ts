@@ -22,6 +22,9 @@ try {
   while (Atomics.load(heartbeat, data.nrWorkers) < data.nrWorkers)
     Atomics.wait(heartbeat, data.nrWorkers, Atomics.load(heartbeat, data.nrWorkers), 1);
   runOps(kernel, table, data.ops, counters, () => Atomics.add(heartbeat, data.index, 1));
+  // Nodes this view detached are freed once the other workers' cursors that might have
+  // read their addresses are gone: wait for that, so that nothing is left after the join.
+  kernel.ctx.reclaim.synchronize();
   reply = { counters };
 } catch (e) {
   reply = { counters, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };

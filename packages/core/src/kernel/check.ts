@@ -80,7 +80,10 @@ function stillValid(ctx: PageTableContext, table: PageTable, walk: KernelWalk): 
  * - every tracked leaf of a user table maps a frame user space may map (data or page
  *   cache: `isUserMappableType`), never a node, a metadata page or a kernel frame;
  * - no free frame is referenced, and the allocator agrees with the metadata on which
- *   frames are free.
+ *   frames are free;
+ * - a node retired by the deferred free (`NodeReclaim`) is an empty, stray, unreachable
+ *   node whose one handle is the retire list's, and every stray node in use is one of
+ *   them (retired nodes are not leaks: they are freed after their grace period).
  * The kernel page table's walk (its shared half is ~256 nodes that rarely change) is
  * reused while nothing it read can have changed (`KernelWalk`); everything else is
  * checked afresh.
@@ -243,6 +246,8 @@ export function checkPhysical(
     }
   }
 
+  checkRetiredNodes(ctx, parents, out);
+
   const allocator = frames.allocator;
   for (let pfn = 0; pfn < n; pfn++) {
     const rc = meta.refCount(pfn);
@@ -269,4 +274,40 @@ export function checkPhysical(
     }
   }
   return out;
+}
+
+/**
+ * The nodes this view retired and has not freed yet (`NodeReclaim`): each must be an empty,
+ * stray `PageTable` frame that no PTE reaches, holding the retire list's one handle; and
+ * a stray node in use that is not retired is lost (nothing would ever free it). Nodes
+ * retired by other views count as lost too: `check()` runs after they synchronized.
+ */
+function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Violation[]): void {
+  const meta = ctx.meta;
+  const retired = new Set(ctx.reclaim.retiredNodes());
+  for (const pfn of retired) {
+    if (
+      meta.refCount(pfn) === REF_COUNT_UNUSED ||
+      meta.type(pfn) !== FrameType.PageTable ||
+      !meta.stray(pfn) ||
+      meta.nrChildren(pfn) !== 0 ||
+      meta.handles(pfn) !== 1 ||
+      parents[pfn] !== 0
+    ) {
+      out.push({
+        kind: 'node-retired',
+        pfn,
+        message: `retired node ${pfn} is not an empty, stray, unreachable node with one handle`,
+      });
+    }
+  }
+  for (let pfn = 0; pfn < meta.capacity; pfn++) {
+    if (meta.type(pfn) !== FrameType.PageTable || !meta.stray(pfn)) continue;
+    if (meta.refCount(pfn) === REF_COUNT_UNUSED || retired.has(pfn) || parents[pfn] !== 0) continue;
+    out.push({
+      kind: 'node-stray',
+      pfn,
+      message: `stray node ${pfn} is in use but neither reachable nor retired`,
+    });
+  }
 }

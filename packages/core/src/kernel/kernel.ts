@@ -13,8 +13,9 @@ import { FrameType, NR_FRAME_TYPES } from '../frame/frame-type.ts';
 import { Frames, type SharedFrames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import { PhysMemory, type PhysMemoryBuffers } from '../frame/phys-memory.ts';
-import { PageTableContext } from '../page-table/context.ts';
+import { MAX_OWNER_BLOCKS, PageTableContext } from '../page-table/context.ts';
 import { releaseNodeChildren } from '../page-table/node.ts';
+import { NodeReclaim } from '../page-table/node-reclaim.ts';
 import { PageTable } from '../page-table/page-table.ts';
 import type { TlbConfig } from '../tlb/config.ts';
 import type { Tlb } from '../tlb/tlb.ts';
@@ -84,6 +85,8 @@ export interface SharedKernelState {
   readonly phys: PhysMemoryBuffers;
   readonly allocator: FrameAllocatorBuffers;
   readonly inUseByType: SharedArrayBuffer;
+  /** The epochs of the deferred free of detached nodes (`NodeReclaim`). */
+  readonly reclaimEpochs: SharedArrayBuffer;
   readonly kernelRoot: number;
   readonly metaPagesStart: number;
   readonly nrMetaPages: number;
@@ -207,6 +210,8 @@ export class Kernel {
     this.frames = new Frames(this.meta, this.memory, allocator, sharedFrames);
     this.sharedFrames = sharedFrames;
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
+    if (threadSafe)
+      this.ctx.shareReclaim(attach?.reclaimEpochs ?? NodeReclaim.sharedBuffer(MAX_OWNER_BLOCKS));
     if (attach !== undefined) this.ctx.setOwnerBlock(attach.ownerBlock);
     else if (threadSafe) this.ctx.setOwnerBlock(0);
     this.ctx.lockProtocol = services.lockProtocol;
@@ -273,6 +278,7 @@ export class Kernel {
       phys: this.memory.buffers(),
       allocator: (this.frames.allocator as FrameAllocator).buffers(),
       inUseByType: this.sharedFrames.inUseByType,
+      reclaimEpochs: this.ctx.reclaim.buffer() as SharedArrayBuffer,
       kernelRoot: this.kernelPageTable.rootPfn,
       metaPagesStart: this.metaPagesStart,
       nrMetaPages: this.nrMetaPages,

@@ -7,6 +7,7 @@ import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
 import { type KernelHookTable, NO_HOOKS } from '../kernel/hooks.ts';
 import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
+import { NodeReclaim } from './node-reclaim.ts';
 
 const OWNER_BLOCK = 2 ** 24;
 /** Threads that can share one kernel's lock words (owner ids are positive `Int32`s). */
@@ -32,6 +33,11 @@ export class PageTableContext {
   hooks: KernelHookTable = NO_HOOKS;
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
+  /**
+   * Deferred free of detached nodes (`subtree` cursors are its readers). Private to this
+   * view unless `shareReclaim` put it on shared epochs.
+   */
+  reclaim: NodeReclaim;
   private nextOwner = 1;
   private firstOwner = 1;
   private lastOwner = 0x7fff_fff0;
@@ -50,6 +56,16 @@ export class PageTableContext {
       this.sizes[level] = pageSize(this.consts, level);
       this.pagesAt[level] = this.sizes[level] / this.consts.basePageSize;
     }
+    this.reclaim = new NodeReclaim(frames, meta, MAX_OWNER_BLOCKS);
+  }
+
+  /**
+   * Puts the deferred free on epochs shared with the other views of the kernel (`buffer`
+   * from another view, or a fresh one from `NodeReclaim.sharedBuffer`). Call before any
+   * cursor exists, then `setOwnerBlock`.
+   */
+  shareReclaim(buffer: SharedArrayBuffer): void {
+    this.reclaim = new NodeReclaim(this.frames, this.meta, MAX_OWNER_BLOCKS, buffer);
   }
 
   /** A fresh lock-owner id for a cursor. */
@@ -70,5 +86,6 @@ export class PageTableContext {
     this.firstOwner = Math.max(1, block * OWNER_BLOCK);
     this.lastOwner = block * OWNER_BLOCK + OWNER_BLOCK - 1;
     this.nextOwner = this.firstOwner;
+    this.reclaim.setBlock(block);
   }
 }

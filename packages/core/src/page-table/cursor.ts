@@ -88,6 +88,12 @@ export class CursorMut {
   private alive = true;
   /** Whether `drop()` was called (`alive` also goes false when `CursorBusy` released all). */
   private dropped = false;
+  /**
+   * `subtree`: whether this cursor is a reader of the deferred node free, from creation
+   * (before its walk without locks) to the end of `drop()` or a `CursorBusy` that released
+   * all: no node it may have read the address of is freed meanwhile.
+   */
+  private reading = false;
 
   constructor(
     readonly pt: PageTable,
@@ -112,10 +118,29 @@ export class CursorMut {
     this.nodeBaseAt = [0, 0, 0, 0, 0];
     this.owner = this.ctx.newOwner();
     this.protocol = this.ctx.lockProtocol.kind;
-    for (let attempt = 0; ; attempt++) {
-      if (this.protocol === LOCK_HOH ? this.lockDownToGuard() : this.lockGuardWithoutHoh()) return;
-      if (attempt === MAX_STRAY_RETRIES) fail('CursorBusy', 'page-table nodes kept turning stray');
+    if (this.protocol === LOCK_SUBTREE) {
+      this.ctx.reclaim.enter();
+      this.reading = true;
     }
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.protocol === LOCK_HOH ? this.lockDownToGuard() : this.lockGuardWithoutHoh()) return;
+        if (attempt === MAX_STRAY_RETRIES) fail('CursorBusy', 'page-table nodes kept turning stray');
+      }
+    } catch (e) {
+      this.endRead();
+      throw e;
+    }
+  }
+
+  /**
+   * `subtree`: ends this cursor's read side of the deferred node free (`NodeReclaim`),
+   * once it holds no node any more; nodes detached meanwhile may then be freed.
+   */
+  private endRead(): void {
+    if (!this.reading) return;
+    this.reading = false;
+    this.ctx.reclaim.leave();
   }
 
   /**
@@ -289,6 +314,7 @@ export class CursorMut {
 
   private failBusy(level: number, pfn: number): never {
     this.releaseAll();
+    this.endRead();
     return fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
   }
 
@@ -1141,7 +1167,10 @@ export class CursorMut {
   drop(): void {
     if (this.dropped) fail('InvalidArgument', 'the cursor was dropped twice');
     this.dropped = true;
-    if (!this.alive) return;
+    if (!this.alive) {
+      this.endRead();
+      return;
+    }
     const ctx = this.ctx;
     while (this.level < this.guardLevel) this.levelUp();
     const guard = this.nodePfn[this.guardLevel];
@@ -1153,6 +1182,7 @@ export class CursorMut {
       this.releaseAll();
     }
     if (emptyGuard) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.barrierStart);
+    this.endRead();
   }
 
   // ---- for hooks (exported through `@mmkit/core/internal`) ----

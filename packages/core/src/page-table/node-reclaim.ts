@@ -1,0 +1,195 @@
+import { MmError } from '../errors.ts';
+import type { Frames } from '../frame/frames.ts';
+import type { FrameMetaStore } from '../frame/meta-store.ts';
+import { lockOwner } from './lock.ts';
+
+/**
+ * Deferred free of detached page-table nodes: a grace period in the manner of RCU, as
+ * Asterinas drops a detached (`stray`) node only after every reader that might still hold
+ * its address has gone.
+ *
+ * Why: under the `subtree` protocol a cursor walks down to its guard node without locks,
+ * then locks the node it reached and starts again if that node turned `stray`. If a node
+ * detached meanwhile were freed at once, its frame could be allocated again (which clears
+ * `stray` and the lock word) and the late walker would lock a node that now sits elsewhere
+ * in the tree, or in another one, and pass the stray check. So a detached node is
+ * *retired*: it stays a `PageTable` frame, marked stray, unreachable and empty, and the
+ * reference its parent's PTE held becomes a handle of this list; it is freed once no
+ * reader that started before the detach is alive.
+ *
+ * Epochs, in an `Int32Array` shared by every view of the kernel (`SharedArrayBuffer` in
+ * shared memory): word 0 is the global epoch (starts at 1, bumped by every retire); word
+ * `1 + b` is the epoch at which owner block `b`'s view entered its read side, 0 while it has
+ * no reader. A view enters its read side when its first reader (a `subtree` cursor) is
+ * created and leaves it when its last one is dropped. A node retired at epoch `E` (the
+ * global epoch just before the bump) is freed when every active word is above `E`: a
+ * reader that entered at `E + 1` or later read the global epoch after the PTE was cleared
+ * (the bump is a sequentially consistent read-modify-write after the clear), so it cannot
+ * have read the old PTE.
+ *
+ * Retired nodes belong to the view that retired them (the list is per view, on its
+ * thread); they are freed when that view's last reader leaves, or by `synchronize()`,
+ * which waits for the other views' readers. `hoh` and `global` never need this: there a
+ * node is only reached under its parent's lock (or the table's), so a detached node is
+ * unreachable the moment its parent's PTE is cleared, and recycling frees it at once.
+ *
+ * Limits: the epoch is an `Int32`; it would wrap after 2^31 - 1 retires, which is refused
+ * (`InvalidArgument`) rather than wrapped.
+ */
+export class NodeReclaim {
+  /** `[global epoch, active-since epoch of owner block 0, 1, ...]`. */
+  private readonly epochs: Int32Array;
+  private readonly shared: boolean;
+  /** This view's word in `epochs` (1 + its owner block). */
+  private slot = 1;
+  /** This view's live readers. */
+  private nrReaders = 0;
+  /** Retired nodes and the epoch each was retired at, oldest first. */
+  private readonly retiredPfn: number[] = [];
+  private readonly retiredEpoch: number[] = [];
+  /** Retired nodes freed so far by this view. */
+  nrFreed = 0;
+
+  constructor(
+    private readonly frames: Frames,
+    private readonly meta: FrameMetaStore,
+    /** Number of owner blocks (views) that may share the epochs. */
+    private readonly nrBlocks: number,
+    /** Shared epochs of another view (attach), or a fresh buffer; omit for one thread only. */
+    buffer?: SharedArrayBuffer,
+  ) {
+    this.shared = buffer !== undefined;
+    this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * (nrBlocks + 1)));
+    if (this.epochs.length !== nrBlocks + 1)
+      throw new MmError(
+        'InvalidConfig',
+        `node-reclaim epochs hold ${this.epochs.length - 1} views, not ${nrBlocks}`,
+      );
+    // A fresh buffer starts at epoch 1 (0 marks a view without readers); an attached one runs.
+    if (buffer === undefined) this.epochs[0] = 1;
+    else Atomics.compareExchange(this.epochs, 0, 0, 1);
+  }
+
+  /** A buffer for `nrBlocks` views' epochs, to share between views (`SharedKernelState`). */
+  static sharedBuffer(nrBlocks: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(4 * (nrBlocks + 1));
+  }
+
+  /** The shared epochs (shared mode), for another view's constructor. */
+  buffer(): SharedArrayBuffer | null {
+    return this.shared ? (this.epochs.buffer as SharedArrayBuffer) : null;
+  }
+
+  /** Uses owner block `block`'s epoch word (one per view; see `PageTableContext.setOwnerBlock`). */
+  setBlock(block: number): void {
+    if (this.nrReaders !== 0)
+      throw new MmError('InvalidArgument', 'a reader is alive: the view cannot change blocks');
+    this.slot = 1 + block;
+  }
+
+  /**
+   * A reader (a cursor that walks without locks) starts: nodes retired from now on are not
+   * freed until it ends. The first reader of the view publishes the global epoch, and
+   * publishes it again if a retire bumped it meanwhile (so that no retire can have looked
+   * at the word before it was published and still be older than it).
+   */
+  enter(): void {
+    if (this.nrReaders++ !== 0) return;
+    const epochs = this.epochs;
+    if (!this.shared) {
+      epochs[this.slot] = epochs[0];
+      return;
+    }
+    for (;;) {
+      const e = Atomics.load(epochs, 0);
+      Atomics.store(epochs, this.slot, e);
+      if (Atomics.load(epochs, 0) === e) return;
+    }
+  }
+
+  /** A reader ends; when it was the view's last, retired nodes past their grace period are freed. */
+  leave(): void {
+    if (this.nrReaders === 0) throw new MmError('InvalidArgument', 'no reader to leave');
+    if (--this.nrReaders !== 0) return;
+    if (this.shared) Atomics.store(this.epochs, this.slot, 0);
+    else this.epochs[this.slot] = 0;
+    if (this.retiredPfn.length !== 0) this.reclaim();
+  }
+
+  /**
+   * Retires node `pfn`, which the caller just detached (its parent's PTE is cleared) and
+   * marked stray: the parent's reference becomes this list's handle, and the node is
+   * freed after the grace period.
+   */
+  retire(pfn: number): void {
+    if (this.meta.handles(pfn) !== 0 || !this.meta.stray(pfn))
+      throw new MmError('BadFrameState', `node ${pfn} is retired while still attached or referenced`);
+    this.meta.setHandles(pfn, 1);
+    const e = this.shared ? Atomics.add(this.epochs, 0, 1) : this.epochs[0]++;
+    if (e === 0x7fff_fffe) throw new MmError('InvalidArgument', 'node-reclaim epoch exhausted');
+    this.retiredPfn.push(pfn);
+    this.retiredEpoch.push(e);
+  }
+
+  /**
+   * Frees the retired nodes that no live reader (of any view) can still reach; returns
+   * how many are left.
+   */
+  reclaim(): number {
+    const oldest = this.oldestReader();
+    const pfns = this.retiredPfn;
+    const epochs = this.retiredEpoch;
+    let n = 0;
+    while (n < pfns.length && epochs[n] < oldest) n++;
+    if (n === 0) return pfns.length;
+    const freed = pfns.splice(0, n);
+    epochs.splice(0, n);
+    for (const pfn of freed) {
+      if (lockOwner(this.meta, pfn) !== 0)
+        throw new MmError('BadFrameState', `retired node ${pfn} is locked after its grace period`);
+      this.frames.put(pfn);
+    }
+    this.nrFreed += n;
+    return pfns.length;
+  }
+
+  /**
+   * Frees every retired node of this view, waiting (polling every millisecond) for the
+   * readers of other views to end; this view must have no live reader. Throws `CursorBusy`
+   * after `timeoutMs` if some reader stays alive.
+   */
+  synchronize(timeoutMs = 10_000): void {
+    if (this.nrReaders !== 0)
+      throw new MmError('InvalidArgument', 'synchronize with a live reader in this view would never end');
+    const deadline = Date.now() + timeoutMs;
+    while (this.reclaim() !== 0) {
+      if (Date.now() > deadline)
+        throw new MmError(
+          'CursorBusy',
+          `${this.retiredPfn.length} retired nodes wait for readers of other views`,
+        );
+      if (this.shared) Atomics.wait(this.epochs, 0, Atomics.load(this.epochs, 0), 1);
+    }
+  }
+
+  /** Nodes retired by this view and not freed yet. */
+  get nrRetired(): number {
+    return this.retiredPfn.length;
+  }
+
+  /** The nodes retired by this view and not freed yet (for `check()`). */
+  retiredNodes(): readonly number[] {
+    return this.retiredPfn;
+  }
+
+  /** The oldest epoch at which a live reader of any view entered (`+Infinity` if none). */
+  private oldestReader(): number {
+    const epochs = this.epochs;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let i = 1; i <= this.nrBlocks; i++) {
+      const e = this.shared ? Atomics.load(epochs, i) : epochs[i];
+      if (e !== 0 && e < oldest) oldest = e;
+    }
+    return oldest;
+  }
+}
