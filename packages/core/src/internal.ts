@@ -12,6 +12,18 @@ export * from './index.ts';
 export { isAligned } from './page-table/cursor.ts';
 export { lockOwner, tryLockNode, unlockNode } from './page-table/lock.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
+export {
+  plantedBugs,
+  SWITCH_ALLOC,
+  SWITCH_FREE,
+  SWITCH_LOCK,
+  SWITCH_POINT_NAMES,
+  SWITCH_PTE_READ,
+  SWITCH_PTE_WRITE,
+  SWITCH_UNLOCK,
+  type SwitchProbe,
+  setSwitchProbe,
+} from './page-table/switch-points.ts';
 export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';
 export * from './vmar/index.ts';

@@ -7,6 +7,7 @@ import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
 import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 import type { PageTable } from './page-table.ts';
+import { plantedBugs, SWITCH_PTE_READ, SWITCH_PTE_WRITE, switchPoint } from './switch-points.ts';
 
 /** `query()` results. Details of the slot are in `qVa`, `qLen`, `qPfn`, `qProp`. */
 export const QUERY_END = 0;
@@ -139,6 +140,7 @@ export class CursorMut {
       const size = sizes[level];
       const slot = Math.floor(start / size);
       if (slot !== Math.floor(last / size)) break;
+      switchPoint(SWITCH_PTE_READ, this.nodePfn[level], start); // explorer switch point
       const words = this.nodeWordsAt[level];
       const at = this.nodeBaseAt[level] + 2 * (slot & mask);
       const lo = words[at];
@@ -184,6 +186,7 @@ export class CursorMut {
       const size = sizes[level];
       const slot = Math.floor(start / size);
       if (slot !== Math.floor(last / size)) break;
+      switchPoint(SWITCH_PTE_READ, node, start); // explorer switch point
       const words = nodeWords(ctx, node);
       const at = nodeBase(ctx, node) + 2 * (slot & mask);
       const lo = words[at];
@@ -198,7 +201,7 @@ export class CursorMut {
     if (global) return true;
     if (!tryLockNode(meta, node, this.owner))
       fail('CursorBusy', `page-table node ${node} (level ${level}) is locked by another cursor`);
-    if (meta.stray(node)) {
+    if (meta.stray(node) && !plantedBugs.skipStrayCheck) {
       unlockNode(meta, node);
       return false;
     }
@@ -343,6 +346,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const level = this.level;
     const node = this.nodePfn[level];
+    switchPoint(SWITCH_PTE_WRITE, node, this.va); // explorer switch point
     if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
@@ -419,6 +423,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     const level = this.level;
+    switchPoint(SWITCH_PTE_READ, this.nodePfn[level], this.va); // explorer switch point
     const lo = this.curLo();
     const hi = this.curHi();
     const kind = codec.kind(lo, hi, level);
@@ -528,8 +533,9 @@ export class CursorMut {
       // Only absent slots and child tables lie below: nothing in the range is mapped.
       while (this.level > 1) this.levelDown();
       const node = this.nodePfn[1];
-      if (ctx.debug) this.assertHoldsLockOf(node);
       const va = this.va;
+      switchPoint(SWITCH_PTE_WRITE, node, va); // explorer switch point
+      if (ctx.debug) this.assertHoldsLockOf(node);
       const first = (va / size) & (n - 1);
       const count = Math.min(n - first, (end - va) / size);
       const words = this.nodeWordsAt[1];
@@ -954,6 +960,7 @@ export class CursorMut {
   private writeLeafSlot(words: Uint32Array, at: number, lo: number, hi: number): void {
     const ctx = this.ctx;
     const node = this.nodePfn[1];
+    switchPoint(SWITCH_PTE_WRITE, node, this.va); // explorer switch point
     if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
@@ -1021,6 +1028,7 @@ export class CursorMut {
         const kind = codec.kind(lo, hi, 1);
         if (kind === PTE_ABSENT) continue;
         if (kind === PTE_TABLE) break;
+        switchPoint(SWITCH_PTE_WRITE, node, va + (i - first) * size); // explorer switch point
         if (ctx.debug && !this.holdsLockOf(node)) {
           throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
         }
@@ -1082,6 +1090,7 @@ export class CursorMut {
           const pfn = codec.pfn(lo, hi, 1);
           const nlo = codec.leafLo(pfn, newProp, 1);
           const nhi = codec.leafHi(pfn, newProp, 1);
+          switchPoint(SWITCH_PTE_WRITE, node, va + (i - first) * size); // explorer switch point
           if (ctx.debug && !this.holdsLockOf(node)) {
             throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
           }
