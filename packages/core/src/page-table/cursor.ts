@@ -290,6 +290,24 @@ export class CursorMut {
     this.nodeBaseAt[level] = memory.wordBase(slot);
   }
 
+  /**
+   * `subtree`: locks node `pfn` (at `level`), which this cursor just made, before its
+   * parent's PTE links it: once linked, a cursor walking down without locks could reach it
+   * and take its lock first, and both would then change the same nodes. Throws
+   * `CursorBusy` (freeing the node) if its lock is taken, which only a walker that read the
+   * PTE of an earlier node on the same frame can do. Other protocols: nothing (`hoh` locks
+   * it on entering; under `global` the root's lock covers it). The planted bug
+   * `plantedBugs.linkBeforeLock` skips it (fault injection for the explorer).
+   */
+  private lockNewNode(level: number, pfn: number): void {
+    if (this.protocol !== LOCK_SUBTREE || plantedBugs.linkBeforeLock) return;
+    if (!tryLockNode(this.ctx.meta, pfn, this.owner)) {
+      this.ctx.frames.put(pfn);
+      this.failBusy(level, pfn);
+    }
+    this.held!.push(pfn);
+  }
+
   private failBusy(level: number, pfn: number): never {
     this.releaseAll();
     return fail('CursorBusy', `page-table node ${pfn} (level ${level}) is locked by another cursor`);
@@ -434,6 +452,7 @@ export class CursorMut {
       throw new MmError('InvalidArgument', 'a read-only cursor cannot create page-table nodes');
     } else if (kind === PTE_ABSENT) {
       child = allocNode(ctx, level - 1);
+      this.lockNewNode(level - 1, child);
       this.writeCur(codec.tableLo(child), codec.tableHi(child));
       // The parent's PTE now holds the reference the allocation handed us.
       ctx.meta.setHandles(child, 0);
@@ -462,6 +481,7 @@ export class CursorMut {
       words[base + 2 * i + 1] = codec.leafHi(firstPfn + i * step, prop, level);
     }
     ctx.meta.setNrChildren(child, n);
+    this.lockNewNode(level, child);
     this.writeCur(codec.tableLo(child), codec.tableHi(child));
     ctx.meta.setHandles(child, 0);
     return child;

@@ -44,6 +44,8 @@ export function setSwitchProbe(probe: SwitchProbe | null): void {
  * - `skipStrayCheck`: a `subtree` cursor does not check, after locking the guard node it
  *   found without locks, whether that node was detached meanwhile;
  * - `recycleWithoutStray`: the `recycle` plugin detaches and frees an empty node without
- *   marking it `stray`.
+ *   marking it `stray`;
+ * - `linkBeforeLock`: a `subtree` cursor links a node it made into its parent before
+ *   locking it (so a lock-free walker can take the new node first).
  */
-export const plantedBugs = { skipStrayCheck: false, recycleWithoutStray: false };
+export const plantedBugs = { skipStrayCheck: false, recycleWithoutStray: false, linkBeforeLock: false };
