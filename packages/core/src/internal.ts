@@ -15,6 +15,18 @@ export { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './page-table/lock-protocol.
 export { movePtes } from './page-table/move-ptes.ts';
 export { allocNode, nodeBase, nodeWords, releaseNodeChildren } from './page-table/node.ts';
 export { NodeReclaim } from './page-table/node-reclaim.ts';
+export {
+  plantedBugs,
+  SWITCH_ALLOC,
+  SWITCH_FREE,
+  SWITCH_LOCK,
+  SWITCH_POINT_NAMES,
+  SWITCH_PTE_READ,
+  SWITCH_PTE_WRITE,
+  SWITCH_UNLOCK,
+  type SwitchProbe,
+  setSwitchProbe,
+} from './page-table/switch-points.ts';
 export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';
 export * from './vmar/index.ts';

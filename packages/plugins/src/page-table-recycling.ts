@@ -9,6 +9,7 @@ import {
   type PageTableContext,
   PageTableContextToken,
   PTE_TABLE,
+  plantedBugs,
   tryLockNode,
   unlockNode,
 } from '@mmkit/core/internal';
@@ -39,7 +40,8 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
 
   cursorLeftEmptyNode(cursor: CursorMut, node: number): void {
     if (!cursor.pt.canRecycleChildOf(cursor.level)) return;
-    this.ctx.meta.setStray(node, true);
+    // `plantedBugs.recycleWithoutStray`: fault injection for the interleaving explorer.
+    this.ctx.meta.setStray(node, !plantedBugs.recycleWithoutStray);
     cursor.writePte(0, 0);
     this.free(node);
   }
@@ -80,7 +82,7 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
       words[at] = 0;
       words[at + 1] = 0;
       meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
-      meta.setStray(child, true);
+      meta.setStray(child, !plantedBugs.recycleWithoutStray);
       this.free(child);
     }
     unlockNode(meta, path[0]);

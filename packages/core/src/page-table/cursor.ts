@@ -7,6 +7,7 @@ import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
 import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
 import type { PageTable } from './page-table.ts';
+import { plantedBugs, SWITCH_PTE_READ, SWITCH_PTE_WRITE, switchPoint } from './switch-points.ts';
 
 /** `query()` results. Details of the slot are in `qVa`, `qLen`, `qPfn`, `qProp`. */
 export const QUERY_END = 0;
@@ -164,6 +165,7 @@ export class CursorMut {
       const size = sizes[level];
       const slot = Math.floor(start / size);
       if (slot !== Math.floor(last / size)) break;
+      switchPoint(SWITCH_PTE_READ, this.nodePfn[level], start); // explorer switch point
       const words = this.nodeWordsAt[level];
       const at = this.nodeBaseAt[level] + 2 * (slot & mask);
       const lo = words[at];
@@ -209,6 +211,7 @@ export class CursorMut {
       const size = sizes[level];
       const slot = Math.floor(start / size);
       if (slot !== Math.floor(last / size)) break;
+      switchPoint(SWITCH_PTE_READ, node, start); // explorer switch point
       const words = nodeWords(ctx, node);
       const at = nodeBase(ctx, node) + 2 * (slot & mask);
       const lo = words[at];
@@ -223,7 +226,7 @@ export class CursorMut {
     if (global) return true;
     if (!tryLockNode(meta, node, this.owner))
       fail('CursorBusy', `page-table node ${node} (level ${level}) is locked by another cursor`);
-    if (meta.stray(node)) {
+    if (meta.stray(node) && !plantedBugs.skipStrayCheck) {
       unlockNode(meta, node);
       return false;
     }
@@ -312,6 +315,24 @@ export class CursorMut {
     this.nodeBaseAt[level] = memory.wordBase(slot);
   }
 
+  /**
+   * `subtree`: locks node `pfn` (at `level`), which this cursor just made, before its
+   * parent's PTE links it: once linked, a cursor walking down without locks could reach it
+   * and take its lock first, and both would then change the same nodes. Throws
+   * `CursorBusy` (freeing the node) if its lock is taken, which only a walker that read the
+   * PTE of an earlier node on the same frame can do. Other protocols: nothing (`hoh` locks
+   * it on entering; under `global` the root's lock covers it). The planted bug
+   * `plantedBugs.linkBeforeLock` skips it (fault injection for the explorer).
+   */
+  private lockNewNode(level: number, pfn: number): void {
+    if (this.protocol !== LOCK_SUBTREE || plantedBugs.linkBeforeLock) return;
+    if (!tryLockNode(this.ctx.meta, pfn, this.owner)) {
+      this.ctx.frames.put(pfn);
+      this.failBusy(level, pfn);
+    }
+    this.held!.push(pfn);
+  }
+
   private failBusy(level: number, pfn: number): never {
     this.releaseAll();
     this.endRead();
@@ -369,6 +390,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const level = this.level;
     const node = this.nodePfn[level];
+    switchPoint(SWITCH_PTE_WRITE, node, this.va); // explorer switch point
     if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
@@ -445,6 +467,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     const level = this.level;
+    switchPoint(SWITCH_PTE_READ, this.nodePfn[level], this.va); // explorer switch point
     const lo = this.curLo();
     const hi = this.curHi();
     const kind = codec.kind(lo, hi, level);
@@ -455,6 +478,7 @@ export class CursorMut {
       throw new MmError('InvalidArgument', 'a read-only cursor cannot create page-table nodes');
     } else if (kind === PTE_ABSENT) {
       child = allocNode(ctx, level - 1);
+      this.lockNewNode(level - 1, child);
       this.writeCur(codec.tableLo(child), codec.tableHi(child));
       // The parent's PTE now holds the reference the allocation handed us.
       ctx.meta.setHandles(child, 0);
@@ -483,6 +507,7 @@ export class CursorMut {
       words[base + 2 * i + 1] = codec.leafHi(firstPfn + i * step, prop, level);
     }
     ctx.meta.setNrChildren(child, n);
+    this.lockNewNode(level, child);
     this.writeCur(codec.tableLo(child), codec.tableHi(child));
     ctx.meta.setHandles(child, 0);
     return child;
@@ -554,8 +579,9 @@ export class CursorMut {
       // Only absent slots and child tables lie below: nothing in the range is mapped.
       while (this.level > 1) this.levelDown();
       const node = this.nodePfn[1];
-      if (ctx.debug) this.assertHoldsLockOf(node);
       const va = this.va;
+      switchPoint(SWITCH_PTE_WRITE, node, va); // explorer switch point
+      if (ctx.debug) this.assertHoldsLockOf(node);
       const first = (va / size) & (n - 1);
       const count = Math.min(n - first, (end - va) / size);
       const words = this.nodeWordsAt[1];
@@ -995,6 +1021,7 @@ export class CursorMut {
   private writeLeafSlot(words: Uint32Array, at: number, lo: number, hi: number): void {
     const ctx = this.ctx;
     const node = this.nodePfn[1];
+    switchPoint(SWITCH_PTE_WRITE, node, this.va); // explorer switch point
     if (ctx.debug && !this.holdsLockOf(node)) {
       throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
     }
@@ -1062,6 +1089,7 @@ export class CursorMut {
         const kind = codec.kind(lo, hi, 1);
         if (kind === PTE_ABSENT) continue;
         if (kind === PTE_TABLE) break;
+        switchPoint(SWITCH_PTE_WRITE, node, va + (i - first) * size); // explorer switch point
         if (ctx.debug && !this.holdsLockOf(node)) {
           throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
         }
@@ -1123,6 +1151,7 @@ export class CursorMut {
           const pfn = codec.pfn(lo, hi, 1);
           const nlo = codec.leafLo(pfn, newProp, 1);
           const nhi = codec.leafHi(pfn, newProp, 1);
+          switchPoint(SWITCH_PTE_WRITE, node, va + (i - first) * size); // explorer switch point
           if (ctx.debug && !this.holdsLockOf(node)) {
             throw new MmError('LockNotHeld', `PTE write to node ${node} without holding its lock`);
           }

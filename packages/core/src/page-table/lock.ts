@@ -1,4 +1,5 @@
 import type { FrameMetaStore } from '../frame/meta-store.ts';
+import { SWITCH_LOCK, SWITCH_UNLOCK, switchPoint } from './switch-points.ts';
 
 /**
  * Page-table node locks. A node's lock word is 0 when free and holds the id of the cursor
@@ -25,6 +26,7 @@ function isShared(locks: Int32Array): boolean {
 
 /** Tries to take the lock of `pfn` for `owner` (> 0); false if another owner holds it. */
 export function tryLockNode(meta: FrameMetaStore, pfn: number, owner: number): boolean {
+  switchPoint(SWITCH_LOCK, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   const locks = meta.lockArray;
   const i = meta.lockIndex(pfn);
   if (isShared(locks)) return Atomics.compareExchange(locks, i, 0, owner) === 0;
@@ -35,6 +37,7 @@ export function tryLockNode(meta: FrameMetaStore, pfn: number, owner: number): b
 
 /** Releases the lock of `pfn`. The caller must hold it. */
 export function unlockNode(meta: FrameMetaStore, pfn: number): void {
+  switchPoint(SWITCH_UNLOCK, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   const locks = meta.lockArray;
   const i = meta.lockIndex(pfn);
   if (isShared(locks)) Atomics.store(locks, i, 0);

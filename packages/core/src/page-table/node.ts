@@ -3,6 +3,7 @@ import { PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { FrameType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { unlockNode } from './lock.ts';
+import { SWITCH_ALLOC, SWITCH_FREE, switchPoint } from './switch-points.ts';
 
 /**
  * Page-table nodes: frames of type `PageTable` whose contents are 512 PTEs, each stored as
@@ -24,6 +25,7 @@ export function allocNode(ctx: PageTableContext, level: number): number {
   // that cursor's word until the cursor drops; a new node starts unlocked.
   unlockNode(meta, pfn);
   ctx.memory.slot(pfn);
+  switchPoint(SWITCH_ALLOC, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   return pfn;
 }
 
@@ -43,6 +45,7 @@ export function nodeBase(ctx: PageTableContext, pfn: number): number {
  * goes, so nobody can hold its lock.
  */
 export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
+  switchPoint(SWITCH_FREE, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   const level = ctx.meta.level(pfn);
   const codec = ctx.codec;
   const words = nodeWords(ctx, pfn);
