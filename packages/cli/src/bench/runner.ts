@@ -268,7 +268,7 @@ async function runInterleaved(
 ): Promise<ResultRow[]> {
   type Job = { spec: ChildSpec; column: string };
   const label = (job: Job) =>
-    `${job.spec.workload} ${job.column} ${job.spec.arch}${job.spec.workers === undefined ? '' : ` ${job.spec.workers} workers`}`;
+    `${job.spec.workload} ${job.column} ${job.spec.arch}${job.spec.workers === undefined ? '' : ` ${job.spec.workers} worker${job.spec.workers === 1 ? '' : 's'}`}`;
   const failed = (job: Job, e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
     failures[label(job)] = message;

@@ -112,7 +112,7 @@ function workerTable(report: BenchReport): string[] {
       ),
     ]);
   }
-  const out = pad(rows, 4);
+  const out = pad(rows, 4).map((l) => l.trimEnd());
   out.splice(1, 0, '-'.repeat(out[0].length));
   return out;
 }
