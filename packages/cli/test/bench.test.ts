@@ -143,7 +143,9 @@ describe('JSON report', () => {
       'max',
       'runs',
       'noisy',
+      'workers',
     ]);
+    expect(parsed.results[0].workers).toBeNull();
     expect(parsed.results[1].max).toBeNull();
     for (const k of ['node', 'cpu', 'date', 'sizeBytes', 'runs', 'unavailable'])
       expect(parsed.conditions).toHaveProperty(k);

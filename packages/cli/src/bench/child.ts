@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { archByName } from '../archs.ts';
 import { compareServices } from './compare.ts';
 import type { WorkloadContext, WorkloadInstance } from './types.ts';
-import { workloadByName } from './workloads/index.ts';
+import { workloadByName, workloadMetrics } from './workloads/index.ts';
 
 export const READY_MARKER = 'MMKIT_BENCH_READY';
 export const RUN_MARKER = 'MMKIT_BENCH_RUN';
@@ -25,6 +25,8 @@ export interface ChildSpec {
   /** A service choice from `--compare` (`{ key: 'lock', value: 'subtree' }`), if any. */
   choice?: { key: string; value: string };
   arch: string;
+  /** `--workers`: run the workload's worker variant on this many threads. */
+  workers?: number;
   size: number;
   /** Measured runs (`runSpec`; the runner asks for each run itself). */
   runs: number;
@@ -57,7 +59,9 @@ export class ChildSession {
       nrPages: this.nrPages,
       quick: spec.quick,
     };
-    this.instance = w.setup(ctx);
+    if (spec.workers === undefined) this.instance = w.setup(ctx);
+    else if (w.workers === undefined) throw new Error(`workload '${spec.workload}' has no worker variant`);
+    else this.instance = w.workers.setup(ctx, spec.workers);
     for (let i = 0; i < spec.warmup; i++) this.instance.run();
   }
 
@@ -76,7 +80,7 @@ export class ChildSession {
 export function runSpec(spec: ChildSpec): ChildResult {
   const t0 = performance.now();
   const session = new ChildSession(spec);
-  const metrics = workloadByName(spec.workload)?.metrics ?? [];
+  const metrics = workloadMetrics(spec.workload, spec.workers);
   const values: Record<string, number[]> = {};
   for (const m of metrics) values[m.metric] = [];
   for (let i = 0; i < spec.runs; i++) {

@@ -7,13 +7,18 @@ import { type LinuxResult, runLinuxBench } from './linux.ts';
 import type { Progress } from './progress.ts';
 import { pairRatios, ratioInterval, summarize } from './stats.ts';
 import type { BenchReport, Conditions, ResultRow } from './types.ts';
-import { unavailableReason, workloadByName } from './workloads/index.ts';
+import { unavailableReason, workloadByName, workloadMetrics } from './workloads/index.ts';
 
 export interface BenchOptions {
   workloads: string[];
   layouts: string[];
   /** `--compare`: one service key and the values to run side by side. */
   compare?: Comparison;
+  /**
+   * `--workers`: run each workload's worker variant with each of these thread counts
+   * (ascending), every count a column of its own.
+   */
+  workers?: number[];
   archs: string[];
   /** Bytes per workload (capped per workload where noted). */
   size: number;
@@ -131,11 +136,11 @@ export class BenchChild {
 /**
  * Ratio rows between every pair of layouts (in the order given): the ratio of the medians,
  * its bootstrap interval as `min`..`max`, the interleaved runs' pairwise ratios as `runs`,
- * noisy when either side is.
+ * noisy when either side is. With workers, only rows of one worker count are paired.
  */
 export function layoutRatios(rows: readonly ResultRow[], layouts: readonly string[]): ResultRow[] {
   const out: ResultRow[] = [];
-  const key = (r: ResultRow) => `${r.workload}\0${r.arch}\0${r.metric}`;
+  const key = (r: ResultRow) => `${r.workload}\0${r.arch}\0${r.metric}\0${r.workers}`;
   const groups = new Map<string, Map<string, ResultRow>>();
   for (const r of rows) {
     if (r.unit === 'ratio') continue;
@@ -154,6 +159,30 @@ export function layoutRatios(rows: readonly ResultRow[], layouts: readonly strin
         if (a && b) out.push(ratioRow(a, b, `${a.layout}/${b.layout}`));
       }
     }
+  }
+  return out;
+}
+
+/** The layout of a scaling ratio: `column` at `n` workers over `column` at `base` workers. */
+export function scalingLayout(column: string, n: number, base: number): string {
+  return `${column}@${n}/${column}@${base}`;
+}
+
+/**
+ * Scaling ratios: for each column, workload and metric, the row at every worker count over
+ * the row at the smallest count `workers[0]` (as `layoutRatios`: ratio of the medians, its
+ * bootstrap interval, noisy when either side is), named by `scalingLayout`.
+ */
+export function scalingRatios(rows: readonly ResultRow[], workers: readonly number[]): ResultRow[] {
+  const base = workers[0];
+  const at = new Map<string, ResultRow>();
+  const key = (r: ResultRow, n: number) => `${r.workload}\0${r.arch}\0${r.metric}\0${r.layout}\0${n}`;
+  for (const r of rows) if (r.unit !== 'ratio' && r.workers !== undefined) at.set(key(r, r.workers), r);
+  const out: ResultRow[] = [];
+  for (const r of rows) {
+    if (r.unit === 'ratio' || r.workers === undefined || r.workers === base) continue;
+    const b = at.get(key(r, base));
+    if (b) out.push(ratioRow(r, b, scalingLayout(r.layout, r.workers, base)));
   }
   return out;
 }
@@ -180,7 +209,7 @@ export function linuxRatios(rows: readonly ResultRow[]): ResultRow[] {
     if (r.layout === 'linux' && r.unit !== 'ratio') linux.set(`${r.workload}\0${r.metric}`, r);
   const out: ResultRow[] = [];
   for (const r of rows) {
-    if (r.layout === 'linux' || r.unit === 'ratio') continue;
+    if (r.layout === 'linux' || r.unit === 'ratio' || r.workers !== undefined) continue;
     const l = linux.get(`${r.workload}\0${r.metric}`);
     if (l) out.push(ratioRow(r, l, `${r.layout}/linux`));
   }
@@ -214,6 +243,7 @@ export function conditions(
     warmup: opts.warmup,
     quick: opts.quick,
     layouts: opts.layouts,
+    workers: opts.workers ?? [],
     archs: opts.archs,
     workloads: opts.workloads,
     unavailable,
@@ -224,8 +254,9 @@ export function conditions(
 }
 
 /**
- * Measures one workload × arch on every column (layout, or layout × `--compare` choice): a
- * child per column, set up and warmed up, then the runs interleaved (run 1 of each column,
+ * Measures one workload × arch on every column (layout, or layout × `--compare` choice, each
+ * at every `--workers` count): a child per column and count, set up and warmed up (its worker
+ * threads started once and kept), then the runs interleaved (run 1 of each column,
  * run 2 of each, ...), so that a change in the machine's load hits every column alike. A child that fails is reported in `failures`
  * and the others go on; a failed final check drops that layout's rows.
  */
@@ -236,7 +267,8 @@ async function runInterleaved(
   failures: Record<string, string>,
 ): Promise<ResultRow[]> {
   type Job = { spec: ChildSpec; column: string };
-  const label = (job: Job) => `${job.spec.workload} ${job.column} ${job.spec.arch}`;
+  const label = (job: Job) =>
+    `${job.spec.workload} ${job.column} ${job.spec.arch}${job.spec.workers === undefined ? '' : ` ${job.spec.workers} worker${job.spec.workers === 1 ? '' : 's'}`}`;
   const failed = (job: Job, e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
     failures[label(job)] = message;
@@ -271,9 +303,9 @@ async function runInterleaved(
         failed(job, e);
         continue;
       }
-      const { workload, arch } = job.spec;
+      const { workload, arch, workers } = job.spec;
       const layout = job.column;
-      for (const m of workloadByName(workload)?.metrics ?? []) {
+      for (const m of workloadMetrics(workload, workers)) {
         const values = job.values.map((v) => v[m.metric]);
         rows.push({
           workload,
@@ -283,6 +315,7 @@ async function runInterleaved(
           unit: m.unit,
           ...summarize(values),
           runs: values,
+          ...(workers === undefined ? {} : { workers }),
         });
       }
     }
@@ -323,19 +356,22 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
   for (const workload of runnable)
     for (const arch of opts.archs)
       groups.push(
-        benchColumns(opts).map(({ layout, choice, column }) => ({
-          spec: {
-            workload,
-            layout,
-            choice,
-            arch,
-            size: opts.size,
-            runs: opts.runs,
-            warmup: opts.warmup,
-            quick: opts.quick,
-          },
-          column,
-        })),
+        benchColumns(opts).flatMap(({ layout, choice, column }) =>
+          (opts.workers ?? [undefined]).map((workers) => ({
+            spec: {
+              workload,
+              layout,
+              choice,
+              arch,
+              ...(workers === undefined ? {} : { workers }),
+              size: opts.size,
+              runs: opts.runs,
+              warmup: opts.warmup,
+              quick: opts.quick,
+            },
+            column,
+          })),
+        ),
       );
   progress.start(groups.reduce((n, g) => n + g.length, 0) + (opts.vsLinux ? 1 : 0));
   for (const [name, why] of Object.entries(unavailable)) progress.log(`bench: ${name} not available: ${why}`);
@@ -351,7 +387,11 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
       rows.push(...linux.rows);
     }
     const columns = benchColumns(opts).map((c) => c.column);
-    const ratios = [...layoutRatios(rows, columns), ...linuxRatios(rows)];
+    const ratios = [
+      ...layoutRatios(rows, columns),
+      ...(opts.workers ? scalingRatios(rows, opts.workers) : []),
+      ...linuxRatios(rows),
+    ];
     return {
       conditions: { ...conditions(opts, unavailable, linuxNote, failures), layouts: columns },
       results: [...rows, ...ratios],

@@ -22,6 +22,18 @@ export interface WorkloadContext {
   quick: boolean;
 }
 
+/**
+ * A workload's variant on worker threads (`mmkit bench --workers`): the same benchmark run by
+ * `nrWorkers` threads at once on one kernel in shared memory. Its runs time the workers from a
+ * start barrier to the last one done.
+ */
+export interface WorkerVariant {
+  /** One line: what each worker does. */
+  description: string;
+  metrics: readonly MetricSpec[];
+  setup(ctx: WorkloadContext, nrWorkers: number): WorkloadInstance;
+}
+
 /** One workload after its (untimed) setup: each `run()` is one measured repetition. */
 export interface WorkloadInstance {
   /** Runs once (untimed preparation allowed inside) and returns one value per metric. */
@@ -40,13 +52,17 @@ export interface Workload {
   setup(ctx: WorkloadContext): WorkloadInstance;
   /** Caps the size this workload uses (some work per call, not per page). */
   maxPages?: number;
+  /** The variant `--workers` runs, if the workload has one. */
+  workers?: WorkerVariant;
 }
 
 /**
  * One figure of the JSON report. For a measurement, `median`, `min` and `max` summarize
  * `runs`. For a ratio (`unit: 'ratio'`, `layout: 'a/b'`), `median` is the ratio of the two
  * medians and `min`..`max` its 95% bootstrap interval; `runs` are the ratios of the
- * interleaved runs, pair by pair.
+ * interleaved runs, pair by pair. With `--workers`, `a` and `b` are columns at the same
+ * worker count, or, for a scaling ratio, one column at two counts: `a` = `COLUMN@N`, `b` =
+ * `COLUMN@B` (`scalingLayout`).
  */
 export interface ResultRow {
   workload: string;
@@ -61,6 +77,11 @@ export interface ResultRow {
   runs: number[];
   /** Runs spread over more than 20% of the median (for a ratio: either side is noisy). */
   noisy: boolean;
+  /**
+   * Worker threads of the run (`--workers`); absent (null in the JSON) for a workload run on
+   * the bench child's own thread. A ratio row carries its numerator's count.
+   */
+  workers?: number;
 }
 
 export interface Conditions {
@@ -79,6 +100,8 @@ export interface Conditions {
   quick: boolean;
   /** The columns: layouts, or layout and `--compare` choice (e.g. `lock=subtree`). */
   layouts: string[];
+  /** `--workers`: the worker counts every column ran with (empty without the flag). */
+  workers: number[];
   archs: string[];
   workloads: string[];
   unavailable: Record<string, string>;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
@@ -15,13 +16,19 @@ import {
   QUICK_SIZE,
   runBench,
 } from '../bench/runner.ts';
-import { implementedWorkloads, isWorkloadName, WORKLOAD_NAMES } from '../bench/workloads/index.ts';
+import {
+  implementedWorkloads,
+  isWorkloadName,
+  WORKLOAD_NAMES,
+  workerWorkloads,
+} from '../bench/workloads/index.ts';
 import { parsePositiveInt, parseSize } from '../units.ts';
 
 interface RawOptions {
   workload: string[];
   layout: string[];
   compare?: string;
+  workers?: string;
   arch: string[];
   size?: string;
   quick?: boolean;
@@ -40,18 +47,60 @@ const collect = (value: string, previous: string[]): string[] => [
     .filter(Boolean),
 ];
 
+/** Most worker threads `--workers` accepts (each gets 1 GiB of the address space and its frames). */
+export const MAX_WORKERS = 64;
+/** Layouts whose kernels can live in shared memory (what worker threads need). */
+const WORKER_LAYOUTS = ['soa', 'aos'];
+
+/** Parses `--workers 1,2,4`: distinct positive integers up to `MAX_WORKERS`, ascending. */
+export function parseWorkers(text: string): number[] {
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (parts.length === 0) throw new UsageError(`bad --workers '${text}': expected counts such as 1,2`);
+  const counts = [...new Set(parts.map((p) => parsePositiveInt(p, '--workers count')))].sort((a, b) => a - b);
+  const big = counts.find((n) => n > MAX_WORKERS);
+  if (big !== undefined) throw new UsageError(`--workers ${big}: at most ${MAX_WORKERS} workers`);
+  return counts;
+}
+
 /** Checks the raw command-line options and resolves defaults (throws `UsageError`). */
 export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = []): BenchOptions {
-  const workloads = raw.workload.length ? [...new Set(raw.workload)] : [...WORKLOAD_NAMES];
+  const workers = raw.workers === undefined ? undefined : parseWorkers(raw.workers);
+  const workloads = raw.workload.length
+    ? [...new Set(raw.workload)]
+    : workers
+      ? workerWorkloads()
+      : [...WORKLOAD_NAMES];
   for (const w of workloads)
     if (!isWorkloadName(w))
       throw new UsageError(`unknown workload '${w}' (known: ${WORKLOAD_NAMES.join(', ')})`);
+  if (workers)
+    for (const w of workloads)
+      if (!workerWorkloads().includes(w))
+        throw new UsageError(
+          `--workers: workload '${w}' has no worker variant (those with one: ${workerWorkloads().join(', ')})`,
+        );
   const compare = raw.compare === undefined ? undefined : parseCompare(raw.compare);
-  // Comparing a service choice: one layout (soa) unless layouts are named too.
-  const layouts = raw.layout.length ? [...new Set(raw.layout)] : compare ? ['soa'] : [...LAYOUT_NAMES];
+  if (workers && compare && compare.key !== 'lock')
+    throw new UsageError(`--workers compares lock protocols only (--compare lock=...), not '${compare.key}'`);
+  if (workers && raw.vsLinux) throw new UsageError('--workers cannot be combined with --vs-linux');
+  // Comparing a service choice or running workers: one layout (soa) unless layouts are named too.
+  const layouts = raw.layout.length
+    ? [...new Set(raw.layout)]
+    : compare || workers
+      ? ['soa']
+      : [...LAYOUT_NAMES];
   for (const l of layouts)
     if (!(LAYOUT_NAMES as readonly string[]).includes(l))
       throw new UsageError(`unknown layout '${l}' (known: ${LAYOUT_NAMES.join(', ')})`);
+  if (workers)
+    for (const l of layouts)
+      if (!WORKER_LAYOUTS.includes(l))
+        throw new UsageError(
+          `--workers: layout '${l}' cannot live in shared memory (use ${WORKER_LAYOUTS.join(' or ')})`,
+        );
   const archList = raw.arch.includes('all')
     ? ARCH_NAMES
     : raw.arch.length
@@ -65,6 +114,7 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
     workloads: WORKLOAD_NAMES.filter((n) => workloads.includes(n)),
     layouts,
     compare,
+    ...(workers ? { workers } : {}),
     archs: archList,
     size: raw.size !== undefined ? parseSize(raw.size) : quick ? QUICK_SIZE : DEFAULT_SIZE,
     runs: raw.runs !== undefined ? parsePositiveInt(raw.runs, '--runs') : quick ? QUICK_RUNS : DEFAULT_RUNS,
@@ -109,6 +159,10 @@ export function registerBench(program: Command): void {
         .join('; ')}`,
     )
     .option(
+      '--workers <counts>',
+      `run the CortenMM microbenchmarks on worker threads sharing one page table, once per count (e.g. 1,2; at most ${MAX_WORKERS}), with the scaling ratio to the smallest count; combines with --compare lock=...`,
+    )
+    .option(
       '--arch <name>',
       `architecture, repeatable, or 'all' (default: x86_64): ${ARCH_NAMES.join(', ')}`,
       collect,
@@ -125,6 +179,12 @@ export function registerBench(program: Command): void {
       const opts = resolveBenchOptions(raw, process.argv.slice(2));
       if (opts.warmup < 0 || !Number.isInteger(opts.warmup))
         throw new UsageError(`bad --warmup '${raw.warmup}'`);
+      const cpus = os.availableParallelism();
+      const most = opts.workers?.at(-1);
+      if (most !== undefined && most > cpus)
+        process.stderr.write(
+          `bench: warning: --workers ${most} is more than this machine's ${cpus} CPUs: the workers will share them\n`,
+        );
       if (raw.json) checkOutputPath(raw.json, '--json');
       if (raw.html) checkOutputPath(raw.html, '--html');
       const report = await runBench(opts, stderrProgress());
@@ -137,8 +197,9 @@ export function registerBench(program: Command): void {
         const descriptions: Record<string, string> = {};
         const higherIsBetter: Record<string, boolean> = {};
         for (const w of implementedWorkloads()) {
-          descriptions[w.name] = w.description;
-          for (const m of w.metrics) higherIsBetter[`${w.name}|${m.metric}`] = m.higherIsBetter;
+          const shown = opts.workers && w.workers ? w.workers : w;
+          descriptions[w.name] = shown.description;
+          for (const m of shown.metrics) higherIsBetter[`${w.name}|${m.metric}`] = m.higherIsBetter;
         }
         writeReport(raw.html, () => writeHtml(raw.html as string, report, { descriptions, higherIsBetter }));
         process.stderr.write(`bench: HTML report written to ${raw.html}\n`);

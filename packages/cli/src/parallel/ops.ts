@@ -17,7 +17,14 @@ import {
  *   cursor: a page found absent is a lost PTE;
  * - `unmap`: unmaps the range (counting the frames it unmapped);
  * - `protect`: sets `prop` on every mapped page, then re-reads them under the same cursor;
- * - `query`: counts the mapped pages.
+ * - `query`: counts the mapped pages;
+ * - `fault`: an anonymous page fault at each page in turn, at the page-table level (what the
+ *   kernel's fault handler does once the mapping lookup allowed the access), each under its
+ *   own cursor over that one page: an absent page gets a fresh zero-filled frame mapped with
+ *   `prop`; a present page is left as it is (a spurious fault, another thread was first);
+ * - `descend`: goes down to the leaf node of every page, creating the nodes that are
+ *   missing, and writes no PTE: the page-table work of a CortenMM `mmap` short of its status
+ *   markers (mmkit keeps mappings in the VMAR and has no status PTE).
  * An operation is repeatable: when a node it needs is locked (`CursorBusy`, at creation or
  * on the way down), the cursor is dropped and the operation starts again, doing only what is
  * left (pages mapped or unmapped by the failed attempt stay done and counted).
@@ -26,7 +33,9 @@ export type ParallelOp =
   | { readonly op: 'map'; readonly va: number; readonly pages: number; readonly prop: number }
   | { readonly op: 'unmap'; readonly va: number; readonly pages: number }
   | { readonly op: 'protect'; readonly va: number; readonly pages: number; readonly prop: number }
-  | { readonly op: 'query'; readonly va: number; readonly pages: number };
+  | { readonly op: 'query'; readonly va: number; readonly pages: number }
+  | { readonly op: 'fault'; readonly va: number; readonly pages: number; readonly prop: number }
+  | { readonly op: 'descend'; readonly va: number; readonly pages: number };
 
 /** What a worker reports back. */
 export interface WorkerCounters {
@@ -38,6 +47,10 @@ export interface WorkerCounters {
   protectedPages: number;
   /** Mapped pages seen by `query` operations. */
   queried: number;
+  /** Faults that mapped a fresh frame (each frame holds one PTE reference when mapped). */
+  faulted: number;
+  /** Faults that found the page already present. */
+  spuriousFaults: number;
   /** Cursors abandoned because a node was locked, and started again. */
   busyRetries: number;
   /** Broken promises seen under a cursor (a lost PTE, a wrong property). */
@@ -45,7 +58,17 @@ export interface WorkerCounters {
 }
 
 export function newCounters(): WorkerCounters {
-  return { ops: 0, mapped: 0, unmapped: 0, protectedPages: 0, queried: 0, busyRetries: 0, violations: [] };
+  return {
+    ops: 0,
+    mapped: 0,
+    unmapped: 0,
+    protectedPages: 0,
+    queried: 0,
+    faulted: 0,
+    spuriousFaults: 0,
+    busyRetries: 0,
+    violations: [],
+  };
 }
 
 /**
@@ -61,29 +84,78 @@ export function runOps(
 ): void {
   const page = kernel.consts.basePageSize;
   for (const op of ops) {
-    const end = op.va + op.pages * page;
-    for (;;) {
-      const c = table.tryCursorMut(op.va, end);
-      if (c === null) {
-        counters.busyRetries++;
-        continue;
+    if (op.op === 'fault') {
+      for (let i = 0; i < op.pages; i++) {
+        const va = op.va + i * page;
+        underCursor(table, va, va + page, counters, (c) => fault(kernel, c, op.prop, counters));
       }
-      try {
-        runOne(kernel, c, op, page, counters);
-        break;
-      } catch (e) {
-        if (!(e instanceof MmError && e.code === 'CursorBusy')) throw e;
-        counters.busyRetries++;
-      } finally {
-        c.drop();
-      }
-    }
+    } else
+      underCursor(table, op.va, op.va + op.pages * page, counters, (c) =>
+        runOne(kernel, c, op, page, counters),
+      );
     counters.ops++;
     onOp();
   }
 }
 
-function runOne(kernel: Kernel, c: CursorMut, op: ParallelOp, page: number, counters: WorkerCounters): void {
+/**
+ * Runs `body` under a cursor over `[start, end)`; when a node is locked (`CursorBusy`, at
+ * creation or on the way down) the cursor is dropped and `body` runs again under a new one.
+ */
+function underCursor(
+  table: PageTable,
+  start: number,
+  end: number,
+  counters: WorkerCounters,
+  body: (c: CursorMut) => void,
+): void {
+  for (;;) {
+    const c = table.tryCursorMut(start, end);
+    if (c === null) {
+      counters.busyRetries++;
+      continue;
+    }
+    try {
+      body(c);
+      return;
+    } catch (e) {
+      if (!(e instanceof MmError && e.code === 'CursorBusy')) throw e;
+      counters.busyRetries++;
+    } finally {
+      c.drop();
+    }
+  }
+}
+
+/**
+ * The anonymous fault of the page under `c` (a cursor over exactly that page). The frame is
+ * taken before `map` and its handle dropped after: a `CursorBusy` on the way down frees it
+ * again, so the retry starts from an absent page as before.
+ */
+function fault(kernel: Kernel, c: CursorMut, prop: number, counters: WorkerCounters): void {
+  const va = c.va;
+  if (c.query() !== QUERY_NOT_MAPPED) {
+    counters.spuriousFaults++;
+    return;
+  }
+  c.jump(va);
+  // Frames from the allocator read as zeros.
+  const pfn = kernel.frames.alloc();
+  try {
+    c.map(pfn, prop);
+    counters.faulted++;
+  } finally {
+    kernel.frames.put(pfn);
+  }
+}
+
+function runOne(
+  kernel: Kernel,
+  c: CursorMut,
+  op: Exclude<ParallelOp, { op: 'fault' }>,
+  page: number,
+  counters: WorkerCounters,
+): void {
   switch (op.op) {
     case 'map':
       for (let i = 0; i < op.pages; i++) {
@@ -115,6 +187,16 @@ function runOne(kernel: Kernel, c: CursorMut, op: ParallelOp, page: number, coun
       c.jump(op.va);
       for (let kind = c.query(); kind !== QUERY_END; kind = c.query()) {
         if (kind === QUERY_MAPPED) counters.queried += c.qLen / page;
+      }
+      return;
+    case 'descend':
+      for (let va = op.va, end = op.va + op.pages * page; va < end; ) {
+        c.jump(va);
+        if (!c.enterLeafNode())
+          throw new MmError('InvalidArgument', `descend: a huge page at 0x${va.toString(16)}`);
+        // The next page past this leaf node.
+        const leafSpan = page * kernel.consts.nrEntries;
+        va = Math.floor(va / leafSpan) * leafSpan + leafSpan;
       }
       return;
   }

@@ -68,7 +68,9 @@ const CLIENT = `
     var p = document.createElement('p'); p.textContent = (report.descriptions || {})[g.workload] || ''; card.appendChild(p);
     var chartEl = document.createElement('div'); chartEl.className = 'chart'; chartEl.id = 'chart-' + gi; card.appendChild(chartEl);
     host.appendChild(card);
-    var labels = g.rows.map(function (r) { return r.layout === 'linux' ? 'linux' : r.arch + '/' + r.layout; });
+    // With --workers, each bar is a column at one worker count.
+    function threads(r) { return r.workers ? ' \u00d7' + r.workers + (r.workers === 1 ? ' worker' : ' workers') : ''; }
+    var labels = g.rows.map(function (r) { return r.layout === 'linux' ? 'linux' : r.arch + '/' + r.layout + threads(r); });
     var xs = labels.map(function (_, i) { return i; });
     var med = g.rows.map(function (r) { return r.median; });
     var mins = g.rows.map(function (r) { return r.min; });
@@ -106,7 +108,7 @@ const CLIENT = `
     }).join('') + g.ratios.map(function (r) {
       var hib = better[g.workload + '|' + g.metric] !== false;
       var good = hib ? r.median >= 1 : r.median <= 1;
-      return '<tr class="ratio"' + (r.noisy ? ' data-noisy="true"' : '') + '><td>' + r.arch + ' ' + r.layout + noisy(r) + '</td><td class="' + (good ? 'good' : 'bad') + '">' + r.median.toFixed(2) + '\\u00d7</td><td>' + r.min.toFixed(2) + '\\u00d7</td><td>' + r.max.toFixed(2) + '\\u00d7</td><td>' + r.runs.length + '</td></tr>';
+      return '<tr class="ratio"' + (r.noisy ? ' data-noisy="true"' : '') + '><td>' + r.arch + ' ' + r.layout + (r.layout.indexOf('@') < 0 ? threads(r) : ' (scaling)') + noisy(r) + '</td><td class="' + (good ? 'good' : 'bad') + '">' + r.median.toFixed(2) + '\\u00d7</td><td>' + r.min.toFixed(2) + '\\u00d7</td><td>' + r.max.toFixed(2) + '\\u00d7</td><td>' + r.runs.length + '</td></tr>';
     }).join('');
     card.appendChild(t);
   });
@@ -140,6 +142,14 @@ export function renderHtml(report: BenchReport, extras: HtmlExtras): string {
       'runs',
       `${c.runs} measured after ${c.warmup} warm-up, each workload × layout × arch in its own process, layouts interleaved run by run`,
     ],
+    ...((c.workers ?? []).length > 0
+      ? ([
+          [
+            'workers',
+            `${c.workers.join(', ')} worker threads per column, started once per process and kept warm; a run is timed from the start barrier to the last worker done; COLUMN@N/COLUMN@B is the scaling ratio`,
+          ],
+        ] as [string, string][])
+      : []),
     ['linux', c.linux],
     ['command', c.command],
   ];

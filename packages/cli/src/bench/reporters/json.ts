@@ -12,13 +12,17 @@ const ROW_KEYS = [
   'max',
   'runs',
   'noisy',
+  'workers',
 ] as const;
 
-/** The JSON report: exactly `{"conditions":{…},"results":[{workload, layout, arch, metric, unit, median, min, max, runs, noisy}]}`. */
+/**
+ * The JSON report: exactly `{"conditions":{…},"results":[{workload, layout, arch, metric, unit,
+ * median, min, max, runs, noisy, workers}]}` (`workers` null unless the row ran on workers).
+ */
 export function toJson(report: BenchReport): string {
   const results = report.results.map((r) => {
     const o: Record<string, unknown> = {};
-    for (const k of ROW_KEYS) o[k] = r[k];
+    for (const k of ROW_KEYS) o[k] = r[k] ?? null;
     return o as unknown as ResultRow;
   });
   return `${JSON.stringify({ conditions: report.conditions, results }, finite, 2)}\n`;
@@ -52,6 +56,8 @@ export function validateReport(o: unknown): string[] {
     if (!Array.isArray(r.runs) || !r.runs.every((v) => typeof v === 'number' || v === null))
       problems.push(`results[${i}].runs is not an array of numbers`);
     if (typeof r.noisy !== 'boolean') problems.push(`results[${i}].noisy is not a boolean`);
+    if (r.workers !== null && !(Number.isInteger(r.workers) && (r.workers as number) > 0))
+      problems.push(`results[${i}].workers is neither null nor a positive integer`);
   });
   return problems;
 }

@@ -1,3 +1,4 @@
+import { scalingLayout } from '../runner.ts';
 import { formatSi } from '../stats.ts';
 import type { BenchReport, ResultRow } from '../types.ts';
 
@@ -11,9 +12,12 @@ function cell(r: ResultRow | undefined): string {
   return `${formatSi(r.median)} (${formatSi(r.min)}..${formatSi(r.max)})${mark}`;
 }
 
-function pad(rows: string[][]): string[] {
+/** Aligns the cells: the first `left` columns to the left, the others (figures) to the right. */
+function pad(rows: string[][], left = 3): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  return rows.map((r) =>
+    r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
+  );
 }
 
 /**
@@ -23,6 +27,7 @@ function pad(rows: string[][]): string[] {
  */
 export function renderTable(report: BenchReport): string {
   const { results, conditions } = report;
+  if ((conditions.workers ?? []).length > 0) return [...workerTable(report), ...footer(report)].join('\n');
   const layouts = [...conditions.layouts];
   if (results.some((r) => r.layout === 'linux')) layouts.push('linux');
   const ratioNames = [...new Set(results.filter((r) => r.unit === 'ratio').map((r) => r.layout))];
@@ -58,6 +63,64 @@ export function renderTable(report: BenchReport): string {
   }
   const out = pad(rows);
   out.splice(1, 0, '-'.repeat(out[0].length));
+  return [...out, ...footer(report)].join('\n');
+}
+
+/**
+ * The table of a `--workers` run: one line per workload × arch × metric × column (and per
+ * ratio of two columns), a cell per worker count, then the scaling ratios (each count over
+ * the smallest: ratio of the medians, its bootstrap interval).
+ */
+function workerTable(report: BenchReport): string[] {
+  const { results, conditions } = report;
+  const counts = conditions.workers;
+  const base = counts[0];
+  const cellAt = new Map<string, ResultRow>();
+  const lines: string[] = [];
+  const key = (r: ResultRow, layout: string, n: number | undefined) =>
+    `${r.workload}\0${r.arch}\0${r.metric}\0${layout}\0${n}`;
+  for (const r of results) {
+    cellAt.set(key(r, r.layout, r.workers), r);
+    if (r.layout.includes('@')) continue;
+    const line = key(r, r.layout, undefined);
+    if (!lines.includes(line)) lines.push(line);
+  }
+  const units = new Map<string, string>();
+  for (const r of results) if (r.unit !== 'ratio') units.set(`${r.workload}\0${r.metric}`, r.unit);
+  const scaled = counts.slice(1);
+  const rows: string[][] = [
+    [
+      'workload',
+      'arch',
+      'metric',
+      'column',
+      ...counts.map((n) => `${n} worker${n === 1 ? '' : 's'}`),
+      ...scaled.map((n) => `${n}/${base}`),
+    ],
+  ];
+  for (const line of lines) {
+    const [workload, arch, metric, layout] = line.split('\0');
+    const probe = { workload, arch, metric } as ResultRow;
+    rows.push([
+      workload,
+      arch,
+      `${metric} [${units.get(`${workload}\0${metric}`) ?? ''}]`,
+      layout,
+      ...counts.map((n) => cell(cellAt.get(key(probe, layout, n)))),
+      ...scaled.map((n) =>
+        layout.includes('/') ? '' : cell(cellAt.get(key(probe, scalingLayout(layout, n, base), n))),
+      ),
+    ]);
+  }
+  const out = pad(rows, 4).map((l) => l.trimEnd());
+  out.splice(1, 0, '-'.repeat(out[0].length));
+  return out;
+}
+
+/** Unavailable workloads, failures, the noisy note and the conditions line. */
+function footer(report: BenchReport): string[] {
+  const { results, conditions } = report;
+  const out: string[] = [];
   const na = Object.entries(conditions.unavailable);
   if (na.length > 0) {
     out.push('', 'not available:');
@@ -74,5 +137,5 @@ export function renderTable(report: BenchReport): string {
   out.push(
     `node ${conditions.node}, ${conditions.cpu} (${conditions.cpus} CPUs), ${conditions.runs} interleaved runs after ${conditions.warmup} warm-up, ${conditions.date}`,
   );
-  return out.join('\n');
+  return out;
 }

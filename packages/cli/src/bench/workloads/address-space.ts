@@ -16,13 +16,23 @@ import {
   type Vmar,
 } from '@mmkit/core';
 import * as plugins from '@mmkit/plugins';
-import type { Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
-import { assertClean, benchKernel, CORTENMM_REQUESTS, memoryFor, PAGE, perSecond, timeMs } from './common.ts';
+import type { WorkerVariant, Workload, WorkloadContext, WorkloadInstance } from '../types.ts';
+import {
+  assertClean,
+  benchKernel,
+  CORTENMM_BASE,
+  CORTENMM_REQUESTS,
+  memoryFor,
+  PAGE,
+  perSecond,
+  timeMs,
+} from './common.ts';
+import { cortenmmOnWorkers } from './cortenmm-workers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 /** Fixed addresses start where the CortenMM microbenchmarks place theirs. */
-const FIXED_BASE = 0x1_0000_0000;
+const FIXED_BASE = CORTENMM_BASE;
 const ONE_BYTE = new Uint8Array([1]);
 
 /** A kernel with Linux's memory system calls and process 0. */
@@ -208,11 +218,20 @@ export const mremap: Workload = {
   },
 };
 
-/** The CortenMM single-thread microbenchmarks: `CORTENMM_REQUESTS` requests per run. */
-function cortenmm(name: string, description: string, body: (s: Sys, n: number) => number): Workload {
+/**
+ * The CortenMM single-thread microbenchmarks: `CORTENMM_REQUESTS` requests per run, through
+ * the system calls; `workers` is the page-table-level variant `--workers` runs.
+ */
+function cortenmm(
+  name: string,
+  description: string,
+  body: (s: Sys, n: number) => number,
+  workers: WorkerVariant,
+): Workload {
   return {
     name,
     description,
+    workers,
     metrics: [{ metric: 'ops_per_s', unit: 'ops/s', higherIsBetter: true }],
     unavailable: () => null,
     setup(ctx) {
@@ -236,6 +255,7 @@ export const cortenmmMmap = cortenmm(
     for (let i = 0; i < n; i++) s.munmap(addrs[i], 4 * PAGE);
     return ms;
   },
+  cortenmmOnWorkers('mmap'),
 );
 
 export const cortenmmMmapPf = cortenmm(
@@ -253,6 +273,7 @@ export const cortenmmMmapPf = cortenmm(
     for (let i = 0; i < n; i++) s.munmap(addrs[i], PAGE);
     return ms;
   },
+  cortenmmOnWorkers('mmap-pf'),
 );
 
 export const cortenmmPf = cortenmm(
@@ -267,6 +288,7 @@ export const cortenmmPf = cortenmm(
     s.munmap(a, n * PAGE);
     return ms;
   },
+  cortenmmOnWorkers('pf'),
 );
 
 function unmapPages(s: Sys, n: number, touched: boolean): number {
@@ -281,10 +303,12 @@ export const cortenmmUnmapVirt = cortenmm(
   'cortenmm-unmap-virt',
   'CortenMM "unmap-virt": munmap of one page of a pre-mapped, never-touched mapping',
   (s, n) => unmapPages(s, n, false),
+  cortenmmOnWorkers('unmap-virt'),
 );
 
 export const cortenmmUnmap = cortenmm(
   'cortenmm-unmap',
   'CortenMM "unmap": munmap of one page that was faulted in before',
   (s, n) => unmapPages(s, n, true),
+  cortenmmOnWorkers('unmap'),
 );

@@ -54,3 +54,5 @@ export function assertClean(kernel: Kernel, what: string): void {
 export const SPLIT_MAX_PAGES = 1 << 15;
 /** Requests per run of the CortenMM microbenchmarks (the artifact issues 32 per thread per run). */
 export const CORTENMM_REQUESTS = 4096;
+/** Where the CortenMM microbenchmarks place fixed addresses (4 GiB). */
+export const CORTENMM_BASE = 0x1_0000_0000;

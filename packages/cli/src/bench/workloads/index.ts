@@ -1,4 +1,4 @@
-import type { Workload } from '../types.ts';
+import type { MetricSpec, Workload } from '../types.ts';
 import {
   cortenmmMmap,
   cortenmmMmapPf,
@@ -89,4 +89,16 @@ export function isWorkloadName(name: string): name is WorkloadName {
 /** Implemented workloads (whether or not their API is available right now). */
 export function implementedWorkloads(): Workload[] {
   return WORKLOAD_NAMES.flatMap((n) => (IMPLEMENTED[n] ? [IMPLEMENTED[n]] : []));
+}
+
+/** The metrics a run of `name` reports: its worker variant's with `workers`, else its own. */
+export function workloadMetrics(name: string, workers?: number): readonly MetricSpec[] {
+  const w = workloadByName(name);
+  if (w === null) return [];
+  return workers === undefined ? w.metrics : (w.workers?.metrics ?? []);
+}
+
+/** Workloads with a worker variant (what `--workers` runs), in report order. */
+export function workerWorkloads(): string[] {
+  return WORKLOAD_NAMES.filter((n) => IMPLEMENTED[n]?.workers !== undefined);
 }

@@ -1,0 +1,67 @@
+import type { SharedKernelState } from '@mmkit/core';
+import type { ParallelOp, WorkerCounters } from '../../parallel/ops.ts';
+import type { ParallelKernelSpec } from '../../parallel/spec.ts';
+
+/**
+ * The words of a worker pool's control block (an `Int32Array` on a `SharedArrayBuffer`),
+ * shared by the bench child's main thread and its workers. Workers sleep on `GEN`; the main
+ * thread sets `PHASE` (and `EPOCH`/`ROOT` for a new table), bumps `GEN` and wakes them; each
+ * worker runs its plan of that phase and counts itself in `DONE`, the last one waking the
+ * main thread.
+ */
+export const CTL_GEN = 0;
+/** The phase to run (an index into each worker's plans), or `PHASE_QUIT`. */
+export const CTL_PHASE = 1;
+/** Workers done with the current phase. */
+export const CTL_DONE = 2;
+/** Workers that attached and are waiting for their first phase. */
+export const CTL_READY = 3;
+/** Root frame of the page table to work on. */
+export const CTL_ROOT = 4;
+/** Bumped with every new table: a worker attaches again when it changed. */
+export const CTL_EPOCH = 5;
+/** 0, or 1 + the index of the first worker that failed (its message is in the error buffer). */
+export const CTL_ERROR = 6;
+export const CTL_WORDS = 7;
+
+/** The phase number that ends the workers. */
+export const PHASE_QUIT = -1;
+
+/** Counters a worker publishes after each phase (cumulative), in this order. */
+export const COUNTER_FIELDS = [
+  'ops',
+  'mapped',
+  'unmapped',
+  'faulted',
+  'spuriousFaults',
+  'busyRetries',
+] as const;
+export type PoolCounters = Record<(typeof COUNTER_FIELDS)[number], number> & { violations: number };
+/** Slots per worker in the counters buffer: the fields, then the number of violations. */
+export const COUNTER_SLOTS = COUNTER_FIELDS.length + 1;
+
+/** Bytes of the error buffer: an `Int32` length, then that many UTF-8 bytes. */
+export const ERROR_BYTES = 4096;
+
+/** What a pool worker is given once, when it starts. */
+export interface PoolWorkerData {
+  readonly spec: ParallelKernelSpec;
+  readonly state: SharedKernelState;
+  readonly index: number;
+  readonly nrWorkers: number;
+  /** This worker's operations, per phase. */
+  readonly plans: readonly (readonly ParallelOp[])[];
+  readonly control: SharedArrayBuffer;
+  /** `Float64Array`: `COUNTER_SLOTS` per worker. */
+  readonly counters: SharedArrayBuffer;
+  readonly error: SharedArrayBuffer;
+}
+
+/** Writes a worker's counters into its slots. */
+export function publishCounters(buffer: Float64Array, index: number, c: WorkerCounters): void {
+  const at = index * COUNTER_SLOTS;
+  COUNTER_FIELDS.forEach((f, i) => {
+    buffer[at + i] = c[f];
+  });
+  buffer[at + COUNTER_FIELDS.length] = c.violations.length;
+}
