@@ -76,7 +76,7 @@ export function runWorkload(config: RunConfig, progress: Progress = () => {}): R
         seed: config.seed,
         threads: config.threads,
         threaded,
-        op: (kind, n) => stats.op(kind, n),
+        op: (kind) => stats.op(kind),
         progress,
       });
       // A threaded workload's operations are counted by its threads.

@@ -157,6 +157,7 @@ export const arenas: Workload = {
   requires: [],
   threaded: true,
   run(ctx: WorkloadContext): void {
-    runArenas(ctx, ctx.threaded as ThreadedRun, ctx.threads, false);
+    if (ctx.threaded === undefined) throw new Error('the arenas workload runs through a ThreadedRun');
+    runArenas(ctx, ctx.threaded, ctx.threads, false);
   },
 };

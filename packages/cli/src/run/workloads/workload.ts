@@ -15,8 +15,8 @@ export interface WorkloadContext {
   readonly threads: number;
   /** A threaded workload's scheduler and operations (absent for the others). */
   readonly threaded?: ThreadedRun;
-  /** Counts `n` operations (default 1) of the given kind (mmap, write, fork, …). */
-  op(kind: string, n?: number): void;
+  /** Counts one operation of the given kind (mmap, write, fork, …). */
+  op(kind: string): void;
   /** Reports progress: `done` of `total` units. */
   progress(done: number, total: number): void;
 }
