@@ -184,3 +184,27 @@ describe.each(PROTOCOL_CONFIGS)('movePtes on $name', (config) => {
     expectClean(k);
   });
 });
+
+describe('movePtes relinks leaf nodes only where no lock-free walk can reach them', () => {
+  // Under `subtree` a walk of another thread finds nodes without locks, so a kernel whose
+  // page tables other threads may share moves the entries instead; `hoh` and `global`
+  // walks always hold the parent.
+  it.each([
+    ['hoh', true],
+    ['global', true],
+    ['subtree', false],
+  ])('with shared memory under %s: relinked %s', (lockProtocol, relinked) => {
+    const k = testKernel(
+      { arch: PROTOCOL_CONFIGS[0].arch, layout: 'soa', lockProtocol },
+      { sharedMemory: true },
+    );
+    const pt = k.newUserPageTable();
+    populate(k, pt, 0, NODE);
+    const node = leafNodeOf(pt, BASE);
+    expect(move(pt, BASE, BASE + 4 * NODE * PAGE, NODE * PAGE)).toBe(
+      Array.from({ length: NODE }, (_, i) => i).filter(mappedAt).length,
+    );
+    expect(leafNodeOf(pt, BASE + 4 * NODE * PAGE) === node).toBe(relinked);
+    expectClean(k);
+  });
+});

@@ -29,6 +29,43 @@ describe('mmtrace parser: input a careless user might give', () => {
     expect(complaint('{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x1000"}')).toBe('');
   });
 
+  it('reads 64-bit hex fields exactly at every length, and refuses what is not lower-case 0x hex', () => {
+    const munmapLen = (len: string) => {
+      const op = parseOp(
+        `{"op":"munmap","pid":0,"addr":"0x100000000000","len":"${len}"}`,
+        2,
+        parseHeader(V2),
+      );
+      return op.op === 'munmap' ? op.len : undefined;
+    };
+    for (const v of ['0x0', '0x00001', '0xfffffffffffff', '0x10000000000000', '0xffffffffffffffff'])
+      expect(munmapLen(v)).toBe(BigInt(v));
+    expect(munmapLen('0x0000000000000000000001')).toBe(1n);
+    for (const v of ['0x', '0X10', '0x1F', '0x1g', '10', 'x10', '0x-1', ' 0x1'])
+      expect(complaint(`{"op":"munmap","pid":0,"addr":"0x100000000000","len":"${v}"}`)).toMatch(
+        /field "len": expected a lower-case 0x hex string/,
+      );
+    expect(complaint('{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x10000000000000000"}')).toMatch(
+      /does not fit 64 bits/,
+    );
+  });
+
+  it('reads prot as three characters, each its letter or "-"', () => {
+    const prot = (p: string) => {
+      const op = parseOp(
+        `{"op":"mprotect","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"${p}"}`,
+        2,
+        parseHeader(V2),
+      );
+      return op.op === 'mprotect' ? op.prot : undefined;
+    };
+    expect([prot('---'), prot('r--'), prot('-w-'), prot('--x'), prot('rwx')]).toEqual([0, 1, 2, 4, 7]);
+    for (const p of ['rw', 'rwx-', 'wr-', 'R--', 'r-w', 'x--', ''])
+      expect(
+        complaint(`{"op":"mprotect","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"${p}"}`),
+      ).toMatch(/field "prot": expected three characters/);
+  });
+
   it('wants exactly one sharing type, at most one fixed kind, and "anonymous" exactly without a file', () => {
     expect(complaint(MMAP('["private","shared","anonymous","fixed"]'))).toMatch(/exactly one of "private"/);
     expect(complaint(MMAP('["anonymous","fixed"]'))).toMatch(/exactly one of "private"/);
