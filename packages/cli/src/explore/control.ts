@@ -115,12 +115,18 @@ export class ExploreControl {
     }
   }
 
-  /** Sleeps until word `index` differs from `seen`; returns its new value. */
-  waitChange(index: number, seen: number): number {
+  /**
+   * Sleeps until word `index` differs from `seen`; returns its new value (`seen` if
+   * `timeoutMs` passed first).
+   */
+  waitChange(index: number, seen: number, timeoutMs = Number.POSITIVE_INFINITY): number {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const now = Atomics.load(this.words, index);
       if (now !== seen) return now;
-      Atomics.wait(this.words, index, seen);
+      const left = deadline - Date.now();
+      if (left <= 0) return seen;
+      Atomics.wait(this.words, index, seen, left);
     }
   }
 

@@ -258,10 +258,17 @@ function runSchedule(
   control.store(READY, 0);
   control.handTurn(SCHEDULER);
   control.bump(GO);
-  for (let ready = 0; ready < nrCpus; ) ready = control.waitChange(READY, ready);
+  const run: ScheduleRun = { steps: 0, violation: null, trace: [] };
+  for (let ready = 0; ready < nrCpus; ) {
+    const now = control.waitChange(READY, ready, STEP_TIMEOUT_MS);
+    if (now === ready) {
+      run.violation = { kind: 'stuck', message: `only ${ready} of ${nrCpus} CPUs started the schedule` };
+      return run;
+    }
+    ready = now;
+  }
   const strategy = strategyOf(seed);
   const picker = new Picker(strategy, seed, nrCpus, nrCpus * nrOps * 40);
-  const run: ScheduleRun = { steps: 0, violation: null, trace: [] };
   const eligible: number[] = [];
   const waiting: number[] = [];
   for (;;) {
