@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerExplore } from './commands/explore.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerRun } from './commands/run.ts';
@@ -42,6 +43,7 @@ Examples:
   mmkit inspect trace.jsonl --format smaps   a process's memory as /proc/PID/smaps shows it, after the trace
   mmkit replay trace.jsonl --events          per line, the faults, frames, nodes and flushes inside
   mmkit ui trace.jsonl -o page.html          a page that steps through the trace
+  mmkit explore --protocol subtree --recycle interleavings of cursors on simulated CPUs, invariants at every switch
 
 Run 'mmkit help <command>' for a command's options.
 
@@ -57,6 +59,7 @@ registerReplay(program);
 (await import('./commands/record.ts')).registerRecord(program);
 registerInspect(program);
 registerUi(program);
+registerExplore(program);
 
 try {
   await program.parseAsync(process.argv);

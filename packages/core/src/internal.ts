@@ -26,6 +26,7 @@ export {
   SWITCH_UNLOCK,
   type SwitchProbe,
   setSwitchProbe,
+  switchPoint,
 } from './page-table/switch-points.ts';
 export { copyUntrackedPage, moveBothPastLeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';

@@ -10,6 +10,8 @@ import {
   PageTableContextToken,
   PTE_TABLE,
   plantedBugs,
+  SWITCH_PTE_WRITE,
+  switchPoint,
   tryLockNode,
   unlockNode,
 } from '@mmkit/core/internal';
@@ -79,6 +81,7 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
         fail('LockNotHeld', 'recycling without the parent lock');
       const at = nodeBase(ctx, parent) + 2 * slot[i - 1];
       const words = nodeWords(ctx, parent);
+      switchPoint(SWITCH_PTE_WRITE, parent, va); // the explorer may switch CPUs here (no-op otherwise)
       words[at] = 0;
       words[at + 1] = 0;
       meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
