@@ -56,9 +56,10 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
   ) {}
 
   fork(parent: Vmar, child: Vmar): void {
+    const maps = parent.maps;
     for (const m of parent.mappings.values()) {
-      child.adoptMapping(m.slice(m.start, m.end));
-      child.addRss(m.rssType, this.copyPageTable(parent, child, m.start, m.end));
+      child.adoptMapping(parent, m);
+      child.addRss(maps.rssType(m), this.copyPageTable(parent, child, maps.start(m), maps.end(m)));
     }
     parent.space.flushAll();
   }

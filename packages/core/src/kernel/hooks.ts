@@ -1,7 +1,6 @@
 import type { CursorMut } from '../page-table/cursor.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 import type { FileOp, FileOpResult } from '../syscall/file-ops.ts';
-import type { VmMapping } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
 import type { Violation } from './check.ts';
@@ -49,14 +48,18 @@ export interface KernelHooks {
    * this page's alone.
    */
   privateWriteFault(fault: PrivateWriteFault): FaultKind | undefined;
-  /** `observe`, hot: a page fault at `vaddr` in `mapping` (null: none) was handled as `kind`. */
-  pageFault(vmar: Vmar, mapping: VmMapping | null, vaddr: number, access: FaultAccess, kind: FaultKind): void;
+  /**
+   * `observe`, hot: a page fault at `vaddr` in `mapping` (an id in `vmar.maps`; -1: none)
+   * was handled as `kind`.
+   */
+  pageFault(vmar: Vmar, mapping: number, vaddr: number, access: FaultAccess, kind: FaultKind): void;
 }
 
 /** What `privateWriteFault` is given. `prop` is the property the writable page gets. */
 export interface PrivateWriteFault {
   readonly vmar: Vmar;
-  readonly mapping: VmMapping;
+  /** The faulting mapping's id in `vmar.maps`. */
+  readonly mapping: number;
   readonly cursor: CursorMut;
   readonly pageVa: number;
   readonly pfn: number;
