@@ -45,7 +45,9 @@ export class IntervalSet {
 
   /** The ids in ascending order (a snapshot: the set may then change). */
   values(): number[] {
-    return Array.from(this.ids.subarray(0, this.n));
+    const out = new Array<number>(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = this.ids[i];
+    return out;
   }
 
   /** Number of items whose start is `<= point`. */
