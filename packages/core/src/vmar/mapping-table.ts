@@ -242,9 +242,8 @@ export class MappingTable {
   // ---- internals ----
 
   private acquireVmo(vmoId: number): void {
-    const vmo = this.vmos.get(vmoId) as Vmo;
-    vmo.acquire();
-    this.vmos.ref(vmo);
+    (this.vmos.get(vmoId) as Vmo).acquire();
+    this.vmos.addUser(vmoId);
   }
 
   private fill(

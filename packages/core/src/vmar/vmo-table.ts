@@ -34,6 +34,12 @@ export class VmoTable {
     return id;
   }
 
+  /** One more mapping uses VMO `id`, which has an id already (a split or copy of a mapping of it). */
+  addUser(id: number): void {
+    if (this.objects[id] == null) throw new MmError('InvalidArgument', `VMO id ${id} is not in use`);
+    this.users[id]++;
+  }
+
   /** One mapping stopped using VMO `id`; the last one frees the id. */
   unref(id: number): void {
     const vmo = this.objects[id];
