@@ -6,8 +6,11 @@ export interface IntervalBounds {
   end(id: number): number;
 }
 
-/** Items an empty set has room for (it doubles as needed). */
+/** Items a set has room for at its first insert (it doubles as needed). */
 const INITIAL_CAPACITY = 16;
+/** The arrays of a set that never held an item (shared: never written, `grow` replaces them first). */
+const NO_IDS = new Int32Array(0);
+const NO_STARTS = new Float64Array(0);
 
 /**
  * A set of disjoint intervals ordered by start, as Asterinas's `IntervalSet` (a B-tree
@@ -23,8 +26,8 @@ const INITIAL_CAPACITY = 16;
  * An item's range must not change while it is in the set.
  */
 export class IntervalSet {
-  private ids = new Int32Array(INITIAL_CAPACITY);
-  private starts = new Float64Array(INITIAL_CAPACITY);
+  private ids = NO_IDS;
+  private starts = NO_STARTS;
   private n = 0;
 
   constructor(private readonly bounds: IntervalBounds) {}
@@ -155,10 +158,11 @@ export class IntervalSet {
   }
 
   private grow(): void {
-    const ids = new Int32Array(this.ids.length * 2);
+    const capacity = Math.max(INITIAL_CAPACITY, this.ids.length * 2);
+    const ids = new Int32Array(capacity);
     ids.set(this.ids);
     this.ids = ids;
-    const starts = new Float64Array(this.starts.length * 2);
+    const starts = new Float64Array(capacity);
     starts.set(this.starts);
     this.starts = starts;
   }
