@@ -47,7 +47,8 @@ function memoryState(kernel: Kernel, sys: LinuxSyscalls, layout: ArenasLayout): 
   for (const [start, pages] of ranges) {
     for (let i = 0; i < pages; i++) {
       const va = start + i * PAGE;
-      const perms = vmar.findMapping(va)?.perms ?? -1;
+      const m = vmar.findMapping(va);
+      const perms = m < 0 ? -1 : vmar.maps.perms(m);
       const c = vmar.space.cursor(va, va + PAGE);
       const pfn = c.query() === QUERY_MAPPED ? c.qPfn : -1;
       c.drop();

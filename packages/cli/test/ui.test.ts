@@ -35,9 +35,9 @@ function modelAt(arch: string, line: number): { starts: string[]; leaves: string
   const s = open(arch);
   s.runTo(line);
   const p = s.replayer.sys.procs.require(0);
-  const starts = p.vmar.mappings.values().map((m) => m.start.toString(16));
-  const leaves = p.vmar.mappings
-    .values()
+  const starts = p.vmar.views().map((m) => m.start.toString(16));
+  const leaves = p.vmar
+    .views()
     .flatMap((m) => mappingRuns(p.vmar.space.pt, m.start, m.end))
     .flatMap((r) => Array.from({ length: r.count }, (_, i) => (r.va + i * r.pageSize).toString(16)));
   return { starts, leaves };

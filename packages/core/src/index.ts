@@ -217,6 +217,11 @@ export {
   formatPerms,
   handlePageFault,
   IntervalSet,
+  MAPPING_SCHEMA,
+  type MappingStore,
+  MappingTable,
+  MappingView,
+  mappingTableOf,
   NR_RSS_TYPES,
   type Placement,
   RSS_ANON,
@@ -232,8 +237,8 @@ export {
   Vmar,
   type VmarConfig,
   type VmarMapOptions,
-  VmMapping,
   type Vmo,
+  VmoTable,
 } from './vmar/index.ts';
 export {
   VMA_DONTDUMP,

@@ -1,4 +1,4 @@
-import type { ForkStrategy, KernelPlugin, LeafSlot, PluginSpec, Vmar, VmMapping } from '@mmkit/core';
+import type { ForkStrategy, KernelPlugin, LeafSlot, PluginSpec, Vmar } from '@mmkit/core';
 import {
   type CursorMut,
   copyUntrackedPage,
@@ -55,14 +55,15 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
   ) {}
 
   fork(parent: Vmar, child: Vmar): void {
+    const maps = parent.maps;
     for (const m of parent.mappings.values()) {
-      child.adoptMapping(m.slice(m.start, m.end));
-      child.addRss(m.rssType, this.copyPageTable(parent, child, m.start, m.end));
+      child.adoptMapping(parent, m);
+      child.addRss(maps.rssType(m), this.copyPageTable(parent, child, maps.start(m), maps.end(m)));
     }
     parent.space.flushAll();
   }
 
-  privateWriteFault(vmar: Vmar, _mapping: VmMapping, slot: LeafSlot, pfn: number, prop: number): FaultKind {
+  privateWriteFault(vmar: Vmar, _mapping: number, slot: LeafSlot, pfn: number, prop: number): FaultKind {
     const pageVa = slot.va;
     const copied = this.frames.refCount(pfn) !== 1;
     if (this.events.listenerCount('cowBreak') !== 0) this.events.emit('cowBreak', vmar.owner, pageVa, copied);

@@ -28,8 +28,9 @@ class ForgetfulCow implements KernelPlugin, ForkStrategy {
   readonly name = 'forgetful-cow';
   constructor(@inject(PageTableContextToken) private readonly ctx: PageTableContext) {}
   fork(parent: Vmar, child: Vmar): void {
-    for (const m of parent.mappings.values()) {
-      child.adoptMapping(m.slice(m.start, m.end));
+    for (const id of parent.mappings.values()) {
+      child.adoptMapping(parent, id);
+      const m = parent.view(id);
       const src = parent.space.cursorMut(m.start, m.end);
       const dst = child.space.cursorMut(m.start, m.end);
       try {

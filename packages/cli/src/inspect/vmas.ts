@@ -2,12 +2,12 @@ import {
   AnonVmo,
   formatPerms,
   type Kernel,
+  type MappingView,
   PROP_ACCESSED,
   PROP_DIRTY,
   type Process,
   QUERY_END,
   QUERY_MAPPED,
-  type VmMapping,
 } from '@mmkit/core';
 import { FileVmo } from '@mmkit/plugins';
 import { type FileTable, isDirtyFilePage } from './files.ts';
@@ -68,7 +68,7 @@ function emptyFigures(): SmapsFigures {
 const FIGURE_KEYS = Object.keys(emptyFigures()) as (keyof SmapsFigures)[];
 
 /** Accumulates the smaps figures of `m`'s present pages into `f`; returns the largest page size seen. */
-function accountMapping(kernel: Kernel, p: Process, m: VmMapping, f: SmapsFigures): number {
+function accountMapping(kernel: Kernel, p: Process, m: MappingView, f: SmapsFigures): number {
   const frames = kernel.frames;
   let largest = kernel.consts.basePageSize;
   const c = p.vmar.space.cursor(m.start, m.end);
@@ -103,7 +103,7 @@ function accountMapping(kernel: Kernel, p: Process, m: VmMapping, f: SmapsFigure
 
 /** What `/proc/PID/maps` prints after the offset: device, inode and name of `m`'s backing. */
 export function mappingIdentity(
-  m: VmMapping,
+  m: MappingView,
   files: FileTable,
 ): { dev: string; inode: number; name: string } {
   if (m.vmo instanceof FileVmo) return { dev: '00:00', inode: files.inode(m.vmo), name: m.vmo.name };
@@ -115,7 +115,7 @@ export function mappingIdentity(
 /** The mappings of process `p` in address order, with their smaps figures. */
 export function vmaViews(kernel: Kernel, p: Process, files: FileTable): VmaView[] {
   const page = kernel.consts.basePageSize;
-  return p.vmar.mappings.values().map((m) => {
+  return p.vmar.views().map((m) => {
     const figures = emptyFigures();
     const pageSize = accountMapping(kernel, p, m, figures);
     const { name, dev, inode } = mappingIdentity(m, files);

@@ -89,7 +89,7 @@ function processView(kernel: Kernel, p: Process, files: FileTable): ProcessView 
   const page = kernel.consts.basePageSize;
   const leaves = new Map<number, UiLeaf>();
   const vmas = new Map<string, UiVma>();
-  for (const m of p.vmar.mappings.values()) {
+  for (const m of p.vmar.views()) {
     const vma: UiVma = [m.start, m.end, formatPerms(m.perms, m.shared), mappingIdentity(m, files).name];
     vmas.set(JSON.stringify(vma), vma);
     for (const r of mappingRuns(p.vmar.space.pt, m.start, m.end)) {

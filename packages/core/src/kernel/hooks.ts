@@ -2,7 +2,6 @@ import type { CursorMut } from '../page-table/cursor.ts';
 import type { LeafSlot } from '../page-table/leaf-slot.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 import type { FileOp, FileOpResult } from '../syscall/file-ops.ts';
-import type { VmMapping } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import type { Vmo } from '../vmar/vmo.ts';
 import type { Violation } from './check.ts';
@@ -50,15 +49,12 @@ export interface KernelHooks {
    * the core, which re-grants W in place (`reuse`): without a plugin sharing private frames,
    * the frame is this page's alone. (Arguments, not an object: it runs on every COW break.)
    */
-  privateWriteFault(
-    vmar: Vmar,
-    mapping: VmMapping,
-    slot: LeafSlot,
-    pfn: number,
-    prop: number,
-  ): FaultKind | undefined;
-  /** `observe`, hot: a page fault at `vaddr` in `mapping` (null: none) was handled as `kind`. */
-  pageFault(vmar: Vmar, mapping: VmMapping | null, vaddr: number, access: FaultAccess, kind: FaultKind): void;
+  privateWriteFault(vmar: Vmar, mapping: number, slot: LeafSlot, pfn: number, prop: number): FaultKind | undefined;
+  /**
+   * `observe`, hot: a page fault at `vaddr` in `mapping` (an id in `vmar.maps`; -1: none)
+   * was handled as `kind`.
+   */
+  pageFault(vmar: Vmar, mapping: number, vaddr: number, access: FaultAccess, kind: FaultKind): void;
 }
 
 export type HookName = keyof KernelHooks;

@@ -2,7 +2,7 @@ import { PTE_ABSENT } from '../arch/pte-codec.ts';
 import { MmError } from '../errors.ts';
 import { type CursorMut, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
-import type { VmMapping } from '../vmar/vm-mapping.ts';
+import type { MappingTable } from '../vmar/mapping-table.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
 /**
@@ -10,8 +10,8 @@ import type { Vmar } from '../vmar/vmar.ts';
  * copy-on-write plugin replaces the eager copy with Asterinas's `cow_copy_pt`).
  *
  * Contract: `fork` is given the parent's VMAR and an empty child VMAR over a fresh page
- * table. Afterwards the child has a copy of every mapping (`child.adoptMapping` with
- * `m.slice(m.start, m.end)`), shared mappings map the very frames the parent maps, private
+ * table. Afterwards the child has a copy of every mapping (`child.adoptMapping(parent, m)`),
+ * shared mappings map the very frames the parent maps, private
  * pages read in the child as they read in the parent and are never written through by the
  * other process, and the child's RSS counts its present PTEs.
  */
@@ -57,22 +57,27 @@ export const eagerFork: ForkStrategy = {
     const kernel = parent.space.kernel;
     const frames = kernel.frames;
     const memory = kernel.memory;
+    const maps = parent.maps;
     for (const m of parent.mappings.values()) {
-      child.adoptMapping(m.slice(m.start, m.end));
+      child.adoptMapping(parent, m);
+      const start = maps.start(m);
+      const end = maps.end(m);
+      const shared = maps.shared(m);
+      const vmo = maps.vmo(m);
       // A mutable cursor only to reach the leaf node's words: the parent is never written.
-      const src = parent.space.cursorMut(m.start, m.end);
-      const dst = child.space.cursorMut(m.start, m.end);
+      const src = parent.space.cursorMut(start, end);
+      const dst = child.space.cursorMut(start, end);
       let nrCopied = 0;
       try {
         for (;;) {
-          const va = src.findNext(m.end - src.va);
+          const va = src.findNext(end - src.va);
           if (va < 0) break;
           if (src.level === 1) {
             dst.jump(va);
-            const n = copyLeafNode(src, dst, m);
+            const n = copyLeafNode(src, dst, maps, m);
             if (n >= 0) {
               nrCopied += n;
-              if (src.va >= m.end) break;
+              if (src.va >= end) break;
               continue;
             }
           }
@@ -80,7 +85,7 @@ export const eagerFork: ForkStrategy = {
           if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
           if (kind !== QUERY_MAPPED) continue;
           let pfn = src.qPfn;
-          const own = !m.shared && (m.vmo === null || m.vmo.pageAt(m.vmoIndex(va)) !== pfn);
+          const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va)) !== pfn);
           if (own) {
             const copy = frames.alloc();
             memory.copyFrame(pfn, copy);
@@ -90,19 +95,19 @@ export const eagerFork: ForkStrategy = {
           dst.map(pfn, src.qProp);
           if (own) frames.put(pfn);
           nrCopied++;
-          if (src.va >= m.end) break;
+          if (src.va >= end) break;
         }
       } finally {
         dst.drop();
         src.drop();
       }
-      child.addRss(m.rssType, nrCopied);
+      child.addRss(maps.rssType(m), nrCopied);
     }
   },
 };
 
 /**
- * The eager copy of the tracked slots of `src`'s current leaf node inside mapping `m`,
+ * The eager copy of the tracked slots of `src`'s current leaf node inside mapping `m` (of `maps`),
  * `dst` being at the same address: goes down to (creating if needed) `dst`'s leaf node and
  * writes there, under its lock, what the slot-by-slot path maps: a private page that is
  * not the VMO's own frame gets a copy of its frame (the same property), any other page the
@@ -111,7 +116,7 @@ export const eagerFork: ForkStrategy = {
  * where `dst` already maps a page, leaving both cursors on it; returns the pages copied,
  * or -1 (nothing done) if that is the first slot.
  */
-function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
+function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: number): number {
   const ctx = src.pt.ctx;
   const codec = ctx.codec;
   const meta = ctx.meta;
@@ -122,7 +127,7 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
   const n = ctx.consts.nrEntries;
   const va = src.va;
   const first = (va / size) & (n - 1);
-  const last = Math.min(n, first + Math.ceil((m.end - va) / size));
+  const last = Math.min(n, first + Math.ceil((maps.end(m) - va) / size));
   const srcNode = src.nodeAt(1);
   const node = dst.nodeAt(1);
   const srcWords = nodeWords(ctx, srcNode);
@@ -132,8 +137,8 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
   if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
     throw new MmError('LockNotHeld', `fork copy of node ${srcNode} into ${node} without holding their locks`);
   }
-  const shared = m.shared;
-  const vmo = m.vmo;
+  const shared = maps.shared(m);
+  const vmo = maps.vmo(m);
   let nrCopied = 0;
   let i = first;
   try {
@@ -145,7 +150,7 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, m: VmMapping): number {
       if (!codec.isTrackedLeaf(lo, hi, 1)) break;
       if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
       const pfn = codec.pfn(lo, hi, 1);
-      const own = !shared && (vmo === null || vmo.pageAt(m.vmoIndex(va + (i - first) * size)) !== pfn);
+      const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va + (i - first) * size)) !== pfn);
       if (own) {
         const copy = frames.alloc();
         memory.copyFrame(pfn, copy);

@@ -4,9 +4,9 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { ForkStrategyToken } from '../kernel/tokens.ts';
 import { VmSpace } from '../vm-space.ts';
 import { checkVmar } from '../vmar/check.ts';
+import type { MappingTable } from '../vmar/mapping-table.ts';
 import { VMA_DONTFORK, VMA_LOCK_MASK, VMA_WIPEONFORK } from '../vmar/vm-mapping.ts';
 import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
-import type { Vmo } from '../vmar/vmo.ts';
 import type { ForkStrategy } from './fork-strategy.ts';
 import { Process } from './process.ts';
 import { Thread } from './thread.ts';
@@ -146,14 +146,18 @@ export class ProcessTable {
   }
 
   /**
-   * Checks every live VMAR (`checkVmar`) and `mmap_lock`, that every live process has a
-   * thread and every thread a live process that lists it, and that each VMO's reference
-   * count equals the number of mappings, over all processes, that map it.
+   * Checks every live VMAR (`checkVmar`) and `mmap_lock`; that every live process has a
+   * thread and every thread a live process that lists it; that each VMO's reference count
+   * and its entry in the mapping table's VMO table equal the number of mappings, over all
+   * processes, that map it; and that the kernel's mapping table holds no mapping outside
+   * the processes' VMARs (none leaked).
    */
   check(): Violation[] {
     const out: Violation[] = [];
-    const users = new Map<Vmo, number>();
+    const users = new Map<number, number>();
+    let nrMappings = 0;
     let nrThreads = 0;
+    let maps: MappingTable | undefined;
     for (const p of this.procs.values()) {
       out.push(...checkVmar(p.vmar, `pid ${p.pid}`));
       out.push(...p.mmapLock.check(`pid ${p.pid}`));
@@ -163,8 +167,11 @@ export class ProcessTable {
         if (t.pid !== p.pid || this.threadsByTid.get(t.tid) !== t)
           out.push({ kind: 'thread', message: `thread ${t.tid} of pid ${p.pid} is not in the thread table` });
       }
+      maps = p.vmar.maps;
+      nrMappings += p.vmar.mappings.size;
       for (const m of p.vmar.mappings.values()) {
-        if (m.vmo !== null) users.set(m.vmo, (users.get(m.vmo) ?? 0) + 1);
+        const id = maps.vmoId(m);
+        if (id >= 0) users.set(id, (users.get(id) ?? 0) + 1);
       }
     }
     if (nrThreads !== this.threadsByTid.size)
@@ -172,10 +179,25 @@ export class ProcessTable {
         kind: 'thread',
         message: `${this.threadsByTid.size} threads are listed but live processes have ${nrThreads}`,
       });
-    for (const [vmo, n] of users) {
-      if (vmo.nrRefs !== n)
-        out.push({ kind: 'vmo-ref', message: `a VMO has ${vmo.nrRefs} references but ${n} mappings` });
+    if (maps === undefined) return out;
+    for (const [id, n] of users) {
+      const vmo = maps.vmos.get(id);
+      if (vmo === null || vmo.nrRefs !== n || maps.vmos.usersOf(id) !== n)
+        out.push({
+          kind: 'vmo-ref',
+          message: `VMO ${id} has ${vmo?.nrRefs ?? 0} references and ${maps.vmos.usersOf(id)} users but ${n} mappings`,
+        });
     }
+    if (maps.nrLive !== nrMappings)
+      out.push({
+        kind: 'mapping-leak',
+        message: `the mapping table holds ${maps.nrLive} mappings, the processes ${nrMappings}`,
+      });
+    if (maps.vmos.size !== users.size)
+      out.push({
+        kind: 'vmo-ref',
+        message: `the VMO table holds ${maps.vmos.size} VMOs, mappings use ${users.size}`,
+      });
     return out;
   }
 }
@@ -187,9 +209,11 @@ export class ProcessTable {
  * resizing mremap across such an edge succeeds in the child where Linux gives `EFAULT`.
  */
 function inheritLinuxFork(parent: Vmar, child: Vmar): void {
+  const maps = parent.maps;
   for (const m of parent.mappings.values()) {
-    if (m.flags & VMA_DONTFORK) child.unmap(m.start, m.size);
-    else if (m.flags & VMA_WIPEONFORK || m.shared) child.discard(m.start, m.size);
+    const flags = maps.flags(m);
+    if (flags & VMA_DONTFORK) child.unmap(maps.start(m), maps.size(m));
+    else if (flags & VMA_WIPEONFORK || maps.shared(m)) child.discard(maps.start(m), maps.size(m));
   }
   child.setFlags(child.lowest, child.cap, 0, VMA_LOCK_MASK);
   child.brk = parent.brk;

@@ -232,7 +232,7 @@ export class ThreadOps {
   private vmaLockable(lock: MmapLock, vmar: Vmar, va: number, len: number): boolean {
     for (const at of [va, va + Math.max(len, 1) - 1]) {
       const m = vmar.findMapping(at);
-      if (m === undefined || lock.vmaWriteLocked(m.start, m.end)) return false;
+      if (m < 0 || lock.vmaWriteLocked(vmar.maps.start(m), vmar.maps.end(m))) return false;
     }
     return true;
   }

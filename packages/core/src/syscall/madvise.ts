@@ -2,6 +2,7 @@ import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import { FAULT_HANDLED, FAULT_SIGBUS, handlePageFault } from '../vmar/page-fault.ts';
 import {
+  type MappingView,
   VMA_DONTDUMP,
   VMA_DONTFORK,
   VMA_HUGEPAGE,
@@ -10,7 +11,6 @@ import {
   VMA_RAND_READ,
   VMA_SEQ_READ,
   VMA_WIPEONFORK,
-  type VmMapping,
 } from '../vmar/vm-mapping.ts';
 import { ACCESS_READ, ACCESS_WRITE, VM_READ, VM_WRITE } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
@@ -71,7 +71,7 @@ export function isKnownAdvice(advice: number): boolean {
 }
 
 /** The errno with which `advice` refuses mapping `m` (Linux's per-VMA checks), or 0. */
-function refusal(m: VmMapping, advice: number): number {
+function refusal(m: MappingView, advice: number): number {
   const locked = (m.flags & VMA_LOCKED) !== 0;
   const privateAnon = !m.shared && m.vmo === null;
   switch (advice) {
@@ -97,7 +97,7 @@ function refusal(m: VmMapping, advice: number): number {
  * PTE) is unmapped; a clean one also leaves the object. Private anonymous and file pages
  * stay (nothing to swap to; a file page's data does not change).
  */
-function pageoutShmem(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+function pageoutShmem(vmar: Vmar, m: MappingView, start: number, end: number): void {
   const vmo = m.vmo;
   if (!(vmo instanceof AnonVmo)) return;
   const frames = vmar.space.kernel.frames;
@@ -124,7 +124,7 @@ function pageoutShmem(vmar: Vmar, m: VmMapping, start: number, end: number): voi
 }
 
 /** Applies `advice` (already accepted) to the part `[s, e)` of mapping `m`. */
-function apply(vmar: Vmar, m: VmMapping, s: number, e: number, advice: number): void {
+function apply(vmar: Vmar, m: MappingView, s: number, e: number, advice: number): void {
   const flags = FLAG_ADVICE[advice];
   if (flags !== undefined) {
     vmar.setFlags(s, e, flags[0], flags[1]);
@@ -149,9 +149,9 @@ function populate(vmar: Vmar, start: number, end: number, write: boolean): numbe
   let at = start;
   while (at < end) {
     const m = vmar.findMapping(at);
-    if (m === undefined) return -ENOMEM;
-    if ((m.perms & need) === 0) return -EINVAL;
-    const last = Math.min(end, m.end);
+    if (m < 0) return -ENOMEM;
+    if ((vmar.maps.perms(m) & need) === 0) return -EINVAL;
+    const last = Math.min(end, vmar.maps.end(m));
     for (; at < last; at += page) {
       const fault = handlePageFault(vmar, at, write ? ACCESS_WRITE : ACCESS_READ);
       if (fault === FAULT_SIGBUS) return -EFAULT;
@@ -191,7 +191,9 @@ export function sysMadvise(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, advic
   let hole = false;
   let at = start;
   while (at < end) {
-    const m = vmar.findMapping(at) ?? vmar.mappings.findNext(at);
+    const id = vmar.findMapping(at);
+    const next = id >= 0 ? id : vmar.mappings.findNext(at);
+    const m = next < 0 ? undefined : vmar.view(next);
     if (m === undefined || m.start >= end) {
       hole = true;
       break;

@@ -31,7 +31,7 @@ function applyLockFlags(
   if (lenBig === 0n) return [0, 0, 0];
   const start = Number(startBig);
   const end = Number(endBig);
-  if (vmar.findMapping(start) === undefined) return [-ENOMEM, start, end];
+  if (vmar.findMapping(start) < 0) return [-ENOMEM, start, end];
   const mappedEnd = vmar.mappedPrefixEnd(start, end);
   vmar.setFlags(start, mappedEnd, flags, VMA_LOCK_MASK & ~flags);
   return [mappedEnd < end ? -ENOMEM : 0, start, end];

@@ -15,9 +15,15 @@ import { isPageAligned, pageAlignUp, type U64, U64_WRAP, u64ToNumber } from './u
  */
 function lockedGainingWrite(vmar: Vmar, start: number, end: number): [number, number][] {
   const out: [number, number][] = [];
+  const maps = vmar.maps;
   for (const m of vmar.mappings.find(start, end)) {
-    if ((m.flags & (VMA_LOCKED | VMA_LOCKONFAULT)) !== VMA_LOCKED || m.shared || m.perms & VM_WRITE) continue;
-    out.push([Math.max(start, m.start), Math.min(end, m.end)]);
+    if (
+      (maps.flags(m) & (VMA_LOCKED | VMA_LOCKONFAULT)) !== VMA_LOCKED ||
+      maps.shared(m) ||
+      maps.perms(m) & VM_WRITE
+    )
+      continue;
+    out.push([Math.max(start, maps.start(m)), Math.min(end, maps.end(m))]);
   }
   return out;
 }
@@ -48,7 +54,8 @@ export function sysMprotect(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, prot
   const toPopulate = perms & VM_WRITE ? lockedGainingWrite(vmar, start, mappedEnd) : [];
   const ret = withErrno(0, { PermissionDenied: EACCES }, () => vmar.protect(start, mappedEnd - start, perms));
   for (const [s, e] of toPopulate) {
-    if (((vmar.findMapping(s)?.perms ?? 0) & VM_WRITE) !== 0) populateRange(vmar, s, e, false);
+    const m = vmar.findMapping(s);
+    if (m >= 0 && (vmar.maps.perms(m) & VM_WRITE) !== 0) populateRange(vmar, s, e, false);
   }
   return ret < 0 || mappedEnd === end ? ret : -ENOMEM;
 }

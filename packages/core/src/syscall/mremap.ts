@@ -49,7 +49,8 @@ export function sysMremap(
   const page = abi.pageSize;
   const oldSize = pageAlignUp(oldLen, page);
   const newSize = pageAlignUp(newLen, page);
-  if (newSize > oldSize && ((vmar.findMapping(ret)?.flags ?? 0) & VMA_LOCKED) !== 0)
+  const m = vmar.findMapping(ret);
+  if (newSize > oldSize && m >= 0 && (vmar.maps.flags(m) & VMA_LOCKED) !== 0)
     populateRange(vmar, ret + oldSize, ret + newSize, false);
   return ret;
 }
@@ -85,11 +86,11 @@ function mremapUnpopulated(
   if (dontUnmap) return moveKeepingSource(vmar, abi, start, oldSize, dst);
 
   const m = vmar.findMapping(start);
-  if (m === undefined) return -EFAULT;
+  if (m < 0) return -EFAULT;
   const grows = newSize > oldSize;
   if (grows || fixed) {
-    if (oldSize === 0 && !m.shared) return -EINVAL;
-    if ((grows ? oldSize : newSize) > m.end - start) return -EFAULT;
+    if (oldSize === 0 && !vmar.maps.shared(m)) return -EINVAL;
+    if ((grows ? oldSize : newSize) > vmar.maps.end(m) - start) return -EFAULT;
     if (newSize !== oldSize && !vmar.fitsLimit(Math.abs(newSize - oldSize))) return -ENOMEM;
   }
   // A shrink unmaps the tail with munmap's own range check, which an absurd old_len fails.
@@ -98,7 +99,7 @@ function mremapUnpopulated(
     if (tailError < 0 || dst < abi.mmapMinAddr) {
       // Linux finds these after unmapping the destination (and shrinking the source).
       vmar.unmap(dst, newSize);
-      if (vmar.findMapping(start) === undefined) return -EFAULT;
+      if (vmar.findMapping(start) < 0) return -EFAULT;
       if (tailError < 0) return tailError;
       if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
       return -EPERM;
@@ -141,7 +142,10 @@ function moveAll(
   keepSource: boolean,
 ): number {
   const end = start + size;
-  const pieces = vmar.mappings.find(start, end).map((m) => [Math.max(m.start, start), Math.min(m.end, end)]);
+  const maps = vmar.maps;
+  const pieces = vmar.mappings
+    .find(start, end)
+    .map((m) => [Math.max(maps.start(m), start), Math.min(maps.end(m), end)]);
   if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
   if (dst < abi.mmapMinAddr) {
     vmar.unmap(dst, pieces[0][1] - start);
@@ -157,7 +161,7 @@ function moveAll(
  */
 function moveKeepingSource(vmar: Vmar, abi: LinuxAbi, start: number, size: number, hint: number): number {
   const m = vmar.findMapping(start);
-  if (m === undefined || start + size > m.end) return -EFAULT;
+  if (m < 0 || start + size > vmar.maps.end(m)) return -EFAULT;
   const free = hint >= abi.mmapMinAddr && !vmar.mappings.intersects(hint, hint + size);
   let ret = 0;
   const err = withErrno(0, MOVE_ERRNOS, () => {

@@ -21,7 +21,8 @@ export function sysMsync(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, flags: 
   if (end === start) return 0;
   if (flags & MS_SYNC) {
     // Linux's `vfs_fsync_range` for every shared file mapping in the range, holes or not.
-    for (const m of vmar.mappings.find(start, end)) {
+    for (const id of vmar.mappings.find(start, end)) {
+      const m = vmar.view(id);
       if (!m.shared || m.vmo?.writeback === undefined) continue;
       const s = Math.max(start, m.start);
       m.vmo.writeback(m.vmoIndex(s), (Math.min(end, m.end) - s) / page);

@@ -23,7 +23,8 @@ export function sysMincore(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64): Uint
   if (size === 0) return new Uint8Array(0);
   if (!vmar.isFullyMapped(start, end)) return -ENOMEM;
   const vec = new Uint8Array(size / page);
-  for (const m of vmar.mappings.find(start, end)) {
+  for (const id of vmar.mappings.find(start, end)) {
+    const m = vmar.view(id);
     const s = Math.max(start, m.start);
     const e = Math.min(end, m.end);
     if (m.vmo !== null) {
@@ -62,7 +63,8 @@ export interface LinuxRss {
  */
 export function linuxRss(vmar: Vmar, lo: number, hi: number): LinuxRss {
   const out = { anon: 0, file: 0, shmem: 0 };
-  for (const m of vmar.mappings.find(lo, hi)) {
+  for (const id of vmar.mappings.find(lo, hi)) {
+    const m = vmar.view(id);
     const s = Math.max(lo, m.start);
     const e = Math.min(hi, m.end);
     const c = vmar.space.cursor(s, e);

@@ -53,7 +53,7 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
         return pfn;
       }
       let fault = handlePageFaultOnPage(vmar, vaddr, access, c);
-      if (fault === FAULT_SIGSEGV && vmar.findMapping(vaddr) === undefined) {
+      if (fault === FAULT_SIGSEGV && vmar.findMapping(vaddr) < 0) {
         // Below a grows-down mapping the access first grows it (Linux's expand_stack).
         if (attempt > 0 || !vmar.growDown(pageVa)) return -FAULT_SIGSEGV;
         fault = handlePageFaultOnPage(vmar, vaddr, access, c);

@@ -12,11 +12,15 @@ const PERM_BITS = PROP_R | PROP_W | PROP_X;
  * aligned, inside the VMAR and fully merged; `totalVm` is exact; every present user PTE
  * lies inside a mapping, is a tracked user page and allows no more than its mapping;
  * a shared VMO mapping maps the VMO's own frames; `rss` counts exactly the present PTEs.
+ * Every id in the set is a live mapping, appears once, and the set's copy of its start is
+ * the store's.
  */
 export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
   const out: Violation[] = [];
   const page = vmar.pageSize;
-  const mappings = vmar.mappings.values();
+  const set = vmar.mappings;
+  const maps = vmar.maps;
+  const seen = new Set<number>();
   const rss = new Float64Array(NR_RSS_TYPES);
   let total = 0;
   let prevEnd = vmar.lowest;
@@ -35,9 +39,20 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
         });
     };
     checkGap(space.lower, vmar.lowest);
-    for (let i = 0; i < mappings.length; i++) {
-      const m = mappings[i];
+    for (let i = 0; i < set.size; i++) {
+      const id = set.idAt(i);
+      if (!maps.isLive(id) || seen.has(id)) {
+        out.push({
+          kind: 'vmar-id',
+          message: `${label}: mapping id ${id} at position ${i} is freed or repeated`,
+        });
+        continue;
+      }
+      seen.add(id);
+      const m = maps.view(id);
       const name = `${label}: mapping [${hex(m.start)}, ${hex(m.end)})`;
+      if (set.startAt(i) !== m.start)
+        out.push({ kind: 'vmar-id', message: `${name} is filed under start ${hex(set.startAt(i))}` });
       if (m.start % page !== 0 || m.end % page !== 0 || !(m.start < m.end)) {
         out.push({ kind: 'vmar-range', message: `${name} is empty or not page aligned` });
         continue;
@@ -45,7 +60,7 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
       if (m.start < prevEnd)
         out.push({ kind: 'vmar-order', message: `${name} overlaps or precedes the previous one` });
       if (m.end > vmar.cap) out.push({ kind: 'vmar-range', message: `${name} reaches past the VMAR's cap` });
-      if (i > 0 && mappings[i - 1].canMergeWith(m)) {
+      if (i > 0 && maps.isLive(set.idAt(i - 1)) && maps.canMerge(set.idAt(i - 1), id)) {
         out.push({ kind: 'vmar-merge', message: `${name} could merge with the previous mapping` });
       }
       if (!permsValid(m.perms))

@@ -1,5 +1,6 @@
 export { checkVmar } from './check.ts';
-export { type Interval, IntervalSet } from './interval-set.ts';
+export { type IntervalBounds, IntervalSet } from './interval-set.ts';
+export { MAPPING_SCHEMA, type MappingStore, MappingTable, mappingTableOf } from './mapping-table.ts';
 export {
   FAULT_AROUND_PAGES,
   FAULT_HANDLED,
@@ -20,3 +21,4 @@ export {
   type VmarMapOptions,
 } from './vmar.ts';
 export { AnonVmo, type Vmo } from './vmo.ts';
+export { VmoTable } from './vmo-table.ts';

@@ -1,121 +1,169 @@
 import { MmError } from '../errors.ts';
 
-/** Something that covers the half-open range `[start, end)`, with `start < end`. */
-export interface Interval {
-  readonly start: number;
-  readonly end: number;
+/** Where the set reads an item's range: items are ids, their bounds live elsewhere (a component store). */
+export interface IntervalBounds {
+  start(id: number): number;
+  end(id: number): number;
 }
+
+/** Items a set has room for at its first insert (it doubles as needed). */
+const INITIAL_CAPACITY = 16;
+/** The arrays of a set that never held an item (shared: never written, `grow` replaces them first). */
+const NO_IDS = new Int32Array(0);
+const NO_STARTS = new Float64Array(0);
 
 /**
  * A set of disjoint intervals ordered by start, as Asterinas's `IntervalSet` (a B-tree
- * keyed by start) is used by the VMAR.
+ * keyed by start) is used by the VMAR. Items are ids (non-negative integers) whose bounds
+ * `bounds` gives; lookups return an id, or -1 for none.
  *
- * Storage is one array sorted by `start`; lookups are binary searches (O(log n)), inserting
- * and removing shift the tail (a memmove, cheap for the few thousand mappings a process has).
+ * Storage is two typed arrays sorted by start: the ids and their starts (a copy, so the
+ * binary search reads one array). Lookups are binary searches (O(log n)); inserting and
+ * removing shift the tail (`copyWithin`, a memmove).
  *
- * Invariants: items are sorted by `start`, pairwise disjoint, and every item is non-empty.
- * `insert` refuses an item that would break them. Items must not change their range while
- * they are in the set.
+ * Invariants: `starts[i] === bounds.start(ids[i])`; items are sorted by start, pairwise
+ * disjoint, and every item is non-empty. `insert` refuses an item that would break them.
+ * An item's range must not change while it is in the set.
  */
-export class IntervalSet<V extends Interval> {
-  private readonly items: V[] = [];
+export class IntervalSet {
+  private ids = NO_IDS;
+  private starts = NO_STARTS;
+  private n = 0;
+
+  constructor(private readonly bounds: IntervalBounds) {}
 
   get size(): number {
-    return this.items.length;
+    return this.n;
   }
 
-  /** The items in ascending order. The array is live: do not mutate the set while iterating it. */
-  values(): readonly V[] {
-    return this.items;
+  /** The id at position `i` (0 ≤ i < size) in ascending order. */
+  idAt(i: number): number {
+    return this.ids[i];
+  }
+
+  /** The start of the item at position `i`. */
+  startAt(i: number): number {
+    return this.starts[i];
+  }
+
+  /** The ids in ascending order (a snapshot: the set may then change). */
+  values(): number[] {
+    const out = new Array<number>(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = this.ids[i];
+    return out;
   }
 
   /** Number of items whose start is `<= point`. */
   private upperBound(point: number): number {
-    const items = this.items;
+    const starts = this.starts;
     let lo = 0;
-    let hi = items.length;
+    let hi = this.n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (items[mid].start <= point) lo = mid + 1;
+      if (starts[mid] <= point) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
-  /** Index of the first item that ends after `point` (items before it lie wholly at or below `point`). */
+  /** Position of the first item that ends after `point` (items before it lie wholly at or below `point`). */
   private firstEndingAfter(point: number): number {
     const i = this.upperBound(point);
-    return i > 0 && this.items[i - 1].end > point ? i - 1 : i;
+    return i > 0 && this.bounds.end(this.ids[i - 1]) > point ? i - 1 : i;
   }
 
-  /** Inserts an item; throws `InvalidArgument` if it is empty or overlaps another. */
-  insert(item: V): void {
-    if (!(item.start < item.end)) {
+  /** Inserts item `id`; throws `InvalidArgument` if it is empty or overlaps another. */
+  insert(id: number): void {
+    const start = this.bounds.start(id);
+    const end = this.bounds.end(id);
+    if (!(start < end)) {
+      throw new MmError('InvalidArgument', `empty interval [0x${start.toString(16)}, 0x${end.toString(16)})`);
+    }
+    const i = this.upperBound(start);
+    const n = this.n;
+    if ((i > 0 && this.bounds.end(this.ids[i - 1]) > start) || (i < n && this.starts[i] < end)) {
       throw new MmError(
         'InvalidArgument',
-        `empty interval [0x${item.start.toString(16)}, 0x${item.end.toString(16)})`,
+        `interval [0x${start.toString(16)}, 0x${end.toString(16)}) overlaps an existing one`,
       );
     }
-    const i = this.upperBound(item.start);
-    const items = this.items;
-    if ((i > 0 && items[i - 1].end > item.start) || (i < items.length && items[i].start < item.end)) {
-      throw new MmError(
-        'InvalidArgument',
-        `interval [0x${item.start.toString(16)}, 0x${item.end.toString(16)}) overlaps an existing one`,
-      );
+    if (n === this.ids.length) this.grow();
+    const ids = this.ids;
+    const starts = this.starts;
+    if (i < n) {
+      ids.copyWithin(i + 1, i, n);
+      starts.copyWithin(i + 1, i, n);
     }
-    items.splice(i, 0, item);
+    ids[i] = id;
+    starts[i] = start;
+    this.n = n + 1;
   }
 
-  /** Removes and returns the item starting at `start`, if any. */
-  remove(start: number): V | undefined {
+  /** Removes the item starting at `start` and returns its id, or -1 if none starts there. */
+  remove(start: number): number {
     const i = this.upperBound(start) - 1;
-    if (i < 0 || this.items[i].start !== start) return undefined;
-    return this.items.splice(i, 1)[0];
+    if (i < 0 || this.starts[i] !== start) return -1;
+    const id = this.ids[i];
+    const n = this.n;
+    if (i + 1 < n) {
+      this.ids.copyWithin(i, i + 1, n);
+      this.starts.copyWithin(i, i + 1, n);
+    }
+    this.n = n - 1;
+    return id;
   }
 
-  /** The item containing `point`, if any. */
-  findOne(point: number): V | undefined {
+  /** The item containing `point`, or -1. */
+  findOne(point: number): number {
     const i = this.upperBound(point) - 1;
-    if (i < 0) return undefined;
-    const item = this.items[i];
-    return item.end > point ? item : undefined;
+    if (i < 0) return -1;
+    const id = this.ids[i];
+    return this.bounds.end(id) > point ? id : -1;
   }
 
   /** The items intersecting `[start, end)`, ascending (a snapshot: the set may then change). */
-  find(start: number, end: number): V[] {
-    const out: V[] = [];
-    const items = this.items;
-    for (let i = this.firstEndingAfter(start); i < items.length && items[i].start < end; i++)
-      out.push(items[i]);
+  find(start: number, end: number): number[] {
+    const out: number[] = [];
+    const n = this.n;
+    for (let i = this.firstEndingAfter(start); i < n && this.starts[i] < end; i++) out.push(this.ids[i]);
     return out;
   }
 
   /** Whether any item intersects `[start, end)`. */
   intersects(start: number, end: number): boolean {
     const i = this.firstEndingAfter(start);
-    return i < this.items.length && this.items[i].start < end;
+    return i < this.n && this.starts[i] < end;
   }
 
-  /** The last item starting before `point`. */
-  findPrev(point: number): V | undefined {
+  /** The last item starting before `point`, or -1. */
+  findPrev(point: number): number {
     const i = this.upperBound(point - 1) - 1;
-    return i >= 0 ? this.items[i] : undefined;
+    return i >= 0 ? this.ids[i] : -1;
   }
 
-  /** The first item starting at or after `point`. */
-  findNext(point: number): V | undefined {
+  /** The first item starting at or after `point`, or -1. */
+  findNext(point: number): number {
     const i = this.upperBound(point - 1);
-    return i < this.items.length ? this.items[i] : undefined;
+    return i < this.n ? this.ids[i] : -1;
   }
 
-  /** The item with the highest start. */
-  last(): V | undefined {
-    return this.items[this.items.length - 1];
+  /** The item with the highest start, or -1. */
+  last(): number {
+    return this.n > 0 ? this.ids[this.n - 1] : -1;
   }
 
   /** Removes every item. */
   clear(): void {
-    this.items.length = 0;
+    this.n = 0;
+  }
+
+  private grow(): void {
+    const capacity = Math.max(INITIAL_CAPACITY, this.ids.length * 2);
+    const ids = new Int32Array(capacity);
+    ids.set(this.ids);
+    this.ids = ids;
+    const starts = new Float64Array(capacity);
+    starts.set(this.starts);
+    this.starts = starts;
   }
 }

@@ -5,7 +5,6 @@ import type { FaultAccess, FaultKind } from '../kernel/events.ts';
 import type { CursorMut } from '../page-table/cursor.ts';
 import { QUERY_MAPPED, QUERY_NOT_MAPPED } from '../page-table/cursor.ts';
 import type { LeafSlot } from '../page-table/leaf-slot.ts';
-import type { VmMapping } from './vm-mapping.ts';
 import { ACCESS_READ, ACCESS_WRITE, permsAllow, permsToProp, propAllows } from './vm-perms.ts';
 import type { Vmar } from './vmar.ts';
 
@@ -19,7 +18,7 @@ export type FaultResult = typeof FAULT_HANDLED | typeof FAULT_SIGBUS | typeof FA
  * Reports a handled fault: the `pageFault` observe hook, and the `fault` event (only when
  * someone listens). Kinds are `FaultKind`'s.
  */
-function emitFault(vmar: Vmar, m: VmMapping | null, vaddr: number, access: number, kind: FaultKind): void {
+function emitFault(vmar: Vmar, m: number, vaddr: number, access: number, kind: FaultKind): void {
   const kernel = vmar.space.kernel;
   const name: FaultAccess = access & ACCESS_WRITE ? 'write' : access & ACCESS_READ ? 'read' : 'exec';
   kernel.hooks.pageFault(vmar, m, vaddr, name, kind);
@@ -49,14 +48,14 @@ const PAGE_TABLE_ENTRIES = 512;
  */
 export function handlePageFault(vmar: Vmar, vaddr: number, access: number): FaultResult {
   const m = vmar.findMapping(vaddr);
-  if (m === undefined || !permsAllow(m.perms, access)) {
-    emitFault(vmar, m ?? null, vaddr, access, 'segv');
+  if (m < 0 || !permsAllow(vmar.maps.perms(m), access)) {
+    emitFault(vmar, m, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
   const page = vmar.pageSize;
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in a mapping: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
-  const around = mapsAround(m, access);
+  const around = mapsAround(vmar, m, access);
   const slot = vmar.space.pt.leafSlot();
   if (slot.lock(pageVa)) {
     let result: number;
@@ -72,10 +71,10 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
   // page-table leaf node (512 pages) holding the page.
   const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
   const winStart = around
-    ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), m.start, leafStart)
+    ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), vmar.maps.start(m), leafStart)
     : pageVa;
   const winEnd = around
-    ? Math.min(winStart + FAULT_AROUND_PAGES * page, m.end, leafStart + PAGE_TABLE_ENTRIES * page)
+    ? Math.min(winStart + FAULT_AROUND_PAGES * page, vmar.maps.end(m), leafStart + PAGE_TABLE_ENTRIES * page)
     : pageVa + page;
   const c = vmar.space.cursorMut(winStart, winEnd);
   try {
@@ -98,11 +97,11 @@ export const FAULT_NEEDS_WINDOW = -1;
  */
 export function handlePageFaultOnPage(vmar: Vmar, vaddr: number, access: number, c: CursorMut): number {
   const m = vmar.findMapping(vaddr);
-  if (m === undefined || !permsAllow(m.perms, access)) {
-    emitFault(vmar, m ?? null, vaddr, access, 'segv');
+  if (m < 0 || !permsAllow(vmar.maps.perms(m), access)) {
+    emitFault(vmar, m, vaddr, access, 'segv');
     return FAULT_SIGSEGV;
   }
-  if (mapsAround(m, access)) return FAULT_NEEDS_WINDOW;
+  if (mapsAround(vmar, m, access)) return FAULT_NEEDS_WINDOW;
   const page = vmar.pageSize;
   const pageVa = Math.floor(vaddr / page) * page;
   c.jump(pageVa);
@@ -110,8 +109,8 @@ export function handlePageFaultOnPage(vmar: Vmar, vaddr: number, access: number,
 }
 
 /** Whether a fault in `m` for `access` also maps the pages around (Asterinas's faults-around). */
-function mapsAround(m: VmMapping, access: number): boolean {
-  return m.faultsAround && m.vmo !== null && access === ACCESS_READ;
+function mapsAround(vmar: Vmar, m: number, access: number): boolean {
+  return access === ACCESS_READ && vmar.maps.faultsAround(m) && vmar.maps.vmoId(m) >= 0;
 }
 
 /**
@@ -122,7 +121,7 @@ function mapsAround(m: VmMapping, access: number): boolean {
  */
 function faultWithCursor(
   vmar: Vmar,
-  m: VmMapping,
+  m: number,
   c: CursorMut,
   vaddr: number,
   pageVa: number,
@@ -169,7 +168,7 @@ function borrowLeafSlot(slot: LeafSlot, c: CursorMut): void {
  * The fault on the page of `slot` (locked or borrowed), the mapping allowing `access`:
  * an absent page is mapped (`mapNewPage`), the others go to `faultOnPresentPage`.
  */
-function faultInSlot(vmar: Vmar, m: VmMapping, slot: LeafSlot, vaddr: number, access: number): FaultResult {
+function faultInSlot(vmar: Vmar, m: number, slot: LeafSlot, vaddr: number, access: number): FaultResult {
   if (slot.kind() === PTE_ABSENT) return mapNewPage(vmar, m, slot, null, slot.va, access);
   return faultOnPresentPage(vmar, m, slot, vaddr, access);
 }
@@ -181,7 +180,7 @@ function faultInSlot(vmar: Vmar, m: VmMapping, slot: LeafSlot, vaddr: number, ac
  */
 function faultOnPresentPage(
   vmar: Vmar,
-  m: VmMapping,
+  m: number,
   slot: LeafSlot,
   vaddr: number,
   access: number,
@@ -209,17 +208,19 @@ function faultOnPresentPage(
  *   copy-on-write plugin copies a frame that fork still shares); without one, the frame is
  *   this page's alone and gets W in place (`reuse`).
  */
-function upgradeToWritable(vmar: Vmar, m: VmMapping, slot: LeafSlot, oldProp: number): FaultKind {
+function upgradeToWritable(vmar: Vmar, m: number, slot: LeafSlot, oldProp: number): FaultKind {
   const kernel = vmar.space.kernel;
   const pageVa = slot.va;
   const pfn = slot.pfn();
   const prop = oldProp | PROP_W | PROP_ACCESSED | PROP_DIRTY;
-  if (m.shared) {
+  const maps = vmar.maps;
+  if (maps.shared(m)) {
     slot.setProp(prop);
     vmar.space.flushPage(pageVa);
     return 'shared-write';
   }
-  const vmoPage = m.vmo !== null && m.vmo.pageAt(m.vmoIndex(pageVa)) === pfn;
+  const vmo = maps.vmo(m);
+  const vmoPage = vmo !== null && vmo.pageAt(maps.vmoIndex(m, pageVa)) === pfn;
   if (!vmoPage) {
     const kind = kernel.hooks.privateWriteFault(vmar, m, slot, pfn, prop);
     if (kind !== undefined) return kind;
@@ -245,30 +246,32 @@ function upgradeToWritable(vmar: Vmar, m: VmMapping, slot: LeafSlot, oldProp: nu
  */
 function mapNewPage(
   vmar: Vmar,
-  m: VmMapping,
+  m: number,
   slot: LeafSlot,
   c: CursorMut | null,
   pageVa: number,
   access: number,
 ): FaultResult {
   const kernel = vmar.space.kernel;
+  const maps = vmar.maps;
   const write = (access & ACCESS_WRITE) !== 0;
-  let prop = permsToProp(m.perms) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
+  let prop = permsToProp(maps.perms(m)) | PROP_ACCESSED | (write ? PROP_DIRTY : 0);
   let pfn: number;
   let owned = false;
   let kind: FaultKind;
-  if (m.vmo === null) {
+  const vmo = maps.vmo(m);
+  if (vmo === null) {
     // Frames from the allocator read as zeros.
     pfn = kernel.frames.alloc();
     owned = true;
     kind = 'anon';
   } else {
-    const vmoPfn = m.vmo.commitPage(m.vmoIndex(pageVa));
+    const vmoPfn = vmo.commitPage(maps.vmoIndex(m, pageVa));
     if (vmoPfn < 0) {
       emitFault(vmar, m, pageVa, access, 'bus');
       return FAULT_SIGBUS;
     }
-    if (write && !m.shared) {
+    if (write && !maps.shared(m)) {
       pfn = kernel.frames.alloc();
       kernel.memory.copyFrame(vmoPfn, pfn);
       owned = true;
@@ -283,20 +286,21 @@ function mapNewPage(
   if (c !== null) borrowLeafSlot(slot, c);
   slot.map(pfn, prop);
   if (owned) kernel.frames.put(pfn);
-  vmar.addRss(m.rssType, 1);
+  vmar.addRss(maps.rssType(m), 1);
   return FAULT_HANDLED;
 }
 
 /** Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read). */
-function mapAround(vmar: Vmar, m: VmMapping, c: CursorMut, winStart: number, winEnd: number): void {
-  const vmo = m.vmo!;
-  const prop = (permsToProp(m.perms) & ~PROP_W) | PROP_ACCESSED;
+function mapAround(vmar: Vmar, m: number, c: CursorMut, winStart: number, winEnd: number): void {
+  const maps = vmar.maps;
+  const vmo = maps.vmo(m)!;
+  const prop = (permsToProp(maps.perms(m)) & ~PROP_W) | PROP_ACCESSED;
   const page = vmar.pageSize;
   let nrMapped = 0;
   for (let va = winStart; va < winEnd; va += page) {
     c.jump(va);
     if (c.query() !== QUERY_NOT_MAPPED) continue;
-    const index = m.vmoIndex(va);
+    const index = maps.vmoIndex(m, va);
     if (index >= vmo.nrPages) break;
     const pfn = vmo.faultAroundPage === undefined ? vmo.commitPage(index) : vmo.faultAroundPage(index);
     if (pfn < 0) continue;
@@ -304,5 +308,5 @@ function mapAround(vmar: Vmar, m: VmMapping, c: CursorMut, winStart: number, win
     c.map(pfn, prop);
     nrMapped++;
   }
-  vmar.addRss(m.rssType, nrMapped);
+  vmar.addRss(maps.rssType(m), nrMapped);
 }

@@ -39,59 +39,30 @@ export const VMA_SYNC = 1 << 11;
 export const VMA_LOCK_MASK = VMA_LOCKED | VMA_LOCKONFAULT;
 
 /**
- * One mapping of a VMAR (a VMA): `[start, end)` with permissions, sharing and a backing.
- *
- * Backing: anonymous (`vmo === null`: private zero-filled pages allocated on first touch)
- * or a VMO whose page `vmoPage` is mapped at `start` (page `vmoPage + i` at
- * `start + i * pageSize`).
- *
- * A mapping never changes after creation: splitting, protecting or growing make new
- * mappings. A mapping with a VMO holds one reference to it from `create`/`slice` until
- * `dispose`; the VMAR disposes of every mapping it drops.
+ * A read-only snapshot of one mapping (the fields of its `MAPPING_SCHEMA` entity, with its
+ * VMO object): what inspection views, the UI and tests read. The VMAR itself works on
+ * mapping ids (`MappingTable`); a view is built only on request (`Vmar.view`,
+ * `Vmar.views`), never on the paths of mmap, munmap, mprotect, mremap or page faults. A
+ * view does not hold a VMO reference and goes stale when the mapping changes.
  */
-export class VmMapping {
-  private constructor(
+export class MappingView {
+  constructor(
+    /** The mapping's id in its kernel's `MappingTable` (reused after the mapping goes). */
+    readonly id: number,
     readonly start: number,
     readonly end: number,
     /** `VM_*` rights and may-rights. */
     readonly perms: number,
-    /** `MAP_SHARED`: writes reach the VMO and fork shares the pages. */
+    /** `MAP_SHARED`. */
     readonly shared: boolean,
     readonly vmo: Vmo | null,
     /** Page index in the VMO of the page at `start` (0 without a VMO). */
     readonly vmoPage: number,
-    /** Read faults also map the neighbouring pages of the VMO. */
     readonly faultsAround: boolean,
-    private readonly pageSize: number,
     /** `VMA_*` flags. */
     readonly flags: number,
+    private readonly pageSize: number,
   ) {}
-
-  /** A new mapping; takes a reference to `vmo` if there is one. */
-  static create(
-    start: number,
-    end: number,
-    perms: number,
-    shared: boolean,
-    vmo: Vmo | null,
-    vmoPage: number,
-    faultsAround: boolean,
-    pageSize: number,
-    flags = 0,
-  ): VmMapping {
-    vmo?.acquire();
-    return new VmMapping(
-      start,
-      end,
-      perms,
-      shared,
-      vmo,
-      vmo === null ? 0 : vmoPage,
-      faultsAround,
-      pageSize,
-      flags,
-    );
-  }
 
   get size(): number {
     return this.end - this.start;
@@ -106,63 +77,13 @@ export class VmMapping {
     return this.vmo?.anonymous === true;
   }
 
-  /** Page index in the VMO backing the page at `vaddr`. */
-  vmoIndex(vaddr: number): number {
-    return this.vmoPage + Math.floor((vaddr - this.start) / this.pageSize);
-  }
-
-  /** Whether the mapping is locked (`VM_LOCKED`): the page cache's removal treats it as pinned. */
+  /** Whether the mapping is locked (`VM_LOCKED`). */
   get locked(): boolean {
     return (this.flags & VMA_LOCKED) !== 0;
   }
 
-  /** The same backing over `[start, end)` (which may reach outside this mapping), new permissions and flags optional. */
-  slice(start: number, end: number, perms: number = this.perms, flags: number = this.flags): VmMapping {
-    return VmMapping.create(
-      start,
-      end,
-      perms,
-      this.shared,
-      this.vmo,
-      this.vmo === null ? 0 : this.vmoIndex(start),
-      this.faultsAround,
-      this.pageSize,
-      flags,
-    );
-  }
-
-  /**
-   * The backing of this mapping from `srcStart` on, placed at `dst` with `size` bytes (a
-   * move by mremap; the VMO pages continue past this mapping's end when `size` is larger).
-   */
-  relocated(srcStart: number, dst: number, size: number): VmMapping {
-    return VmMapping.create(
-      dst,
-      dst + size,
-      this.perms,
-      this.shared,
-      this.vmo,
-      this.vmo === null ? 0 : this.vmoIndex(srcStart),
-      this.faultsAround,
-      this.pageSize,
-      this.flags,
-    );
-  }
-
-  /**
-   * Whether `next`, starting where this one ends, could be the same mapping: same rights,
-   * flags, sharing and faults-around, and either both anonymous or the same VMO at contiguous
-   * pages (Asterinas's `try_merge` rule).
-   */
-  canMergeWith(next: VmMapping): boolean {
-    if (this.end !== next.start || this.perms !== next.perms || this.shared !== next.shared) return false;
-    if (this.faultsAround !== next.faultsAround || this.vmo !== next.vmo || this.flags !== next.flags)
-      return false;
-    return this.vmo === null || this.vmoPage + this.size / this.pageSize === next.vmoPage;
-  }
-
-  /** Drops the VMO reference. The mapping must not be used afterwards. */
-  dispose(): void {
-    this.vmo?.release();
+  /** Page index in the VMO backing the page at `vaddr`. */
+  vmoIndex(vaddr: number): number {
+    return this.vmoPage + Math.floor((vaddr - this.start) / this.pageSize);
   }
 }

@@ -3,7 +3,8 @@ import { fail, MmError } from '../errors.ts';
 import { movePtes } from '../page-table/move-ptes.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
-import { NR_RSS_TYPES, VMA_GROWSDOWN, VMA_LOCK_MASK, VmMapping } from './vm-mapping.ts';
+import { type MappingTable, mappingTableOf } from './mapping-table.ts';
+import { type MappingView, NR_RSS_TYPES, VMA_GROWSDOWN, VMA_LOCK_MASK } from './vm-mapping.ts';
 import { permsToProp, permsValid, VM_ALL_MAY_PERMS, VM_ALL_PERMS } from './vm-perms.ts';
 import { AnonVmo, type Vmo } from './vmo.ts';
 
@@ -57,7 +58,9 @@ export const STACK_LIMIT_PAGES = 2048;
 
 /**
  * A virtual memory address region: the mappings of one address space, kept in an
- * interval set, over a `VmSpace` (Asterinas's root `Vmar`).
+ * interval set, over a `VmSpace` (Asterinas's root `Vmar`). Mappings are ids in the
+ * kernel's `MappingTable` (`maps`): the interval set holds ids, their fields are
+ * components in the kernel's layout. A mapping id in the set belongs to this VMAR alone.
  *
  * Invariants, checked by `checkVmar`:
  * - mappings are disjoint, page aligned, inside `[lowest, cap)`; no two adjacent mappings
@@ -71,7 +74,10 @@ export const STACK_LIMIT_PAGES = 2048;
  * input and choose Linux's errno. Errors here are `MmError`s.
  */
 export class Vmar {
-  readonly mappings = new IntervalSet<VmMapping>();
+  /** Every mapping of the kernel: read a mapping's fields here (`maps.start(id)`, ...). */
+  readonly maps: MappingTable;
+  /** This VMAR's mappings (ids into `maps`), by start. */
+  readonly mappings: IntervalSet;
   /** Total mapped bytes. */
   totalVm = 0;
   /** Resident pages per RSS type (`RSS_FILE`, `RSS_ANON`). */
@@ -95,6 +101,8 @@ export class Vmar {
     config: VmarConfig = {},
   ) {
     this.pageSize = space.kernel.consts.basePageSize;
+    this.maps = mappingTableOf(space.kernel);
+    this.mappings = new IntervalSet(this.maps);
     this.lowest = config.lowest ?? VMAR_LOWEST_ADDR;
     this.cap = config.cap ?? space.upper;
     this.asLimit = config.asLimit ?? Number.POSITIVE_INFINITY;
@@ -105,9 +113,25 @@ export class Vmar {
 
   // ---- queries ----
 
-  /** The mapping containing `vaddr` (Linux's `vma_lookup`). */
-  findMapping(vaddr: number): VmMapping | undefined {
+  /** The id of the mapping containing `vaddr` (Linux's `vma_lookup`), or -1. */
+  findMapping(vaddr: number): number {
     return this.mappings.findOne(vaddr);
+  }
+
+  /** A read-only snapshot of mapping `id` (inspection and tests; not for hot paths). */
+  view(id: number): MappingView {
+    return this.maps.view(id);
+  }
+
+  /** A snapshot of the mapping containing `vaddr`, if any (inspection and tests). */
+  viewAt(vaddr: number): MappingView | undefined {
+    const id = this.mappings.findOne(vaddr);
+    return id < 0 ? undefined : this.maps.view(id);
+  }
+
+  /** Snapshots of every mapping, ascending (inspection and tests). */
+  views(): MappingView[] {
+    return this.mappings.values().map((id) => this.maps.view(id));
   }
 
   /**
@@ -118,8 +142,8 @@ export class Vmar {
     let at = start;
     while (at < end) {
       const m = this.mappings.findOne(at);
-      if (m === undefined) return at;
-      at = m.end;
+      if (m < 0) return at;
+      at = this.maps.end(m);
     }
     return end;
   }
@@ -154,39 +178,45 @@ export class Vmar {
   // ---- bookkeeping of the interval set ----
 
   /** Inserts a mapping that cannot merge with its neighbours (its VMO's `onMap` hears of it). */
-  private insertWithoutMerge(m: VmMapping): void {
+  private insertWithoutMerge(m: number): void {
     this.mappings.insert(m);
-    this.totalVm += m.size;
-    m.vmo?.onMap?.(this, m);
+    this.totalVm += this.maps.size(m);
+    this.maps.vmo(m)?.onMap?.(this, m);
   }
 
   /** Inserts a mapping, merging it with compatible adjacent ones. */
-  private insertTryMerge(m: VmMapping): void {
+  private insertTryMerge(m: number): void {
+    const maps = this.maps;
     let merged = m;
-    const prev = this.mappings.findPrev(m.start);
-    if (prev?.canMergeWith(merged)) {
+    const prev = this.mappings.findPrev(maps.start(m));
+    if (prev >= 0 && maps.canMerge(prev, merged)) {
       this.takeOut(prev);
-      const joined = prev.slice(prev.start, merged.end);
-      merged.dispose();
-      prev.dispose();
+      const joined = maps.slice(prev, maps.start(prev), maps.end(merged));
+      maps.dispose(merged);
+      maps.dispose(prev);
       merged = joined;
     }
-    const next = this.mappings.findNext(merged.end);
-    if (next !== undefined && merged.canMergeWith(next)) {
+    const next = this.mappings.findNext(maps.end(merged));
+    if (next >= 0 && maps.canMerge(merged, next)) {
       this.takeOut(next);
-      const joined = merged.slice(merged.start, next.end);
-      merged.dispose();
-      next.dispose();
+      const joined = maps.slice(merged, maps.start(merged), maps.end(next));
+      maps.dispose(merged);
+      maps.dispose(next);
       merged = joined;
     }
     this.insertWithoutMerge(merged);
   }
 
+  /** Whether `m` is a live mapping of this VMAR. */
+  private holds(m: number): boolean {
+    return this.maps.isLive(m) && this.mappings.findOne(this.maps.start(m)) === m;
+  }
+
   /** Removes a mapping from the set (its VMO's `onUnmap` hears of it; the caller disposes of it or reinserts it). */
-  private takeOut(m: VmMapping): void {
-    this.mappings.remove(m.start);
-    this.totalVm -= m.size;
-    m.vmo?.onUnmap?.(this, m);
+  private takeOut(m: number): void {
+    this.mappings.remove(this.maps.start(m));
+    this.totalVm -= this.maps.size(m);
+    this.maps.vmo(m)?.onUnmap?.(this, m);
   }
 
   /**
@@ -195,18 +225,21 @@ export class Vmar {
    * covers the intersection. Disposes of `m`.
    */
   private split(
-    m: VmMapping,
+    m: number,
     start: number,
     end: number,
-    perms: number = m.perms,
-    flags: number = m.flags,
-  ): VmMapping {
-    const s = Math.max(start, m.start);
-    const e = Math.min(end, m.end);
-    if (m.start < s) this.insertWithoutMerge(m.slice(m.start, s));
-    if (e < m.end) this.insertWithoutMerge(m.slice(e, m.end));
-    const taken = m.slice(s, e, perms, flags);
-    m.dispose();
+    perms: number = this.maps.perms(m),
+    flags: number = this.maps.flags(m),
+  ): number {
+    const maps = this.maps;
+    const mStart = maps.start(m);
+    const mEnd = maps.end(m);
+    const s = Math.max(start, mStart);
+    const e = Math.min(end, mEnd);
+    if (mStart < s) this.insertWithoutMerge(maps.slice(m, mStart, s));
+    if (e < mEnd) this.insertWithoutMerge(maps.slice(m, e, mEnd));
+    const taken = maps.slice(m, s, e, perms, flags);
+    maps.dispose(m);
     return taken;
   }
 
@@ -216,11 +249,14 @@ export class Vmar {
   }
 
   /**
-   * Inserts a mapping copied from a parent VMAR by a fork strategy. The child must not
-   * have anything at that range; no merge is attempted (the parent had none to do).
+   * Inserts a copy of mapping `m` of `parent` (a fork strategy's copy, sharing its backing).
+   * The child must not have anything at that range; no merge is attempted (the parent had
+   * none to do). Returns the copy's id.
    */
-  adoptMapping(m: VmMapping): void {
-    this.insertWithoutMerge(m);
+  adoptMapping(parent: Vmar, m: number): number {
+    const copy = this.maps.slice(m, parent.maps.start(m), parent.maps.end(m));
+    this.insertWithoutMerge(copy);
+    return copy;
   }
 
   // ---- free-region allocation ----
@@ -231,14 +267,15 @@ export class Vmar {
    * `NoFreeRegion` when nothing fits.
    */
   allocFreeRegion(size: number, align: number = this.pageSize): number {
-    const last = this.mappings.last();
-    const highest = alignUp(last === undefined ? this.lowest : last.end, align);
+    const set = this.mappings;
+    const last = set.last();
+    const highest = alignUp(last < 0 ? this.lowest : this.maps.end(last), align);
     if (highest + size <= this.cap) return highest;
     let lastEnd = this.lowest;
-    for (const m of this.mappings.values()) {
+    for (let i = 0; i < set.size; i++) {
       const start = alignUp(lastEnd, align);
-      if (start + size <= m.start) return start;
-      lastEnd = m.end;
+      if (start + size <= set.startAt(i)) return start;
+      lastEnd = this.maps.end(set.idAt(i));
     }
     throw new MmError('NoFreeRegion', `no free region of 0x${size.toString(16)} bytes`);
   }
@@ -247,8 +284,8 @@ export class Vmar {
   allocFreeRegionIn(lo: number, hi: number, size: number): number {
     let at = Math.max(lo, this.lowest);
     for (const m of this.mappings.find(at, hi)) {
-      if (at + size <= m.start) break;
-      at = Math.max(at, m.end);
+      if (at + size <= this.maps.start(m)) break;
+      at = Math.max(at, this.maps.end(m));
     }
     if (at + size > Math.min(hi, this.cap))
       throw new MmError('NoFreeRegion', `no free region of 0x${size.toString(16)} bytes`);
@@ -305,7 +342,7 @@ export class Vmar {
     let vmo = opts.vmo ?? null;
     const ownVmo = vmo === null && opts.shared === true;
     if (ownVmo) vmo = new AnonVmo(this.space.kernel.frames, size / page);
-    const m = VmMapping.create(
+    const m = this.maps.create(
       addr,
       addr + size,
       perms,
@@ -313,7 +350,6 @@ export class Vmar {
       vmo,
       vmoOffset / page,
       opts.faultsAround ?? false,
-      page,
       (opts.flags ?? 0) | this.defFlags,
     );
     if (ownVmo) vmo!.release();
@@ -324,19 +360,23 @@ export class Vmar {
   /** Bytes of `[start, end)` covered by mappings. */
   private overlapSize(start: number, end: number): number {
     let sum = 0;
-    for (const m of this.mappings.find(start, end)) sum += Math.min(end, m.end) - Math.max(start, m.start);
+    for (const m of this.mappings.find(start, end))
+      sum += Math.min(end, this.maps.end(m)) - Math.max(start, this.maps.start(m));
     return sum;
   }
 
   /** Removes every mapping in `[start, start + len)`, splitting those partly inside (munmap); holes are fine. */
   unmap(start: number, len: number): void {
     const end = start + len;
+    const maps = this.maps;
     for (const m of this.mappings.find(start, end)) {
       this.takeOut(m);
       const taken = this.split(m, start, end);
-      taken.vmo?.onUnmapPages?.(this, taken, taken.start, taken.end);
-      this.addRss(taken.rssType, -this.space.unmap(taken.start, taken.end));
-      taken.dispose();
+      const tStart = maps.start(taken);
+      const tEnd = maps.end(taken);
+      maps.vmo(taken)?.onUnmapPages?.(this, taken, tStart, tEnd);
+      this.addRss(maps.rssType(taken), -this.space.unmap(tStart, tEnd));
+      maps.dispose(taken);
     }
   }
 
@@ -351,14 +391,22 @@ export class Vmar {
   protect(start: number, len: number, perms: number): void {
     if ((perms & ~VM_ALL_PERMS) !== 0) fail('InvalidArgument', 'invalid permissions');
     const end = start + len;
+    const maps = this.maps;
     for (const m of this.mappings.find(start, end)) {
-      if ((m.perms & VM_ALL_PERMS) === perms) continue;
-      const newPerms = perms | (m.perms & VM_ALL_MAY_PERMS);
+      // A piece merged into the previous one in this loop is gone already.
+      if (!this.holds(m)) continue;
+      const oldPerms = maps.perms(m);
+      if ((oldPerms & VM_ALL_PERMS) === perms) continue;
+      const newPerms = perms | (oldPerms & VM_ALL_MAY_PERMS);
       if (!permsValid(newPerms)) fail('PermissionDenied', 'requested rights exceed the may-rights');
       this.takeOut(m);
       const taken = this.split(m, start, end, newPerms);
       const bits = permsToProp(newPerms) & (PROP_R | PROP_X);
-      this.space.protect(taken.start, taken.end, (prop) => (prop & ~(PROP_R | PROP_W | PROP_X)) | bits);
+      this.space.protect(
+        maps.start(taken),
+        maps.end(taken),
+        (prop) => (prop & ~(PROP_R | PROP_W | PROP_X)) | bits,
+      );
       this.insertTryMerge(taken);
     }
   }
@@ -369,11 +417,14 @@ export class Vmar {
    * results, as `protect` does. Holes are skipped.
    */
   setFlags(start: number, end: number, set: number, clear: number): void {
+    const maps = this.maps;
     for (const m of this.mappings.find(start, end)) {
-      const flags = (m.flags & ~clear) | set;
-      if (flags === m.flags) continue;
+      // A piece merged into the previous one in this loop is gone already.
+      if (!this.holds(m)) continue;
+      const flags = (maps.flags(m) & ~clear) | set;
+      if (flags === maps.flags(m)) continue;
       this.takeOut(m);
-      this.insertTryMerge(this.split(m, start, end, m.perms, flags));
+      this.insertTryMerge(this.split(m, start, end, maps.perms(m), flags));
     }
   }
 
@@ -386,21 +437,22 @@ export class Vmar {
    */
   growDown(pageVa: number): boolean {
     const page = this.pageSize;
+    const maps = this.maps;
     const above = this.mappings.findNext(pageVa);
-    if (above === undefined || (above.flags & VMA_GROWSDOWN) === 0 || pageVa < this.lowest) return false;
-    if (above.end - pageVa > STACK_LIMIT_PAGES * page) return false;
+    if (above < 0 || (maps.flags(above) & VMA_GROWSDOWN) === 0 || pageVa < this.lowest) return false;
+    if (maps.end(above) - pageVa > STACK_LIMIT_PAGES * page) return false;
     const below = this.mappings.findPrev(pageVa);
     if (
-      below !== undefined &&
-      (below.flags & VMA_GROWSDOWN) === 0 &&
-      (below.perms & VM_ALL_PERMS) !== 0 &&
-      pageVa - below.end < STACK_GUARD_GAP_PAGES * page
+      below >= 0 &&
+      (maps.flags(below) & VMA_GROWSDOWN) === 0 &&
+      (maps.perms(below) & VM_ALL_PERMS) !== 0 &&
+      pageVa - maps.end(below) < STACK_GUARD_GAP_PAGES * page
     )
       return false;
-    if (!this.fitsLimit(above.start - pageVa)) return false;
+    if (!this.fitsLimit(maps.start(above) - pageVa)) return false;
     this.takeOut(above);
-    const grown = above.slice(pageVa, above.end);
-    above.dispose();
+    const grown = maps.slice(above, pageVa, maps.end(above));
+    maps.dispose(above);
     this.insertWithoutMerge(grown);
     return true;
   }
@@ -411,11 +463,12 @@ export class Vmar {
    */
   discard(start: number, len: number): void {
     const end = start + len;
+    const maps = this.maps;
     for (const m of this.mappings.find(start, end)) {
-      const s = Math.max(start, m.start);
-      const e = Math.min(end, m.end);
-      m.vmo?.onUnmapPages?.(this, m, s, e);
-      this.addRss(m.rssType, -this.space.unmap(s, e));
+      const s = Math.max(start, maps.start(m));
+      const e = Math.min(end, maps.end(m));
+      maps.vmo(m)?.onUnmapPages?.(this, m, s, e);
+      this.addRss(maps.rssType(m), -this.space.unmap(s, e));
     }
   }
 
@@ -431,16 +484,18 @@ export class Vmar {
       this.unmap(addr + newSize, oldSize - newSize);
       return;
     }
+    const maps = this.maps;
     const m = this.mappings.findOne(addr);
-    if (m === undefined) throw new MmError('NotMapped', `no mapping at 0x${addr.toString(16)}`);
+    if (m < 0) throw new MmError('NotMapped', `no mapping at 0x${addr.toString(16)}`);
     const newEnd = addr + newSize;
-    if (m.end !== addr + oldSize || newEnd > this.cap || this.mappings.intersects(m.end, newEnd)) {
+    const mEnd = maps.end(m);
+    if (mEnd !== addr + oldSize || newEnd > this.cap || this.mappings.intersects(mEnd, newEnd)) {
       throw new MmError('RangeOccupied', `cannot grow the mapping at 0x${addr.toString(16)} in place`);
     }
     this.checkLimit(newSize - oldSize);
     this.takeOut(m);
-    const grown = m.slice(m.start, newEnd);
-    m.dispose();
+    const grown = maps.slice(m, maps.start(m), newEnd);
+    maps.dispose(m);
     this.insertTryMerge(grown);
   }
 
@@ -466,7 +521,7 @@ export class Vmar {
       this.checkRange(newAddr, newSize);
       this.unmap(newAddr, newSize);
     }
-    if (this.mappings.findOne(oldAddr) === undefined) {
+    if (this.mappings.findOne(oldAddr) < 0) {
       throw new MmError('NotMapped', `no mapping at 0x${oldAddr.toString(16)}`);
     }
     let size = oldSize;
@@ -474,15 +529,18 @@ export class Vmar {
       this.unmap(oldAddr + newSize, size - newSize);
       size = newSize;
     }
-    const m = this.mappings.findOne(oldAddr)!;
-    if (oldAddr + size > m.end) throw new MmError('NotMapped', 'the range to move is not inside one mapping');
-    if (size === 0 && m.vmo === null) fail('InvalidArgument', 'only a VMO-backed mapping can be duplicated');
+    const maps = this.maps;
+    const m = this.mappings.findOne(oldAddr);
+    if (oldAddr + size > maps.end(m))
+      throw new MmError('NotMapped', 'the range to move is not inside one mapping');
+    if (size === 0 && maps.vmoId(m) < 0)
+      fail('InvalidArgument', 'only a VMO-backed mapping can be duplicated');
     this.checkLimit(newSize - size);
     const dst = newAddr ?? this.allocFreeRegion(newSize);
-    const moved = m.relocated(oldAddr, dst, newSize);
+    const moved = maps.relocated(m, oldAddr, dst, newSize);
     if (size > 0) {
       this.takeOut(m);
-      this.split(m, oldAddr, oldAddr + size).dispose();
+      maps.dispose(this.split(m, oldAddr, oldAddr + size));
       this.movePages(oldAddr, dst, size);
     }
     this.insertTryMerge(moved);
@@ -502,15 +560,20 @@ export class Vmar {
       this.checkRange(newAddr, size);
       this.unmap(newAddr, size);
     }
+    const maps = this.maps;
     const m = this.mappings.findOne(oldAddr);
-    if (m === undefined || oldAddr + size > m.end)
+    if (m < 0 || oldAddr + size > maps.end(m))
       throw new MmError('NotMapped', 'the range to move is not inside one mapping');
     this.checkLimit(size);
     const dst = newAddr ?? this.allocFreeRegion(size);
-    const moved = m.relocated(oldAddr, dst, size);
+    const moved = maps.relocated(m, oldAddr, dst, size);
     this.movePages(oldAddr, dst, size);
+    // Read before the insert: `moved` may merge with `m`, which then goes.
+    const mStart = maps.start(m);
+    const mEnd = maps.end(m);
+    const mFlags = maps.flags(m);
     this.insertTryMerge(moved);
-    if ((m.flags & VMA_LOCK_MASK) !== 0) this.setFlags(m.start, m.end, 0, VMA_LOCK_MASK);
+    if ((mFlags & VMA_LOCK_MASK) !== 0) this.setFlags(mStart, mEnd, 0, VMA_LOCK_MASK);
     return dst;
   }
 
@@ -528,11 +591,13 @@ export class Vmar {
 
   /** Removes every mapping and unmaps every page (the page table itself stays). */
   clear(): void {
+    const maps = this.maps;
     for (const m of this.mappings.values()) {
-      m.vmo?.onUnmapPages?.(this, m, m.start, m.end);
-      this.space.unmap(m.start, m.end);
-      m.vmo?.onUnmap?.(this, m);
-      m.dispose();
+      const vmo = maps.vmo(m);
+      vmo?.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+      this.space.unmap(maps.start(m), maps.end(m));
+      vmo?.onUnmap?.(this, m);
+      maps.dispose(m);
     }
     this.mappings.clear();
     this.totalVm = 0;

@@ -2,14 +2,13 @@ import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
-import type { VmMapping } from './vm-mapping.ts';
 import type { Vmar } from './vmar.ts';
 
 /**
  * A virtual memory object: pages that mappings share (Asterinas's `Vmo`). Shared anonymous
  * memory is an `AnonVmo`; the page-cache plugin provides file-backed ones.
  *
- * Reference counting: every `VmMapping` that maps the object holds one reference
+ * Reference counting: every mapping (an id of the kernel's `MappingTable`) that maps the object holds one reference
  * (`acquire`/`release`); when the last goes, the object drops its pages. Each committed
  * page holds one frame handle; every PTE mapping it holds its own reference to the frame,
  * so a page stays alive while mapped even if the object lets go of it.
@@ -28,16 +27,17 @@ export interface Vmo {
   /** Current number of references. */
   readonly nrRefs: number;
   /**
-   * Optional reverse-mapping hooks: `m`, a mapping of this object, entered (`onMap`) or
-   * left (`onUnmap`) the mappings of `vmar`. A file's page map keeps its reverse map with them.
+   * Optional reverse-mapping hooks: `m`, a mapping of this object (an id in `vmar.maps`),
+   * entered (`onMap`) or left (`onUnmap`) the mappings of `vmar`. A file's page map keeps
+   * its reverse map with them. The id stays this mapping's until `onUnmap`.
    */
-  onMap?(vmar: Vmar, m: VmMapping): void;
-  onUnmap?(vmar: Vmar, m: VmMapping): void;
+  onMap?(vmar: Vmar, m: number): void;
+  onUnmap?(vmar: Vmar, m: number): void;
   /**
    * Optional: the PTEs of mapping `m` in `[start, end)` are about to be unmapped (munmap,
    * MADV_DONTNEED, exit). A file takes their dirty bits first, as Linux's zap does.
    */
-  onUnmapPages?(vmar: Vmar, m: VmMapping, start: number, end: number): void;
+  onUnmapPages?(vmar: Vmar, m: number, start: number, end: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
   writeback?(index: number, nrPages: number): void;
   /** Shared anonymous memory (Linux's shmem): counted as `shmem` by RSS, freed by `MADV_REMOVE`. */
@@ -65,7 +65,7 @@ export class AnonVmo implements Vmo {
   readonly anonymous = true;
   private readonly pages = new Map<number, number>();
   private readonly dirty = new Set<number>();
-  private readonly users: { vmar: Vmar; m: VmMapping }[] = [];
+  private readonly users: { vmar: Vmar; m: number }[] = [];
   private refs = 1;
 
   /** Creates the object with one reference, owned by the caller. */
@@ -102,23 +102,24 @@ export class AnonVmo implements Vmo {
     return this.pageAt(index);
   }
 
-  onMap(vmar: Vmar, m: VmMapping): void {
+  onMap(vmar: Vmar, m: number): void {
     this.users.push({ vmar, m });
   }
 
-  onUnmap(vmar: Vmar, m: VmMapping): void {
+  onUnmap(vmar: Vmar, m: number): void {
     const i = this.users.findIndex((u) => u.vmar === vmar && u.m === m);
     if (i >= 0) this.users.splice(i, 1);
   }
 
   /** PTEs of `m` in `[start, end)` are about to go: the pages they dirtied stay dirty. */
-  onUnmapPages(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+  onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
     const c = vmar.space.cursor(start, end);
     try {
       for (;;) {
         const va = c.findNext(end - c.va);
         if (va < 0) break;
-        if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0) this.dirty.add(m.vmoIndex(va));
+        if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
+          this.dirty.add(vmar.maps.vmoIndex(m, va));
         if (c.va >= end) break;
       }
     } finally {
@@ -144,10 +145,11 @@ export class AnonVmo implements Vmo {
     const end = index + nrPages;
     for (const { vmar, m } of [...this.users]) {
       const page = vmar.pageSize;
-      const first = Math.max(index, m.vmoPage);
-      const last = Math.min(end, m.vmoPage + m.size / page);
+      const vmoPage = vmar.maps.vmoPage(m);
+      const first = Math.max(index, vmoPage);
+      const last = Math.min(end, vmoPage + vmar.maps.size(m) / page);
       if (first >= last) continue;
-      const start = m.start + (first - m.vmoPage) * page;
+      const start = vmar.maps.start(m) + (first - vmoPage) * page;
       vmar.discard(start, (last - first) * page);
     }
     for (let i = index; i < end; i++) this.dropPage(i);

@@ -75,7 +75,7 @@ function poke(s: LinuxSyscalls, pid: number, va: number, v: number): void {
 /** `[start, end)` page runs of `pid`'s mappings relative to W, merged as `maps` shows them. */
 function runs(s: LinuxSyscalls, pid = 0): [number, number][] {
   const out: [number, number][] = [];
-  for (const m of s.procs.require(pid).vmar.mappings.values()) {
+  for (const m of s.procs.require(pid).vmar.views()) {
     const last = out[out.length - 1];
     if (last && last[1] === (m.start - W) / P) last[1] = (m.end - W) / P;
     else out.push([(m.start - W) / P, (m.end - W) / P]);
@@ -98,7 +98,7 @@ describe.each(ARCHS)('mmtrace v2 system calls: errno and side effects on $name',
     expect(res(s.mmap(0, W, P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED))).toBe('EINVAL');
     expect(mapFile(MAP_PRIVATE | MAP_GROWSDOWN)).toBe('EINVAL');
     expect(mapFile(MAP_SHARED_VALIDATE)).toBe(W);
-    expect(s.procs.require(0).vmar.findMapping(W)?.shared).toBe(true);
+    expect(s.procs.require(0).vmar.viewAt(W)?.shared).toBe(true);
     // Occupied: EEXIST first; free: fixed_noreplace is not a legacy flag.
     expect(res(s.mmap(0, W, P, RW, MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE, 0, file))).toBe('EEXIST');
     expect(res(s.mmap(0, W + 8 * P, P, RW, MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE, 0, file))).toBe(
@@ -161,7 +161,7 @@ describe.each(ARCHS)('mmtrace v2 system calls: errno and side effects on $name',
     expect(byte(s, 0, high - 2048 * P)).toBe('sig11');
     // A forbidden store still grows the mapping first.
     expect(s.writeMemory(0, high - P, Uint8Array.of(1))).toBe(11);
-    expect(s.procs.require(0).vmar.findMapping(high - P)?.start).toBe(high - P);
+    expect(s.procs.require(0).vmar.viewAt(high - P)?.start).toBe(high - P);
     clean(s);
   });
 
@@ -222,7 +222,7 @@ describe.each(ARCHS)('mmtrace v2 system calls: errno and side effects on $name',
     expect(byte(s, child, W + 2 * P)).toBe(0);
     expect(byte(s, 0, W + 2 * P)).toBe(3);
     // Locks are not inherited.
-    for (const m of s.procs.require(child).vmar.mappings.values()) expect(m.flags & VMA_LOCKED).toBe(0);
+    for (const m of s.procs.require(child).vmar.views()) expect(m.flags & VMA_LOCKED).toBe(0);
     clean(s);
   });
 
@@ -334,8 +334,8 @@ describe.each(ARCHS)('mmtrace v2 system calls: errno and side effects on $name',
     expect(byte(s, 0, W)).toBe(0);
     expect(byte(s, 0, W + 8 * P)).toBe(0x2a);
     const vmar = s.procs.require(0).vmar;
-    expect(vmar.findMapping(W + 3 * P)!.flags & VMA_LOCKED).toBe(0);
-    expect(vmar.findMapping(W + 8 * P)!.flags & VMA_LOCKED).toBe(VMA_LOCKED);
+    expect(vmar.viewAt(W + 3 * P)!.flags & VMA_LOCKED).toBe(0);
+    expect(vmar.viewAt(W + 8 * P)!.flags & VMA_LOCKED).toBe(VMA_LOCKED);
     // With MREMAP_FIXED: the multi-mapping move, sources kept.
     s.mmap(0, W + 32 * P, P, RW, SHARED_FIXED);
     poke(s, 0, W + 32 * P, 7);

@@ -38,7 +38,7 @@ const res = (ret: number): string | number => (ret < 0 ? errnoName(ret) : ret);
 /** Page-level view: `[startPage, endPage, 'rw-p']` relative to W. */
 function maps(s: LinuxSyscalls): [number, number, string][] {
   const out: [number, number, string][] = [];
-  for (const m of s.procs.require(0).vmar.mappings.values()) {
+  for (const m of s.procs.require(0).vmar.views()) {
     const perms = `${m.perms & 1 ? 'r' : '-'}${m.perms & 2 ? 'w' : '-'}${m.perms & 4 ? 'x' : '-'}${m.shared ? 's' : 'p'}`;
     const last = out[out.length - 1];
     if (last && last[1] === (m.start - W) / P && last[2] === perms) last[1] = (m.end - W) / P;

@@ -1,49 +1,87 @@
 import { IntervalSet, MmError } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 
-const iv = (start: number, end: number) => ({ start, end });
+/** Bounds of ids kept in plain arrays: `add(start, end)` returns a new id. */
+function bounds() {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  return {
+    start: (id: number) => starts[id],
+    end: (id: number) => ends[id],
+    add(start: number, end: number): number {
+      starts.push(start);
+      ends.push(end);
+      return starts.length - 1;
+    },
+  };
+}
 
 describe('IntervalSet', () => {
-  it('keeps items ordered by start and finds by point, range, predecessor and successor', () => {
-    const s = new IntervalSet<{ start: number; end: number }>();
-    for (const [a, b] of [
+  it('keeps ids ordered by start and finds by point, range, predecessor and successor', () => {
+    const b = bounds();
+    const s = new IntervalSet(b);
+    for (const [lo, hi] of [
       [30, 40],
       [10, 20],
       [50, 60],
     ])
-      s.insert(iv(a, b));
-    expect(s.values().map((x) => x.start)).toEqual([10, 30, 50]);
-    expect(s.findOne(10)?.start).toBe(10);
-    expect(s.findOne(19)?.start).toBe(10);
-    expect(s.findOne(20)).toBeUndefined();
-    expect(s.findOne(9)).toBeUndefined();
-    expect(s.find(15, 35).map((x) => x.start)).toEqual([10, 30]);
+      s.insert(b.add(lo, hi));
+    const start = (id: number) => (id < 0 ? undefined : b.start(id));
+    expect(s.values().map(b.start)).toEqual([10, 30, 50]);
+    expect([0, 1, 2].map((i) => s.startAt(i))).toEqual([10, 30, 50]);
+    expect(s.idAt(0)).toBe(1);
+    expect(start(s.findOne(10))).toBe(10);
+    expect(start(s.findOne(19))).toBe(10);
+    expect(s.findOne(20)).toBe(-1);
+    expect(s.findOne(9)).toBe(-1);
+    expect(s.find(15, 35).map(b.start)).toEqual([10, 30]);
     expect(s.find(20, 30)).toEqual([]);
     expect(s.find(0, 100).length).toBe(3);
     expect(s.intersects(40, 50)).toBe(false);
     expect(s.intersects(39, 41)).toBe(true);
-    expect(s.findPrev(30)?.start).toBe(10);
-    expect(s.findPrev(31)?.start).toBe(30);
-    expect(s.findPrev(10)).toBeUndefined();
-    expect(s.findNext(30)?.start).toBe(30);
-    expect(s.findNext(31)?.start).toBe(50);
-    expect(s.findNext(51)).toBeUndefined();
-    expect(s.last()?.start).toBe(50);
+    expect(start(s.findPrev(30))).toBe(10);
+    expect(start(s.findPrev(31))).toBe(30);
+    expect(s.findPrev(10)).toBe(-1);
+    expect(start(s.findNext(30))).toBe(30);
+    expect(start(s.findNext(31))).toBe(50);
+    expect(s.findNext(51)).toBe(-1);
+    expect(start(s.last())).toBe(50);
   });
 
   it('refuses overlapping and empty items and removes by start', () => {
-    const s = new IntervalSet<{ start: number; end: number }>();
-    s.insert(iv(10, 20));
-    expect(() => s.insert(iv(19, 25))).toThrow(MmError);
-    expect(() => s.insert(iv(5, 11))).toThrow(MmError);
-    expect(() => s.insert(iv(12, 13))).toThrow(MmError);
-    expect(() => s.insert(iv(30, 30))).toThrow(MmError);
-    s.insert(iv(20, 25));
-    s.insert(iv(5, 10));
-    expect(s.remove(11)).toBeUndefined();
-    expect(s.remove(10)?.end).toBe(20);
-    expect(s.values().map((x) => x.start)).toEqual([5, 20]);
+    const b = bounds();
+    const s = new IntervalSet(b);
+    s.insert(b.add(10, 20));
+    expect(() => s.insert(b.add(19, 25))).toThrow(MmError);
+    expect(() => s.insert(b.add(5, 11))).toThrow(MmError);
+    expect(() => s.insert(b.add(12, 13))).toThrow(MmError);
+    expect(() => s.insert(b.add(30, 30))).toThrow(MmError);
+    s.insert(b.add(20, 25));
+    s.insert(b.add(5, 10));
+    expect(s.remove(11)).toBe(-1);
+    expect(b.end(s.remove(10))).toBe(20);
+    expect(s.values().map(b.start)).toEqual([5, 20]);
     s.clear();
     expect(s.size).toBe(0);
+    expect(s.last()).toBe(-1);
+  });
+
+  it('grows past its first arrays and keeps order under inserts and removes in any order', () => {
+    const b = bounds();
+    const s = new IntervalSet(b);
+    const order = Array.from({ length: 200 }, (_, i) => (i * 73) % 200);
+    for (const i of order) s.insert(b.add(i * 10, i * 10 + 5));
+    expect(s.size).toBe(200);
+    const starts = Array.from({ length: s.size }, (_, i) => s.startAt(i));
+    expect(starts).toEqual(Array.from({ length: 200 }, (_, i) => i * 10));
+    for (const i of order.slice(0, 100)) expect(s.remove(i * 10)).toBeGreaterThanOrEqual(0);
+    const left = s.values().map(b.start);
+    expect(left).toEqual(
+      order
+        .slice(100)
+        .map((i) => i * 10)
+        .sort((x, y) => x - y),
+    );
+    for (let i = 0; i < s.size; i++) expect(b.start(s.idAt(i))).toBe(s.startAt(i));
   });
 });

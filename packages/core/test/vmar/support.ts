@@ -24,9 +24,7 @@ export function setup(config: VmarConfig = {}, arch: Arch = x86_64): { k: Kernel
 
 /** The mappings as `[firstPage, endPage, perms]` relative to `BASE`. */
 export function layout(vmar: Vmar): [number, number, string][] {
-  return vmar.mappings
-    .values()
-    .map((m) => [(m.start - BASE) / P, (m.end - BASE) / P, formatPerms(m.perms, m.shared)]);
+  return vmar.views().map((m) => [(m.start - BASE) / P, (m.end - BASE) / P, formatPerms(m.perms, m.shared)]);
 }
 
 /** The frame mapped at `va`, or -1. */

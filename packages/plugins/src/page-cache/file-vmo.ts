@@ -1,4 +1,4 @@
-import { type Kernel, MmError, VMA_LOCKED, type Vmar, type VmMapping, type Vmo } from '@mmkit/core';
+import { type Kernel, MmError, VMA_LOCKED, type Vmar, type Vmo } from '@mmkit/core';
 import type { BackingStore } from './backing-store.ts';
 import { PageMap } from './page-map.ts';
 
@@ -8,7 +8,7 @@ import { PageMap } from './page-map.ts';
  * a page wholly past the end of the file is a SIGBUS. Buffered I/O (`pread`, `pwrite`) goes
  * through the same cached pages, so mappings see it at once.
  *
- * Lifetime: `nrRefs` counts the mappings (core's rule: one reference per `VmMapping`); the
+ * Lifetime: `nrRefs` counts the mappings (core's rule: one reference per mapping); the
  * cached pages belong to the file, not to its mappings, and stay when the last mapping
  * goes. `unlink` marks the file gone: its pages are dropped when it is not mapped any
  * more. The reverse map follows the VMAR through `onMap` / `onUnmap`.
@@ -63,17 +63,17 @@ export class FileVmo implements Vmo {
   }
 
   /** A mapping of this file entered `vmar` (joins the reverse map). */
-  onMap(vmar: Vmar, m: VmMapping): void {
+  onMap(vmar: Vmar, m: number): void {
     this.pm.addVmr(vmar, m);
   }
 
   /** A mapping of this file left `vmar`. */
-  onUnmap(vmar: Vmar, m: VmMapping): void {
+  onUnmap(vmar: Vmar, m: number): void {
     this.pm.removeVmr(vmar, m);
   }
 
   /** PTEs of `m` are about to be unmapped: their dirty bits go to the pages. */
-  onUnmapPages(vmar: Vmar, m: VmMapping, start: number, end: number): void {
+  onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
     this.pm.takeDirty(vmar, m, start, end);
   }
 
@@ -88,9 +88,9 @@ export class FileVmo implements Vmo {
    */
   pin(vmar: Vmar, vaddr: number): void {
     const m = vmar.findMapping(vaddr);
-    if (m === undefined || m.vmo !== this)
+    if (m < 0 || vmar.maps.vmo(m) !== this)
       throw new MmError('NotMapped', `0x${vaddr.toString(16)} does not map ${this.name}`);
-    vmar.setFlags(m.start, m.end, VMA_LOCKED, 0);
+    vmar.setFlags(vmar.maps.start(m), vmar.maps.end(m), VMA_LOCKED, 0);
   }
 
   // ---- buffered I/O ----

@@ -10,7 +10,6 @@ import {
   PROP_X,
   QUERY_MAPPED,
   type Vmar,
-  type VmMapping,
   type VmSpace,
 } from '@mmkit/core';
 import { type BackingStore, STORE_PAGE_SIZE } from './backing-store.ts';
@@ -67,7 +66,8 @@ export const WRITEBACK_BATCH = 10;
  */
 export interface RmapEntry {
   readonly vmar: Vmar;
-  readonly mapping: VmMapping;
+  /** The mapping's id in `vmar.maps` (its fields are read there). */
+  readonly mapping: number;
 }
 
 /**
@@ -391,14 +391,14 @@ export class PageMap {
   // ---- reverse map ----
 
   /** `pm_add_vmr`: `m`, a mapping of this file in `vmar`, joins the reverse map. */
-  addVmr(vmar: Vmar, m: VmMapping): RmapEntry {
+  addVmr(vmar: Vmar, m: number): RmapEntry {
     const e = { vmar, mapping: m };
     this.vmrs.push(e);
     return e;
   }
 
   /** `pm_remove_vmr`. */
-  removeVmr(vmar: Vmar, m: VmMapping): void {
+  removeVmr(vmar: Vmar, m: number): void {
     const i = this.vmrs.findIndex((e) => e.mapping === m && e.vmar === vmar);
     if (i < 0) throw new MmError('NotMapped', `mapping is not on the reverse map of ${this.name}`);
     this.vmrs.splice(i, 1);
@@ -410,25 +410,27 @@ export class PageMap {
    * reaches the store at the next writeback or removal. Whatever the mapping's rights are
    * now: a page written before an mprotect to read-only is still dirty.
    */
-  takeDirty(vmar: Vmar, m: VmMapping, start: number, end: number): void {
-    const first = m.vmoIndex(start);
+  takeDirty(vmar: Vmar, m: number, start: number, end: number): void {
+    const first = vmar.maps.vmoIndex(m, start);
     this.walkEntry({ vmar, mapping: m }, first, first + (end - start) / this.page, WALK_TAKE_DIRTY);
   }
 
   /** `vmr_has_page_idx` over a range: whether the entry maps any page of `[first, end)`. */
   private entryOverlaps(e: RmapEntry, first: number, end: number): boolean {
-    const m = e.mapping;
-    const mFirst = m.vmoPage;
-    return mFirst < end && first < mFirst + m.size / this.page;
+    const maps = e.vmar.maps;
+    const mFirst = maps.vmoPage(e.mapping);
+    return mFirst < end && first < mFirst + maps.size(e.mapping) / this.page;
   }
 
   /** End index of the pinned entry mapping page `index`, or -1 (the seed's pinned skip). */
   private pinnedEnd(index: number): number {
     for (const e of this.vmrs) {
-      if (!e.mapping.locked) continue;
+      const maps = e.vmar.maps;
       const m = e.mapping;
-      const end = m.vmoPage + m.size / this.page;
-      if (m.vmoPage <= index && index < end) return end;
+      if (!maps.locked(m)) continue;
+      const vmoPage = maps.vmoPage(m);
+      const end = vmoPage + maps.size(m) / this.page;
+      if (vmoPage <= index && index < end) return end;
     }
     return -1;
   }
@@ -448,13 +450,17 @@ export class PageMap {
    * Other modes never touch private copies (other frames). Returns the number of PTEs changed.
    */
   private walkEntry(e: RmapEntry, first: number, end: number, mode: number): number {
+    const maps = e.vmar.maps;
     const m = e.mapping;
+    const mStart = maps.start(m);
+    const vmoPage = maps.vmoPage(m);
+    const shared = maps.shared(m);
     const page = this.page;
-    const lo = Math.max(first, m.vmoPage);
-    const hi = Math.min(end, m.vmoPage + m.size / page);
+    const lo = Math.max(first, vmoPage);
+    const hi = Math.min(end, vmoPage + maps.size(m) / page);
     if (lo >= hi) return 0;
-    const vaStart = m.start + (lo - m.vmoPage) * page;
-    const vaEnd = m.start + (hi - m.vmoPage) * page;
+    const vaStart = mStart + (lo - vmoPage) * page;
+    const vaEnd = mStart + (hi - vmoPage) * page;
     const c = e.vmar.space.cursorMut(vaStart, vaEnd);
     let n = 0;
     let nrUnmapped = 0;
@@ -465,10 +471,10 @@ export class PageMap {
         if (c.query() !== MAPPED) continue;
         const pfn = c.qPfn;
         const prop = c.qProp;
-        const s = this.tree.get(m.vmoPage + (va - m.start) / page);
+        const s = this.tree.get(vmoPage + (va - mStart) / page);
         if (s === NO_SLOT || this.slots.pfn(s) !== pfn) {
           // A private copy: truncation drops it too (Linux's `even_cows`).
-          if (mode !== WALK_UNMAP_ANY || m.shared) continue;
+          if (mode !== WALK_UNMAP_ANY || shared) continue;
           c.jump(va);
           c.unmap(page);
           nrUnmapped++;
@@ -503,7 +509,7 @@ export class PageMap {
     } finally {
       c.drop();
     }
-    if (nrUnmapped > 0) e.vmar.addRss(m.rssType, -nrUnmapped);
+    if (nrUnmapped > 0) e.vmar.addRss(maps.rssType(m), -nrUnmapped);
     return n;
   }
 
@@ -611,7 +617,7 @@ export class PageMap {
   private markAndUnmap(index: number, end: number): boolean {
     // Pass 0: pinned mappings.
     let hasPinned = false;
-    for (const e of this.vmrs) if (e.mapping.locked) hasPinned = true;
+    for (const e of this.vmrs) if (e.vmar.maps.locked(e.mapping)) hasPinned = true;
     // Pass 1: mark (filtering the cached pages of the range in place).
     const marked = this.marked;
     marked.n = 0;
@@ -632,14 +638,14 @@ export class PageMap {
     // Passes 2 and 3: not present everywhere, batched shootdowns.
     const batch: VmSpace[] = [];
     for (const e of this.vmrs) {
-      if (e.mapping.locked || !this.entryOverlaps(e, index, end)) continue;
+      if (e.vmar.maps.locked(e.mapping) || !this.entryOverlaps(e, index, end)) continue;
       this.walkEntry(e, index, end, WALK_NOT_PRESENT);
       this.batchProcess(batch, e.vmar.space);
     }
     this.shootdown(batch);
     // Pass 4: dirty bits and unmap.
     for (const e of this.vmrs) {
-      if (e.mapping.locked || !this.entryOverlaps(e, index, end)) continue;
+      if (e.vmar.maps.locked(e.mapping) || !this.entryOverlaps(e, index, end)) continue;
       this.walkEntry(e, index, end, WALK_DIRTY_UNMAP);
     }
     return true;

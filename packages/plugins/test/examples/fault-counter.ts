@@ -1,4 +1,4 @@
-import type { FaultAccess, FaultKind, KernelPlugin, PluginSpec, Vmar, VmMapping } from '@mmkit/core';
+import type { FaultAccess, FaultKind, KernelPlugin, PluginSpec, Vmar } from '@mmkit/core';
 import { injectable } from 'tsyringe';
 
 /** Faults of one mapping, by kind (`anon`, `cow`, `reuse`, ...). */
@@ -14,9 +14,9 @@ export class FaultCounter implements KernelPlugin {
   /** Key: `pid:start` of the mapping when it faulted (mappings split and merge later). */
   readonly counts = new Map<string, FaultCounts>();
 
-  pageFault(vmar: Vmar, mapping: VmMapping | null, _va: number, _access: FaultAccess, kind: FaultKind): void {
-    if (mapping === null) return; // no mapping there: a segv outside any mapping
-    const key = `${vmar.owner}:0x${mapping.start.toString(16)}`;
+  pageFault(vmar: Vmar, mapping: number, _va: number, _access: FaultAccess, kind: FaultKind): void {
+    if (mapping < 0) return; // no mapping there: a segv outside any mapping
+    const key = `${vmar.owner}:0x${vmar.maps.start(mapping).toString(16)}`;
     const counts = this.counts.get(key) ?? {};
     counts[kind] = (counts[kind] ?? 0) + 1;
     this.counts.set(key, counts);

@@ -239,10 +239,11 @@ export class Replayer {
       if (runStart >= 0)
         runs.push(`["${this.traceAddr(runStart)}","${this.traceAddr(runEnd)}","${runPerms}"]`);
     };
+    const maps = vmar.maps;
     for (const m of vmar.mappings.find(this.lo, this.hi)) {
-      const s = Math.max(m.start, this.lo);
-      const e = Math.min(m.end, this.hi);
-      const perms = formatPerms(m.perms, m.shared);
+      const s = Math.max(maps.start(m), this.lo);
+      const e = Math.min(maps.end(m), this.hi);
+      const perms = formatPerms(maps.perms(m), maps.shared(m));
       if (s === runEnd && perms === runPerms) {
         runEnd = e;
       } else {
