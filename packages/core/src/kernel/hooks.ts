@@ -49,7 +49,13 @@ export interface KernelHooks {
    * the core, which re-grants W in place (`reuse`): without a plugin sharing private frames,
    * the frame is this page's alone. (Arguments, not an object: it runs on every COW break.)
    */
-  privateWriteFault(vmar: Vmar, mapping: number, slot: LeafSlot, pfn: number, prop: number): FaultKind | undefined;
+  privateWriteFault(
+    vmar: Vmar,
+    mapping: number,
+    slot: LeafSlot,
+    pfn: number,
+    prop: number,
+  ): FaultKind | undefined;
   /**
    * `observe`, hot: a page fault at `vaddr` in `mapping` (an id in `vmar.maps`; -1: none)
    * was handled as `kind`.

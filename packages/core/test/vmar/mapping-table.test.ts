@@ -1,3 +1,4 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
 import {
   AnonVmo,
   type ComponentSchema,
@@ -11,7 +12,6 @@ import {
   Vmar,
   VmSpace,
 } from '@mmkit/core';
-import { x86_64 } from '@mmkit/arch-x86_64';
 import { describe, expect, it } from 'vitest';
 import { KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
 
@@ -34,7 +34,12 @@ describe.each(KERNEL_CONFIGS)('mappings as components on $name', (config) => {
     expect(checkVmar(vmar)).toEqual([]);
     for (let i = 0; i < 600; i += 97) {
       const v = vmar.viewAt(BASE + 2 * i * P);
-      expect(v).toMatchObject({ start: BASE + 2 * i * P, end: BASE + (2 * i + 1) * P, shared: false, vmo: null });
+      expect(v).toMatchObject({
+        start: BASE + 2 * i * P,
+        end: BASE + (2 * i + 1) * P,
+        shared: false,
+        vmo: null,
+      });
       expect(v!.perms & RW).toBe(i % 2 === 0 ? RW : VM_READ);
     }
     // Protect and unmap across many mappings: splits and merges reuse ids.
