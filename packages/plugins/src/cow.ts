@@ -72,8 +72,7 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
     } else {
       const copy = this.frames.alloc();
       this.memory.copyFrame(pfn, copy);
-      slot.replace(copy, prop);
-      this.frames.put(copy);
+      slot.replaceFresh(copy, prop);
       this.nrCopies++;
     }
     vmar.space.flushPage(pageVa);
