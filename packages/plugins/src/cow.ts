@@ -73,8 +73,7 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
     } else {
       const copy = this.frames.alloc();
       this.memory.copyFrame(pfn, copy);
-      slot.replace(copy, prop);
-      this.frames.put(copy);
+      slot.replaceFresh(copy, prop);
       this.nrCopies++;
     }
     vmar.space.flushPage(pageVa);
@@ -152,9 +151,10 @@ function clearWrite(prop: number): number {
  * maps a tracked leaf where `dst` already maps a page, leaving both cursors on it; returns
  * the frames shared, or -1 (nothing done) if that is the first slot.
  *
- * The run is scanned once (taking the references), then its words are copied in stretches
- * with `copyLeafWordsClearW`; a stretch never covers a slot absent in `src` but mapped in
- * `dst`, which stays as it is.
+ * The run is scanned once (taking the references), then handled in stretches: W is cleared
+ * in `src` (`copyLeafWordsClearW` in place) and the stretch's words are copied into `dst`
+ * as they are; a stretch never covers a slot absent in `src` but mapped in `dst`, which
+ * stays as it is.
  */
 function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, end: number): number {
   const codec = ctx.codec;
@@ -175,11 +175,12 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
   if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
     throw new MmError('LockNotHeld', `COW copy of node ${srcNode} into ${node} without holding their locks`);
   }
-  /** Copies slots `[from, to)` of `src` into `dst`, both without W. */
+  /** Clears W in slots `[from, to)` of `src`, then copies their words into `dst` as they are. */
   const copyStretch = (from: number, to: number): void => {
     if (to <= from) return;
-    codec.copyLeafWordsClearW(srcWords, srcBase + 2 * from, srcWords, srcBase + 2 * from, to - from);
-    codec.copyLeafWordsClearW(srcWords, srcBase + 2 * from, words, base + 2 * from, to - from);
+    const at = srcBase + 2 * from;
+    codec.copyLeafWordsClearW(srcWords, at, srcWords, at, to - from);
+    words.set(srcWords.subarray(at, at + 2 * (to - from)), base + 2 * from);
   };
   let nrShared = 0;
   let stretch = first;
@@ -189,8 +190,11 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
       const at = 2 * i;
       const lo = srcWords[srcBase + at];
       const hi = srcWords[srcBase + at + 1];
-      const dstFree = codec.kind(words[base + at], words[base + at + 1], 1) === PTE_ABSENT;
-      if (codec.kind(lo, hi, 1) === PTE_ABSENT) {
+      const dstLo = words[base + at];
+      const dstHi = words[base + at + 1];
+      // Zero words are absent on every architecture: most slots of a fresh `dst` node.
+      const dstFree = (dstLo === 0 && dstHi === 0) || codec.kind(dstLo, dstHi, 1) === PTE_ABSENT;
+      if ((lo === 0 && hi === 0) || codec.kind(lo, hi, 1) === PTE_ABSENT) {
         if (!dstFree) {
           copyStretch(stretch, i);
           stretch = i + 1;

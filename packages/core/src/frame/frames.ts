@@ -164,6 +164,16 @@ export class Frames {
 
   /** Adds a reference held by a PTE. Crossing `REF_COUNT_MAX` is an error, never a wrap. */
   incRef(pfn: number): void {
+    // The common case in one test: a private store, a frame of this memory, a count in
+    // use below the ceiling (`1 .. REF_COUNT_MAX - 1`: one unsigned compare).
+    const meta = this.meta;
+    if (this.rcArray === null && pfn >>> 0 === pfn && pfn < meta.capacity) {
+      const rc = meta.refCount(pfn);
+      if ((rc - 1) >>> 0 < REF_COUNT_MAX - 1) {
+        meta.setRefCount(pfn, rc + 1);
+        return;
+      }
+    }
     this.checkPfn(pfn);
     if (this.rcArray !== null) {
       this.incRefShared(pfn);
@@ -176,6 +186,16 @@ export class Frames {
 
   /** Removes a reference held by a PTE; frees the frame when it was the last. */
   decRef(pfn: number): void {
+    // The common case in one test: a private store, a frame of this memory, a count that
+    // stays in use (`2 .. REF_COUNT_MAX`: one unsigned compare).
+    const meta = this.meta;
+    if (this.rcArray === null && pfn >>> 0 === pfn && pfn < meta.capacity) {
+      const rc = meta.refCount(pfn);
+      if ((rc - 2) >>> 0 < REF_COUNT_MAX - 1) {
+        meta.setRefCount(pfn, rc - 1);
+        return;
+      }
+    }
     this.checkPfn(pfn);
     if (this.rcArray !== null) {
       if (this.decRefShared(pfn)) this.free(pfn);

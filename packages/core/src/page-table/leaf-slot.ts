@@ -234,8 +234,24 @@ export class LeafSlot {
    * table may not map, `AlreadyMapped` if the page is mapped.
    */
   map(pfn: number, prop: number): void {
+    this.mapTaking(pfn, prop, false);
+  }
+
+  /**
+   * `map` of a frame the caller has just allocated (`Frames.alloc`: its one handle, no
+   * other reference, known to nobody else): the PTE takes over the handle's reference
+   * instead of taking one more and the caller putting the handle, as a new page-table
+   * node's parent PTE does. Throws `BadFrameState`, changing nothing, for a frame with other
+   * references or handles.
+   */
+  mapFresh(pfn: number, prop: number): void {
+    this.mapTaking(pfn, prop, true);
+  }
+
+  private mapTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
     this.checkMappable(pfn);
+    if (fresh) checkFresh(this.ctx, pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
     const leafProp = prop & ~PROP_AVAIL1;
@@ -245,10 +261,11 @@ export class LeafSlot {
     const at = this.at;
     if (codec.kind(words[at], words[at + 1], 1) !== PTE_ABSENT)
       fail('AlreadyMapped', `${formatAddr(this.va)} is already mapped`);
-    ctx.frames.incRef(pfn);
+    const meta = ctx.meta;
+    if (fresh) meta.setHandles(pfn, 0);
+    else ctx.frames.incRef(pfn);
     words[at] = lo;
     words[at + 1] = hi;
-    const meta = ctx.meta;
     meta.setNrChildren(this.node, meta.nrChildren(this.node) + 1);
   }
 
@@ -277,8 +294,18 @@ export class LeafSlot {
    * `pfn` and `prop`, and `InvalidArgument` if the page is not mapped.
    */
   replace(pfn: number, prop: number): void {
+    this.replaceTaking(pfn, prop, false);
+  }
+
+  /** `replace` by a frame just allocated, whose handle the PTE takes over (as `mapFresh`). */
+  replaceFresh(pfn: number, prop: number): void {
+    this.replaceTaking(pfn, prop, true);
+  }
+
+  private replaceTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
     this.checkMappable(pfn);
+    if (fresh) checkFresh(this.ctx, pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
     const words = this.words;
@@ -292,7 +319,8 @@ export class LeafSlot {
     const hi = codec.leafHi(pfn, leafProp, 1);
     const frames = ctx.frames;
     // The new reference first: the old frame may be `pfn`'s last other holder.
-    frames.incRef(pfn);
+    if (fresh) ctx.meta.setHandles(pfn, 0);
+    else frames.incRef(pfn);
     words[at] = lo;
     words[at + 1] = hi;
     if ((codec.prop(oldLo, oldHi, 1) & PROP_AVAIL1) === 0) frames.decRef(codec.pfn(oldLo, oldHi, 1));
@@ -317,6 +345,13 @@ export class LeafSlot {
         `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${isKernel ? 'by the kernel' : 'as a user page'}`,
       );
   }
+}
+
+/** Throws `BadFrameState` unless `pfn` has exactly one reference, its one handle. */
+function checkFresh(ctx: PageTableContext, pfn: number): void {
+  const meta = ctx.meta;
+  if (meta.refCount(pfn) !== 1 || meta.handles(pfn) !== 1)
+    fail('BadFrameState', `frame ${pfn} is not a fresh allocation (other references or handles)`);
 }
 
 function busy(node: number, level: number): never {

@@ -157,9 +157,9 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
         const prop = codec.prop(lo, hi, 1);
         words[base + at] = codec.leafLo(copy, prop, 1);
         words[base + at + 1] = codec.leafHi(copy, prop, 1);
-        // The PTE's reference replaces the allocation's handle.
-        frames.incRef(copy);
-        frames.put(copy);
+        // The PTE takes over the allocation's one handle (nobody else knows the frame),
+        // as a new node's parent PTE does.
+        meta.setHandles(copy, 0);
       } else {
         frames.incRef(pfn);
         words[base + at] = lo;

@@ -230,8 +230,7 @@ function upgradeToWritable(vmar: Vmar, m: number, slot: LeafSlot, oldProp: numbe
   if (vmoPage) {
     const copy = kernel.frames.alloc();
     kernel.memory.copyFrame(pfn, copy);
-    slot.replace(copy, prop);
-    kernel.frames.put(copy);
+    slot.replaceFresh(copy, prop);
   } else {
     slot.setProp(prop);
   }
@@ -284,8 +283,8 @@ function mapNewPage(
   }
   emitFault(vmar, m, pageVa, access, kind);
   if (c !== null) borrowLeafSlot(slot, c);
-  slot.map(pfn, prop);
-  if (owned) kernel.frames.put(pfn);
+  if (owned) slot.mapFresh(pfn, prop);
+  else slot.map(pfn, prop);
   vmar.addRss(maps.rssType(m), 1);
   return FAULT_HANDLED;
 }

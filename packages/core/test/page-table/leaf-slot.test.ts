@@ -103,6 +103,35 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot on $name', (config) => {
     expectClean(k);
   });
 
+  it("hands a fresh allocation's handle to the PTE (mapFresh, replaceFresh), refusing a frame held elsewhere", () => {
+    const k = testKernel(config);
+    const pt = k.newUserPageTable();
+    const first = mapFresh(k, pt, BASE);
+    const slot = pt.leafSlot();
+    const shared = k.frames.alloc();
+    k.frames.get(shared);
+    expect(slot.lock(BASE + PAGE)).toBe(true);
+    expect(codeOf(() => slot.mapFresh(shared, USER_RW))).toBe('BadFrameState');
+    expect(slot.kind()).toBe(PTE_ABSENT);
+    const a = k.frames.alloc();
+    slot.mapFresh(a, USER_RW);
+    slot.unlock();
+    expect([k.frames.refCount(a), k.frames.handles(a)]).toEqual([1, 0]);
+    expect(slot.lock(BASE)).toBe(true);
+    expect(codeOf(() => slot.replaceFresh(shared, USER_RW))).toBe('BadFrameState');
+    const b = k.frames.alloc();
+    slot.replaceFresh(b, USER_RW);
+    slot.unlock();
+    expect(k.frames.isInUse(first)).toBe(false);
+    expect([k.frames.refCount(b), k.frames.handles(b)]).toEqual([1, 0]);
+    expect(queried(pt, BASE)).toEqual([b, USER_RW]);
+    expect(queried(pt, BASE + PAGE)).toEqual([a, USER_RW]);
+    expect([k.frames.refCount(shared), k.frames.handles(shared)]).toEqual([2, 2]);
+    k.frames.put(shared);
+    k.frames.put(shared);
+    expectClean(k);
+  });
+
   it('refuses bad writes, changing nothing', () => {
     const k = testKernel(config);
     const pt = k.newUserPageTable();
