@@ -9,8 +9,10 @@ import {
 } from '../src/parallel/index.ts';
 
 /**
- * Contention: two worker threads run cursor operations on one page table in shared memory,
- * for every lock protocol, with page-table recycling off and on. After each run: no
+ * Contention: two, three and four worker threads run cursor operations on one page table
+ * in shared memory, for every lock protocol, with page-table recycling off and on (fewer
+ * operations per worker with more workers, to keep each case to a few seconds on two
+ * cores). After each run: no
  * violation seen under a cursor, every frame mapped was unmapped exactly once or is still
  * mapped (no lost or duplicated PTE), each worker's own pages match a model of its
  * operations, `kernel.check()` is clean, and destroying the table frees every frame.
@@ -19,7 +21,8 @@ import {
 const PAGE = 4096;
 const PROT_RW = PROP_RW | PROP_USER;
 const PROT_R = PROP_R | PROP_USER;
-const ROUNDS = 1500;
+/** Operations per worker, by number of workers. */
+const ROUNDS: Record<number, number> = { 2: 1500, 3: 300, 4: 240 };
 const CHUNK = 8;
 
 /** A small deterministic generator (xorshift32). */
@@ -36,10 +39,10 @@ function rng(seed: number): () => number {
 }
 
 /** Random operations over the given chunks (each `CHUNK` pages at a start address). */
-function plan(chunks: readonly number[], seed: number): ParallelOp[] {
+function plan(chunks: readonly number[], seed: number, rounds: number): ParallelOp[] {
   const r = rng(seed);
   const ops: ParallelOp[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < rounds; i++) {
     const va = chunks[Math.floor(r() * chunks.length)];
     const x = r();
     if (x < 0.4) ops.push({ op: 'map', va, pages: CHUNK, prop: PROT_RW });
@@ -67,15 +70,15 @@ function model(ops: readonly ParallelOp[]): Map<number, number> {
 const G = 0x4000_0000; // 1 GiB: one level-3 entry on x86-64
 const M2 = 0x20_0000; // 2 MiB: one level-2 entry
 
-/** Chunk starts of worker `w` (of 2) in each range pattern. */
+/** Chunk starts of worker `w` (of `n`) in each range pattern. */
 const PATTERNS = {
   // Different 1 GiB regions: the workers share only the root.
-  disjoint: (w: number) => Array.from({ length: 8 }, (_, i) => (w + 1) * G + i * M2),
-  // Alternating chunks of the same leaf nodes: every upper node is shared, no page is.
-  'shared nodes': (w: number) =>
-    Array.from({ length: 8 }, (_, i) => G + (2 * i + w) * CHUNK * PAGE + (i % 2) * M2),
-  // The same chunks: pages are mapped, protected and unmapped by both.
-  overlapping: (_w: number) => Array.from({ length: 4 }, (_, i) => G + i * CHUNK * PAGE),
+  disjoint: (w: number, _n: number) => Array.from({ length: 8 }, (_, i) => (w + 1) * G + i * M2),
+  // Interleaved chunks of the same two leaf nodes: every upper node is shared, no page is.
+  'shared nodes': (w: number, n: number) =>
+    Array.from({ length: 8 }, (_, i) => G + (n * i + w) * CHUNK * PAGE + (i % 2) * M2),
+  // The same chunks: pages are mapped, protected and unmapped by all.
+  overlapping: (_w: number, _n: number) => Array.from({ length: 4 }, (_, i) => G + i * CHUNK * PAGE),
 } as const;
 
 /** Every mapped page of `[start, end)` with its property. */
@@ -98,9 +101,13 @@ function mappedPages(
   return out;
 }
 
-describe.each(LOCK_PROTOCOLS.flatMap((protocol) => [false, true].map((recycle) => ({ protocol, recycle }))))(
-  'two workers under $protocol, recycling $recycle',
-  ({ protocol, recycle }) => {
+const CASES = LOCK_PROTOCOLS.flatMap((protocol) =>
+  [false, true].map((recycle) => ({ workers: 2, protocol, recycle })),
+);
+
+describe.each(CASES)(
+  '$workers workers under $protocol, recycling $recycle',
+  ({ workers, protocol, recycle }) => {
     for (const pattern of Object.keys(PATTERNS) as (keyof typeof PATTERNS)[]) {
       it(`on ${pattern} ranges`, async () => {
         const spec: ParallelKernelSpec = {
@@ -113,26 +120,28 @@ describe.each(LOCK_PROTOCOLS.flatMap((protocol) => [false, true].map((recycle) =
         };
         const kernel = parallelKernel(spec);
         const table = kernel.newUserPageTable();
-        const chunks = [0, 1].map((w) => PATTERNS[pattern](w));
-        const plans = chunks.map((c, w) => plan(c, 1000 * w + protocol.length + (recycle ? 7 : 0)));
-        // Every run ends by unmapping the worker's own chunks in the overlapping pattern, so
-        // that the frames each mapped must all come back through some unmap.
+        const ids = Array.from({ length: workers }, (_, w) => w);
+        const chunks = ids.map((w) => PATTERNS[pattern](w, workers));
+        const plans = chunks.map((c, w) =>
+          plan(c, 1000 * w + 100 * workers + protocol.length + (recycle ? 7 : 0), ROUNDS[workers]),
+        );
         const counters: WorkerCounters[] = await runWorkers(kernel, spec, table, plans, {
           timeoutMs: 20_000,
         });
         for (const c of counters) expect(c.violations).toEqual([]);
         for (const [w, c] of counters.entries()) expect(c.ops).toBe(plans[w].length);
         console.log(
-          `${protocol} recycle=${recycle} ${pattern}: busy retries ${counters.map((c) => c.busyRetries).join(' + ')}`,
+          `${workers} workers, ${protocol} recycle=${recycle} ${pattern}: busy retries ${counters.map((c) => c.busyRetries).join(' + ')}`,
         );
         expect(kernel.check()).toEqual([]);
 
-        const all = mappedPages(kernel, table, 0, 3 * G);
+        const all = mappedPages(kernel, table, 0, (workers + 1) * G);
+        // Every frame a worker mapped was unmapped exactly once (by any worker) or is still mapped.
         const mapped = counters.reduce((n, c) => n + c.mapped, 0);
         const unmapped = counters.reduce((n, c) => n + c.unmapped, 0);
         expect(mapped - unmapped).toBe(all.size);
         if (pattern !== 'overlapping') {
-          const expected = new Map([...model(plans[0]), ...model(plans[1])]);
+          const expected = new Map(plans.flatMap((p) => [...model(p)]));
           expect(all).toEqual(expected);
         }
         const before = kernel.frames.nrInUse;
@@ -145,6 +154,57 @@ describe.each(LOCK_PROTOCOLS.flatMap((protocol) => [false, true].map((recycle) =
   },
 );
 
+/**
+ * Three and four workers, fewer operations each, every range pattern at once: each worker's
+ * chunks are its own 1 GiB region, its interleaved chunks of the shared leaf nodes, and the
+ * overlapping chunks (one worker start-up per protocol and recycling choice instead of
+ * three). The model check covers the pages outside the overlapping chunks.
+ */
+describe.each(
+  [3, 4].flatMap((workers) =>
+    LOCK_PROTOCOLS.flatMap((protocol) => [false, true].map((recycle) => ({ workers, protocol, recycle }))),
+  ),
+)('$workers workers under $protocol, recycling $recycle', ({ workers, protocol, recycle }) => {
+  it('on disjoint, shared-node and overlapping ranges at once', async () => {
+    const spec: ParallelKernelSpec = {
+      arch: 'x86_64',
+      memory: 64 << 20,
+      layout: 'soa',
+      protocol,
+      recycle,
+      debug: true,
+    };
+    const kernel = parallelKernel(spec);
+    const table = kernel.newUserPageTable();
+    const overlapping = PATTERNS.overlapping(0, workers);
+    const plans = Array.from({ length: workers }, (_, w) =>
+      plan(
+        [...PATTERNS.disjoint(w, workers), ...PATTERNS['shared nodes'](w, workers), ...overlapping],
+        1000 * w + 100 * workers + protocol.length + (recycle ? 7 : 0),
+        ROUNDS[workers],
+      ),
+    );
+    const counters = await runWorkers(kernel, spec, table, plans, { timeoutMs: 30_000 });
+    for (const c of counters) expect(c.violations).toEqual([]);
+    for (const [w, c] of counters.entries()) expect(c.ops).toBe(plans[w].length);
+    console.log(
+      `${workers} workers, ${protocol} recycle=${recycle} all patterns: busy retries ${counters.map((c) => c.busyRetries).join(' + ')}`,
+    );
+    expect(kernel.check()).toEqual([]);
+    const all = mappedPages(kernel, table, 0, (workers + 1) * G);
+    const mapped = counters.reduce((n, c) => n + c.mapped, 0);
+    const unmapped = counters.reduce((n, c) => n + c.unmapped, 0);
+    expect(mapped - unmapped).toBe(all.size);
+    const shared = (va: number) => overlapping.some((start) => va >= start && va < start + CHUNK * PAGE);
+    const own = new Map([...all].filter(([va]) => !shared(va)));
+    const expected = new Map(plans.flatMap((p) => [...model(p)]).filter(([va]) => !shared(va)));
+    expect(own).toEqual(expected);
+    kernel.destroyUserPageTable(table);
+    expect(kernel.check()).toEqual([]);
+    expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
+  });
+});
+
 it('runs workers on the aos layout too', async () => {
   const spec: ParallelKernelSpec = {
     arch: 'x86_64',
@@ -156,7 +216,7 @@ it('runs workers on the aos layout too', async () => {
   };
   const kernel = parallelKernel(spec);
   const table = kernel.newUserPageTable();
-  const plans = [0, 1].map((w) => plan(PATTERNS['shared nodes'](w), 77 + w));
+  const plans = [0, 1].map((w) => plan(PATTERNS['shared nodes'](w, 2), 77 + w, ROUNDS[2]));
   const counters = await runWorkers(kernel, spec, table, plans, { timeoutMs: 20_000 });
   for (const c of counters) expect(c.violations).toEqual([]);
   expect(mappedPages(kernel, table, 0, 3 * G)).toEqual(new Map([...model(plans[0]), ...model(plans[1])]));

@@ -74,18 +74,22 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
     for (let i = path.length - 1; i >= 1; i--) {
       const child = path[i];
       const parent = path[i - 1];
-      const empty = meta.nrChildren(child) === 0;
-      unlockNode(meta, child);
-      if (!empty || !pt.canRecycleChildOf(meta.level(parent))) continue;
+      if (meta.nrChildren(child) !== 0 || !pt.canRecycleChildOf(meta.level(parent))) {
+        unlockNode(meta, child);
+        continue;
+      }
       if (ctx.debug && lockOwner(meta, parent) !== owner)
         fail('LockNotHeld', 'recycling without the parent lock');
+      // Marked stray and detached before its lock goes: a cursor that walked down to it
+      // without locks and takes the lock next must see it stray.
+      meta.setStray(child, !plantedBugs.recycleWithoutStray);
       const at = nodeBase(ctx, parent) + 2 * slot[i - 1];
       const words = nodeWords(ctx, parent);
       switchPoint(SWITCH_PTE_WRITE, parent, va); // the explorer may switch CPUs here (no-op otherwise)
       words[at] = 0;
       words[at + 1] = 0;
       meta.setNrChildren(parent, meta.nrChildren(parent) - 1);
-      meta.setStray(child, !plantedBugs.recycleWithoutStray);
+      unlockNode(meta, child);
       this.free(child);
     }
     unlockNode(meta, path[0]);

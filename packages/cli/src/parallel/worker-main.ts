@@ -25,6 +25,8 @@ try {
   // Nodes this view detached are freed once the other workers' cursors that might have
   // read their addresses are gone: wait for that, so that nothing is left after the join.
   kernel.ctx.reclaim.synchronize();
+  // Frames this view cached are free for everyone again.
+  kernel.frames.flushCaches();
   reply = { counters };
 } catch (e) {
   reply = { counters, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };

@@ -17,6 +17,8 @@ export interface FrameAllocatorService {
   alloc(): number;
   allocContiguous(count: number, align?: number): number;
   dealloc(pfn: number): void;
+  /** Gives frames a per-thread cache holds back to the shared pool (if it has one). */
+  flush?(): void;
 }
 
 /** The buffers of a shared bitmap allocator, to attach another thread's view to it. */
@@ -37,24 +39,37 @@ const LOCK = 0;
 const HINT = 1;
 const FREE = 2;
 
+/** Shared mode: frames a view takes from the bitmap (or gives back) under one lock. */
+export const FRAME_CACHE_BATCH = 64;
+
 /**
  * The default frame allocator (`bitmap`): one bit per frame (1 = taken), scanned a 32-bit word at a time.
  *
- * Invariants: `nrFree` equals the number of clear bits; every word below `hint` is full,
- * so single-frame allocation starts there and freed frames move the hint back, which
- * makes freed frames the first to be reused (lowest address first).
+ * Invariants: the shared `free` counter equals the number of clear bits; every word below
+ * `hint` is full, so a scan starts there and freed frames move the hint back, which makes
+ * freed frames the first to be reused (lowest address first).
  *
  * Shared mode (worker threads): the bitmap and the counters live on `SharedArrayBuffer`s
- * and every operation runs under one spin lock (an `Int32` taken with
- * `Atomics.compareExchange`; the sections are a few word scans). Reads of `nrFree` and
- * `isFree` without the lock are snapshots. On a private buffer the lock is skipped: the
- * rest is the same code.
+ * and every bitmap operation runs under one spin lock (an `Int32` taken with
+ * `Atomics.compareExchange`; the sections are a few word scans). Single frames go through
+ * a per-view cache (this thread's, plain memory): `alloc` pops from it and refills it with
+ * up to `FRAME_CACHE_BATCH` frames taken in one locked pass; `dealloc` pushes to it and,
+ * when it holds `2 * FRAME_CACHE_BATCH`, gives the older half back in one locked pass. A
+ * cached frame is taken in the bitmap but free for this view: `isFree` and `nrFree` count
+ * it (so `check()` sees it free, not leaked); other views see it taken until `flush()`
+ * gives the cache back (a view that stops must flush). Reads of the shared counters without
+ * the lock are snapshots. On a private buffer the lock and the cache are skipped: the rest
+ * is the same code.
  */
 export class FrameAllocator implements FrameAllocatorService {
   private readonly bits: Uint32Array;
   /** `[lock, hint, free]`. */
   private readonly state: Int32Array;
   private readonly shared: boolean;
+  /** Shared mode: this view's cached free frames (a stack) and a bit per cached frame. */
+  private readonly cache: Int32Array;
+  private nrCached = 0;
+  private readonly cachedBits: Uint32Array;
 
   constructor(
     readonly nrFrames: number,
@@ -66,6 +81,8 @@ export class FrameAllocator implements FrameAllocatorService {
     const buffer = (bytes: number) => (this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.bits = new Uint32Array(attach?.bits ?? buffer(nrWords * 4));
     this.state = new Int32Array(attach?.state ?? buffer(12));
+    this.cache = new Int32Array(this.shared ? 2 * FRAME_CACHE_BATCH : 0);
+    this.cachedBits = new Uint32Array(this.shared ? nrWords : 0);
     if (attach !== undefined) return;
     // Frames past the end of memory in the last word are marked taken forever.
     const tail = nrFrames % 32;
@@ -79,8 +96,9 @@ export class FrameAllocator implements FrameAllocatorService {
     return { bits: this.bits.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer };
   }
 
+  /** Free frames: clear bits, plus this view's cached frames in shared mode. */
   get nrFree(): number {
-    return this.shared ? Atomics.load(this.state, FREE) : this.state[FREE];
+    return this.shared ? Atomics.load(this.state, FREE) + this.nrCached : this.state[FREE];
   }
 
   private lock(): void {
@@ -95,11 +113,23 @@ export class FrameAllocator implements FrameAllocatorService {
   }
 
   isFree(pfn: number): boolean {
-    return (this.bits[pfn >>> 5] & (1 << (pfn & 31))) === 0;
+    const mask = 1 << (pfn & 31);
+    return (this.bits[pfn >>> 5] & mask) === 0 || (this.shared && (this.cachedBits[pfn >>> 5] & mask) !== 0);
   }
 
-  /** Takes the lowest free frame; throws `OutOfFrames` when none is left. */
+  /**
+   * Takes a free frame (the lowest on a private buffer; in shared mode the last one this
+   * view cached); throws `OutOfFrames` when none is left.
+   */
   alloc(): number {
+    if (this.shared) {
+      if (this.nrCached === 0 && this.refill() === 0) {
+        throw new MmError('OutOfFrames', `no free frame left (${this.nrFrames} frames of memory)`);
+      }
+      const pfn = this.cache[--this.nrCached];
+      this.cachedBits[pfn >>> 5] &= ~(1 << (pfn & 31));
+      return pfn;
+    }
     this.lock();
     const bits = this.bits;
     const state = this.state;
@@ -127,6 +157,8 @@ export class FrameAllocator implements FrameAllocatorService {
    */
   allocContiguous(count: number, align = 1): number {
     checkSegmentRequest(count, align);
+    // Cached frames look taken in the bitmap: give them back so that runs can use them.
+    this.flush();
     this.lock();
     let start = Math.ceil((this.state[HINT] * 32) / align) * align;
     while (start + count <= this.nrFrames) {
@@ -143,10 +175,78 @@ export class FrameAllocator implements FrameAllocatorService {
     throw new MmError('OutOfFrames', `no ${count} contiguous free frames aligned to ${align}`);
   }
 
-  /** Returns a frame to the allocator. */
+  /**
+   * Shared mode: fills the empty cache with up to `FRAME_CACHE_BATCH` free frames, lowest
+   * first, in one locked pass; returns how many.
+   */
+  private refill(): number {
+    const bits = this.bits;
+    const state = this.state;
+    const cache = this.cache;
+    const cachedBits = this.cachedBits;
+    const n = bits.length;
+    let taken = 0;
+    this.lock();
+    let w = state[HINT];
+    for (; w < n && taken < FRAME_CACHE_BATCH; w++) {
+      let free = ~bits[w];
+      while (free !== 0 && taken < FRAME_CACHE_BATCH) {
+        const bit = free & -free;
+        free &= ~bit;
+        bits[w] |= bit;
+        cachedBits[w] |= bit;
+        cache[taken++] = w * 32 + 31 - Math.clz32(bit);
+      }
+      if (free !== 0) break;
+    }
+    state[HINT] = w;
+    state[FREE] -= taken;
+    this.unlock();
+    // A stack: the lowest frame comes out first.
+    cache.subarray(0, taken).reverse();
+    this.nrCached = taken;
+    return taken;
+  }
+
+  /** Shared mode: gives `count` cached frames (the oldest) back to the bitmap in one locked pass. */
+  private giveBack(count: number): void {
+    const bits = this.bits;
+    const state = this.state;
+    const cache = this.cache;
+    this.lock();
+    let hint = state[HINT];
+    for (let i = 0; i < count; i++) {
+      const pfn = cache[i];
+      const w = pfn >>> 5;
+      const mask = 1 << (pfn & 31);
+      bits[w] = (bits[w] & ~mask) >>> 0;
+      this.cachedBits[w] &= ~mask;
+      if (w < hint) hint = w;
+    }
+    state[HINT] = hint;
+    state[FREE] += count;
+    this.unlock();
+    cache.copyWithin(0, count, this.nrCached);
+    this.nrCached -= count;
+  }
+
+  /** Shared mode: gives every cached frame back to the bitmap (a view that stops calls it). */
+  flush(): void {
+    if (this.nrCached !== 0) this.giveBack(this.nrCached);
+  }
+
+  /** Returns a frame to the allocator (to this view's cache in shared mode). */
   dealloc(pfn: number): void {
     const w = pfn >>> 5;
     const mask = 1 << (pfn & 31);
+    if (this.shared) {
+      if ((this.bits[w] & mask) === 0 || (this.cachedBits[w] & mask) !== 0)
+        throw new MmError('BadFrameState', `frame ${pfn} freed twice`);
+      if (this.nrCached === this.cache.length) this.giveBack(FRAME_CACHE_BATCH);
+      this.cachedBits[w] |= mask;
+      this.cache[this.nrCached++] = pfn;
+      return;
+    }
     this.lock();
     if ((this.bits[w] & mask) === 0) {
       this.unlock();

@@ -11,10 +11,20 @@ export type DropHook = (pfn: number) => void;
 
 /** How `Frames` shares its counts with other threads (see `Frames`). */
 export interface SharedFrames {
-  /** `NR_FRAME_TYPES` `Int32`s: frames in use per type, shared by every thread's view. */
+  /**
+   * `nrViews * NR_FRAME_TYPES` `Int32`s: frames allocated minus frames freed per type, one
+   * row per view (owner block), each written by its own view only; the sum is the count.
+   */
   readonly inUseByType: SharedArrayBuffer;
+  /** This view's row (its owner block). */
+  readonly view: number;
   /** Whether the frames were built by another view (the allocator is not all free then). */
   readonly attach: boolean;
+}
+
+/** Bytes of `SharedFrames.inUseByType` for `nrViews` views. */
+export function inUseByTypeBytes(nrViews: number): number {
+  return nrViews * NR_FRAME_TYPES * 4;
 }
 
 /**
@@ -31,14 +41,19 @@ export interface SharedFrames {
  * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
  * references to one frame at once (e.g. one unmapping a page while the thread that mapped
  * it drops its handle); exactly one of them sees the count reach 0 and frees the frame.
- * The per-type counts are shared `Int32`s changed with `Atomics.add`; `nrAllocs` and
- * `nrFrees` count this view's own operations. A private store takes the plain path.
+ * The per-type counts are kept per view (a row of shared `Int32`s that only this view
+ * writes, with plain stores: a frame freed by another view than the one that allocated it
+ * makes the rows negative and positive, the sum is exact) and summed on demand
+ * (`nrInUseByType`), so that allocating and freeing take no atomic operation; `nrAllocs`
+ * and `nrFrees` count this view's own operations. A private store takes the plain path.
  */
 export class Frames {
   readonly allocator: FrameAllocatorService;
   private readonly dropHooks: (DropHook | undefined)[] = new Array(NR_FRAME_TYPES);
-  /** Frames currently in use, per type (indexed by `FrameType`). */
-  readonly nrInUseByType: Float64Array | Int32Array;
+  /** This view's allocations minus frees per type (all of them on a private store). */
+  private readonly ownInUse: Float64Array | Int32Array;
+  /** Shared mode: every view's rows of `ownInUse` (null on a private store). */
+  private readonly allInUse: Int32Array | null = null;
   /** The kernel's event bus, if any (events are emitted only when someone listens). */
   events: KernelEventBus | null = null;
   /** Total frames allocated and freed since boot (by this view, in shared mode). */
@@ -68,10 +83,13 @@ export class Frames {
       );
     this.allocator = allocator;
     if (shared === null) {
-      this.nrInUseByType = new Float64Array(NR_FRAME_TYPES);
+      this.ownInUse = new Float64Array(NR_FRAME_TYPES);
       return;
     }
-    this.nrInUseByType = new Int32Array(shared.inUseByType);
+    this.allInUse = new Int32Array(shared.inUseByType);
+    if ((shared.view + 1) * NR_FRAME_TYPES > this.allInUse.length)
+      throw new MmError('InvalidConfig', `view ${shared.view} has no row in the shared per-type counts`);
+    this.ownInUse = this.allInUse.subarray(shared.view * NR_FRAME_TYPES, (shared.view + 1) * NR_FRAME_TYPES);
     const rc = meta.column?.('refCount');
     const h = meta.column?.('handles');
     if (!(rc?.array instanceof Uint32Array && h?.array instanceof Uint32Array))
@@ -262,16 +280,34 @@ export class Frames {
       this.events.emit('frameFree', pfn, type);
   }
 
-  /** Frames in use per type name. */
-  usageByType(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (let t = 1; t < NR_FRAME_TYPES; t++) out[FRAME_TYPE_NAMES[t]] = this.nrInUseByType[t];
+  /**
+   * Frames currently in use, per type (indexed by `FrameType`). In shared mode, the sum of
+   * every view's row (a snapshot while other threads run); a fresh array each call there.
+   */
+  get nrInUseByType(): Float64Array | Int32Array {
+    const all = this.allInUse;
+    if (all === null) return this.ownInUse;
+    const out = new Int32Array(NR_FRAME_TYPES);
+    for (let i = 0; i < all.length; i++) out[i % NR_FRAME_TYPES] += Atomics.load(all, i);
     return out;
   }
 
+  /** Frames in use per type name. */
+  usageByType(): Record<string, number> {
+    const counts = this.nrInUseByType;
+    const out: Record<string, number> = {};
+    for (let t = 1; t < NR_FRAME_TYPES; t++) out[FRAME_TYPE_NAMES[t]] = counts[t];
+    return out;
+  }
+
+  /** Shared mode: gives the allocator's per-view cache back (a view that stops calls it). */
+  flushCaches(): void {
+    this.allocator.flush?.();
+  }
+
   private countInUse(type: number, delta: number): void {
-    if (this.rcArray !== null) Atomics.add(this.nrInUseByType as Int32Array, type, delta);
-    else this.nrInUseByType[type] += delta;
+    // Only this view writes its row: no atomic operation is needed.
+    this.ownInUse[type] += delta;
   }
 
   private initFrame(pfn: number, type: FrameType): void {

@@ -9,8 +9,8 @@ import type { ComponentSchema } from '../ecs/schema.ts';
 import type { ComponentStore, LayoutFactory } from '../ecs/store.ts';
 import { MmError } from '../errors.ts';
 import { FrameAllocator, type FrameAllocatorBuffers } from '../frame/allocator.ts';
-import { FrameType, NR_FRAME_TYPES } from '../frame/frame-type.ts';
-import { Frames, type SharedFrames } from '../frame/frames.ts';
+import { FrameType } from '../frame/frame-type.ts';
+import { Frames, inUseByTypeBytes, type SharedFrames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import { PhysMemory, type PhysMemoryBuffers } from '../frame/phys-memory.ts';
 import { MAX_OWNER_BLOCKS, PageTableContext } from '../page-table/context.ts';
@@ -203,7 +203,8 @@ export class Kernel {
       throw new MmError('InvalidConfig', 'attach needs the soa or aos layout and the bitmap frame allocator');
     const sharedFrames = threadSafe
       ? {
-          inUseByType: attach?.inUseByType ?? new SharedArrayBuffer(NR_FRAME_TYPES * 4),
+          inUseByType: attach?.inUseByType ?? new SharedArrayBuffer(inUseByTypeBytes(MAX_OWNER_BLOCKS)),
+          view: attach?.ownerBlock ?? 0,
           attach: attach !== undefined,
         }
       : null;
@@ -258,6 +259,8 @@ export class Kernel {
         c.drop();
       }
     }
+    // Boot leaves no frame in this view's cache: views attached later see them all free.
+    this.frames.flushCaches();
     this.nrBootFrames = this.frames.nrInUse;
   }
 

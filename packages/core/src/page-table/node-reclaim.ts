@@ -145,8 +145,12 @@ export class NodeReclaim {
     const freed = pfns.splice(0, n);
     epochs.splice(0, n);
     for (const pfn of freed) {
-      if (lockOwner(this.meta, pfn) !== 0)
-        throw new MmError('BadFrameState', `retired node ${pfn} is locked after its grace period`);
+      const owner = lockOwner(this.meta, pfn);
+      if (owner !== 0)
+        throw new MmError(
+          'BadFrameState',
+          `retired node ${pfn} is locked by owner ${owner} after its grace period`,
+        );
       this.frames.put(pfn);
     }
     this.nrFreed += n;

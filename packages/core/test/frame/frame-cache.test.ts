@@ -1,0 +1,80 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { describe, expect, it } from 'vitest';
+import { FRAME_CACHE_BATCH, FrameAllocator } from '../../src/frame/allocator.ts';
+import { createKernel, FrameType } from '../../src/index.ts';
+
+/**
+ * Shared memory: each view takes single frames from a cache of its own, refilled from the
+ * shared bitmap a batch at a time, and keeps its per-type counts in a row of its own.
+ */
+describe('the per-view frame cache of the shared bitmap allocator', () => {
+  it('counts cached frames as free, refuses double frees and gives frames back on flush', () => {
+    const a = new FrameAllocator(1000, { shared: true });
+    const taken = Array.from({ length: 10 }, () => a.alloc());
+    expect(new Set(taken).size).toBe(10);
+    // Lowest first from a fresh bitmap.
+    expect(taken).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(a.nrFree).toBe(990);
+    a.dealloc(taken[3]);
+    expect(a.isFree(taken[3])).toBe(true);
+    expect(a.nrFree).toBe(991);
+    expect(() => a.dealloc(taken[3])).toThrow(/BadFrameState/);
+    expect(() => a.dealloc(500)).toThrow(/BadFrameState/);
+    // The cache hands back the frame freed last.
+    expect(a.alloc()).toBe(taken[3]);
+    for (const pfn of taken) a.dealloc(pfn);
+    a.flush();
+    expect(a.nrFree).toBe(1000);
+    // Everything went back to the bitmap: another view sees all frames free.
+    const other = new FrameAllocator(1000, { attach: a.buffers() });
+    expect(other.nrFree).toBe(1000);
+  });
+
+  it('never hands the same frame to two views, and bounds each cache', () => {
+    const a = new FrameAllocator(4 * FRAME_CACHE_BATCH, { shared: true });
+    const b = new FrameAllocator(4 * FRAME_CACHE_BATCH, { attach: a.buffers() });
+    const seen = new Set<number>();
+    for (let i = 0; i < 2 * FRAME_CACHE_BATCH; i++) {
+      for (const v of [a, b]) {
+        const pfn = v.alloc();
+        expect(seen.has(pfn)).toBe(false);
+        seen.add(pfn);
+      }
+    }
+    expect(() => a.alloc()).toThrow(/OutOfFrames/);
+    // Frees past twice the batch go back to the bitmap, where the other view finds them.
+    for (const pfn of [...seen].slice(0, 3 * FRAME_CACHE_BATCH)) a.dealloc(pfn);
+    expect(b.nrFree).toBe(FRAME_CACHE_BATCH);
+    expect(b.alloc()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('leaves frames a view has cached free for check(), and flushes before contiguous runs', () => {
+    const k = createKernel({ arch: x86_64, memory: 16 << 20, sharedMemory: true, linearMapping: false });
+    const pfn = k.frames.alloc(FrameType.Untyped);
+    k.frames.put(pfn);
+    expect(k.frames.allocator.isFree(pfn)).toBe(true);
+    expect(k.check()).toEqual([]);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+    const run = k.frames.allocContiguous(8, 8);
+    for (let p = run; p < run + 8; p++) k.frames.put(p);
+    expect(k.check()).toEqual([]);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+
+  it('sums the per-type counts of every view', () => {
+    const k = createKernel({ arch: x86_64, memory: 16 << 20, sharedMemory: true, linearMapping: false });
+    const view = createKernel({ arch: x86_64, memory: 16 << 20, attach: k.sharedState(1) });
+    const before = k.frames.usageByType().untyped;
+    const a = k.frames.alloc(FrameType.Untyped);
+    const b = view.frames.alloc(FrameType.Untyped);
+    expect(k.frames.usageByType().untyped).toBe(before + 2);
+    expect(view.frames.nrInUseByType[FrameType.Untyped]).toBe(before + 2);
+    // Freed by the other view than the one that allocated it: the sum stays exact.
+    view.frames.put(a);
+    k.frames.put(b);
+    expect(k.frames.usageByType().untyped).toBe(before);
+    view.frames.flushCaches();
+    expect(k.check()).toEqual([]);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+});
