@@ -13,7 +13,6 @@ import {
   CTL_PHASE,
   CTL_READY,
   CTL_ROOT,
-  CTL_RUNNING,
   CTL_WORDS,
   ERROR_BYTES,
   PHASE_QUIT,
@@ -107,28 +106,6 @@ export class WorkerPool {
    * with the node locks still held.
    */
   runPhase(table: PageTable, phase: number): number {
-    const t0 = this.release(table, phase);
-    this.waitFor(CTL_DONE, POOL_PHASE_TIMEOUT_MS, `to finish phase ${phase}`);
-    return this.ended(table, t0);
-  }
-
-  /**
-   * `runPhase`, calling `sample()` over and over on this thread, whenever a worker is inside
-   * its operations, instead of sleeping (a bench-only probe, e.g. of which lock words are
-   * taken; samples while the workers are still waking up or already done are not taken).
-   */
-  runPhaseSampling(table: PageTable, phase: number, sample: () => void): number {
-    const t0 = this.release(table, phase);
-    const deadline = t0 + POOL_PHASE_TIMEOUT_MS;
-    while (Atomics.load(this.ctl, CTL_DONE) < this.size) {
-      if (Atomics.load(this.ctl, CTL_RUNNING) > 0) sample();
-      if (performance.now() > deadline) this.waitFor(CTL_DONE, 0, `to finish phase ${phase}`);
-    }
-    return this.ended(table, t0);
-  }
-
-  /** Points the workers at `table`, wakes them for `phase` and returns the time it did. */
-  private release(table: PageTable, phase: number): number {
     if (this.closed) throw new Error('worker pool is closed');
     const ctl = this.ctl;
     if (this.lastTable !== table) {
@@ -141,11 +118,7 @@ export class WorkerPool {
     const t0 = performance.now();
     Atomics.add(ctl, CTL_GEN, 1);
     Atomics.notify(ctl, CTL_GEN);
-    return t0;
-  }
-
-  /** After the last worker is done: the milliseconds since `t0`, or a worker's error. */
-  private ended(table: PageTable, t0: number): number {
+    this.waitFor(CTL_DONE, POOL_PHASE_TIMEOUT_MS, `to finish phase ${phase}`);
     const ms = performance.now() - t0;
     // The workers' cursors changed PTEs behind this thread's table object.
     table.generation++;

@@ -22,9 +22,7 @@ export const CTL_ROOT = 4;
 export const CTL_EPOCH = 5;
 /** 0, or 1 + the index of the first worker that failed (its message is in the error buffer). */
 export const CTL_ERROR = 6;
-/** Workers inside a phase's operations right now (between waking and counting themselves done). */
-export const CTL_RUNNING = 7;
-export const CTL_WORDS = 8;
+export const CTL_WORDS = 7;
 
 /** The phase number that ends the workers. */
 export const PHASE_QUIT = -1;

@@ -10,7 +10,6 @@ import {
   CTL_PHASE,
   CTL_READY,
   CTL_ROOT,
-  CTL_RUNNING,
   ERROR_BYTES,
   PHASE_QUIT,
   type PoolWorkerData,
@@ -62,12 +61,7 @@ for (;;) {
       epoch = Atomics.load(ctl, CTL_EPOCH);
       table = PageTable.attach(kernel.ctx, Atomics.load(ctl, CTL_ROOT), false);
     }
-    Atomics.add(ctl, CTL_RUNNING, 1);
-    try {
-      runOps(kernel, table, data.plans[phase], counters);
-    } finally {
-      Atomics.sub(ctl, CTL_RUNNING, 1);
-    }
+    runOps(kernel, table, data.plans[phase], counters);
     publishCounters(counts, data.index, counters);
   } catch (e) {
     report(e);
