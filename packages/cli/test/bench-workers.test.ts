@@ -5,15 +5,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/archs.ts';
+import { amdahl } from '../src/bench/lock-hold.ts';
 import { validateReport } from '../src/bench/reporters/json.ts';
 import { renderTable } from '../src/bench/reporters/table.ts';
 import { conditions, layoutRatios, scalingLayout, scalingRatios } from '../src/bench/runner.ts';
 import { summarize } from '../src/bench/stats.ts';
 import type { BenchReport, ResultRow } from '../src/bench/types.ts';
+import { WorkerPool } from '../src/bench/workers/pool.ts';
 import { CORTENMM_BASE, PAGE } from '../src/bench/workloads/common.ts';
 import { CORTENMM_KINDS, cortenmmPlans, cortenmmShuffle } from '../src/bench/workloads/cortenmm-workers.ts';
 import { workerWorkloads } from '../src/bench/workloads/index.ts';
 import { parseWorkers, resolveBenchOptions } from '../src/commands/bench.ts';
+import { type ParallelKernelSpec, parallelKernel } from '../src/parallel/index.ts';
 
 function row(layout: string, workers: number, runs: number[]): ResultRow {
   return {
@@ -151,6 +154,57 @@ describe('scaling ratios and the worker table', () => {
     );
     expect(text).toMatch(/lock=hoh\/lock=global +1\.00x/);
     expect(JSON.parse(JSON.stringify(report.conditions)).workers).toEqual([1, 2]);
+  });
+});
+
+describe('the bench worker pool', () => {
+  it('runs phases on fresh tables, counts, and reports a worker error instead of hanging', {
+    timeout: 120_000,
+  }, () => {
+    const spec: ParallelKernelSpec = {
+      arch: 'x86_64',
+      memory: 64 << 20,
+      layout: 'soa',
+      protocol: 'subtree',
+      recycle: false,
+      debug: true,
+    };
+    const kernel = parallelKernel(spec);
+    const va = (w: number) => CORTENMM_BASE + w * 2 ** 30;
+    const plans = [0, 1].map((w) => [
+      [{ op: 'fault' as const, va: va(w), pages: 8, prop: 0x3f }],
+      [{ op: 'unmap' as const, va: va(w), pages: 8 }],
+      // Outside the user half of the address space: the cursor refuses it.
+      [{ op: 'query' as const, va: 2 ** 48, pages: 1 }],
+    ]);
+    const pool = WorkerPool.start(kernel, spec, plans);
+    try {
+      for (let run = 0; run < 2; run++) {
+        const table = kernel.newUserPageTable();
+        expect(pool.runPhase(table, 0)).toBeGreaterThanOrEqual(0);
+        expect(kernel.check()).toEqual([]);
+        pool.runPhase(table, 1);
+        kernel.destroyUserPageTable(table);
+        expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
+      }
+      expect(pool.total()).toMatchObject({
+        ops: 8,
+        faulted: 32,
+        unmapped: 32,
+        spuriousFaults: 0,
+        violations: 0,
+      });
+      const table = kernel.newUserPageTable();
+      expect(() => pool.runPhase(table, 2)).toThrow(/bench worker [01]: .*Invalid/);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('models speedups with Amdahl', () => {
+    expect(amdahl(2, 0)).toBe(2);
+    expect(amdahl(64, 1)).toBe(1);
+    expect(amdahl(8, 0.25)).toBeCloseTo(8 / 2.75, 12);
   });
 });
 
