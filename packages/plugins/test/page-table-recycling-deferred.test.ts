@@ -152,6 +152,30 @@ describe('recycling under subtree frees detached nodes after a grace period', ()
     expect(k.frames.nrInUse).toBe(k.nrBootFrames);
   });
 
+  it('a locked leaf slot (one-page faults) is a reader too: nodes retired meanwhile wait for its unlock', () => {
+    const k = kernel('subtree');
+    const pt = k.newUserPageTable();
+    mapPage(k, pt, VA);
+    mapPage(k, pt, FAR);
+    const nodes = k.frames.usageByType()['page-table'];
+    const slot = pt.leafSlot();
+    expect(slot.lock(FAR)).toBe(true);
+    unmapPage(pt, VA);
+    expect(k.ctx.reclaim.nrRetired).toBe(3);
+    expect(k.frames.usageByType()['page-table']).toBe(nodes);
+    expect(k.check()).toEqual([]);
+    slot.unlock();
+    expect(k.ctx.reclaim.nrRetired).toBe(0);
+    expect(k.frames.usageByType()['page-table']).toBe(nodes - 3);
+    // A slot that finds no leaf node holds no read side afterwards.
+    expect(slot.lock(VA)).toBe(false);
+    expect(() => k.ctx.reclaim.leave()).toThrow(/InvalidArgument/);
+    unmapPage(pt, FAR);
+    k.destroyUserPageTable(pt);
+    expect(k.check()).toEqual([]);
+    expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+
   it('refuses a synchronize that would wait for its own view', () => {
     const k = kernel('subtree');
     const pt = k.newUserPageTable();

@@ -5,7 +5,7 @@ import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-
 import type { PageTableContext } from './context.ts';
 import type { CursorMut } from './cursor.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
-import { LOCK_GLOBAL, LOCK_HOH } from './lock-protocol.ts';
+import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
 import type { PageTable } from './page-table.ts';
 
 /** Bound on restarts from the root when the leaf node turned stray under us (as the cursor's). */
@@ -49,6 +49,8 @@ export class LeafSlot {
   private owner = 0;
   /** 0: not locked; 1: holds its own lock; 2: borrowed from a cursor. */
   private state = 0;
+  /** `subtree`: whether this slot is a reader of the deferred node free (`NodeReclaim`) until `unlock()`. */
+  private reading = false;
   private readonly ctx: PageTableContext;
 
   constructor(readonly pt: PageTable) {
@@ -76,6 +78,27 @@ export class LeafSlot {
     pt.generation++;
     const owner = ctx.newOwner();
     const protocol = ctx.lockProtocol.kind;
+    // `subtree` walks without locks: a reader of the deferred node free until `unlock()`.
+    const reading = protocol === LOCK_SUBTREE;
+    if (reading) ctx.reclaim.enter();
+    try {
+      if (this.lockLeaf(va, owner, protocol)) {
+        this.reading = reading;
+        return true;
+      }
+    } catch (e) {
+      if (reading) ctx.reclaim.leave();
+      throw e;
+    }
+    if (reading) ctx.reclaim.leave();
+    return false;
+  }
+
+  /** `lock`'s walk, retried from the root while the leaf node turns stray. */
+  private lockLeaf(va: number, owner: number, protocol: number): boolean {
+    const pt = this.pt;
+    const ctx = this.ctx;
+    const page = ctx.consts.basePageSize;
     for (let attempt = 0; attempt <= MAX_STRAY_RETRIES; attempt++) {
       const node =
         protocol === LOCK_HOH ? this.lockHandOverHand(va, owner) : this.lockWithoutHoh(va, owner, protocol);
@@ -210,6 +233,10 @@ export class LeafSlot {
     const meta = ctx.meta;
     unlockNode(meta, this.lockPfn);
     if (meta.nrChildren(this.node) === 0) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+    if (this.reading) {
+      this.reading = false;
+      ctx.reclaim.leave();
+    }
   }
 
   /** The PTE's kind (`PTE_ABSENT` or `PTE_LEAF`: a leaf node holds no child table). */
