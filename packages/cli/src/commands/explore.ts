@@ -116,7 +116,7 @@ export function describeResult(result: ExploreResult, settings: string, again: s
     `last ${f.trace.length} switches (the step each CPU was given, oldest first):`,
     ...f.trace.map(
       (s) =>
-        `  #${s.step} CPU ${s.cpu} ${s.point}${s.point === 'start' ? '' : ` node ${s.pfn}`}${s.va !== 0 ? ` at ${hex(s.va)}` : ''}  [op ${s.op}]`,
+        `  #${s.step} CPU ${s.cpu} ${s.point}${s.point === 'start' || s.point === 'grace-wait' ? '' : ` node ${s.pfn}`}${s.va !== 0 ? ` at ${hex(s.va)}` : ''}  [op ${s.op}]`,
     ),
     'node locks held:',
     ...(f.locks.length > 0 ? f.locks.map((l) => `  ${l}`) : ['  none']),
