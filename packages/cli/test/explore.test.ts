@@ -11,7 +11,9 @@ import { explore } from '../src/explore/explorer.ts';
  * fixed seed, and the failing schedule replays from its seed with the same failure.
  */
 
-const CLEAN_SCHEDULES = 40;
+const CLEAN_SCHEDULES = 30;
+/** `subtree` with recycling, the protocol with the most paths (grace periods included). */
+const SUBTREE_RECYCLE_SCHEDULES = 60;
 
 describe('explore: correct protocols run clean', () => {
   for (const [protocol, recycle] of [
@@ -29,18 +31,47 @@ describe('explore: correct protocols run clean', () => {
       expect(result.switches).toBeGreaterThan(CLEAN_SCHEDULES * 30);
     });
   }
+
+  it(`subtree, recycling on: ${SUBTREE_RECYCLE_SCHEDULES} schedules of 3 CPUs, every retired node freed`, async () => {
+    // The end-of-schedule checks (`kernel.check()`, no leak) pass only if each CPU's
+    // retired nodes were freed after their grace period and its frame cache flushed.
+    const result = await explore({
+      protocol: 'subtree',
+      recycle: true,
+      cpus: 3,
+      schedules: SUBTREE_RECYCLE_SCHEDULES,
+      seed: 11,
+    });
+    expect(result.failure).toBeNull();
+    expect(result.schedulesRun).toBe(SUBTREE_RECYCLE_SCHEDULES);
+    expect(result.switches).toBeGreaterThan(SUBTREE_RECYCLE_SCHEDULES * 30);
+  });
 });
 
+/**
+ * `free-at-once` needs a walker paused between its lock-free read of a node's address and
+ * its lock of that node while another CPU detaches the node, frees it, gets the same frame
+ * back for a node elsewhere in the tree and unlocks it: with 4 operations per CPU no
+ * schedule of seeds 1-3 reaches that in 300; with 6, seed 1 does at schedule 191.
+ */
+const FREE_AT_ONCE_OPS = 6;
+const FREE_AT_ONCE_SEED = 1;
+const FREE_AT_ONCE_WITHIN = 200;
+
 describe('explore: planted bugs are found and replay', () => {
-  /** Each bug, whether it needs recycling, and within how many schedules seed 1 finds it. */
-  const BUGS: readonly (readonly [PlantedBug, boolean, number])[] = [
-    ['no-stray-check', true, 20],
-    ['recycle-no-stray', true, 20],
-    ['link-before-lock', false, 40],
+  /**
+   * Each bug, whether it needs recycling, operations per CPU, the run's seed and within how
+   * many schedules that seed finds it (3 CPUs).
+   */
+  const BUGS: readonly (readonly [PlantedBug, boolean, number, number, number])[] = [
+    ['no-stray-check', true, 4, 1, 20],
+    ['recycle-no-stray', true, 4, 1, 20],
+    ['link-before-lock', false, 4, 1, 40],
+    ['free-at-once', true, FREE_AT_ONCE_OPS, FREE_AT_ONCE_SEED, FREE_AT_ONCE_WITHIN],
   ];
-  for (const [plant, recycle, within] of BUGS) {
+  for (const [plant, recycle, ops, seed, within] of BUGS) {
     it(`${plant}: found within ${within} schedules, and its schedule replays`, async () => {
-      const options = { protocol: 'subtree', recycle, cpus: 3, seed: 1, plant } as const;
+      const options = { protocol: 'subtree', recycle, cpus: 3, ops, seed, plant } as const;
       const found = await explore({ ...options, schedules: within });
       const failure = found.failure;
       expect(failure).not.toBeNull();

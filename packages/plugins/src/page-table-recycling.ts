@@ -100,10 +100,11 @@ export class PageTableRecyclingPlugin implements KernelPlugin {
    * empty). Under `subtree`, where cursors walk down without locks, the node is retired
    * and freed after a grace period (`NodeReclaim`: a walker may still hold its address);
    * under `hoh` and `global` it is reached only under its parent's lock, and goes at once.
+   * `plantedBugs.freeAtOnce` (fault injection for the explorer) frees it at once always.
    */
   private free(node: number): void {
     this.nrRecycledNodes++;
-    if (this.ctx.lockProtocol.kind === LOCK_SUBTREE) this.ctx.reclaim.retire(node);
+    if (this.ctx.lockProtocol.kind === LOCK_SUBTREE && !plantedBugs.freeAtOnce) this.ctx.reclaim.retire(node);
     else this.ctx.frames.decRef(node);
   }
 }

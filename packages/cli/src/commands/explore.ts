@@ -116,7 +116,7 @@ export function describeResult(result: ExploreResult, settings: string, again: s
     `last ${f.trace.length} switches (the step each CPU was given, oldest first):`,
     ...f.trace.map(
       (s) =>
-        `  #${s.step} CPU ${s.cpu} ${s.point}${s.point === 'start' ? '' : ` node ${s.pfn}`}${s.va !== 0 ? ` at ${hex(s.va)}` : ''}  [op ${s.op}]`,
+        `  #${s.step} CPU ${s.cpu} ${s.point}${s.point === 'start' || s.point === 'grace-wait' ? '' : ` node ${s.pfn}`}${s.va !== 0 ? ` at ${hex(s.va)}` : ''}  [op ${s.op}]`,
     ),
     'node locks held:',
     ...(f.locks.length > 0 ? f.locks.map((l) => `  ${l}`) : ['  none']),
@@ -162,7 +162,10 @@ throws (a lock-check failure in debug mode, a page that appeared under its curso
 Planted bugs, to see the explorer catch a broken protocol:
   no-stray-check    subtree cursors skip the stray check after locking their guard node
   recycle-no-stray  the recycle plugin detaches empty nodes without marking them stray
-Both need --protocol subtree --recycle to matter.
+  free-at-once      the recycle plugin frees a detached node at once, without the grace
+                    period that waits for lock-free walkers
+  link-before-lock  subtree cursors link a new node into its parent before locking it
+All but link-before-lock need --protocol subtree --recycle to matter.
 
 Examples:
   mmkit explore --protocol hoh --cpus 3 --schedules 500

@@ -36,6 +36,12 @@ export const PFN = 2;
 export const OP = 3;
 /** Pending switch point of a CPU that has not taken its first step. */
 export const POINT_START = -1;
+/**
+ * Pending step of a CPU whose program is done and that waits for the grace period of the
+ * nodes it retired (other CPUs' lock-free walkers are still alive). Such a CPU runs only
+ * when no other CPU can.
+ */
+export const POINT_GRACE = -2;
 
 /** Per-CPU `Float64`s: the pending step's address, the running operation's range. */
 export const VA = 0;

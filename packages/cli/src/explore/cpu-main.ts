@@ -14,6 +14,7 @@ import {
   OP_START,
   PFN,
   POINT,
+  POINT_GRACE,
   POINT_START,
   QUIT,
   READY,
@@ -40,16 +41,32 @@ const me = data.cpu;
 plantedBugs.skipStrayCheck = data.plant === 'no-stray-check';
 plantedBugs.recycleWithoutStray = data.plant === 'recycle-no-stray';
 plantedBugs.linkBeforeLock = data.plant === 'link-before-lock';
+plantedBugs.freeAtOnce = data.plant === 'free-at-once';
 const kernel = parallelKernel(data.spec, data.state);
 const page = kernel.consts.basePageSize;
 
-setSwitchProbe((point, pfn, va) => {
+/** Pauses before step `point` (a `SWITCH_*` or `POINT_GRACE`) until the scheduler picks this CPU. */
+function pause(point: number, pfn: number, va: number): void {
   control.setCpuWord(me, POINT, point);
   control.setCpuWord(me, PFN, pfn);
   control.setCpuF64(me, VA, va);
   control.handTurn(SCHEDULER);
   control.waitTurn(me);
-});
+}
+setSwitchProbe(pause);
+
+/**
+ * The end of a CPU's program, as a worker that stops: the nodes it retired are freed once
+ * every other CPU's walker that started before the retire has gone (it pauses at
+ * `POINT_GRACE` until then), and its cache of free frames goes back to the shared
+ * allocator. So the scheduler's end-of-schedule checks see every frame, and the next
+ * schedule (after the snapshot is restored) starts with nothing held in this view.
+ */
+function finishProgram(): void {
+  const reclaim = kernel.ctx.reclaim;
+  while (reclaim.reclaim() !== 0) pause(POINT_GRACE, 0, 0);
+  kernel.frames.flushCaches();
+}
 
 control.bump(READY);
 let go = 0;
@@ -80,6 +97,7 @@ for (;;) {
       runOps(kernel, table, [ops[i]], counters);
       control.setCpuF64(me, OP_END, ops[i].va);
     }
+    finishProgram();
     report = { counters };
   } catch (e) {
     report = { counters, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };

@@ -4,7 +4,12 @@ import type { WorkerCounters } from '../parallel/ops.ts';
 import type { ParallelKernelSpec } from '../parallel/spec.ts';
 
 /** Planted protocol bugs the explorer can switch on (fault injection, see `plantedBugs`). */
-export const PLANTED_BUGS = ['no-stray-check', 'recycle-no-stray', 'link-before-lock'] as const;
+export const PLANTED_BUGS = [
+  'no-stray-check',
+  'recycle-no-stray',
+  'link-before-lock',
+  'free-at-once',
+] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
 /** What the scheduler hands a simulated CPU's worker thread. */

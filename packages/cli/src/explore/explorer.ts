@@ -20,6 +20,7 @@ import {
   OP,
   PFN,
   POINT,
+  POINT_GRACE,
   POINT_START,
   QUIT,
   READY,
@@ -269,12 +270,16 @@ function runSchedule(
   }
   const strategy = strategyOf(seed);
   const picker = new Picker(strategy, seed, nrCpus, nrCpus * nrOps * 40);
+  // Paused CPUs that can make progress; those in an operation (also the ones that would
+  // fail a try-lock); all of them, grace waiters included.
   const eligible: number[] = [];
+  const working: number[] = [];
   const waiting: number[] = [];
   for (;;) {
     run.violation = checker.check(root);
     if (run.violation !== null) return run;
     eligible.length = 0;
+    working.length = 0;
     waiting.length = 0;
     for (let cpu = 0; cpu < nrCpus; cpu++) {
       const state = control.cpuWord(cpu, STATE);
@@ -287,6 +292,8 @@ function runSchedule(
       }
       if (state !== CPU_PAUSED) continue;
       waiting.push(cpu);
+      if (control.cpuWord(cpu, POINT) === POINT_GRACE) continue;
+      working.push(cpu);
       if (!aboutToFailTryLock(kernel, control, cpu)) eligible.push(cpu);
     }
     if (waiting.length === 0) break;
@@ -294,7 +301,7 @@ function runSchedule(
       run.violation = { kind: 'stuck', message: `no end after ${maxSteps} switches (a livelock?)` };
       return run;
     }
-    const cpu = picker.pick(eligible.length > 0 ? eligible : waiting);
+    const cpu = picker.pick(eligible.length > 0 ? eligible : working.length > 0 ? working : waiting);
     run.trace.push(pendingStep(control, programs, cpu, run.steps));
     if (run.trace.length > 4 * TRACE_KEPT) run.trace.splice(0, run.trace.length - TRACE_KEPT);
     run.steps++;
@@ -336,7 +343,7 @@ function pendingStep(
   return {
     step,
     cpu,
-    point: point === POINT_START ? 'start' : SWITCH_POINT_NAMES[point],
+    point: point === POINT_START ? 'start' : point === POINT_GRACE ? 'grace-wait' : SWITCH_POINT_NAMES[point],
     pfn: control.cpuWord(cpu, PFN),
     va: control.cpuF64(cpu, VA),
     op: `${opIndex}: ${describeOp(programs[cpu][opIndex])}`,

@@ -46,6 +46,14 @@ export function setSwitchProbe(probe: SwitchProbe | null): void {
  * - `recycleWithoutStray`: the `recycle` plugin detaches and frees an empty node without
  *   marking it `stray`;
  * - `linkBeforeLock`: a `subtree` cursor links a node it made into its parent before
- *   locking it (so a lock-free walker can take the new node first).
+ *   locking it (so a lock-free walker can take the new node first);
+ * - `freeAtOnce`: under `subtree` the `recycle` plugin frees a node it detached at once
+ *   instead of retiring it for a grace period (`NodeReclaim`), so its frame can be
+ *   allocated again while a lock-free walker still holds its address.
  */
-export const plantedBugs = { skipStrayCheck: false, recycleWithoutStray: false, linkBeforeLock: false };
+export const plantedBugs = {
+  skipStrayCheck: false,
+  recycleWithoutStray: false,
+  linkBeforeLock: false,
+  freeAtOnce: false,
+};
