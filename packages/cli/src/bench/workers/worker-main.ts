@@ -62,6 +62,11 @@ for (;;) {
       table = PageTable.attach(kernel.ctx, Atomics.load(ctl, CTL_ROOT), false);
     }
     runOps(kernel, table, data.plans[phase], counters);
+    // As the contention workers do before they reply: nodes this view retired are freed
+    // once no other worker's cursor can hold their address, and its cached free frames go
+    // back to the shared allocator, so that the main thread's check() after the phase is exact.
+    kernel.ctx.reclaim.synchronize();
+    kernel.frames.flushCaches();
     publishCounters(counts, data.index, counters);
   } catch (e) {
     report(e);
