@@ -3,8 +3,7 @@ import {
   type LinuxSyscalls,
   type LockModeStats,
   nodesPerLevel,
-  RSS_ANON,
-  RSS_FILE,
+  rssByProcess,
 } from '@mmkit/core';
 import { formatBytes } from '../units.ts';
 import type { RunConfig } from './config.ts';
@@ -66,11 +65,7 @@ export function summarize(
     threads: threaded?.summary() ?? null,
     framesByType: kernel.frames.usageByType(),
     pageTableNodesPerLevel: Object.fromEntries(levels.slice(1).map((n, i) => [`L${i + 1}`, n])),
-    rssPages: sys.procs.live.map((p) => ({
-      pid: p.pid,
-      anon: p.vmar.rss[RSS_ANON],
-      file: p.vmar.rss[RSS_FILE],
-    })),
+    rssPages: rssByProcess(sys.procs),
     pageCache: {
       loads: stats.pageCacheLoads,
       removals: stats.pageCacheRemovals,

@@ -6,6 +6,7 @@ import {
   mappingTableOf,
   PROT_READ,
   PROT_WRITE,
+  rssByProcess,
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, KERNEL_CONFIGS, testKernel } from '../support/configs.ts';
@@ -102,6 +103,30 @@ describe.each(KERNEL_CONFIGS)('control plane entities ($name)', (config) => {
     c.Process.pid[eid] = pid;
     expectClean(k);
     expect(sys.exit(pid)).toBe(0);
+    expectClean(k);
+  });
+});
+
+describe('rssByProcess (a system over the process entities)', () => {
+  it('gives each live process its RSS, in pid order, and misses a process whose entity is gone', () => {
+    const k = testKernel(KERNEL_CONFIGS[0]);
+    const sys = new LinuxSyscalls(k);
+    const a = sys.spawn();
+    const va = sys.mmap(a, 0, 3 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+    expect(sys.writeMemory(a, va, new Uint8Array(3 * PAGE).fill(1))).toBe(0);
+    const b = sys.fork(a);
+    expect(sys.writeMemory(b, va, new Uint8Array([2]))).toBe(0);
+    expect(rssByProcess(sys.procs)).toEqual([
+      { pid: a, anon: 3, file: 0 },
+      { pid: b, anon: 3, file: 0 },
+    ]);
+    k.control.removeProcess(b);
+    expect(rssByProcess(sys.procs).map((r) => r.pid)).toEqual([a]);
+    expect(k.check().map((v) => v.message)).toContain(`pid ${b} has no entity`);
+    k.control.addProcess(b);
+    expectClean(k);
+    expect(sys.exit(a)).toBe(0);
+    expect(sys.exit(b)).toBe(0);
     expectClean(k);
   });
 });
