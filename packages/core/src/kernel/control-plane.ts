@@ -12,16 +12,18 @@ import { MmError } from '../errors.ts';
 import type { Violation } from './check.ts';
 
 /**
- * The control plane of one kernel as bitecs entities: processes and the VMOs mappings refer
- * to. Frames and page-table nodes stay pfn-indexed columns and mappings stay ids of the
- * `MappingTable` (an entity each would cost more than the operation that makes it); a
- * process's entity is found from its pid and a VMO's from its id in the `VmoTable`.
+ * The control plane of one kernel as bitecs entities: processes, files and the VMOs mappings
+ * refer to. Frames and page-table nodes stay pfn-indexed columns and mappings stay ids of
+ * the `MappingTable` (an entity each would cost more than the operation that makes it); a
+ * process's entity is found from its pid and a VMO's from its id in the `VmoTable`; a file
+ * keeps its own entity (the page cache's `PageMap.entity`).
  *
  * Components are created per control plane (bitecs keeps component data in the component
  * objects), so two kernels share nothing. Tags are empty components that queries find:
- * `Threaded` (a process with more than one live thread) and `Dirty` (a VMO holding pages
- * newer than its backing store). The owners of the facts (the process table, a VMO) set
- * the tags when the fact changes; their `check()` compares the tag with the fact.
+ * `Threaded` (a process with more than one live thread), `Dirty` (a file with pages marked
+ * dirty) and `UnderRemoval` (a file whose pages a removal is taking out of the cache). The
+ * owners of the facts (the process table, a page map) set the tags when the fact changes;
+ * their `check()` compares the tag with the fact.
  *
  * Invariants: `byPid` and `byVmoId` hold exactly the live process and VMO entities, each
  * carrying the matching `Process.pid` or `Vmo.id` value.
@@ -31,10 +33,14 @@ export class ControlPlane {
   readonly Process = { pid: [] as number[] };
   /** VMO entities: `id[eid]` is the VMO's id in the mapping table's `VmoTable`. */
   readonly Vmo = { id: [] as number[] };
+  /** File entities: `name[eid]`. */
+  readonly File = { name: [] as string[] };
   /** Tag: a process with more than one live thread. */
   readonly Threaded = {};
-  /** Tag: a VMO with pages newer than its backing store. */
+  /** Tag: a file with pages marked dirty (newer than its backing store). */
   readonly Dirty = {};
+  /** Tag: a file a page-cache removal is running on. */
+  readonly UnderRemoval = {};
   private readonly byPid = new Map<number, number>();
   private readonly byVmoId = new Map<number, number>();
 
@@ -96,6 +102,21 @@ export class ControlPlane {
     return this.byVmoId.get(id) ?? -1;
   }
 
+  /** Makes the entity of a new file named `name`. */
+  addFile(name: string): number {
+    const eid = addEntity(this.world);
+    addComponent(this.world, eid, this.File);
+    this.File.name[eid] = name;
+    return eid;
+  }
+
+  /** Removes the entity `eid` of a file that is gone. */
+  removeFile(eid: number): void {
+    if (!hasComponent(this.world, eid, this.File))
+      throw new MmError('InvalidArgument', `entity ${eid} is not a file`);
+    removeEntity(this.world, eid);
+  }
+
   /** Sets (`on`) or clears tag `tag` of entity `eid`. */
   setTag(eid: number, tag: object, on: boolean): void {
     if (on) addComponent(this.world, eid, tag);
@@ -116,9 +137,14 @@ export class ControlPlane {
     return query(this.world, [this.Vmo]);
   }
 
-  /** VMO entities tagged `Dirty`. */
-  dirtyVmos(): QueryResult {
-    return query(this.world, [this.Vmo, this.Dirty]);
+  /** Live file entities. */
+  files(): QueryResult {
+    return query(this.world, [this.File]);
+  }
+
+  /** File entities tagged `Dirty`. */
+  dirtyFiles(): QueryResult {
+    return query(this.world, [this.File, this.Dirty]);
   }
 
   /** Process entities tagged `Threaded`. */
