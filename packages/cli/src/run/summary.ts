@@ -1,4 +1,5 @@
 import {
+  dirtyFileNames,
   type Kernel,
   type LinuxSyscalls,
   type LockModeStats,
@@ -26,7 +27,8 @@ export interface RunSummary {
   framesByType: Record<string, number>;
   pageTableNodesPerLevel: Record<string, number>;
   rssPages: { pid: number; anon: number; file: number }[];
-  pageCache: { loads: number; removals: number; writebacks: number };
+  /** Page-cache counters, and the files that end the run holding pages marked dirty. */
+  pageCache: { loads: number; removals: number; writebacks: number; dirtyFiles: string[] };
   seconds: number;
   check: { ok: boolean; violations: string[] };
   afterExit: {
@@ -70,6 +72,7 @@ export function summarize(
       loads: stats.pageCacheLoads,
       removals: stats.pageCacheRemovals,
       writebacks: stats.pageCacheWritebacks,
+      dirtyFiles: dirtyFileNames(kernel.control),
     },
     seconds,
     check: { ok: violations.length === 0, violations: violations.slice(0, 20) },
@@ -175,7 +178,7 @@ export function formatSummary(s: RunSummary): string {
     line('RSS (pages)', rss || 'no live process'),
     line(
       'page cache',
-      `loads ${s.pageCache.loads}, removals ${s.pageCache.removals}, writebacks ${s.pageCache.writebacks}`,
+      `loads ${s.pageCache.loads}, removals ${s.pageCache.removals}, writebacks ${s.pageCache.writebacks}, dirty files ${s.pageCache.dirtyFiles.length}`,
     ),
     line(
       'time',

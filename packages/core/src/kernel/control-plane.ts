@@ -176,3 +176,12 @@ export class ControlPlane {
     return out;
   }
 }
+
+/**
+ * A system over the `Dirty` query: the names of the files holding pages marked dirty
+ * (`PG_DIRTY`: written by `pwrite`, or through a mapping whose PTE dirty bit was taken at
+ * munmap or msync), sorted. A page dirty only in a live PTE is not counted until then.
+ */
+export function dirtyFileNames(control: ControlPlane): string[] {
+  return Array.from(control.dirtyFiles(), (eid) => control.File.name[eid]).sort();
+}
