@@ -82,6 +82,7 @@ export {
 } from './frame/phys-memory.ts';
 export { REF_COUNT_MAX, REF_COUNT_UNUSED } from './frame/ref-count.ts';
 export type { Violation } from './kernel/check.ts';
+export { ControlPlane, dirtyFileNames } from './kernel/control-plane.ts';
 export { dumpPageTable, type MappingRun, mappingRuns, nodesPerLevel } from './kernel/dump.ts';
 export { type FaultAccess, type FaultKind, KernelEventBus, type KernelEvents } from './kernel/events.ts';
 export {
@@ -154,8 +155,10 @@ export {
   madviseLock,
   type OpLock,
   Process,
+  type ProcessRss,
   ProcessTable,
   type ProcessTableConfig,
+  rssByProcess,
   Thread,
   type ThreadHost,
   type ThreadOp,

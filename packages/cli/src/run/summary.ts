@@ -1,10 +1,10 @@
 import {
+  dirtyFileNames,
   type Kernel,
   type LinuxSyscalls,
   type LockModeStats,
   nodesPerLevel,
-  RSS_ANON,
-  RSS_FILE,
+  rssByProcess,
 } from '@mmkit/core';
 import { formatBytes } from '../units.ts';
 import type { RunConfig } from './config.ts';
@@ -27,7 +27,8 @@ export interface RunSummary {
   framesByType: Record<string, number>;
   pageTableNodesPerLevel: Record<string, number>;
   rssPages: { pid: number; anon: number; file: number }[];
-  pageCache: { loads: number; removals: number; writebacks: number };
+  /** Page-cache counters, and the files that end the run holding pages marked dirty. */
+  pageCache: { loads: number; removals: number; writebacks: number; dirtyFiles: string[] };
   seconds: number;
   check: { ok: boolean; violations: string[] };
   afterExit: {
@@ -66,15 +67,12 @@ export function summarize(
     threads: threaded?.summary() ?? null,
     framesByType: kernel.frames.usageByType(),
     pageTableNodesPerLevel: Object.fromEntries(levels.slice(1).map((n, i) => [`L${i + 1}`, n])),
-    rssPages: sys.procs.live.map((p) => ({
-      pid: p.pid,
-      anon: p.vmar.rss[RSS_ANON],
-      file: p.vmar.rss[RSS_FILE],
-    })),
+    rssPages: rssByProcess(sys.procs),
     pageCache: {
       loads: stats.pageCacheLoads,
       removals: stats.pageCacheRemovals,
       writebacks: stats.pageCacheWritebacks,
+      dirtyFiles: dirtyFileNames(kernel.control),
     },
     seconds,
     check: { ok: violations.length === 0, violations: violations.slice(0, 20) },
@@ -180,7 +178,7 @@ export function formatSummary(s: RunSummary): string {
     line('RSS (pages)', rss || 'no live process'),
     line(
       'page cache',
-      `loads ${s.pageCache.loads}, removals ${s.pageCache.removals}, writebacks ${s.pageCache.writebacks}`,
+      `loads ${s.pageCache.loads}, removals ${s.pageCache.removals}, writebacks ${s.pageCache.writebacks}, dirty files ${s.pageCache.dirtyFiles.length}`,
     ),
     line(
       'time',

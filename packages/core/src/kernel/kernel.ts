@@ -20,6 +20,7 @@ import { PageTable } from '../page-table/page-table.ts';
 import type { TlbConfig } from '../tlb/config.ts';
 import type { Tlb } from '../tlb/tlb.ts';
 import { checkPhysical, type Violation } from './check.ts';
+import { ControlPlane } from './control-plane.ts';
 import { KernelEventBus } from './events.ts';
 import type { KernelHookTable } from './hooks.ts';
 import { type KernelPlugin, PluginDriver, PluginError, type PluginSpec } from './plugin.ts';
@@ -142,6 +143,8 @@ export class Kernel {
   readonly tlb: Tlb;
   readonly world = createWorld();
   private readonly components = createComponents();
+  /** Processes and VMOs as entities of `world`, with their tags. */
+  readonly control = new ControlPlane(this.world);
   /** The kernel's typed event bus. */
   readonly events = new KernelEventBus();
   /** The installed plugins and their hooks. */
@@ -353,6 +356,7 @@ export class Kernel {
   check(): Violation[] {
     const out = checkPhysical(this.ctx, this.kernelPageTable, this.userPageTables());
     out.push(...this.tlb.check(this.ctx));
+    out.push(...this.control.check());
     for (const checker of this.checkers) out.push(...checker());
     out.push(...this.plugins.collectViolations());
     return out;

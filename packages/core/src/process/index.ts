@@ -2,6 +2,7 @@ export { eagerFork, type ForkStrategy } from './fork-strategy.ts';
 export { type LockMode, type LockModeStats, MAX_READERS_WAKEUP, MmapLock } from './mmap-lock.ts';
 export { Process } from './process.ts';
 export { ProcessTable, type ProcessTableConfig } from './process-table.ts';
+export { type ProcessRss, rssByProcess } from './rss-system.ts';
 export { Thread } from './thread.ts';
 export {
   accessFaults,

@@ -27,6 +27,10 @@ export interface ProcessTableConfig {
  * process with its last; `exit` (Linux's `exit_group`) ends every thread at once. Ending a
  * process clears its VMAR (dropping every mapping, page and VMO reference) and destroys its
  * page table, so once every process has exited only the kernel's own frames remain in use.
+ *
+ * Each live process is an entity of the kernel's control plane (`kernel.control`, found by
+ * pid), made by `spawn` and removed by `exit`, tagged `Threaded` exactly while it has more
+ * than one live thread.
  */
 export class ProcessTable {
   private readonly procs = new Map<number, Process>();
@@ -79,6 +83,7 @@ export class ProcessTable {
     p.vmar.owner = p.pid;
     p.vmar.space.owner = p.pid;
     this.procs.set(p.pid, p);
+    this.kernel.control.addProcess(p.pid);
     this.addThread(p, p.pid);
     return p;
   }
@@ -97,6 +102,7 @@ export class ProcessTable {
     const t = new Thread(tid, p.pid, (p.vmar.space.tlbSpace.homeCpu + p.nrThreadsCreated++) % cpus);
     p.threads.set(tid, t);
     this.threadsByTid.set(tid, t);
+    this.tagThreaded(p);
     return t;
   }
 
@@ -110,6 +116,13 @@ export class ProcessTable {
     p.threads.delete(tid);
     this.threadsByTid.delete(tid);
     if (p.threads.size === 0) this.exit(p.pid);
+    else this.tagThreaded(p);
+  }
+
+  /** Keeps the `Threaded` tag of `p`'s entity equal to "more than one live thread". */
+  private tagThreaded(p: Process): void {
+    const control = this.kernel.control;
+    control.setTag(control.processEntity(p.pid), control.Threaded, p.threads.size > 1);
   }
 
   /**
@@ -143,6 +156,7 @@ export class ProcessTable {
     p.vmar.clear();
     p.vmar.space.destroy();
     this.procs.delete(pid);
+    this.kernel.control.removeProcess(pid);
   }
 
   /**
@@ -150,7 +164,9 @@ export class ProcessTable {
    * thread and every thread a live process that lists it; that each VMO's reference count
    * and its entry in the mapping table's VMO table equal the number of mappings, over all
    * processes, that map it; and that the kernel's mapping table holds no mapping outside
-   * the processes' VMARs (none leaked).
+   * the processes' VMARs (none leaked); that the control plane has an entity for exactly
+   * the live processes, tagged `Threaded` exactly when they have more than one thread, and
+   * one for exactly the VMOs with an id.
    */
   check(): Violation[] {
     const out: Violation[] = [];
@@ -158,7 +174,20 @@ export class ProcessTable {
     let nrMappings = 0;
     let nrThreads = 0;
     let maps: MappingTable | undefined;
+    const control = this.kernel.control;
+    if (control.processes().length !== this.procs.size)
+      out.push({
+        kind: 'entity',
+        message: `${control.processes().length} process entities for ${this.procs.size} live processes`,
+      });
     for (const p of this.procs.values()) {
+      const eid = control.processEntityOrNull(p.pid);
+      if (eid < 0) out.push({ kind: 'entity', message: `pid ${p.pid} has no entity` });
+      else if (control.hasTag(eid, control.Threaded) !== p.threads.size > 1)
+        out.push({
+          kind: 'entity',
+          message: `pid ${p.pid} has ${p.threads.size} threads but is ${control.hasTag(eid, control.Threaded) ? '' : 'not '}tagged Threaded`,
+        });
       out.push(...checkVmar(p.vmar, `pid ${p.pid}`));
       out.push(...p.mmapLock.check(`pid ${p.pid}`));
       if (p.threads.size === 0) out.push({ kind: 'thread', message: `pid ${p.pid} is live with no thread` });
@@ -192,6 +221,13 @@ export class ProcessTable {
       out.push({
         kind: 'mapping-leak',
         message: `the mapping table holds ${maps.nrLive} mappings, the processes ${nrMappings}`,
+      });
+    for (const [id] of users)
+      if (control.vmoEntityOrNull(id) < 0) out.push({ kind: 'entity', message: `VMO ${id} has no entity` });
+    if (control.vmos().length !== maps.vmos.size)
+      out.push({
+        kind: 'entity',
+        message: `${control.vmos().length} VMO entities for ${maps.vmos.size} VMOs with an id`,
       });
     if (maps.vmos.size !== users.size)
       out.push({

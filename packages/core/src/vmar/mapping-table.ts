@@ -53,16 +53,17 @@ const INITIAL_CAPACITY = 256;
 export class MappingTable {
   readonly store: MappingStore;
   /** The VMOs mappings refer to (the `vmo` field is an id there). */
-  readonly vmos = new VmoTable();
+  readonly vmos: VmoTable;
   private live: Uint8Array;
   private freeIds: Int32Array;
   private nrFree = 0;
   private liveCount = 0;
 
   constructor(
-    kernel: Pick<Kernel, 'layout'>,
+    kernel: Pick<Kernel, 'layout'> & Partial<Pick<Kernel, 'control'>>,
     readonly pageSize: number,
   ) {
+    this.vmos = new VmoTable(kernel.control);
     this.store = createStore(kernel.layout, MAPPING_SCHEMA, INITIAL_CAPACITY);
     this.live = new Uint8Array(INITIAL_CAPACITY);
     this.freeIds = new Int32Array(INITIAL_CAPACITY);

@@ -1,4 +1,5 @@
 import { MmError } from '../errors.ts';
+import type { ControlPlane } from '../kernel/control-plane.ts';
 import type { Vmo } from './vmo.ts';
 
 /**
@@ -9,12 +10,16 @@ import type { Vmo } from './vmo.ts';
  * Invariant: a VMO has an id exactly while at least one mapping refers to it, and
  * `users[id]` counts those mappings (`ref` on each mapping's creation, `unref` on its
  * disposal; the VMO's own reference count is the mapping's business, not the table's).
+ * With a control plane, a VMO is an entity of it exactly while it has an id (created with
+ * the id, removed when the last mapping lets it go), found by `control.vmoEntity(id)`.
  */
 export class VmoTable {
   private readonly objects: (Vmo | null)[] = [];
   private readonly users: number[] = [];
   private readonly ids = new Map<Vmo, number>();
   private readonly free: number[] = [];
+
+  constructor(private readonly control?: ControlPlane) {}
 
   /** Number of VMOs with an id. */
   get size(): number {
@@ -29,6 +34,7 @@ export class VmoTable {
       this.objects[id] = vmo;
       this.users[id] = 0;
       this.ids.set(vmo, id);
+      this.control?.addVmo(id);
     }
     this.users[id]++;
     return id;
@@ -48,6 +54,7 @@ export class VmoTable {
     this.objects[id] = null;
     this.ids.delete(vmo);
     this.free.push(id);
+    this.control?.removeVmo(id);
   }
 
   /** The VMO of `id` (-1: null, anonymous memory). */

@@ -9,6 +9,7 @@ import {
   PROP_W,
   PROP_X,
   QUERY_MAPPED,
+  type Violation,
   type Vmar,
   type VmSpace,
 } from '@mmkit/core';
@@ -147,6 +148,13 @@ export class PageMap {
   private readonly freeSlots = new SlotList();
   private nrSlots = 0;
   private removing = false;
+  /** Slots in the map with `PG_DIRTY` set. */
+  private nrDirty = 0;
+  /**
+   * The file's entity in the kernel's control plane (-1 once destroyed): tagged `Dirty`
+   * exactly while `nrDirty > 0` and `UnderRemoval` exactly while `removing`.
+   */
+  private entityId: number;
   private bytes: number;
   private readonly scratch = new Uint8Array(STORE_PAGE_SIZE);
   /** The reverse map (`pm_vmrs`). */
@@ -164,6 +172,67 @@ export class PageMap {
     this.slots = kernel.createStore(PAGE_SLOT_SCHEMA, INITIAL_SLOTS);
     if (this.page !== STORE_PAGE_SIZE) throw new MmError('InvalidConfig', 'the page cache needs 4 KiB pages');
     this.bytes = store.size;
+    this.entityId = kernel.control.addFile(name);
+  }
+
+  /** The file's entity in the kernel's control plane, or -1 once the map is destroyed. */
+  get entity(): number {
+    return this.entityId;
+  }
+
+  /** Pages in the map marked `PG_DIRTY`. */
+  get nrDirtyPages(): number {
+    return this.nrDirty;
+  }
+
+  /** Every write of a slot's flags goes here: keeps `nrDirty` and the `Dirty` tag exact. */
+  private setFlags(s: number, flags: number): void {
+    const was = this.slots.flags(s) & PG_DIRTY;
+    this.slots.setFlags(s, flags);
+    if ((flags & PG_DIRTY) === was) return;
+    this.nrDirty += was === 0 ? 1 : -1;
+    if (this.nrDirty <= 1) this.tag(this.kernel.control.Dirty, this.nrDirty > 0);
+  }
+
+  /** Starts or ends a removal: `removing` and the `UnderRemoval` tag. */
+  private setRemoving(on: boolean): void {
+    this.removing = on;
+    this.tag(this.kernel.control.UnderRemoval, on);
+  }
+
+  private tag(tag: object, on: boolean): void {
+    if (this.entityId >= 0) this.kernel.control.setTag(this.entityId, tag, on);
+  }
+
+  /**
+   * The dirty count and the entity's tags agree with the slots: `nrDirty` is the number
+   * of cached pages marked `PG_DIRTY`, `Dirty` is set exactly when it is not 0 and
+   * `UnderRemoval` exactly while a removal runs.
+   */
+  check(): Violation[] {
+    const out: Violation[] = [];
+    const l = new SlotList();
+    this.tree.all(l);
+    let dirty = 0;
+    for (let k = 0; k < l.n; k++) if (this.slots.flags(l.buf[k]) & PG_DIRTY) dirty++;
+    if (dirty !== this.nrDirty)
+      out.push({
+        kind: 'page-cache',
+        message: `${this.name} has ${dirty} dirty pages but counts ${this.nrDirty}`,
+      });
+    if (this.entityId < 0) return out;
+    const control = this.kernel.control;
+    if (control.hasTag(this.entityId, control.Dirty) !== dirty > 0)
+      out.push({
+        kind: 'entity',
+        message: `${this.name} has ${dirty} dirty pages but is ${dirty > 0 ? 'not ' : ''}tagged Dirty`,
+      });
+    if (control.hasTag(this.entityId, control.UnderRemoval) !== this.removing)
+      out.push({
+        kind: 'entity',
+        message: `${this.name} is ${this.removing ? '' : 'not '}being removed but is ${this.removing ? 'not ' : ''}tagged UnderRemoval`,
+      });
+    return out;
   }
 
   // ---- sizes and slots ----
@@ -258,7 +327,7 @@ export class PageMap {
     this.slots.setPfn(s, pfn);
     this.slots.setRefs(s, 1);
     this.slots.setRemoval(s, false);
-    this.slots.setFlags(s, flags);
+    this.setFlags(s, flags);
     this.slots.setIndex(s, index);
     this.tree.set(index, s);
     return s;
@@ -279,12 +348,12 @@ export class PageMap {
       if (this.slots.flags(s) & PG_UPTODATE) return s;
       while (this.slots.flags(s) & PG_LOCKED) yield YIELD_BLOCKED;
       if (this.slots.flags(s) & PG_UPTODATE) return s;
-      this.slots.setFlags(s, this.slots.flags(s) | PG_LOCKED);
+      this.setFlags(s, this.slots.flags(s) | PG_LOCKED);
     }
     try {
       yield YIELD_IO;
     } catch (e) {
-      this.slots.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
+      this.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
       this.putPage(s);
       throw e;
     }
@@ -306,7 +375,7 @@ export class PageMap {
       this.slots.setPfn(s, this.kernel.frames.alloc(FrameType.PageCache));
       this.slots.setRefs(s, 1);
       this.slots.setRemoval(s, false);
-      this.slots.setFlags(s, PG_LOCKED | PG_PAGEMAP);
+      this.setFlags(s, PG_LOCKED | PG_PAGEMAP);
       this.slots.setIndex(s, index);
       this.tree.set(index, s);
     } else {
@@ -318,7 +387,7 @@ export class PageMap {
       }
       if (flags & PG_LOCKED) throw new MmError('CursorBusy', 'a page is locked by a suspended task');
       this.slots.setRefs(s, this.slots.refs(s) + 1);
-      this.slots.setFlags(s, flags | PG_LOCKED);
+      this.setFlags(s, flags | PG_LOCKED);
     }
     this.fillLocked(s);
     return s;
@@ -332,11 +401,11 @@ export class PageMap {
     try {
       this.readPage(s);
     } catch (e) {
-      this.slots.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
+      this.setFlags(s, this.slots.flags(s) & ~PG_LOCKED);
       this.putPage(s);
       throw e;
     }
-    this.slots.setFlags(s, (this.slots.flags(s) | PG_UPTODATE) & ~PG_LOCKED);
+    this.setFlags(s, (this.slots.flags(s) | PG_UPTODATE) & ~PG_LOCKED);
   }
 
   /** `pm_load_page_nowait`: the slot with a reference if the page is cached and up to date, else -1. */
@@ -385,7 +454,7 @@ export class PageMap {
 
   /** Marks a page newer than the store (a `write()` through the cache; the caller holds a slot reference). */
   markDirty(slot: number): void {
-    this.slots.setFlags(slot, this.slots.flags(slot) | PG_DIRTY);
+    this.setFlags(slot, this.slots.flags(slot) | PG_DIRTY);
   }
 
   // ---- reverse map ----
@@ -490,14 +559,13 @@ export class PageMap {
           c.setProp(prop & ~PERM_BITS);
         } else if (mode === WALK_HARVEST || mode === WALK_TAKE_DIRTY) {
           if ((prop & DIRTY) === 0) continue;
-          this.slots.setFlags(s, this.slots.flags(s) | PG_DIRTY);
+          this.setFlags(s, this.slots.flags(s) | PG_DIRTY);
           if (mode === WALK_TAKE_DIRTY) continue;
           c.jump(va);
           c.setProp(prop & ~DIRTY);
         } else {
           if (mode !== WALK_UNMAP_ANY && !marked) continue;
-          if (mode === WALK_DIRTY_UNMAP && prop & DIRTY)
-            this.slots.setFlags(s, this.slots.flags(s) | PG_DIRTY);
+          if (mode === WALK_DIRTY_UNMAP && prop & DIRTY) this.setFlags(s, this.slots.flags(s) | PG_DIRTY);
           c.jump(va);
           c.unmap(page);
           nrUnmapped++;
@@ -572,7 +640,7 @@ export class PageMap {
       return this.removeMarked();
     } finally {
       this.marked.n = 0;
-      this.removing = false;
+      this.setRemoving(false);
     }
   }
 
@@ -596,7 +664,7 @@ export class PageMap {
       return this.removeMarked();
     } finally {
       this.marked.n = 0;
-      this.removing = false;
+      this.setRemoving(false);
     }
   }
 
@@ -606,7 +674,7 @@ export class PageMap {
       throw new MmError('InvalidArgument', `bad page range ${index} + ${nrPages}`);
     }
     if (nrPages === 0 || this.removing) return false;
-    this.removing = true;
+    this.setRemoving(true);
     return true;
   }
 
@@ -630,7 +698,7 @@ export class PageMap {
       if (hasPinned && this.pinnedEnd(this.slots.index(s)) >= 0) continue;
       if (slots.refs(s) !== 0) continue;
       slots.setRemoval(s, true);
-      slots.setFlags(s, slots.flags(s) | PG_REMOVAL);
+      this.setFlags(s, slots.flags(s) | PG_REMOVAL);
       buf[n++] = s;
     }
     marked.n = n;
@@ -665,14 +733,14 @@ export class PageMap {
       const flags = slots.flags(s);
       if ((flags & PG_REMOVAL) === 0) continue;
       if (!slots.removal(s)) {
-        slots.setFlags(s, flags & ~PG_REMOVAL);
+        this.setFlags(s, flags & ~PG_REMOVAL);
         continue;
       }
       if (flags & PG_DIRTY) {
         if (toWrite.length === WRITEBACK_BATCH) break;
         toWrite.push(s);
         // Cleared before the write: a later extra writeback is possible, lost data is not.
-        slots.setFlags(s, flags & ~PG_DIRTY);
+        this.setFlags(s, flags & ~PG_DIRTY);
       }
     }
     return k;
@@ -691,7 +759,7 @@ export class PageMap {
       const s = marked.buf[k];
       if ((this.slots.flags(s) & PG_REMOVAL) === 0) continue;
       if (!this.slots.removal(s)) {
-        this.slots.setFlags(s, this.slots.flags(s) & ~PG_REMOVAL);
+        this.setFlags(s, this.slots.flags(s) & ~PG_REMOVAL);
         continue;
       }
       // A user would have cleared the removal flag, and pass 4 unmapped every PTE.
@@ -711,7 +779,7 @@ export class PageMap {
 
   private freeSlot(index: number, s: number): void {
     this.tree.delete(index);
-    this.slots.setFlags(s, 0);
+    this.setFlags(s, 0);
     this.slots.setPfn(s, -1);
     this.slots.setRemoval(s, false);
     this.freeSlots.push(s);
@@ -739,7 +807,7 @@ export class PageMap {
     for (const i of this.cachedIn(index, end)) {
       const s = this.tree.get(i)!;
       if ((this.slots.flags(s) & PG_DIRTY) === 0) continue;
-      this.slots.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
+      this.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
       this.writePage(s);
       n++;
     }
@@ -782,7 +850,7 @@ export class PageMap {
         const pfn = this.slots.pfn(s);
         if (this.slots.refs(s) !== 0) {
           memory.zeroFrame(pfn);
-          this.slots.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
+          this.setFlags(s, this.slots.flags(s) & ~PG_DIRTY);
           continue;
         }
         this.freeSlot(i, s);
@@ -798,7 +866,8 @@ export class PageMap {
 
   /**
    * Drops every page (`pm_destroy`) once nothing maps the file and nobody holds a page;
-   * dirty pages are discarded (the file is gone). Throws `BadFrameState` otherwise.
+   * dirty pages are discarded (the file is gone) and the file's entity is removed. Throws
+   * `BadFrameState` otherwise.
    */
   destroy(): void {
     if (this.vmrs.length !== 0) throw new MmError('BadFrameState', `${this.name} is still mapped`);
@@ -815,5 +884,7 @@ export class PageMap {
       this.freeSlot(this.slots.index(s), s);
       this.kernel.frames.put(pfn);
     }
+    if (this.entityId >= 0) this.kernel.control.removeFile(this.entityId);
+    this.entityId = -1;
   }
 }

@@ -8,6 +8,7 @@ import {
   KernelToken,
   MmError,
   type PluginSpec,
+  type Violation,
   type Vmo,
 } from '@mmkit/core';
 import { inject, injectable } from 'tsyringe';
@@ -102,6 +103,13 @@ export class PageCachePlugin implements KernelPlugin {
         f.evict(op.offset, op.len);
         return 0;
     }
+  }
+
+  /** Hook: each file's page-map invariants and the tags of its entity (`PageMap.check`). */
+  check(): Violation[] {
+    const out: Violation[] = [];
+    for (const f of this.table.values()) out.push(...f.pm.check());
+    return out;
   }
 
   /** Page-cache counters summed over every file. */
