@@ -19,8 +19,8 @@ import { lockOwner } from './lock.ts';
  *
  * Epochs, in an `Int32Array` shared by every view of the kernel (`SharedArrayBuffer` in
  * shared memory): word 0 is the global epoch (starts at 1, bumped by every retire); word
- * `1 + b` is the epoch at which owner block `b`'s view entered its read side, 0 while it has
- * no reader. A view enters its read side when its first reader (a `subtree` cursor) is
+ * `EPOCH_STRIDE * (1 + b)` is the epoch at which owner block `b`'s view entered its read
+ * side, 0 while it has no reader (one cache line per word). A view enters its read side when its first reader (a `subtree` cursor) is
  * created and leaves it when its last one is dropped. A node retired at epoch `E` (the
  * global epoch just before the bump) is freed when every active word is above `E`: a
  * reader that entered at `E + 1` or later read the global epoch after the PTE was cleared
@@ -36,12 +36,19 @@ import { lockOwner } from './lock.ts';
  * Limits: the epoch is an `Int32`; it would wrap after 2^31 - 1 retires, which is refused
  * (`InvalidArgument`) rather than wrapped.
  */
+/**
+ * Words between two epoch words: each view's word (and the global epoch) sits on a 64-byte
+ * cache line of its own, so that one thread's cursor creation does not take the line the
+ * other threads' cursors write.
+ */
+const EPOCH_STRIDE = 16;
+
 export class NodeReclaim {
   /** `[global epoch, active-since epoch of owner block 0, 1, ...]`. */
   private readonly epochs: Int32Array;
   private readonly shared: boolean;
   /** This view's word in `epochs` (1 + its owner block). */
-  private slot = 1;
+  private slot = EPOCH_STRIDE;
   /** This view's live readers. */
   private nrReaders = 0;
   /** Retired nodes and the epoch each was retired at, oldest first. */
@@ -59,11 +66,11 @@ export class NodeReclaim {
     buffer?: SharedArrayBuffer,
   ) {
     this.shared = buffer !== undefined;
-    this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * (nrBlocks + 1)));
-    if (this.epochs.length !== nrBlocks + 1)
+    this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * EPOCH_STRIDE * (nrBlocks + 1)));
+    if (this.epochs.length !== EPOCH_STRIDE * (nrBlocks + 1))
       throw new MmError(
         'InvalidConfig',
-        `node-reclaim epochs hold ${this.epochs.length - 1} views, not ${nrBlocks}`,
+        `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 1} views, not ${nrBlocks}`,
       );
     // A fresh buffer starts at epoch 1 (0 marks a view without readers); an attached one runs.
     if (buffer === undefined) this.epochs[0] = 1;
@@ -72,7 +79,7 @@ export class NodeReclaim {
 
   /** A buffer for `nrBlocks` views' epochs, to share between views (`SharedKernelState`). */
   static sharedBuffer(nrBlocks: number): SharedArrayBuffer {
-    return new SharedArrayBuffer(4 * (nrBlocks + 1));
+    return new SharedArrayBuffer(4 * EPOCH_STRIDE * (nrBlocks + 1));
   }
 
   /** The shared epochs (shared mode), for another view's constructor. */
@@ -84,7 +91,7 @@ export class NodeReclaim {
   setBlock(block: number): void {
     if (this.nrReaders !== 0)
       throw new MmError('InvalidArgument', 'a reader is alive: the view cannot change blocks');
-    this.slot = 1 + block;
+    this.slot = EPOCH_STRIDE * (1 + block);
   }
 
   /**
@@ -190,7 +197,8 @@ export class NodeReclaim {
   private oldestReader(): number {
     const epochs = this.epochs;
     let oldest = Number.POSITIVE_INFINITY;
-    for (let i = 1; i <= this.nrBlocks; i++) {
+    const end = EPOCH_STRIDE * (this.nrBlocks + 1);
+    for (let i = EPOCH_STRIDE; i < end; i += EPOCH_STRIDE) {
       const e = this.shared ? Atomics.load(epochs, i) : epochs[i];
       if (e !== 0 && e < oldest) oldest = e;
     }
