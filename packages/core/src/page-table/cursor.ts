@@ -1,7 +1,6 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
-import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
 import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
@@ -519,12 +518,12 @@ export class CursorMut {
    * Maps the tracked 4 KiB frame `pfn` at the current address with `prop`, taking one
    * reference to it, and moves forward one page. Throws, changing nothing: `InvalidArgument`
    * for a frame number outside memory or a property the architecture cannot encode,
-   * `BadFrameState` for a frame this table may not map (`checkMappable`), `AlreadyMapped`
+   * `BadFrameState` for a frame this table may not map (`PageTable.checkMappable`), `AlreadyMapped`
    * if the page is mapped.
    */
   map(pfn: number, prop: number): void {
     this.checkAlive();
-    this.checkMappable(pfn);
+    this.pt.checkMappable(pfn);
     const ctx = this.ctx;
     // Encoded before anything changes: a property the architecture rejects throws here.
     const leafProp = prop & ~PROP_AVAIL1;
@@ -568,7 +567,7 @@ export class CursorMut {
     const leafProp = prop & ~PROP_AVAIL1;
     // Everything is checked before anything changes: each frame, the property (encoding the
     // first frame) and the pages.
-    for (let i = 0; i < nrPages; i++) this.checkMappable(firstPfn + i);
+    for (let i = 0; i < nrPages; i++) this.pt.checkMappable(firstPfn + i);
     codec.leafLo(firstPfn, leafProp, 1);
     if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapRun over mapped pages');
     const meta = ctx.meta;
@@ -593,22 +592,6 @@ export class CursorMut {
       }
       meta.setNrChildren(node, meta.nrChildren(node) + count);
       this.advancePast(va + (count - 1) * size);
-    }
-  }
-
-  /**
-   * Throws unless `pfn` is a frame of this memory that this table may map: in a user page
-   * table only data and page-cache frames (`isUserMappableType`), never a page-table node,
-   * a metadata page or the kernel's own memory; in the kernel page table any frame in use.
-   */
-  private checkMappable(pfn: number): void {
-    this.ctx.frames.checkPfn(pfn);
-    const type = this.ctx.meta.type(pfn);
-    if (this.pt.isKernel ? type === FrameType.Free : !isUserMappableType(type)) {
-      fail(
-        'BadFrameState',
-        `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${this.pt.isKernel ? 'by the kernel' : 'as a user page'}`,
-      );
     }
   }
 

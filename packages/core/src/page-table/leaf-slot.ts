@@ -1,7 +1,6 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
 import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
-import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import type { CursorMut } from './cursor.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
@@ -277,7 +276,7 @@ export class LeafSlot {
 
   private mapTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
-    this.checkMappable(pfn);
+    this.pt.checkMappable(pfn);
     if (fresh) checkFresh(this.ctx, pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
@@ -331,7 +330,7 @@ export class LeafSlot {
 
   private replaceTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
-    this.checkMappable(pfn);
+    this.pt.checkMappable(pfn);
     if (fresh) checkFresh(this.ctx, pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
@@ -358,19 +357,6 @@ export class LeafSlot {
     if (this.state === 0) fail('InvalidArgument', 'the leaf slot is not locked');
     if (this.ctx.debug && lockOwner(this.ctx.meta, this.lockPfn) !== this.owner)
       throw new MmError('LockNotHeld', `PTE write to node ${this.node} without holding its lock`);
-  }
-
-  /** As `CursorMut`'s: only data and page-cache frames in a user table, any frame in use in the kernel's. */
-  private checkMappable(pfn: number): void {
-    const ctx = this.ctx;
-    ctx.frames.checkPfn(pfn);
-    const type = ctx.meta.type(pfn);
-    const isKernel = this.pt.isKernel;
-    if (isKernel ? type === FrameType.Free : !isUserMappableType(type))
-      fail(
-        'BadFrameState',
-        `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${isKernel ? 'by the kernel' : 'as a user page'}`,
-      );
   }
 }
 

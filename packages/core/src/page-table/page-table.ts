@@ -1,5 +1,6 @@
 import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
+import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { Cursor, CursorMut, isAligned } from './cursor.ts';
 import { LeafSlot } from './leaf-slot.ts';
@@ -38,6 +39,22 @@ export class PageTable {
     const half = consts.userRootEntries * ctx.sizes[consts.nrLevels];
     this.lower = isKernel ? half : 0;
     this.upper = isKernel ? ctx.sizes[consts.nrLevels + 1] : half;
+  }
+
+  /**
+   * Throws unless `pfn` is a frame of this memory that this table may map: in a user page
+   * table only data and page-cache frames (`isUserMappableType`), never a page-table node,
+   * a metadata page or the kernel's own memory; in the kernel page table any frame in use.
+   */
+  checkMappable(pfn: number): void {
+    this.ctx.frames.checkPfn(pfn);
+    const type = this.ctx.meta.type(pfn);
+    if (this.isKernel ? type === FrameType.Free : !isUserMappableType(type)) {
+      fail(
+        'BadFrameState',
+        `frame ${pfn} (${FRAME_TYPE_NAMES[type]}) may not be mapped ${this.isKernel ? 'by the kernel' : 'as a user page'}`,
+      );
+    }
   }
 
   /** Creates the kernel page table with its shared second-level nodes. */
