@@ -12,6 +12,7 @@ import {
 } from '@mmkit/core/internal';
 import type { ParallelOp } from '../parallel/ops.ts';
 import { type ParallelKernelSpec, parallelKernel } from '../parallel/spec.ts';
+import { workerBundle } from '../worker-bundle.ts';
 import {
   CPU_FAILED,
   CPU_PAUSED,
@@ -194,6 +195,7 @@ async function startCpus(
   nrOps: number,
   plant: PlantedBug | null,
 ): Promise<Cpus> {
+  const entry = workerBundle(new URL('./cpu-main.ts', import.meta.url));
   const workers: Worker[] = [];
   const ports: MessagePort[] = [];
   let failed: Error | null = null;
@@ -209,7 +211,7 @@ async function startCpus(
       control: control.buffers,
       port: channel.port2,
     };
-    const worker = new Worker(new URL('./cpu.mjs', import.meta.url), {
+    const worker = new Worker(entry, {
       workerData: data,
       transferList: [channel.port2],
     });

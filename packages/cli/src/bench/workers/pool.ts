@@ -3,6 +3,7 @@ import type { Kernel, PageTable } from '@mmkit/core';
 import type { ParallelOp } from '../../parallel/ops.ts';
 import { describeHeldLocks } from '../../parallel/run-workers.ts';
 import type { ParallelKernelSpec } from '../../parallel/spec.ts';
+import { workerBundle } from '../../worker-bundle.ts';
 import {
   COUNTER_FIELDS,
   COUNTER_SLOTS,
@@ -68,6 +69,7 @@ export class WorkerPool {
     const control = new SharedArrayBuffer(4 * CTL_WORDS);
     const counters = new SharedArrayBuffer(8 * COUNTER_SLOTS * n);
     const error = new SharedArrayBuffer(ERROR_BYTES);
+    const entry = workerBundle(new URL('./worker-main.ts', import.meta.url));
     const workers = plans.map((workerPlans, index) => {
       const data: PoolWorkerData = {
         spec,
@@ -79,7 +81,7 @@ export class WorkerPool {
         counters,
         error,
       };
-      const w = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: data });
+      const w = new Worker(entry, { workerData: data });
       // The workers end when told to quit; they never keep the process alive on their own.
       w.unref();
       return w;
