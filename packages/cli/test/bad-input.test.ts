@@ -18,6 +18,7 @@ import { bootNotice } from '../src/commands/run.ts';
 import { parsePluginList, pluginSpecs } from '../src/plugins.ts';
 import { DEFAULT_CONFIG, loadConfig } from '../src/run/config.ts';
 import { runWorkload } from '../src/run/run-workload.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/mmkit.mjs');
@@ -32,9 +33,12 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'mmkit-bad-input-'));
 }
 
-/** Runs the `mmkit` bin from `cwd` (another directory than the workspace by default). */
-function mmkit(args: string[], cwd = tmpdir(), stdout: 'pipe' | number = 'pipe') {
-  const r = spawnSync(process.execPath, [bin, ...args], {
+/**
+ * Runs the CLI in a process from `cwd` (another directory than the workspace by default):
+ * from its prebuilt bundle, or (`entry`) from the `mmkit` bin.
+ */
+function mmkit(args: string[], cwd = tmpdir(), stdout: 'pipe' | number = 'pipe', entry = CLI_BUNDLE) {
+  const r = spawnSync(process.execPath, [entry, ...args], {
     cwd,
     encoding: 'utf8',
     stdio: ['ignore', stdout, 'pipe'],
@@ -55,7 +59,7 @@ function usageErrorOf(fn: () => unknown): string {
 
 describe('the mmkit bin and its exit statuses', () => {
   it('runs from another directory than the workspace', () => {
-    const r = mmkit(['replay', TRACE]);
+    const r = mmkit(['replay', TRACE], tmpdir(), 'pipe', bin);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(readFileSync(EXPECTED, 'utf8'));
     expect(r.status).toBe(0);
@@ -97,7 +101,7 @@ describe('the mmkit bin and its exit statuses', () => {
       path,
       [HEADER, MMAP, ...Array.from({ length: 30_000 }, () => '{"op":"maps","pid":0}'), ''].join('\n'),
     );
-    const child = spawn(process.execPath, [bin, 'replay', '--plugins', 'none', path], {
+    const child = spawn(process.execPath, [CLI_BUNDLE, 'replay', '--plugins', 'none', path], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateReport } from '../src/bench/reporters/json.ts';
 import type { BenchReport } from '../src/bench/types.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const cli = ['--import', 'tsx', 'packages/cli/src/main.ts'];
+const cli = [CLI_BUNDLE];
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mmkit-bench-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

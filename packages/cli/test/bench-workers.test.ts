@@ -17,6 +17,7 @@ import { CORTENMM_KINDS, cortenmmPlans, cortenmmShuffle } from '../src/bench/wor
 import { workerWorkloads } from '../src/bench/workloads/index.ts';
 import { parseWorkers, resolveBenchOptions } from '../src/commands/bench.ts';
 import { type ParallelKernelSpec, parallelKernel } from '../src/parallel/index.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 function row(layout: string, workers: number, runs: number[]): ResultRow {
   return {
@@ -216,7 +217,7 @@ describe('mmkit bench --workers (end to end)', () => {
   it('runs a tiny 1- and 2-worker bench and reports workers per row', { timeout: 240_000 }, async () => {
     const json = path.join(dir, 'w.json');
     const args = [
-      ...['--import', 'tsx', 'packages/cli/src/main.ts', 'bench', '--quick', '--runs', '2', '--warmup', '0'],
+      ...[CLI_BUNDLE, 'bench', '--quick', '--runs', '2', '--warmup', '0'],
       ...['--workers', '1,2', '--workload', 'cortenmm-unmap', '--json', json],
     ];
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../src/archs.ts';
 import { runDemo } from '../src/commands/demo.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -22,7 +23,7 @@ describe('mmkit demo', () => {
   });
 
   it('runs from the command line and rejects an unknown architecture', () => {
-    const cli = ['--import', 'tsx', 'packages/cli/src/main.ts'];
+    const cli = [CLI_BUNDLE];
     const out = execFileSync(process.execPath, [...cli, 'demo', '--arch', 'riscv-sv48'], {
       cwd: root,
       encoding: 'utf8',

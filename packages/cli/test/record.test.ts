@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/archs.ts';
 import { findCompiler } from '../src/bench/linux.ts';
 import { buildRecorder, RECORD_EXIT, recordTrace, recordUnsupported } from '../src/commands/record.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/record/', import.meta.url));
@@ -174,7 +175,7 @@ describe.skipIf(unsupported !== null)('mmkit record on this machine', () => {
 
   it('runs from the command line: -o writes the results, errors are one line', async () => {
     const out = join(scratch, 'results.jsonl');
-    const cli = ['--import', 'tsx', 'packages/cli/src/main.ts', 'record'];
+    const cli = [CLI_BUNDLE, 'record'];
     const env = { ...process.env, MMKIT_CACHE_DIR: cache };
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ARCH_NAMES, UsageError } from '../src/archs.ts';
 import { runReplay } from '../src/commands/replay.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const fixtures = join(root, 'packages/core/test/fixtures');
@@ -103,7 +104,7 @@ describe('mmkit replay', () => {
   });
 
   it('runs from the command line: results on stdout, one error line on stderr, status 2', () => {
-    const cli = ['--import', 'tsx', 'packages/cli/src/main.ts', 'replay'];
+    const cli = [CLI_BUNDLE, 'replay'];
     const ok = execFileSync(
       process.execPath,
       [...cli, join(fixtures, 'traces/anon-0002.trace.jsonl'), '--arch', 'riscv-sv39'],

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, loadConfig, type RunConfig, validateConfig } from '../src/run/config.ts';
 import { runWorkload } from '../src/run/run-workload.ts';
 import { WORKLOAD_NAMES } from '../src/run/workloads/index.ts';
+import { CLI_BUNDLE } from './support/cli-bundle.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const small = (over: Partial<RunConfig>): RunConfig => ({
@@ -97,7 +98,7 @@ describe('mmkit run workloads', () => {
   });
 
   it('runs from the command line with --json, and exits 2 on a bad config', () => {
-    const cli = ['--import', 'tsx', 'packages/cli/src/main.ts', 'run'];
+    const cli = [CLI_BUNDLE, 'run'];
     const out = execFileSync(
       process.execPath,
       [...cli, '--json', '--workload', 'allocator', '--scale', '0.05'],

@@ -10,9 +10,9 @@ import {
   SWITCH_LOCK,
   SWITCH_POINT_NAMES,
 } from '@mmkit/core/internal';
+import { bundleOf } from '../bundle.ts';
 import type { ParallelOp } from '../parallel/ops.ts';
 import { type ParallelKernelSpec, parallelKernel } from '../parallel/spec.ts';
-import { workerBundle } from '../worker-bundle.ts';
 import {
   CPU_FAILED,
   CPU_PAUSED,
@@ -195,7 +195,7 @@ async function startCpus(
   nrOps: number,
   plant: PlantedBug | null,
 ): Promise<Cpus> {
-  const entry = workerBundle(new URL('./cpu-main.ts', import.meta.url));
+  const entry = bundleOf(new URL('./cpu-main.ts', import.meta.url));
   const workers: Worker[] = [];
   const ports: MessagePort[] = [];
   let failed: Error | null = null;

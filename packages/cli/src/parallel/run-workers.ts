@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { FrameType, type Kernel, type PageTable } from '@mmkit/core';
 import { lockOwner } from '@mmkit/core/internal';
-import { workerBundle } from '../worker-bundle.ts';
+import { bundleOf } from '../bundle.ts';
 import type { ParallelOp, WorkerCounters } from './ops.ts';
 import type { WorkerData, WorkerReply } from './protocol.ts';
 import type { ParallelKernelSpec } from './spec.ts';
@@ -36,7 +36,7 @@ export async function runWorkers(
 ): Promise<WorkerCounters[]> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const heartbeat = new SharedArrayBuffer(4 * (plans.length + 1));
-  const entry = workerBundle(new URL('./worker-main.ts', import.meta.url));
+  const entry = bundleOf(new URL('./worker-main.ts', import.meta.url));
   const workers = plans.map((ops, index) => {
     const data: WorkerData = {
       spec,

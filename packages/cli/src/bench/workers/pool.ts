@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { Kernel, PageTable } from '@mmkit/core';
+import { bundleOf } from '../../bundle.ts';
 import type { ParallelOp } from '../../parallel/ops.ts';
 import { describeHeldLocks } from '../../parallel/run-workers.ts';
 import type { ParallelKernelSpec } from '../../parallel/spec.ts';
-import { workerBundle } from '../../worker-bundle.ts';
 import {
   COUNTER_FIELDS,
   COUNTER_SLOTS,
@@ -69,7 +69,7 @@ export class WorkerPool {
     const control = new SharedArrayBuffer(4 * CTL_WORDS);
     const counters = new SharedArrayBuffer(8 * COUNTER_SLOTS * n);
     const error = new SharedArrayBuffer(ERROR_BYTES);
-    const entry = workerBundle(new URL('./worker-main.ts', import.meta.url));
+    const entry = bundleOf(new URL('./worker-main.ts', import.meta.url));
     const workers = plans.map((workerPlans, index) => {
       const data: PoolWorkerData = {
         spec,
