@@ -1,4 +1,3 @@
-import { fc, test } from '@fast-check/vitest';
 import {
   type Kernel,
   MmError,
@@ -12,7 +11,8 @@ import {
   QUERY_MAPPED,
   QUERY_MAPPED_UNTRACKED,
 } from '@mmkit/core';
-import { describe, expect } from 'vitest';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
 
 /**
@@ -130,20 +130,22 @@ function run(k: Kernel, pt: PageTable, model: Map<number, Entry>, step: Op): voi
 }
 
 describe.each(PROTOCOL_CONFIGS)('cursor against a reference model on $name', (config) => {
-  test.prop([fc.array(opArb, { minLength: 1, maxLength: 40 })], { numRuns: 60 })(
-    'random operation sequences',
-    (ops) => {
-      const k = testKernel(config, { debug: true });
-      const pt = k.newUserPageTable();
-      const model = new Map<number, Entry>();
-      for (const step of ops) {
-        run(k, pt, model, step);
-        expect(view(pt)).toEqual(model);
+  it('random operation sequences', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
+        const k = testKernel(config, { debug: true });
+        const pt = k.newUserPageTable();
+        const model = new Map<number, Entry>();
+        for (const step of ops) {
+          run(k, pt, model, step);
+          expect(view(pt)).toEqual(model);
+          expectClean(k);
+        }
+        k.destroyUserPageTable(pt);
+        expect(k.frames.nrInUse).toBe(k.nrBootFrames);
         expectClean(k);
-      }
-      k.destroyUserPageTable(pt);
-      expect(k.frames.nrInUse).toBe(k.nrBootFrames);
-      expectClean(k);
-    },
-  );
+      }),
+      { numRuns: 60 },
+    );
+  });
 });
