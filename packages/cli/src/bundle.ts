@@ -29,22 +29,30 @@ const BUILD_INPUTS = ['tsconfig.json', 'tsconfig.base.json', 'pnpm-lock.yaml'];
 /** The script that builds one bundle (`bundle-build.mjs`). */
 const BUILDER = fileURLToPath(new URL('./bundle-build.mjs', import.meta.url));
 
-let hashOfSources: string | undefined;
-
-/** Hash of the workspace's sources and build inputs, computed once per module instance. */
-function sourcesHash(): string {
-  if (hashOfSources !== undefined) return hashOfSources;
+/**
+ * Hash of the sources of the workspace at `root`: every file under `packages/<name>/src/`
+ * (path and content) and the build inputs. Anything else (tests, docs) leaves it alone.
+ */
+export function sourcesHash(root: string): string {
   const hash = createHash('sha256');
-  const files = BUILD_INPUTS.map((f) => join(ROOT, f));
-  for (const name of readdirSync(PACKAGES).sort()) {
-    const src = join(PACKAGES, name, 'src');
+  const files = BUILD_INPUTS.map((f) => join(root, f)).filter((f) => existsSync(f));
+  const packages = join(root, 'packages');
+  for (const name of readdirSync(packages).sort()) {
+    const src = join(packages, name, 'src');
     if (existsSync(src)) files.push(...filesUnder(src));
   }
   for (const file of files) {
-    hash.update(`${relative(ROOT, file)}\n`);
+    hash.update(`${relative(root, file)}\n`);
     hash.update(readFileSync(file));
   }
-  hashOfSources = hash.digest('hex').slice(0, 16);
+  return hash.digest('hex').slice(0, 16);
+}
+
+let hashOfSources: string | undefined;
+
+/** `sourcesHash` of this workspace, computed once per module instance. */
+function currentHash(): string {
+  hashOfSources ??= sourcesHash(ROOT);
   return hashOfSources;
 }
 
@@ -66,7 +74,7 @@ function filesUnder(dir: string): string[] {
 export function bundleOf(entry: URL): URL {
   const source = fileURLToPath(entry);
   const stem = relative(PACKAGES, source).replace(/\.ts$/, '').replace(/[\\/]/g, '-');
-  const hash = sourcesHash();
+  const hash = currentHash();
   const out = join(CACHE, `${stem}.${hash}.mjs`);
   if (existsSync(out)) return pathToFileURL(out);
   mkdirSync(CACHE, { recursive: true });
