@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mappingRuns } from '@mmkit/core';
-import { describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCH_NAMES, ARCHS } from '../src/archs.ts';
 import { writeTraceUi } from '../src/commands/ui.ts';
 import { TraceSession } from '../src/inspect/session.ts';
@@ -71,11 +72,22 @@ describe('mmkit ui: the timeline', () => {
 });
 
 describe.skipIf(!hasChromium)('mmkit ui in headless Chromium', () => {
+  // One browser for the three pages (each in a context of its own): a launch costs more
+  // CPU than a page's whole test.
+  let browser: Browser;
+  beforeAll(async () => {
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  }, 120_000);
+  afterAll(() => browser?.close());
+
   it.each(ARCH_NAMES)(
     'steps to a line and shows the mapping and the PTE it created on %s',
     { timeout: 120_000 },
     async (arch) => {
-      const { chromium } = await import('playwright-core');
       mkdirSync(OUTPUT, { recursive: true });
       const file = path.join(OUTPUT, `ui-${arch}.html`);
       writeTraceUi(TRACE, { arch, output: file });
@@ -89,12 +101,9 @@ describe.skipIf(!hasChromium)('mmkit ui in headless Chromium', () => {
         expect(newVma).toBe('100000150000');
         expect(newLeaf).toBe('100000151000');
       }
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
       try {
-        const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+        const page = await context.newPage();
         const errors: string[] = [];
         const requests: string[] = [];
         page.on('pageerror', (e) => errors.push(e.message));
@@ -140,7 +149,7 @@ describe.skipIf(!hasChromium)('mmkit ui in headless Chromium', () => {
         expect(errors).toEqual([]);
         expect(requests).toEqual([]);
       } finally {
-        await browser.close();
+        await context.close();
       }
     },
   );
