@@ -38,7 +38,10 @@ export interface PteCodec {
   /**
    * The bits of a level-1 entry's low and high words that hold its frame number. Every
    * other bit is a flag: `kind` and `prop` of a level-1 entry depend on those alone, so a
-   * loop over a leaf node decodes them once per run of entries with equal flags.
+   * loop over a leaf node decodes them once per run of entries with equal flags. The frame
+   * bits are contiguous, from bit `s` of the low word (its lowest set bit) to bit 31 and on
+   * from bit 0 of the high word, so that a loop reads a leaf's frame number with no call
+   * (`leafFrameShift`).
    */
   readonly leafFrameBitsLo: number;
   readonly leafFrameBitsHi: number;
@@ -70,6 +73,17 @@ export interface PteCodec {
     dstAt: number,
     nrSlots: number,
   ): void;
+}
+
+/**
+ * The lowest bit `s` of a level-1 entry's low word that holds its frame number: for a
+ * level-1 leaf, `codec.pfn(lo, hi, 1)` equals `(lo >>> s) + (hi & codec.leafFrameBitsHi) *
+ * 2 ** (32 - s)` (the frame bits being contiguous), which a loop over a leaf node's words
+ * computes with no call.
+ */
+export function leafFrameShift(codec: PteCodec): number {
+  const bits = codec.leafFrameBitsLo;
+  return 31 - Math.clz32(bits & -bits);
 }
 
 /** Joins two halves into a 64-bit value: for tests and dumps, never for hot paths. */

@@ -1,5 +1,5 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
-import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { leafFrameShift, PTE_ABSENT, PTE_LEAF, PTE_TABLE, type PteCodec } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
@@ -857,44 +857,31 @@ export class CursorMut {
     cap: number,
   ): number {
     const ctx = this.ctx;
-    const codec = ctx.codec;
     const size = ctx.sizes[1];
     const nrEntries = ctx.consts.nrEntries;
     const va = this.va;
     const first = (va / size) & (nrEntries - 1);
-    const last = Math.min(nrEntries, first + (end - va) / size);
+    // A small integer (`| 0`) so that the slot indexes stay integers in the loop.
+    const last = Math.min(nrEntries, first + (end - va) / size) | 0;
     const words = this.nodeWordsAt[1];
     const base = this.nodeBaseAt[1];
-    // `kind` and `prop` depend on the flag bits alone: decoded once per run of equal flags
-    // (a mapping's pages share them), which starts with none (no word has all bits set).
-    const flagsLo = ~codec.leafFrameBitsLo;
-    const flagsHi = ~codec.leafFrameBitsHi;
-    let runLo = -1;
-    let runHi = -1;
-    let runKind = PTE_ABSENT;
-    let runProp = 0;
-    let i = first;
-    for (; i < last && n < cap; i++) {
-      const at = base + 2 * i;
-      const lo = words[at];
-      const hi = words[at + 1];
-      if (lo === 0 && hi === 0) continue;
-      const fLo = lo & flagsLo;
-      const fHi = hi & flagsHi;
-      if (fLo !== runLo || fHi !== runHi) {
-        runKind = codec.kind(lo, hi, 1);
-        if (runKind !== PTE_ABSENT && runKind !== PTE_LEAF)
-          fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
-        runProp = runKind === PTE_LEAF ? codec.prop(lo, hi, 1) : 0;
-        runLo = fLo;
-        runHi = fHi;
-      }
-      if (runKind === PTE_ABSENT) continue;
-      outVa[n] = va + (i - first) * size;
-      outPfn[n] = codec.pfn(lo, hi, 1);
-      outProp[n] = runProp;
-      n++;
-    }
+    const before = n;
+    n = queryLeafWords(
+      ctx.codec,
+      words,
+      base + 2 * first,
+      last - first,
+      va,
+      size,
+      outVa,
+      outPfn,
+      outProp,
+      n,
+      cap,
+    );
+    if (n < 0) fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+    // Full arrays end the pass just past the last slot reported; otherwise it read them all.
+    const i = n === cap && n > before ? first + (outVa[n - 1] - va) / size + 1 : last;
     if (i === nrEntries) this.advancePast(va + (i - 1 - first) * size);
     else this.va = va + (i - first) * size;
     return n;
@@ -1261,6 +1248,67 @@ export class CursorMut {
     if (level > this.guardLevel) fail('InvalidArgument', `level ${level} is above the guard node`);
     while (this.level < level) this.levelUp();
   }
+}
+
+/**
+ * Reports the mapped slots among `nrSlots` level-1 PTEs of `words` from word `at` on, the
+ * first at address `va` (slots `size` apart), into the caller's arrays from entry `n` on,
+ * stopping when entry `cap` would be written (see `CursorMut.queryRange`). Returns the new
+ * entry count, or -1 if a slot is a child table (a leaf node may hold none).
+ *
+ * Per slot: two word loads, one compare against the run's flag bits and, for a mapped
+ * slot, three stores, the address advancing by addition and the frame number read from
+ * the frame bits with no call (`leafFrameShift`). `kind` and `prop` depend on the flag
+ * bits alone, so they are decoded once per run of equal flags (a mapping's pages share
+ * them), the run starting with none (no word has all bits set). The bound on entries is
+ * hoisted out of the inner loop: each chunk of slots is at most as long as the room left.
+ */
+function queryLeafWords(
+  codec: PteCodec,
+  words: Uint32Array,
+  at: number,
+  nrSlots: number,
+  va: number,
+  size: number,
+  outVa: Float64Array,
+  outPfn: Float64Array,
+  outProp: Uint32Array,
+  n: number,
+  cap: number,
+): number {
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  const frameHi = codec.leafFrameBitsHi;
+  const shift = leafFrameShift(codec);
+  const hiScale = 2 ** (32 - shift);
+  let runLo = -1;
+  let runHi = -1;
+  let runMapped = false;
+  let runProp = 0;
+  let i = 0;
+  while (i < nrSlots && n < cap) {
+    const stop = Math.min(nrSlots, i + (cap - n));
+    let slotVa = va + i * size;
+    for (; i < stop; i++, at += 2, slotVa += size) {
+      const lo = words[at];
+      const hi = words[at + 1];
+      if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
+        if (lo === 0 && hi === 0) continue;
+        const kind = codec.kind(lo, hi, 1);
+        if (kind === PTE_TABLE) return -1;
+        runMapped = kind === PTE_LEAF;
+        runProp = runMapped ? codec.prop(lo, hi, 1) : 0;
+        runLo = lo & flagsLo;
+        runHi = hi & flagsHi;
+      }
+      if (!runMapped) continue;
+      outVa[n] = slotVa;
+      outPfn[n] = (lo >>> shift) + (hi & frameHi) * hiScale;
+      outProp[n] = runProp;
+      n++;
+    }
+  }
+  return n;
 }
 
 /**

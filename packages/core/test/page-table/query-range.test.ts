@@ -156,6 +156,56 @@ describe.each(PROTOCOL_CONFIGS)('queryRange on $name', (config) => {
     expectClean(k);
   });
 
+  it('equals a page-by-page walk on random tables: runs, holes, node edges, huge and high frames', () => {
+    let seed = 0x2545f491;
+    /** xorshift32: deterministic, so a failure replays. */
+    const rand = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const props = [USER_RW, PROP_USER | PROP_R, USER_RW | PROP_ACCESSED | PROP_DIRTY];
+    for (let round = 0; round < 4; round++) {
+      const k = testKernel(config);
+      const pt = k.newUserPageTable();
+      const start = userBase;
+      const end = userBase + 4 * MiB2;
+      const c = pt.cursorMut(start, end);
+      // Runs of tracked frames, untracked frames (some above 2^32 pages, whose frame
+      // bits reach the PTE's high word) and holes, placed anywhere, across node edges.
+      for (let va = start + rand(8) * PAGE; va < end; ) {
+        const len = Math.min(1 + rand(700), (end - va) / PAGE);
+        const prop = props[rand(props.length)];
+        const what = rand(3);
+        c.jump(va);
+        if (what === 0) {
+          for (let i = 0; i < len; i++) {
+            const f = k.frames.alloc();
+            c.map(f, prop);
+            k.frames.put(f);
+          }
+        } else if (what === 1) {
+          c.mapPhys((rand(2) === 0 ? 0x1_2345_6000 : 0x8000) + rand(64) * 512, len, prop);
+        }
+        va += len * PAGE;
+      }
+      c.drop();
+      // One 2 MiB-aligned untracked huge leaf, when its slot is free.
+      const huge = userBase + 5 * MiB2;
+      const h = pt.cursorMut(huge, huge + MiB2);
+      h.mapPhys(0x40_0000, 512, USER_RW);
+      h.drop();
+      const from = start + rand(64) * PAGE;
+      const to = huge + MiB2 - rand(64) * PAGE;
+      const want = pagesByQuery(pt, from, to);
+      expect(want.length).toBeGreaterThan(512);
+      expect(want.some(([, pfn]) => pfn >= 2 ** 32)).toBe(true);
+      for (const cap of [1, 1 + rand(600), 8192]) expect(pagesByQueryRange(pt, from, to, cap)).toEqual(want);
+      expectClean(k);
+    }
+  });
+
   it('returns 0 for an empty table and an empty range, and refuses bad bounds', () => {
     const k = testKernel(config);
     const pt = k.newUserPageTable();
