@@ -31,6 +31,32 @@ export function isAligned(x: number, size: number): boolean {
   return Math.floor(x / size) * size === x;
 }
 
+/**
+ * Visits the slots of the node at `level` holding `[start, end)` (a range inside one node
+ * of that level) that the range intersects, in order: `visit(i, from, to)` gets the slot's
+ * index and the part of the range inside it. Stops at the first visit that returns true
+ * and returns true; false if none did. The slot-span arithmetic of the walks that go down
+ * a range without a cursor (`CursorMut` locking a subtree, `PageTable.hasMappingIn`).
+ */
+export function someSlotIn(
+  ctx: PageTableContext,
+  level: number,
+  start: number,
+  end: number,
+  visit: (i: number, from: number, to: number) => boolean,
+): boolean {
+  const size = ctx.sizes[level];
+  const nodeSize = ctx.sizes[level + 1];
+  const nodeStart = Math.floor(start / nodeSize) * nodeSize;
+  const first = Math.floor((start - nodeStart) / size);
+  const last = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
+  for (let i = first; i <= last; i++) {
+    const slotStart = nodeStart + i * size;
+    if (visit(i, Math.max(start, slotStart), Math.min(end, slotStart + size))) return true;
+  }
+  return false;
+}
+
 /** Bound on restarts from the root when a node turned stray under us. */
 const MAX_STRAY_RETRIES = 64;
 
@@ -246,24 +272,18 @@ export class CursorMut {
     if (level === 1) return true;
     const ctx = this.ctx;
     const codec = ctx.codec;
-    const size = ctx.sizes[level];
-    const nodeStart = Math.floor(start / ctx.sizes[level + 1]) * ctx.sizes[level + 1];
     const words = nodeWords(ctx, node);
     const base = nodeBase(ctx, node);
-    const first = Math.floor((start - nodeStart) / size);
-    const lastIdx = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
-    for (let i = first; i <= lastIdx; i++) {
+    const busy = someSlotIn(ctx, level, start, end, (i, from, to) => {
       const lo = words[base + 2 * i];
       const hi = words[base + 2 * i + 1];
-      if (codec.kind(lo, hi, level) !== PTE_TABLE) continue;
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) return false;
       const child = codec.pfn(lo, hi, level);
-      if (!tryLockNode(ctx.meta, child, this.owner)) return false;
+      if (!tryLockNode(ctx.meta, child, this.owner)) return true;
       this.held!.push(child);
-      const slotStart = nodeStart + i * size;
-      if (!this.lockSubtree(child, level - 1, Math.max(start, slotStart), Math.min(end, slotStart + size)))
-        return false;
-    }
-    return true;
+      return !this.lockSubtree(child, level - 1, from, to);
+    });
+    return !busy;
   }
 
   /** Records `pfn` as the node of `level` (no locking). */
