@@ -168,7 +168,7 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
   const flagsHi = ~codec.leafFrameBitsHi;
   const frameHi = codec.leafFrameBitsHi;
   const shift = leafFrameShift(codec);
-  const loFrames = 2 ** (32 - shift);
+  const scale = 2 ** (32 - shift);
   let runLo = -1;
   let runHi = -1;
   let runAbsent = true;
@@ -194,7 +194,7 @@ function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, en
         continue;
       }
       if (!runTracked || !(dstEmpty || isAbsentSlot(codec, dstWords, dstBase, i))) break;
-      frames.incRef((lo >>> shift) + (hi & frameHi) * loFrames);
+      frames.incRef((lo >>> shift) + (hi & frameHi) * scale);
       nrShared++;
     }
   } catch (e) {

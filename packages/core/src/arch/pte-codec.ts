@@ -76,10 +76,15 @@ export interface PteCodec {
 }
 
 /**
- * The lowest bit `s` of a level-1 entry's low word that holds its frame number: for a
- * level-1 leaf, `codec.pfn(lo, hi, 1)` equals `(lo >>> s) + (hi & codec.leafFrameBitsHi) *
- * 2 ** (32 - s)` (the frame bits being contiguous), which a loop over a leaf node's words
- * computes with no call.
+ * The lowest bit `s` of a level-1 entry's low word that holds its frame number. The frame
+ * bits being contiguous (`leafFrameBitsLo`/`Hi`), with `scale = 2 ** (32 - s)`:
+ * - a level-1 leaf's frame number is `(lo >>> s) + (hi & leafFrameBitsHi) * scale`;
+ * - the leaf of frame `pfn` with the flag bits of any leaf of the same property is those
+ *   flag bits or'ed with `(pfn & (scale - 1)) << s` (low word: `&` keeps the frame's low
+ *   bits of any whole frame number, with no floating-point modulo) and
+ *   `Math.floor(pfn / scale)` (high word).
+ * Loops over a leaf node's words compute these inline, with `s` and `scale` hoisted: no
+ * codec call (nor a helper call that might not be inlined) per entry.
  */
 export function leafFrameShift(codec: PteCodec): number {
   const bits = codec.leafFrameBitsLo;

@@ -588,11 +588,18 @@ export class CursorMut {
     // Everything is checked before anything changes: each frame, the property (encoding the
     // first frame) and the pages.
     for (let i = 0; i < nrPages; i++) this.pt.checkMappable(firstPfn + i);
-    codec.leafLo(firstPfn, leafProp, 1);
+    const firstLo = codec.leafLo(firstPfn, leafProp, 1);
+    const firstHi = codec.leafHi(firstPfn, leafProp, 1);
     if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapRun over mapped pages');
     const meta = ctx.meta;
     const frames = ctx.frames;
     const n = ctx.consts.nrEntries;
+    // Each PTE is the property's flag bits with the frame's bits (`leafFrameShift`): no
+    // codec call per page.
+    const shift = leafFrameShift(codec);
+    const scale = 2 ** (32 - shift);
+    const flagsLo = firstLo & ~codec.leafFrameBitsLo;
+    const flagsHi = firstHi & ~codec.leafFrameBitsHi;
     let pfn = firstPfn;
     while (this.va < end) {
       // Only absent slots and child tables lie below: nothing in the range is mapped.
@@ -602,13 +609,13 @@ export class CursorMut {
       switchPoint(SWITCH_PTE_WRITE, node, va); // explorer switch point
       if (ctx.debug) this.assertHoldsLockOf(node);
       const first = (va / size) & (n - 1);
-      const count = Math.min(n - first, (end - va) / size);
+      const count = Math.min(n - first, (end - va) / size) | 0;
       const words = this.nodeWordsAt[1];
       const base = this.nodeBaseAt[1];
-      for (let i = first, last = first + count; i < last; i++, pfn++) {
+      for (let at = base + 2 * first, stop = at + 2 * count; at < stop; at += 2, pfn++) {
         frames.incRef(pfn);
-        words[base + 2 * i] = codec.leafLo(pfn, leafProp, 1);
-        words[base + 2 * i + 1] = codec.leafHi(pfn, leafProp, 1);
+        words[at] = flagsLo | ((pfn & (scale - 1)) << shift);
+        words[at + 1] = flagsHi | Math.floor(pfn / scale);
       }
       meta.setNrChildren(node, meta.nrChildren(node) + count);
       this.advancePast(va + (count - 1) * size);
@@ -1300,7 +1307,7 @@ function queryLeafWords(
   const flagsHi = ~codec.leafFrameBitsHi;
   const frameHi = codec.leafFrameBitsHi;
   const shift = leafFrameShift(codec);
-  const hiScale = 2 ** (32 - shift);
+  const scale = 2 ** (32 - shift);
   let runLo = -1;
   let runHi = -1;
   let runMapped = false;
@@ -1323,7 +1330,7 @@ function queryLeafWords(
       }
       if (!runMapped) continue;
       outVa[n] = slotVa;
-      outPfn[n] = (lo >>> shift) + (hi & frameHi) * hiScale;
+      outPfn[n] = (lo >>> shift) + (hi & frameHi) * scale;
       outProp[n] = runProp;
       n++;
     }

@@ -133,7 +133,7 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
   const flagsHi = ~codec.leafFrameBitsHi;
   const frameHi = codec.leafFrameBitsHi;
   const shift = leafFrameShift(codec);
-  const loFrames = 2 ** (32 - shift);
+  const scale = 2 ** (32 - shift);
   const shared = maps.shared(m);
   const vmo = maps.vmo(m);
   let runLo = -1;
@@ -166,13 +166,13 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
       if (!runTracked) break;
       if (!dstEmpty && codec.kind(dstWords[dstBase + at], dstWords[dstBase + at + 1], 1) !== PTE_ABSENT)
         break;
-      const pfn = (lo >>> shift) + (hi & frameHi) * loFrames;
+      const pfn = (lo >>> shift) + (hi & frameHi) * scale;
       const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va + (i - first) * size)) !== pfn);
       if (own) {
         const copy = frames.alloc();
         memory.copyFrame(pfn, copy);
-        dstWords[dstBase + at] = runCopyLo | ((copy & (loFrames - 1)) << shift);
-        dstWords[dstBase + at + 1] = runCopyHi | Math.floor(copy / loFrames);
+        dstWords[dstBase + at] = runCopyLo | ((copy & (scale - 1)) << shift);
+        dstWords[dstBase + at + 1] = runCopyHi | Math.floor(copy / scale);
         // The PTE takes over the allocation's one handle (nobody else knows the frame),
         // as a new node's parent PTE does.
         meta.setHandles(copy, 0);

@@ -379,8 +379,9 @@ describe.each(configs)('$name raw-bit codec operations', (config) => {
     expect(codec.kind(codec.leafFrameBitsLo, codec.leafFrameBitsHi, 1)).toBe(PTE_ABSENT);
   });
 
-  it('reads a level-1 leaf frame number from the raw words with leafFrameShift, as pfn does', () => {
+  it('reads and writes a level-1 leaf frame number in the raw words with leafFrameShift, as pfn and leafLo/Hi do', () => {
     const shift = leafFrameShift(codec);
+    const scale = 2 ** (32 - shift);
     // The frame bits of the low word run from `shift` to bit 31; the high word's from bit 0.
     expect(codec.leafFrameBitsLo >>> 0).toBe((0xffff_ffff >>> shift) * 2 ** shift);
     expect((codec.leafFrameBitsHi & (codec.leafFrameBitsHi + 1)) >>> 0).toBe(0);
@@ -390,8 +391,17 @@ describe.each(configs)('$name raw-bit codec operations', (config) => {
       for (const pfn of pfns) {
         const lo = codec.leafLo(pfn, prop, 1);
         const hi = codec.leafHi(pfn, prop, 1);
-        const raw = (lo >>> shift) + (hi & codec.leafFrameBitsHi) * 2 ** (32 - shift);
+        const raw = (lo >>> shift) + (hi & codec.leafFrameBitsHi) * scale;
         if (raw !== pfn || raw !== codec.pfn(lo, hi, 1)) mismatches.push(`pfn ${pfn} prop ${prop}: ${raw}`);
+        // The same leaf, built from another frame's leaf of the property and this frame's bits.
+        const other = 1 - (pfn & 1);
+        const flagsLo = codec.leafLo(other, prop, 1) & ~codec.leafFrameBitsLo;
+        const flagsHi = codec.leafHi(other, prop, 1) & ~codec.leafFrameBitsHi;
+        const built = [
+          (flagsLo | ((pfn & (scale - 1)) << shift)) >>> 0,
+          (flagsHi | Math.floor(pfn / scale)) >>> 0,
+        ];
+        if (built[0] !== lo || built[1] !== hi) mismatches.push(`pfn ${pfn} prop ${prop}: built ${built}`);
       }
     }
     expect(mismatches).toEqual([]);
