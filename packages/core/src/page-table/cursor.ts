@@ -871,6 +871,76 @@ export class CursorMut {
   }
 
   /**
+   * Reports every base page of `[start, end)` into `out`, one byte per page from `out[0]`
+   * in address order, as `mincore`'s vector: the page's `QueryKind` (`QUERY_NOT_MAPPED`,
+   * `QUERY_MAPPED` for a tracked frame, `QUERY_MAPPED_UNTRACKED`); a huge leaf gives its
+   * kind to each of its base pages. Stops when `out` is full, leaving the cursor on the
+   * first page not reported, or at `end`; returns the number of pages reported. Absent
+   * slots and child tables with no children are filled without being entered; a leaf
+   * node is read in one pass, whose per-page work is two word loads, a compare against
+   * the run's flag bits and one byte store. Nothing is written to the page table.
+   *
+   * Throws as `queryRange` does for bad bounds.
+   */
+  queryKinds(start: number, end: number, out: Uint8Array): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const page = ctx.consts.basePageSize;
+    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
+      fail('InvalidVaddr', `queryKinds ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', 'queryKinds bounds are not page aligned');
+    if (start === end) return 0;
+    if (start !== this.va) this.jump(start);
+    const stop = Math.min(end, start + out.length * page);
+    const sizes = ctx.sizes;
+    while (this.va < stop) {
+      const level = this.level;
+      const va = this.va;
+      const at = (va - start) / page;
+      if (level === 1) {
+        const first = (va / page) & (ctx.consts.nrEntries - 1);
+        const count = Math.min(ctx.consts.nrEntries - first, (stop - va) / page) | 0;
+        const nrKinds = queryLeafKinds(
+          codec,
+          this.nodeWordsAt[1],
+          this.nodeBaseAt[1] + 2 * first,
+          count,
+          out,
+          at,
+        );
+        if (nrKinds < 0) fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+        if (first + count === ctx.consts.nrEntries) this.advancePast(va + (count - 1) * page);
+        else this.va = va + count * page;
+        continue;
+      }
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE && ctx.meta.nrChildren(codec.pfn(lo, hi, level)) !== 0) {
+        this.enterExistingChild(codec.pfn(lo, hi, level));
+        continue;
+      }
+      // An absent slot, an empty child table or a huge leaf: one kind for the whole slot.
+      const size = sizes[level];
+      const slotEnd = Math.floor(va / size) * size + size;
+      const fill =
+        kind !== PTE_LEAF
+          ? QUERY_NOT_MAPPED
+          : codec.prop(lo, hi, level) & PROP_AVAIL1
+            ? QUERY_MAPPED_UNTRACKED
+            : QUERY_MAPPED;
+      const to = Math.min(slotEnd, stop);
+      out.fill(fill, at, (to - start) / page);
+      if (to === slotEnd) this.moveForward();
+      else this.va = to;
+    }
+    if (this.va > end) this.va = end;
+    return (this.va - start) / page;
+  }
+
+  /**
    * `queryRange` over the slots of the current leaf node below `end`, writing from entry
    * `n` up to `cap`; returns the new entry count and leaves the cursor past the last slot
    * read (going up at the end of the node).
@@ -1339,6 +1409,45 @@ function queryLeafWords(
 }
 
 /**
+ * Writes the `QueryKind` of `nrSlots` level-1 PTEs of `words` from word `at` on into
+ * `out` from index `to` on (see `CursorMut.queryKinds`); returns `nrSlots`, or -1 if a
+ * slot is a child table (a leaf node may hold none). The kind depends on the flag bits
+ * alone: decoded once per run of equal flags, the run starting with none.
+ */
+function queryLeafKinds(
+  codec: PteCodec,
+  words: Uint32Array,
+  at: number,
+  nrSlots: number,
+  out: Uint8Array,
+  to: number,
+): number {
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  let runLo = -1;
+  let runHi = -1;
+  let runKind = 0;
+  for (let i = 0; i < nrSlots; i++, at += 2) {
+    const lo = words[at];
+    const hi = words[at + 1];
+    if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
+      const kind = codec.kind(lo, hi, 1);
+      if (kind === PTE_TABLE) return -1;
+      runKind =
+        kind === PTE_ABSENT
+          ? QUERY_NOT_MAPPED
+          : codec.prop(lo, hi, 1) & PROP_AVAIL1
+            ? QUERY_MAPPED_UNTRACKED
+            : QUERY_MAPPED;
+      runLo = lo & flagsLo;
+      runHi = hi & flagsHi;
+    }
+    out[to + i] = runKind;
+  }
+  return nrSlots;
+}
+
+/**
  * The read-only cursor: the same walk and the same locks (cursors over overlapping ranges
  * are serialized either way), but it never creates, splits or writes anything.
  */
@@ -1379,6 +1488,9 @@ export class Cursor {
     outProp: Uint32Array,
   ): number {
     return this.inner.queryRange(start, end, outVa, outPfn, outProp);
+  }
+  queryKinds(start: number, end: number, out: Uint8Array): number {
+    return this.inner.queryKinds(start, end, out);
   }
   drop(): void {
     this.inner.drop();
