@@ -117,8 +117,9 @@ export const eagerFork: ForkStrategy = {
  * or -1 (nothing done) if that is the first slot.
  *
  * Per slot no codec call: whether a slot is a tracked leaf, and the flag bits of its
- * property's encoding, are decoded once per run of equal flag bits (`LeafPass`), and a
- * copy's PTE is those flag bits with the copy's frame bits.
+ * property's encoding, are decoded once per run of equal flag bits; the frame number is
+ * read from the frame bits, and a copy's PTE is the run's flag bits with the copy's frame
+ * bits (`leafFrameShift`). `dst`'s slots are checked only if its node had children.
  */
 function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: number): number {
   const pass = LeafPass.begin(src, dst, maps.end(m), 'fork copy');
