@@ -877,8 +877,9 @@ export class CursorMut {
    * kind to each of its base pages. Stops when `out` is full, leaving the cursor on the
    * first page not reported, or at `end`; returns the number of pages reported. Absent
    * slots and child tables with no children are filled without being entered; a leaf
-   * node is read in one pass, whose per-page work is two word loads, a compare against
-   * the run's flag bits and one byte store. Nothing is written to the page table.
+   * node is read in one pass, whose per-page work is two word loads and a compare against
+   * the run's flag bits, each run of equal flags filled at once. Nothing is written to
+   * the page table.
    *
    * Throws as `queryRange` does for bad bounds.
    */
@@ -1412,7 +1413,8 @@ function queryLeafWords(
  * Writes the `QueryKind` of `nrSlots` level-1 PTEs of `words` from word `at` on into
  * `out` from index `to` on (see `CursorMut.queryKinds`); returns `nrSlots`, or -1 if a
  * slot is a child table (a leaf node may hold none). The kind depends on the flag bits
- * alone: decoded once per run of equal flags, the run starting with none.
+ * alone: it is decoded at the start of each run of entries with equal flag bits, the run
+ * is found by comparing flag bits only, and its bytes are written with one `fill`.
  */
 function queryLeafKinds(
   codec: PteCodec,
@@ -1424,25 +1426,25 @@ function queryLeafKinds(
 ): number {
   const flagsLo = ~codec.leafFrameBitsLo;
   const flagsHi = ~codec.leafFrameBitsHi;
-  let runLo = -1;
-  let runHi = -1;
-  let runKind = 0;
-  for (let i = 0; i < nrSlots; i++, at += 2) {
+  let i = 0;
+  while (i < nrSlots) {
     const lo = words[at];
     const hi = words[at + 1];
-    if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
-      const kind = codec.kind(lo, hi, 1);
-      if (kind === PTE_TABLE) return -1;
-      runKind =
-        kind === PTE_ABSENT
-          ? QUERY_NOT_MAPPED
-          : codec.prop(lo, hi, 1) & PROP_AVAIL1
-            ? QUERY_MAPPED_UNTRACKED
-            : QUERY_MAPPED;
-      runLo = lo & flagsLo;
-      runHi = hi & flagsHi;
+    const kind = codec.kind(lo, hi, 1);
+    if (kind === PTE_TABLE) return -1;
+    const runKind =
+      kind === PTE_ABSENT
+        ? QUERY_NOT_MAPPED
+        : codec.prop(lo, hi, 1) & PROP_AVAIL1
+          ? QUERY_MAPPED_UNTRACKED
+          : QUERY_MAPPED;
+    const runLo = lo & flagsLo;
+    const runHi = hi & flagsHi;
+    const from = i;
+    for (i++, at += 2; i < nrSlots; i++, at += 2) {
+      if ((words[at] & flagsLo) !== runLo || (words[at + 1] & flagsHi) !== runHi) break;
     }
-    out[to + i] = runKind;
+    out.fill(runKind, to + from, to + i);
   }
   return nrSlots;
 }
