@@ -16,6 +16,7 @@ export {
   copyLeafWordsClearingBit,
   formatProp,
   isValidLeafPfn,
+  leafFrameShift,
   type PagingConsts,
   PROP_ACCESSED,
   PROP_ALL_BITS,

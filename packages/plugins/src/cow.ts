@@ -9,16 +9,15 @@ import {
   type Frames,
   FramesToken,
   type KernelEventBus,
-  MmError,
-  moveBothPastLeafPass,
-  nodeBase,
-  nodeWords,
+  LeafPass,
+  leafFrameShift,
   type PageTableContext,
   PageTableContextToken,
   type PhysMemory,
   PhysMemoryToken,
   PROP_W,
   PTE_ABSENT,
+  type PteCodec,
   QUERY_MAPPED,
   QUERY_MAPPED_UNTRACKED,
 } from '@mmkit/core/internal';
@@ -151,72 +150,78 @@ function clearWrite(prop: number): number {
  * maps a tracked leaf where `dst` already maps a page, leaving both cursors on it; returns
  * the frames shared, or -1 (nothing done) if that is the first slot.
  *
- * The run is scanned once (taking the references), then handled in stretches: W is cleared
- * in `src` (`copyLeafWordsClearW` in place) and the stretch's words are copied into `dst`
- * as they are; a stretch never covers a slot absent in `src` but mapped in `dst`, which
- * stays as it is.
+ * The run is scanned once (taking the references; whether a slot is a tracked leaf is
+ * decoded once per run of equal flag bits, the frame number read from the frame bits, no
+ * codec call per slot; `dst`'s slots are checked only if its node had children), then
+ * handled in stretches: W is cleared in `src` (`copyLeafWordsClearW` in place) and the
+ * stretch's words are copied into `dst` as they are; a stretch never covers a slot absent
+ * in `src` but mapped in `dst`, which stays as it is.
  */
 function shareLeafNode(ctx: PageTableContext, src: CursorMut, dst: CursorMut, end: number): number {
+  const pass = LeafPass.begin(src, dst, end, 'COW copy');
+  if (pass === null) return -1;
   const codec = ctx.codec;
   const meta: FrameMetaStore = ctx.meta;
   const frames = ctx.frames;
-  if (!dst.enterLeafNode()) return -1;
-  const size = ctx.sizes[1];
-  const n = ctx.consts.nrEntries;
-  const va = src.va;
-  const first = (va / size) & (n - 1);
-  const last = Math.min(n, first + Math.ceil((end - va) / size));
-  const srcNode = src.nodeAt(1);
-  const node = dst.nodeAt(1);
-  const srcWords = nodeWords(ctx, srcNode);
-  const srcBase = nodeBase(ctx, srcNode);
-  const words = nodeWords(ctx, node);
-  const base = nodeBase(ctx, node);
-  if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
-    throw new MmError('LockNotHeld', `COW copy of node ${srcNode} into ${node} without holding their locks`);
-  }
-  /** Clears W in slots `[from, to)` of `src`, then copies their words into `dst` as they are. */
-  const copyStretch = (from: number, to: number): void => {
-    if (to <= from) return;
-    const at = srcBase + 2 * from;
-    codec.copyLeafWordsClearW(srcWords, at, srcWords, at, to - from);
-    words.set(srcWords.subarray(at, at + 2 * (to - from)), base + 2 * from);
-  };
+  const { srcWords, srcBase, dstWords, dstBase, dstEmpty, first, last } = pass;
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  const frameHi = codec.leafFrameBitsHi;
+  const shift = leafFrameShift(codec);
+  const scale = 2 ** (32 - shift);
+  let runLo = -1;
+  let runHi = -1;
+  let runAbsent = true;
+  let runTracked = false;
   let nrShared = 0;
   let stretch = first;
   let i = first;
   try {
     for (; i < last; i++) {
-      const at = 2 * i;
-      const lo = srcWords[srcBase + at];
-      const hi = srcWords[srcBase + at + 1];
-      const dstLo = words[base + at];
-      const dstHi = words[base + at + 1];
-      // Zero words are absent on every architecture: most slots of a fresh `dst` node.
-      const dstFree = (dstLo === 0 && dstHi === 0) || codec.kind(dstLo, dstHi, 1) === PTE_ABSENT;
-      if ((lo === 0 && hi === 0) || codec.kind(lo, hi, 1) === PTE_ABSENT) {
-        if (!dstFree) {
-          copyStretch(stretch, i);
+      const lo = srcWords[srcBase + 2 * i];
+      const hi = srcWords[srcBase + 2 * i + 1];
+      if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
+        runLo = lo & flagsLo;
+        runHi = hi & flagsHi;
+        runAbsent = (lo === 0 && hi === 0) || codec.kind(lo, hi, 1) === PTE_ABSENT;
+        runTracked = !runAbsent && codec.isTrackedLeaf(lo, hi, 1);
+      }
+      if (runAbsent) {
+        if (!dstEmpty && !isAbsentSlot(codec, dstWords, dstBase, i)) {
+          copyStretch(codec, pass, stretch, i);
           stretch = i + 1;
         }
         continue;
       }
-      if (!codec.isTrackedLeaf(lo, hi, 1) || !dstFree) break;
-      frames.incRef(codec.pfn(lo, hi, 1));
+      if (!runTracked || !(dstEmpty || isAbsentSlot(codec, dstWords, dstBase, i))) break;
+      frames.incRef((lo >>> shift) + (hi & frameHi) * scale);
       nrShared++;
     }
   } catch (e) {
-    // Leave both cursors on the slot that failed, as the slot-by-slot path would.
-    src.va = va + (i - first) * size;
-    dst.va = src.va;
+    pass.stopAt(i);
     throw e;
   } finally {
-    copyStretch(stretch, i);
-    meta.setNrChildren(node, meta.nrChildren(node) + nrShared);
+    copyStretch(codec, pass, stretch, i);
+    meta.setNrChildren(pass.dstNode, meta.nrChildren(pass.dstNode) + nrShared);
   }
-  if (i === first) return -1;
-  moveBothPastLeafPass(src, dst, va, i - first, i === n, size);
-  return nrShared;
+  return pass.finish(i) ? nrShared : -1;
+}
+
+/** Clears W in slots `[from, to)` of the pass's `src` node, then copies their words into `dst` as they are. */
+function copyStretch(codec: PteCodec, pass: LeafPass, from: number, to: number): void {
+  if (to <= from) return;
+  const words = pass.srcWords;
+  const at = pass.srcBase + 2 * from;
+  codec.copyLeafWordsClearW(words, at, words, at, to - from);
+  pass.dstWords.set(words.subarray(at, at + 2 * (to - from)), pass.dstBase + 2 * from);
+}
+
+/** Whether slot `i` of the node whose slot 0 is at word `base` of `words` is absent. */
+function isAbsentSlot(codec: PteCodec, words: Uint32Array, base: number, i: number): boolean {
+  const lo = words[base + 2 * i];
+  const hi = words[base + 2 * i + 1];
+  // Zero words are absent on every architecture: most slots of a fresh node.
+  return (lo === 0 && hi === 0) || codec.kind(lo, hi, 1) === PTE_ABSENT;
 }
 
 /** The `cow` plugin spec for `createKernel({ plugins })`: the plugin becomes the fork strategy. */

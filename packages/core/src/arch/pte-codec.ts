@@ -38,7 +38,10 @@ export interface PteCodec {
   /**
    * The bits of a level-1 entry's low and high words that hold its frame number. Every
    * other bit is a flag: `kind` and `prop` of a level-1 entry depend on those alone, so a
-   * loop over a leaf node decodes them once per run of entries with equal flags.
+   * loop over a leaf node decodes them once per run of entries with equal flags. The frame
+   * bits are contiguous, from bit `s` of the low word (its lowest set bit) to bit 31 and on
+   * from bit 0 of the high word, so that a loop reads a leaf's frame number with no call
+   * (`leafFrameShift`).
    */
   readonly leafFrameBitsLo: number;
   readonly leafFrameBitsHi: number;
@@ -70,6 +73,22 @@ export interface PteCodec {
     dstAt: number,
     nrSlots: number,
   ): void;
+}
+
+/**
+ * The lowest bit `s` of a level-1 entry's low word that holds its frame number. The frame
+ * bits being contiguous (`leafFrameBitsLo`/`Hi`), with `scale = 2 ** (32 - s)`:
+ * - a level-1 leaf's frame number is `(lo >>> s) + (hi & leafFrameBitsHi) * scale`;
+ * - the leaf of frame `pfn` with the flag bits of any leaf of the same property is those
+ *   flag bits or'ed with `(pfn & (scale - 1)) << s` (low word: `&` keeps the frame's low
+ *   bits of any whole frame number, with no floating-point modulo) and
+ *   `Math.floor(pfn / scale)` (high word).
+ * Loops over a leaf node's words compute these inline, with `s` and `scale` hoisted: no
+ * codec call (nor a helper call that might not be inlined) per entry.
+ */
+export function leafFrameShift(codec: PteCodec): number {
+  const bits = codec.leafFrameBitsLo;
+  return 31 - Math.clz32(bits & -bits);
 }
 
 /** Joins two halves into a 64-bit value: for tests and dumps, never for hot paths. */

@@ -1,5 +1,5 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
-import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { leafFrameShift, PTE_ABSENT, PTE_LEAF, PTE_TABLE, type PteCodec } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
@@ -29,6 +29,32 @@ const NO_WORDS = new Uint32Array(0);
  */
 export function isAligned(x: number, size: number): boolean {
   return Math.floor(x / size) * size === x;
+}
+
+/**
+ * Visits the slots of the node at `level` holding `[start, end)` (a range inside one node
+ * of that level) that the range intersects, in order: `visit(i, from, to)` gets the slot's
+ * index and the part of the range inside it. Stops at the first visit that returns true
+ * and returns true; false if none did. The slot-span arithmetic of the walks that go down
+ * a range without a cursor (`CursorMut` locking a subtree, `PageTable.hasMappingIn`).
+ */
+export function someSlotIn(
+  ctx: PageTableContext,
+  level: number,
+  start: number,
+  end: number,
+  visit: (i: number, from: number, to: number) => boolean,
+): boolean {
+  const size = ctx.sizes[level];
+  const nodeSize = ctx.sizes[level + 1];
+  const nodeStart = Math.floor(start / nodeSize) * nodeSize;
+  const first = Math.floor((start - nodeStart) / size);
+  const last = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
+  for (let i = first; i <= last; i++) {
+    const slotStart = nodeStart + i * size;
+    if (visit(i, Math.max(start, slotStart), Math.min(end, slotStart + size))) return true;
+  }
+  return false;
 }
 
 /** Bound on restarts from the root when a node turned stray under us. */
@@ -246,24 +272,18 @@ export class CursorMut {
     if (level === 1) return true;
     const ctx = this.ctx;
     const codec = ctx.codec;
-    const size = ctx.sizes[level];
-    const nodeStart = Math.floor(start / ctx.sizes[level + 1]) * ctx.sizes[level + 1];
     const words = nodeWords(ctx, node);
     const base = nodeBase(ctx, node);
-    const first = Math.floor((start - nodeStart) / size);
-    const lastIdx = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
-    for (let i = first; i <= lastIdx; i++) {
+    const busy = someSlotIn(ctx, level, start, end, (i, from, to) => {
       const lo = words[base + 2 * i];
       const hi = words[base + 2 * i + 1];
-      if (codec.kind(lo, hi, level) !== PTE_TABLE) continue;
+      if (codec.kind(lo, hi, level) !== PTE_TABLE) return false;
       const child = codec.pfn(lo, hi, level);
-      if (!tryLockNode(ctx.meta, child, this.owner)) return false;
+      if (!tryLockNode(ctx.meta, child, this.owner)) return true;
       this.held!.push(child);
-      const slotStart = nodeStart + i * size;
-      if (!this.lockSubtree(child, level - 1, Math.max(start, slotStart), Math.min(end, slotStart + size)))
-        return false;
-    }
-    return true;
+      return !this.lockSubtree(child, level - 1, from, to);
+    });
+    return !busy;
   }
 
   /** Records `pfn` as the node of `level` (no locking). */
@@ -568,11 +588,18 @@ export class CursorMut {
     // Everything is checked before anything changes: each frame, the property (encoding the
     // first frame) and the pages.
     for (let i = 0; i < nrPages; i++) this.pt.checkMappable(firstPfn + i);
-    codec.leafLo(firstPfn, leafProp, 1);
+    const firstLo = codec.leafLo(firstPfn, leafProp, 1);
+    const firstHi = codec.leafHi(firstPfn, leafProp, 1);
     if (this.findMapped(this.va, end)) fail('AlreadyMapped', 'mapRun over mapped pages');
     const meta = ctx.meta;
     const frames = ctx.frames;
     const n = ctx.consts.nrEntries;
+    // Each PTE is the property's flag bits with the frame's bits (`leafFrameShift`): no
+    // codec call per page.
+    const shift = leafFrameShift(codec);
+    const scale = 2 ** (32 - shift);
+    const flagsLo = firstLo & ~codec.leafFrameBitsLo;
+    const flagsHi = firstHi & ~codec.leafFrameBitsHi;
     let pfn = firstPfn;
     while (this.va < end) {
       // Only absent slots and child tables lie below: nothing in the range is mapped.
@@ -582,13 +609,13 @@ export class CursorMut {
       switchPoint(SWITCH_PTE_WRITE, node, va); // explorer switch point
       if (ctx.debug) this.assertHoldsLockOf(node);
       const first = (va / size) & (n - 1);
-      const count = Math.min(n - first, (end - va) / size);
+      const count = Math.min(n - first, (end - va) / size) | 0;
       const words = this.nodeWordsAt[1];
       const base = this.nodeBaseAt[1];
-      for (let i = first, last = first + count; i < last; i++, pfn++) {
+      for (let at = base + 2 * first, stop = at + 2 * count; at < stop; at += 2, pfn++) {
         frames.incRef(pfn);
-        words[base + 2 * i] = codec.leafLo(pfn, leafProp, 1);
-        words[base + 2 * i + 1] = codec.leafHi(pfn, leafProp, 1);
+        words[at] = flagsLo | ((pfn & (scale - 1)) << shift);
+        words[at + 1] = flagsHi | Math.floor(pfn / scale);
       }
       meta.setNrChildren(node, meta.nrChildren(node) + count);
       this.advancePast(va + (count - 1) * size);
@@ -844,6 +871,77 @@ export class CursorMut {
   }
 
   /**
+   * Reports every base page of `[start, end)` into `out`, one byte per page from `out[0]`
+   * in address order, as `mincore`'s vector: the page's `QueryKind` (`QUERY_NOT_MAPPED`,
+   * `QUERY_MAPPED` for a tracked frame, `QUERY_MAPPED_UNTRACKED`); a huge leaf gives its
+   * kind to each of its base pages. Stops when `out` is full, leaving the cursor on the
+   * first page not reported, or at `end`; returns the number of pages reported. Absent
+   * slots and child tables with no children are filled without being entered; a leaf
+   * node is read in one pass, whose per-page work is two word loads and a compare against
+   * the run's flag bits, each run of equal flags filled at once. Nothing is written to
+   * the page table.
+   *
+   * Throws as `queryRange` does for bad bounds.
+   */
+  queryKinds(start: number, end: number, out: Uint8Array): number {
+    this.checkAlive();
+    const ctx = this.ctx;
+    const codec = ctx.codec;
+    const page = ctx.consts.basePageSize;
+    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
+      fail('InvalidVaddr', `queryKinds ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', 'queryKinds bounds are not page aligned');
+    if (start === end) return 0;
+    if (start !== this.va) this.jump(start);
+    const stop = Math.min(end, start + out.length * page);
+    const sizes = ctx.sizes;
+    while (this.va < stop) {
+      const level = this.level;
+      const va = this.va;
+      const at = (va - start) / page;
+      if (level === 1) {
+        const first = (va / page) & (ctx.consts.nrEntries - 1);
+        const count = Math.min(ctx.consts.nrEntries - first, (stop - va) / page) | 0;
+        const nrKinds = queryLeafKinds(
+          codec,
+          this.nodeWordsAt[1],
+          this.nodeBaseAt[1] + 2 * first,
+          count,
+          out,
+          at,
+        );
+        if (nrKinds < 0) fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+        if (first + count === ctx.consts.nrEntries) this.advancePast(va + (count - 1) * page);
+        else this.va = va + count * page;
+        continue;
+      }
+      const lo = this.curLo();
+      const hi = this.curHi();
+      const kind = codec.kind(lo, hi, level);
+      if (kind === PTE_TABLE && ctx.meta.nrChildren(codec.pfn(lo, hi, level)) !== 0) {
+        this.enterExistingChild(codec.pfn(lo, hi, level));
+        continue;
+      }
+      // An absent slot, an empty child table or a huge leaf: one kind for the whole slot.
+      const size = sizes[level];
+      const slotEnd = Math.floor(va / size) * size + size;
+      const fill =
+        kind !== PTE_LEAF
+          ? QUERY_NOT_MAPPED
+          : codec.prop(lo, hi, level) & PROP_AVAIL1
+            ? QUERY_MAPPED_UNTRACKED
+            : QUERY_MAPPED;
+      const to = Math.min(slotEnd, stop);
+      out.fill(fill, at, (to - start) / page);
+      if (to === slotEnd) this.moveForward();
+      else this.va = to;
+    }
+    if (this.va > end) this.va = end;
+    return (this.va - start) / page;
+  }
+
+  /**
    * `queryRange` over the slots of the current leaf node below `end`, writing from entry
    * `n` up to `cap`; returns the new entry count and leaves the cursor past the last slot
    * read (going up at the end of the node).
@@ -857,44 +955,31 @@ export class CursorMut {
     cap: number,
   ): number {
     const ctx = this.ctx;
-    const codec = ctx.codec;
     const size = ctx.sizes[1];
     const nrEntries = ctx.consts.nrEntries;
     const va = this.va;
     const first = (va / size) & (nrEntries - 1);
-    const last = Math.min(nrEntries, first + (end - va) / size);
+    // A small integer (`| 0`) so that the slot indexes stay integers in the loop.
+    const last = Math.min(nrEntries, first + (end - va) / size) | 0;
     const words = this.nodeWordsAt[1];
     const base = this.nodeBaseAt[1];
-    // `kind` and `prop` depend on the flag bits alone: decoded once per run of equal flags
-    // (a mapping's pages share them), which starts with none (no word has all bits set).
-    const flagsLo = ~codec.leafFrameBitsLo;
-    const flagsHi = ~codec.leafFrameBitsHi;
-    let runLo = -1;
-    let runHi = -1;
-    let runKind = PTE_ABSENT;
-    let runProp = 0;
-    let i = first;
-    for (; i < last && n < cap; i++) {
-      const at = base + 2 * i;
-      const lo = words[at];
-      const hi = words[at + 1];
-      if (lo === 0 && hi === 0) continue;
-      const fLo = lo & flagsLo;
-      const fHi = hi & flagsHi;
-      if (fLo !== runLo || fHi !== runHi) {
-        runKind = codec.kind(lo, hi, 1);
-        if (runKind !== PTE_ABSENT && runKind !== PTE_LEAF)
-          fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
-        runProp = runKind === PTE_LEAF ? codec.prop(lo, hi, 1) : 0;
-        runLo = fLo;
-        runHi = fHi;
-      }
-      if (runKind === PTE_ABSENT) continue;
-      outVa[n] = va + (i - first) * size;
-      outPfn[n] = codec.pfn(lo, hi, 1);
-      outProp[n] = runProp;
-      n++;
-    }
+    const before = n;
+    n = queryLeafWords(
+      ctx.codec,
+      words,
+      base + 2 * first,
+      last - first,
+      va,
+      size,
+      outVa,
+      outPfn,
+      outProp,
+      n,
+      cap,
+    );
+    if (n < 0) fail('BadFrameState', `node ${this.nodePfn[1]} is a leaf node with a child table`);
+    // Full arrays end the pass just past the last slot reported; otherwise it read them all.
+    const i = n === cap && n > before ? first + (outVa[n - 1] - va) / size + 1 : last;
     if (i === nrEntries) this.advancePast(va + (i - 1 - first) * size);
     else this.va = va + (i - first) * size;
     return n;
@@ -1264,6 +1349,107 @@ export class CursorMut {
 }
 
 /**
+ * Reports the mapped slots among `nrSlots` level-1 PTEs of `words` from word `at` on, the
+ * first at address `va` (slots `size` apart), into the caller's arrays from entry `n` on,
+ * stopping when entry `cap` would be written (see `CursorMut.queryRange`). Returns the new
+ * entry count, or -1 if a slot is a child table (a leaf node may hold none).
+ *
+ * Per slot: two word loads, one compare against the run's flag bits and, for a mapped
+ * slot, three stores, the address advancing by addition and the frame number read from
+ * the frame bits with no call (`leafFrameShift`). `kind` and `prop` depend on the flag
+ * bits alone, so they are decoded once per run of equal flags (a mapping's pages share
+ * them), the run starting with none (no word has all bits set). The bound on entries is
+ * hoisted out of the inner loop: each chunk of slots is at most as long as the room left.
+ */
+function queryLeafWords(
+  codec: PteCodec,
+  words: Uint32Array,
+  at: number,
+  nrSlots: number,
+  va: number,
+  size: number,
+  outVa: Float64Array,
+  outPfn: Float64Array,
+  outProp: Uint32Array,
+  n: number,
+  cap: number,
+): number {
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  const frameHi = codec.leafFrameBitsHi;
+  const shift = leafFrameShift(codec);
+  const scale = 2 ** (32 - shift);
+  let runLo = -1;
+  let runHi = -1;
+  let runMapped = false;
+  let runProp = 0;
+  let i = 0;
+  while (i < nrSlots && n < cap) {
+    const stop = Math.min(nrSlots, i + (cap - n));
+    let slotVa = va + i * size;
+    for (; i < stop; i++, at += 2, slotVa += size) {
+      const lo = words[at];
+      const hi = words[at + 1];
+      if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
+        if (lo === 0 && hi === 0) continue;
+        const kind = codec.kind(lo, hi, 1);
+        if (kind === PTE_TABLE) return -1;
+        runMapped = kind === PTE_LEAF;
+        runProp = runMapped ? codec.prop(lo, hi, 1) : 0;
+        runLo = lo & flagsLo;
+        runHi = hi & flagsHi;
+      }
+      if (!runMapped) continue;
+      outVa[n] = slotVa;
+      outPfn[n] = (lo >>> shift) + (hi & frameHi) * scale;
+      outProp[n] = runProp;
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Writes the `QueryKind` of `nrSlots` level-1 PTEs of `words` from word `at` on into
+ * `out` from index `to` on (see `CursorMut.queryKinds`); returns `nrSlots`, or -1 if a
+ * slot is a child table (a leaf node may hold none). The kind depends on the flag bits
+ * alone: it is decoded at the start of each run of entries with equal flag bits, the run
+ * is found by comparing flag bits only, and its bytes are written with one `fill`.
+ */
+function queryLeafKinds(
+  codec: PteCodec,
+  words: Uint32Array,
+  at: number,
+  nrSlots: number,
+  out: Uint8Array,
+  to: number,
+): number {
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  let i = 0;
+  while (i < nrSlots) {
+    const lo = words[at];
+    const hi = words[at + 1];
+    const kind = codec.kind(lo, hi, 1);
+    if (kind === PTE_TABLE) return -1;
+    const runKind =
+      kind === PTE_ABSENT
+        ? QUERY_NOT_MAPPED
+        : codec.prop(lo, hi, 1) & PROP_AVAIL1
+          ? QUERY_MAPPED_UNTRACKED
+          : QUERY_MAPPED;
+    const runLo = lo & flagsLo;
+    const runHi = hi & flagsHi;
+    const from = i;
+    for (i++, at += 2; i < nrSlots; i++, at += 2) {
+      if ((words[at] & flagsLo) !== runLo || (words[at + 1] & flagsHi) !== runHi) break;
+    }
+    out.fill(runKind, to + from, to + i);
+  }
+  return nrSlots;
+}
+
+/**
  * The read-only cursor: the same walk and the same locks (cursors over overlapping ranges
  * are serialized either way), but it never creates, splits or writes anything.
  */
@@ -1304,6 +1490,9 @@ export class Cursor {
     outProp: Uint32Array,
   ): number {
     return this.inner.queryRange(start, end, outVa, outPfn, outProp);
+  }
+  queryKinds(start: number, end: number, out: Uint8Array): number {
+    return this.inner.queryKinds(start, end, out);
   }
   drop(): void {
     this.inner.drop();

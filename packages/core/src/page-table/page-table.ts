@@ -2,7 +2,7 @@ import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
-import { Cursor, CursorMut, isAligned } from './cursor.ts';
+import { Cursor, CursorMut, isAligned, someSlotIn } from './cursor.ts';
 import { LeafSlot } from './leaf-slot.ts';
 import { lockOwner } from './lock.ts';
 import { allocNode, nodeBase, nodeWords } from './node.ts';
@@ -169,27 +169,18 @@ export class PageTable {
   hasMappingIn(node: number, level: number, start: number, end: number): boolean {
     const ctx = this.ctx;
     const codec = ctx.codec;
-    const size = ctx.sizes[level];
-    const nodeStart = Math.floor(start / ctx.sizes[level + 1]) * ctx.sizes[level + 1];
     const words = nodeWords(ctx, node);
     const base = nodeBase(ctx, node);
-    const first = Math.floor((start - nodeStart) / size);
-    const last = Math.min(ctx.consts.nrEntries - 1, Math.floor((end - 1 - nodeStart) / size));
-    for (let i = first; i <= last; i++) {
+    return someSlotIn(ctx, level, start, end, (i, from, to) => {
       const lo = words[base + 2 * i];
       const hi = words[base + 2 * i + 1];
       const kind = codec.kind(lo, hi, level);
-      if (kind === PTE_ABSENT) continue;
+      if (kind === PTE_ABSENT) return false;
       if (kind !== PTE_TABLE) return true;
       const child = codec.pfn(lo, hi, level);
       // A child table with no children maps nothing (`nrChildren` is exact under the lock).
-      if (ctx.meta.nrChildren(child) === 0) continue;
-      const slotStart = nodeStart + i * size;
-      if (this.hasMappingIn(child, level - 1, Math.max(start, slotStart), Math.min(end, slotStart + size))) {
-        return true;
-      }
-    }
-    return false;
+      return ctx.meta.nrChildren(child) !== 0 && this.hasMappingIn(child, level - 1, from, to);
+    });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { PTE_ABSENT } from '../arch/pte-codec.ts';
+import { leafFrameShift, PTE_ABSENT } from '../arch/pte-codec.ts';
 import { MmError } from '../errors.ts';
 import { type CursorMut, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
@@ -115,30 +115,35 @@ export const eagerFork: ForkStrategy = {
  * Stops at the first slot that is not a tracked leaf or absent (an untracked leaf) or
  * where `dst` already maps a page, leaving both cursors on it; returns the pages copied,
  * or -1 (nothing done) if that is the first slot.
+ *
+ * Per slot no codec call: whether a slot is a tracked leaf, and the flag bits of its
+ * property's encoding, are decoded once per run of equal flag bits; the frame number is
+ * read from the frame bits, and a copy's PTE is the run's flag bits with the copy's frame
+ * bits (`leafFrameShift`). `dst`'s slots are checked only if its node had children.
  */
 function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: number): number {
+  const pass = LeafPass.begin(src, dst, maps.end(m), 'fork copy');
+  if (pass === null) return -1;
   const ctx = src.pt.ctx;
   const codec = ctx.codec;
   const meta = ctx.meta;
   const frames = ctx.frames;
   const memory = ctx.memory;
-  if (!dst.enterLeafNode()) return -1;
-  const size = ctx.sizes[1];
-  const n = ctx.consts.nrEntries;
-  const va = src.va;
-  const first = (va / size) & (n - 1);
-  const last = Math.min(n, first + Math.ceil((maps.end(m) - va) / size));
-  const srcNode = src.nodeAt(1);
-  const node = dst.nodeAt(1);
-  const srcWords = nodeWords(ctx, srcNode);
-  const srcBase = nodeBase(ctx, srcNode);
-  const words = nodeWords(ctx, node);
-  const base = nodeBase(ctx, node);
-  if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
-    throw new MmError('LockNotHeld', `fork copy of node ${srcNode} into ${node} without holding their locks`);
-  }
+  const { srcWords, srcBase, dstWords, dstBase, dstEmpty, first, last, va, size } = pass;
+  const flagsLo = ~codec.leafFrameBitsLo;
+  const flagsHi = ~codec.leafFrameBitsHi;
+  const frameHi = codec.leafFrameBitsHi;
+  const shift = leafFrameShift(codec);
+  const scale = 2 ** (32 - shift);
   const shared = maps.shared(m);
   const vmo = maps.vmo(m);
+  let runLo = -1;
+  let runHi = -1;
+  let runAbsent = true;
+  let runTracked = false;
+  // The flag bits of `leafLo/leafHi(pfn, prop)` for the run's property (any frame).
+  let runCopyLo = 0;
+  let runCopyHi = 0;
   let nrCopied = 0;
   let i = first;
   try {
@@ -146,60 +151,132 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
       const at = 2 * i;
       const lo = srcWords[srcBase + at];
       const hi = srcWords[srcBase + at + 1];
-      if (codec.kind(lo, hi, 1) === PTE_ABSENT) continue;
-      if (!codec.isTrackedLeaf(lo, hi, 1)) break;
-      if (codec.kind(words[base + at], words[base + at + 1], 1) !== PTE_ABSENT) break;
-      const pfn = codec.pfn(lo, hi, 1);
+      if (lo === 0 && hi === 0) continue;
+      if ((lo & flagsLo) !== runLo || (hi & flagsHi) !== runHi) {
+        runLo = lo & flagsLo;
+        runHi = hi & flagsHi;
+        runAbsent = codec.kind(lo, hi, 1) === PTE_ABSENT;
+        runTracked = !runAbsent && codec.isTrackedLeaf(lo, hi, 1);
+        if (runTracked) {
+          const prop = codec.prop(lo, hi, 1);
+          runCopyLo = codec.leafLo(0, prop, 1) & flagsLo;
+          runCopyHi = codec.leafHi(0, prop, 1) & flagsHi;
+        }
+      }
+      if (runAbsent) continue;
+      if (!runTracked) break;
+      if (!dstEmpty && codec.kind(dstWords[dstBase + at], dstWords[dstBase + at + 1], 1) !== PTE_ABSENT)
+        break;
+      const pfn = (lo >>> shift) + (hi & frameHi) * scale;
       const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va + (i - first) * size)) !== pfn);
       if (own) {
         const copy = frames.alloc();
         memory.copyFrame(pfn, copy);
-        const prop = codec.prop(lo, hi, 1);
-        words[base + at] = codec.leafLo(copy, prop, 1);
-        words[base + at + 1] = codec.leafHi(copy, prop, 1);
+        dstWords[dstBase + at] = runCopyLo | ((copy & (scale - 1)) << shift);
+        dstWords[dstBase + at + 1] = runCopyHi | Math.floor(copy / scale);
         // The PTE takes over the allocation's one handle (nobody else knows the frame),
         // as a new node's parent PTE does.
         meta.setHandles(copy, 0);
       } else {
         frames.incRef(pfn);
-        words[base + at] = lo;
-        words[base + at + 1] = hi;
+        dstWords[dstBase + at] = lo;
+        dstWords[dstBase + at + 1] = hi;
       }
       nrCopied++;
     }
   } catch (e) {
-    // Leave both cursors on the slot that failed, as the slot-by-slot path would.
-    src.va = va + (i - first) * size;
-    dst.va = src.va;
+    pass.stopAt(i);
     throw e;
   } finally {
-    meta.setNrChildren(node, meta.nrChildren(node) + nrCopied);
+    meta.setNrChildren(pass.dstNode, meta.nrChildren(pass.dstNode) + nrCopied);
   }
-  if (i === first) return -1;
-  moveBothPastLeafPass(src, dst, va, i - first, i === n, size);
-  return nrCopied;
+  return pass.finish(i) ? nrCopied : -1;
 }
 
 /**
- * After a pass over a leaf node that handled `done` slots from `va` on, moves both cursors
- * to the next slot: past the node (`advancePast`, which releases it) when the pass reached
- * the node's end, else onto the first slot not handled. Used by the eager fork and the COW
- * copy, which both copy a leaf node at a time.
+ * One pass of a fork over a leaf node, the part the eager copy and the COW copy share:
+ * `src`'s current leaf node and `dst`'s at the same address (entered, created if needed),
+ * both held under their cursors' locks (checked in debug mode), and the slots
+ * `[first, last)` of the pass, from `src`'s address to the node's end or `end`. The pass
+ * handles slots from `first` on and ends with `finish` (or `stopAt` where it failed).
  */
-export function moveBothPastLeafPass(
-  src: CursorMut,
-  dst: CursorMut,
-  va: number,
-  done: number,
-  reachedNodeEnd: boolean,
-  size: number,
-): void {
-  if (reachedNodeEnd) {
-    const lastVa = va + (done - 1) * size;
-    src.advancePast(lastVa);
-    dst.advancePast(lastVa);
-  } else {
-    src.va = va + done * size;
-    dst.va = src.va;
+export class LeafPass {
+  private constructor(
+    private readonly src: CursorMut,
+    private readonly dst: CursorMut,
+    /** Address of slot `first`. */
+    readonly va: number,
+    /** Bytes per slot. */
+    readonly size: number,
+    readonly first: number,
+    readonly last: number,
+    private readonly nrEntries: number,
+    /** `src`'s node: its words, slot 0 at word `srcBase`. */
+    readonly srcWords: Uint32Array,
+    readonly srcBase: number,
+    /** `dst`'s node, its words, slot 0 at word `dstBase`. */
+    readonly dstNode: number,
+    readonly dstWords: Uint32Array,
+    readonly dstBase: number,
+    /** Whether `dst`'s node had no child at the start (every slot absent: nothing to check). */
+    readonly dstEmpty: boolean,
+  ) {}
+
+  /**
+   * Starts a pass at `src`'s current slot, in its leaf node, below `end`; `dst` is at the
+   * same address and goes down to its leaf node. Null (nothing done) if `dst` meets a huge
+   * leaf on the way. `what` names the copy in the debug-mode lock error.
+   */
+  static begin(src: CursorMut, dst: CursorMut, end: number, what: string): LeafPass | null {
+    if (!dst.enterLeafNode()) return null;
+    const ctx = src.pt.ctx;
+    const size = ctx.sizes[1];
+    const n = ctx.consts.nrEntries;
+    const va = src.va;
+    const first = (va / size) & (n - 1);
+    const last = Math.min(n, first + Math.ceil((end - va) / size)) | 0;
+    const srcNode = src.nodeAt(1);
+    const node = dst.nodeAt(1);
+    if (ctx.debug && !(src.holdsLockOf(srcNode) && dst.holdsLockOf(node))) {
+      throw new MmError('LockNotHeld', `${what} of node ${srcNode} into ${node} without holding their locks`);
+    }
+    return new LeafPass(
+      src,
+      dst,
+      va,
+      size,
+      first,
+      last,
+      n,
+      nodeWords(ctx, srcNode),
+      nodeBase(ctx, srcNode),
+      node,
+      nodeWords(ctx, node),
+      nodeBase(ctx, node),
+      ctx.meta.nrChildren(node) === 0,
+    );
+  }
+
+  /** Leaves both cursors on slot `i`, where the pass failed, as the slot-by-slot path would. */
+  stopAt(i: number): void {
+    this.src.va = this.va + (i - this.first) * this.size;
+    this.dst.va = this.src.va;
+  }
+
+  /**
+   * Ends a pass that handled the slots before `i`: moves both cursors to the next slot,
+   * past the node (`advancePast`, which releases it) when the pass reached the node's end,
+   * else onto slot `i`. Returns false, moving nothing, if the pass handled no slot.
+   */
+  finish(i: number): boolean {
+    if (i === this.first) return false;
+    if (i === this.nrEntries) {
+      const lastVa = this.va + (i - 1 - this.first) * this.size;
+      this.src.advancePast(lastVa);
+      this.dst.advancePast(lastVa);
+    } else {
+      this.stopAt(i);
+    }
+    return true;
   }
 }

@@ -12,6 +12,7 @@ import {
   CACHE_WRITEBACK,
   CACHE_WRITETHROUGH,
   ErrorCode,
+  leafFrameShift,
   MmError,
   PROP_ACCESSED,
   PROP_AVAIL1,
@@ -376,6 +377,34 @@ describe.each(configs)('$name raw-bit codec operations', (config) => {
     }
     expect(mismatches).toEqual([]);
     expect(codec.kind(codec.leafFrameBitsLo, codec.leafFrameBitsHi, 1)).toBe(PTE_ABSENT);
+  });
+
+  it('reads and writes a level-1 leaf frame number in the raw words with leafFrameShift, as pfn and leafLo/Hi do', () => {
+    const shift = leafFrameShift(codec);
+    const scale = 2 ** (32 - shift);
+    // The frame bits of the low word run from `shift` to bit 31; the high word's from bit 0.
+    expect(codec.leafFrameBitsLo >>> 0).toBe((0xffff_ffff >>> shift) * 2 ** shift);
+    expect((codec.leafFrameBitsHi & (codec.leafFrameBitsHi + 1)) >>> 0).toBe(0);
+    const mismatches: string[] = [];
+    const pfns = [0, 1, 2 ** (32 - shift) - 1, 2 ** (32 - shift), 0x12_3456_789, pfnLimit - 1];
+    for (const prop of [PROP_R, PROP_RW | PROP_USER | AD, PROP_RWX | PROP_AVAIL1 | PROP_GLOBAL]) {
+      for (const pfn of pfns) {
+        const lo = codec.leafLo(pfn, prop, 1);
+        const hi = codec.leafHi(pfn, prop, 1);
+        const raw = (lo >>> shift) + (hi & codec.leafFrameBitsHi) * scale;
+        if (raw !== pfn || raw !== codec.pfn(lo, hi, 1)) mismatches.push(`pfn ${pfn} prop ${prop}: ${raw}`);
+        // The same leaf, built from another frame's leaf of the property and this frame's bits.
+        const other = 1 - (pfn & 1);
+        const flagsLo = codec.leafLo(other, prop, 1) & ~codec.leafFrameBitsLo;
+        const flagsHi = codec.leafHi(other, prop, 1) & ~codec.leafFrameBitsHi;
+        const built = [
+          (flagsLo | ((pfn & (scale - 1)) << shift)) >>> 0,
+          (flagsHi | Math.floor(pfn / scale)) >>> 0,
+        ];
+        if (built[0] !== lo || built[1] !== hi) mismatches.push(`pfn ${pfn} prop ${prop}: built ${built}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it.each(levels(1, consts.nrLevels))('leaves absent and table entries alone at level %i', (level) => {

@@ -67,6 +67,36 @@ function pagesByQueryRange(
   return out;
 }
 
+/** The `QueryKind` of every base page of `[start, end)`, from `query()` slot by slot. */
+function kindsByQuery(pt: PageTable, start: number, end: number): number[] {
+  const c = pt.cursor(start, end);
+  const out: number[] = [];
+  for (const item of c) {
+    for (let off = 0; off < item.len; off += PAGE) {
+      const va = item.va + off;
+      if (va >= start && va < end) out.push(item.kind);
+    }
+  }
+  c.drop();
+  return out;
+}
+
+/** The same kinds from `queryKinds`, called repeatedly with a vector of `cap` pages. */
+function kindsByQueryKinds(pt: PageTable, start: number, end: number, cap: number): number[] {
+  const c = pt.cursor(start, end);
+  const vec = new Uint8Array(cap);
+  const out: number[] = [];
+  for (let from = start; from < end; ) {
+    const n = c.queryKinds(from, end, vec);
+    expect(n).toBe(Math.min(cap, (end - from) / PAGE));
+    out.push(...vec.subarray(0, n));
+    from += n * PAGE;
+    expect(c.va).toBe(from);
+  }
+  c.drop();
+  return out;
+}
+
 /** Maps a tracked frame at every `stride`-th page of `[start, start + nrPages * PAGE)`; returns the frames. */
 function mapSparse(k: Kernel, pt: PageTable, start: number, nrPages: number, stride: number): number[] {
   const frames: number[] = [];
@@ -156,7 +186,60 @@ describe.each(PROTOCOL_CONFIGS)('queryRange on $name', (config) => {
     expectClean(k);
   });
 
-  it('returns 0 for an empty table and an empty range, and refuses bad bounds', () => {
+  it('equals a page-by-page walk on random tables: runs, holes, node edges, huge and high frames', () => {
+    let seed = 0x2545f491;
+    /** xorshift32: deterministic, so a failure replays. */
+    const rand = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const props = [USER_RW, PROP_USER | PROP_R, USER_RW | PROP_ACCESSED | PROP_DIRTY];
+    for (let round = 0; round < 4; round++) {
+      const k = testKernel(config);
+      const pt = k.newUserPageTable();
+      const start = userBase;
+      const end = userBase + 4 * MiB2;
+      const c = pt.cursorMut(start, end);
+      // Runs of tracked frames, untracked frames (some above 2^32 pages, whose frame
+      // bits reach the PTE's high word) and holes, placed anywhere, across node edges.
+      for (let va = start + rand(8) * PAGE; va < end; ) {
+        const len = Math.min(1 + rand(700), (end - va) / PAGE);
+        const prop = props[rand(props.length)];
+        const what = rand(3);
+        c.jump(va);
+        if (what === 0) {
+          for (let i = 0; i < len; i++) {
+            const f = k.frames.alloc();
+            c.map(f, prop);
+            k.frames.put(f);
+          }
+        } else if (what === 1) {
+          c.mapPhys((rand(2) === 0 ? 0x1_2345_6000 : 0x8000) + rand(64) * 512, len, prop);
+        }
+        va += len * PAGE;
+      }
+      c.drop();
+      // One 2 MiB-aligned untracked huge leaf, when its slot is free.
+      const huge = userBase + 5 * MiB2;
+      const h = pt.cursorMut(huge, huge + MiB2);
+      h.mapPhys(0x40_0000, 512, USER_RW);
+      h.drop();
+      const from = start + rand(64) * PAGE;
+      const to = huge + MiB2 - rand(64) * PAGE;
+      const want = pagesByQuery(pt, from, to);
+      expect(want.length).toBeGreaterThan(512);
+      expect(want.some(([, pfn]) => pfn >= 2 ** 32)).toBe(true);
+      for (const cap of [1, 1 + rand(600), 8192]) expect(pagesByQueryRange(pt, from, to, cap)).toEqual(want);
+      const kinds = kindsByQuery(pt, from, to);
+      expect(new Set(kinds).size).toBe(3);
+      for (const cap of [1, 1 + rand(600), 8192]) expect(kindsByQueryKinds(pt, from, to, cap)).toEqual(kinds);
+      expectClean(k);
+    }
+  });
+
+  it('returns 0 for an empty range, nothing mapped in an empty table, and refuses bad bounds', () => {
     const k = testKernel(config);
     const pt = k.newUserPageTable();
     const c = pt.cursor(userBase, userBase + GiB);
@@ -170,6 +253,13 @@ describe.each(PROTOCOL_CONFIGS)('queryRange on $name', (config) => {
     expect(codeOf(() => c.queryRange(userBase, userBase + GiB + PAGE, va, pfn, prop))).toBe('InvalidVaddr');
     expect(codeOf(() => c.queryRange(userBase + PAGE, userBase, va, pfn, prop))).toBe('InvalidVaddr');
     expect(codeOf(() => c.queryRange(userBase + 1, userBase + PAGE, va, pfn, prop))).toBe('UnalignedVaddr');
+    const vec = new Uint8Array(4);
+    expect(c.queryKinds(userBase, userBase + 3 * PAGE, vec)).toBe(3);
+    expect([...vec]).toEqual([QUERY_NOT_MAPPED, QUERY_NOT_MAPPED, QUERY_NOT_MAPPED, 0]);
+    expect(c.queryKinds(userBase, userBase, vec)).toBe(0);
+    expect(codeOf(() => c.queryKinds(userBase - PAGE, userBase, vec))).toBe('InvalidVaddr');
+    expect(codeOf(() => c.queryKinds(userBase, userBase + GiB + PAGE, vec))).toBe('InvalidVaddr');
+    expect(codeOf(() => c.queryKinds(userBase + 1, userBase + PAGE, vec))).toBe('UnalignedVaddr');
     c.drop();
     expect(codeOf(() => c.queryRange(userBase, userBase + PAGE, va, pfn, prop))).toBe('InvalidArgument');
     expectClean(k);
