@@ -185,6 +185,10 @@ export class LeafSlot {
    */
   private lockCached(va: number, owner: number, protocol: number): boolean {
     const meta = this.ctx.meta;
+    // Plain loads and stores of the lock words, as `lock.ts` does for metadata no other
+    // thread sees (the only kind the cache runs on); for the same reason no switch point:
+    // the explorer's CPUs share their metadata.
+    const locks = meta.lockArray;
     const node = this.cachedNode;
     let lockPfn = node;
     if (protocol === LOCK_GLOBAL) {
@@ -192,11 +196,13 @@ export class LeafSlot {
     } else if (protocol === LOCK_HOH) {
       const path = this.cachedPath;
       for (let level = path.length - 1; level >= 2; level--)
-        if (lockOwner(meta, path[level]) !== 0) return false;
+        if (locks[meta.lockIndex(path[level])] !== 0) return false;
     }
-    if (!tryLockNode(meta, lockPfn, owner)) return false;
+    const lockAt = meta.lockIndex(lockPfn);
+    if (locks[lockAt] !== 0) return false;
+    locks[lockAt] = owner;
     if (meta.stray(node)) {
-      unlockNode(meta, lockPfn);
+      locks[lockAt] = 0;
       this.cachedEnd = 0;
       return false;
     }
@@ -339,7 +345,8 @@ export class LeafSlot {
     if (state === 2) return;
     const ctx = this.ctx;
     const meta = ctx.meta;
-    unlockNode(meta, this.lockPfn);
+    if (this.cacheable) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
+    else unlockNode(meta, this.lockPfn);
     if (meta.nrChildren(this.node) === 0) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
     if (this.reading) {
       this.reading = false;
