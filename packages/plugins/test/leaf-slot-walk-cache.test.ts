@@ -185,6 +185,27 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
     expectClean(p.k);
   });
 
+  it.runIf(config.lockProtocol === 'subtree')(
+    'frees a cached leaf node left empty at unlock after a hit, as a reader of the deferred free',
+    () => {
+      const p = proc(config);
+      const nodesBefore = p.k.frames.usageByType()['page-table'];
+      mmap(p, A, SPAN);
+      write(p, A);
+      cacheLeafNode(p.pt, A + PAGE);
+      // A cursor over two level-3 entries holds the level-3 node: recycling after the
+      // munmap stops there, and the leaf node stays linked and empty.
+      const holder = p.pt.cursor(3 * A - PAGE, 3 * A + PAGE);
+      expect(p.sys.munmap(p.pid, A, SPAN)).toBe(0);
+      holder.drop();
+      expect(p.k.frames.usageByType()['page-table']).toBeGreaterThan(nodesBefore);
+      // A hit (no node was freed), then the unlock of the empty node recycles it at once.
+      cacheLeafNode(p.pt, A + PAGE);
+      expect(p.k.frames.usageByType()['page-table']).toBe(nodesBefore);
+      expectClean(p.k);
+    },
+  );
+
   it('is busy, as the walk is, while a cursor holds a node above the cached leaf node', () => {
     const p = proc(config);
     mmap(p, A, 2 * SPAN);

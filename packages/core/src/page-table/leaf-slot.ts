@@ -54,7 +54,9 @@ const MAX_STRAY_RETRIES = 64;
  * and the lock. With shared metadata every `lock` walks. Under each protocol a hit takes
  * the locks the walk ends with, and yields to the walk (which then reports `CursorBusy`
  * exactly as before) wherever the walk would meet a lock another cursor holds:
- * - `subtree`: the leaf node's lock (the walk takes no other);
+ * - `subtree`: the leaf node's lock (the walk takes no other), without becoming a reader
+ *   of the deferred node free (no node was freed since the walk, and a locked node cannot
+ *   be detached: detaching takes its lock);
  * - `hoh`: the leaf node's lock, after checking that no cursor holds a node above it (a
  *   live cursor holds the nodes from its guard down, so a held ancestor is on this path);
  * - `global`: the root's lock.
@@ -122,7 +124,24 @@ export class LeafSlot {
     pt.generation++;
     const owner = ctx.newOwner();
     const protocol = ctx.lockProtocol.kind;
-    // `subtree` walks without locks: a reader of the deferred node free until `unlock()`.
+    if (
+      va < this.cachedEnd &&
+      va >= this.cachedStart &&
+      ctx.nodeLinkGeneration === this.cachedGeneration &&
+      this.lockCached(va, owner, protocol)
+    )
+      return true;
+    return this.lockByWalk(va, owner, protocol);
+  }
+
+  /**
+   * `lock` by the walk. `subtree` walks without locks: the slot is a reader of the deferred
+   * node free until `unlock()`. (A walk cache hit needs no reader: no node was freed since
+   * the walk that filled it, and once locked the node cannot be detached, which takes its
+   * lock.)
+   */
+  private lockByWalk(va: number, owner: number, protocol: number): boolean {
+    const ctx = this.ctx;
     const reading = protocol === LOCK_SUBTREE;
     if (reading) ctx.reclaim.enter();
     try {
@@ -138,17 +157,10 @@ export class LeafSlot {
     return false;
   }
 
-  /** `lock` through the walk cache, else the walk, retried from the root while the leaf node turns stray. */
+  /** The walk, retried from the root while the leaf node turns stray; fills the walk cache. */
   private lockLeaf(va: number, owner: number, protocol: number): boolean {
     const ctx = this.ctx;
     const generation = ctx.nodeLinkGeneration;
-    if (
-      va < this.cachedEnd &&
-      va >= this.cachedStart &&
-      generation === this.cachedGeneration &&
-      this.lockCached(va, owner, protocol)
-    )
-      return true;
     const pt = this.pt;
     for (let attempt = 0; attempt <= MAX_STRAY_RETRIES; attempt++) {
       const node =
@@ -347,10 +359,26 @@ export class LeafSlot {
     const meta = ctx.meta;
     if (this.cacheable) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
     else unlockNode(meta, this.lockPfn);
-    if (meta.nrChildren(this.node) === 0) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+    if (meta.nrChildren(this.node) === 0) this.leftEmpty();
     if (this.reading) {
       this.reading = false;
       ctx.reclaim.leave();
+    }
+  }
+
+  /**
+   * `unlock` of a leaf node left without children: the `cursorDroppedEmptyGuard` hook, as
+   * at a cursor's drop, and under `subtree` as a reader of the deferred node free (as the
+   * cursor is), also after a walk cache hit, which took no reader.
+   */
+  private leftEmpty(): void {
+    const ctx = this.ctx;
+    const enter = !this.reading && ctx.lockProtocol.kind === LOCK_SUBTREE;
+    if (enter) ctx.reclaim.enter();
+    try {
+      ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+    } finally {
+      if (enter) ctx.reclaim.leave();
     }
   }
 
