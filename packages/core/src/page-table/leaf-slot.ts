@@ -34,6 +34,32 @@ const MAX_STRAY_RETRIES = 64;
  *
  * A slot can also be borrowed from a cursor that sits on a leaf node (`borrow`): it then
  * writes under the cursor's lock, and `unlock()` leaves the lock to the cursor.
+ *
+ * Walk cache: the slot remembers the leaf node its last walk reached, the span of addresses
+ * that node serves and the nodes above it; the next `lock` in that span takes the node's
+ * lock without walking (faults run through a table's pages in order, 512 to a leaf node).
+ * Why the cached node is the one the walk would reach:
+ * - it is used only while `ctx.nodeLinkGeneration` is what it was before the walk that
+ *   found it. That count is bumped whenever a node is freed (so the cached frame was not
+ *   freed, hence not reused as another node, of this table or another, or as data) and
+ *   whenever `movePtes` moves an entry (so no node was relinked to serve other addresses,
+ *   as a 2 MiB-aligned mremap does with whole leaf nodes). Creating nodes does not bump
+ *   it: a node never replaces an existing table entry;
+ * - a node detached and not freed yet (under `subtree` a detached node waits for its
+ *   grace period) is `stray`: recycling marks it before clearing its parent's entry, and
+ *   the slot checks the flag once it holds the lock, as the lock-free walk does;
+ * - its ancestors are detached only once empty, so only after it, and never moved.
+ * The cache is used only when node metadata is not shared with other threads: the count
+ * covers this view's frees and moves, and in one thread nothing runs between the check
+ * and the lock. With shared metadata every `lock` walks. Under each protocol a hit takes
+ * the locks the walk ends with, and yields to the walk (which then reports `CursorBusy`
+ * exactly as before) wherever the walk would meet a lock another cursor holds:
+ * - `subtree`: the leaf node's lock (the walk takes no other), without becoming a reader
+ *   of the deferred node free (no node was freed since the walk, and a locked node cannot
+ *   be detached: detaching takes its lock);
+ * - `hoh`: the leaf node's lock, after checking that no cursor holds a node above it (a
+ *   live cursor holds the nodes from its guard down, so a held ancestor is on this path);
+ * - `global`: the root's lock.
  */
 export class LeafSlot {
   /** The page's address (valid while locked). */
@@ -51,9 +77,30 @@ export class LeafSlot {
   /** `subtree`: whether this slot is a reader of the deferred node free (`NodeReclaim`) until `unlock()`. */
   private reading = false;
   private readonly ctx: PageTableContext;
+  /** Whether the walk cache may be used: node metadata is this thread's alone. */
+  private readonly cacheable: boolean;
+  /** Walk cache (see the class comment): the leaf node, its words and its PTE 0's index. */
+  private cachedNode = 0;
+  private cachedWords: Uint32Array = new Uint32Array(0);
+  private cachedBase = 0;
+  /** The span `[cachedStart, cachedEnd)` the cached node serves (empty: no entry). */
+  private cachedStart = 0;
+  private cachedEnd = 0;
+  /** `ctx.nodeLinkGeneration` before the walk that filled the cache. */
+  private cachedGeneration = 0;
+  /** The nodes above the cached node, by level (`[2, nrLevels]`). */
+  private readonly cachedPath: number[];
+  /** The nodes the current walk passed, by level (scratch of every walk). */
+  private readonly path: number[];
 
   constructor(readonly pt: PageTable) {
-    this.ctx = pt.ctx;
+    const ctx = pt.ctx;
+    this.ctx = ctx;
+    this.cacheable = !(
+      typeof SharedArrayBuffer !== 'undefined' && ctx.meta.lockArray.buffer instanceof SharedArrayBuffer
+    );
+    this.path = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
+    this.cachedPath = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
   }
 
   /** Whether the slot is locked (or borrowed) and not yet unlocked. */
@@ -77,7 +124,24 @@ export class LeafSlot {
     pt.generation++;
     const owner = ctx.newOwner();
     const protocol = ctx.lockProtocol.kind;
-    // `subtree` walks without locks: a reader of the deferred node free until `unlock()`.
+    if (
+      va < this.cachedEnd &&
+      va >= this.cachedStart &&
+      ctx.nodeLinkGeneration === this.cachedGeneration &&
+      this.lockCached(va, owner, protocol)
+    )
+      return true;
+    return this.lockByWalk(va, owner, protocol);
+  }
+
+  /**
+   * `lock` by the walk. `subtree` walks without locks: the slot is a reader of the deferred
+   * node free until `unlock()`. (A walk cache hit needs no reader: no node was freed since
+   * the walk that filled it, and once locked the node cannot be detached, which takes its
+   * lock.)
+   */
+  private lockByWalk(va: number, owner: number, protocol: number): boolean {
+    const ctx = this.ctx;
     const reading = protocol === LOCK_SUBTREE;
     if (reading) ctx.reclaim.enter();
     try {
@@ -93,29 +157,88 @@ export class LeafSlot {
     return false;
   }
 
-  /** `lock`'s walk, retried from the root while the leaf node turns stray. */
+  /** The walk, retried from the root while the leaf node turns stray; fills the walk cache. */
   private lockLeaf(va: number, owner: number, protocol: number): boolean {
-    const pt = this.pt;
     const ctx = this.ctx;
-    const page = ctx.consts.basePageSize;
+    const generation = ctx.nodeLinkGeneration;
+    const pt = this.pt;
     for (let attempt = 0; attempt <= MAX_STRAY_RETRIES; attempt++) {
       const node =
         protocol === LOCK_HOH ? this.lockHandOverHand(va, owner) : this.lockWithoutHoh(va, owner, protocol);
       if (node === 0) return false;
       if (node > 0) {
-        this.va = va;
-        this.node = node;
-        this.owner = owner;
-        this.lockPfn = protocol === LOCK_GLOBAL ? pt.rootPfn : node;
         const memory = ctx.memory;
         const slot = memory.slot(node);
-        this.words = memory.wordsOf(slot);
-        this.at = memory.wordBase(slot) + 2 * ((va / page) & (ctx.consts.nrEntries - 1));
-        this.state = 1;
+        const words = memory.wordsOf(slot);
+        const base = memory.wordBase(slot);
+        this.take(va, node, owner, protocol === LOCK_GLOBAL ? pt.rootPfn : node, words, base);
+        if (this.cacheable) {
+          const span = ctx.sizes[2];
+          this.cachedNode = node;
+          this.cachedWords = words;
+          this.cachedBase = base;
+          this.cachedStart = Math.floor(va / span) * span;
+          this.cachedEnd = this.cachedStart + span;
+          this.cachedGeneration = generation;
+          const path = this.path;
+          const cachedPath = this.cachedPath;
+          for (let level = path.length - 1; level >= 2; level--) cachedPath[level] = path[level];
+        }
         return true;
       }
     }
     return fail('CursorBusy', 'page-table nodes kept turning stray');
+  }
+
+  /**
+   * The walk cache's hit (`va` in the cached span, the generation unchanged): takes the
+   * locks the walk would end with, or returns false holding nothing where the walk must
+   * decide (a lock another cursor holds, a node turned stray). See the class comment.
+   */
+  private lockCached(va: number, owner: number, protocol: number): boolean {
+    const meta = this.ctx.meta;
+    // Plain loads and stores of the lock words, as `lock.ts` does for metadata no other
+    // thread sees (the only kind the cache runs on); for the same reason no switch point:
+    // the explorer's CPUs share their metadata.
+    const locks = meta.lockArray;
+    const node = this.cachedNode;
+    let lockPfn = node;
+    if (protocol === LOCK_GLOBAL) {
+      lockPfn = this.pt.rootPfn;
+    } else if (protocol === LOCK_HOH) {
+      const path = this.cachedPath;
+      for (let level = path.length - 1; level >= 2; level--)
+        if (locks[meta.lockIndex(path[level])] !== 0) return false;
+    }
+    const lockAt = meta.lockIndex(lockPfn);
+    if (locks[lockAt] !== 0) return false;
+    locks[lockAt] = owner;
+    if (meta.stray(node)) {
+      locks[lockAt] = 0;
+      this.cachedEnd = 0;
+      return false;
+    }
+    this.take(va, node, owner, lockPfn, this.cachedWords, this.cachedBase);
+    return true;
+  }
+
+  /** Points the locked slot at `va`'s PTE in leaf node `node` (PTE 0 at `words[base]`). */
+  private take(
+    va: number,
+    node: number,
+    owner: number,
+    lockPfn: number,
+    words: Uint32Array,
+    base: number,
+  ): void {
+    const ctx = this.ctx;
+    this.va = va;
+    this.node = node;
+    this.owner = owner;
+    this.lockPfn = lockPfn;
+    this.words = words;
+    this.at = base + 2 * ((va / ctx.consts.basePageSize) & (ctx.consts.nrEntries - 1));
+    this.state = 1;
   }
 
   /**
@@ -129,10 +252,12 @@ export class LeafSlot {
     const meta = ctx.meta;
     const memory = ctx.memory;
     const mask = ctx.consts.nrEntries - 1;
+    const path = this.path;
     let level = ctx.consts.nrLevels;
     let node = this.pt.rootPfn;
     if (!tryLockNode(meta, node, owner)) busy(node, level);
     while (level > 1) {
+      path[level] = node;
       const slot = memory.slot(node);
       const words = memory.wordsOf(slot);
       const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
@@ -173,9 +298,11 @@ export class LeafSlot {
     const global = protocol === LOCK_GLOBAL;
     if (global && !tryLockNode(meta, root, owner))
       fail('CursorBusy', 'the page table is locked by another cursor');
+    const path = this.path;
     let level = ctx.consts.nrLevels;
     let node = root;
     while (level > 1) {
+      path[level] = node;
       const slot = memory.slot(node);
       const words = memory.wordsOf(slot);
       const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
@@ -230,11 +357,28 @@ export class LeafSlot {
     if (state === 2) return;
     const ctx = this.ctx;
     const meta = ctx.meta;
-    unlockNode(meta, this.lockPfn);
-    if (meta.nrChildren(this.node) === 0) ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+    if (this.cacheable) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
+    else unlockNode(meta, this.lockPfn);
+    if (meta.nrChildren(this.node) === 0) this.leftEmpty();
     if (this.reading) {
       this.reading = false;
       ctx.reclaim.leave();
+    }
+  }
+
+  /**
+   * `unlock` of a leaf node left without children: the `cursorDroppedEmptyGuard` hook, as
+   * at a cursor's drop, and under `subtree` as a reader of the deferred node free (as the
+   * cursor is), also after a walk cache hit, which took no reader.
+   */
+  private leftEmpty(): void {
+    const ctx = this.ctx;
+    const enter = !this.reading && ctx.lockProtocol.kind === LOCK_SUBTREE;
+    if (enter) ctx.reclaim.enter();
+    try {
+      ctx.hooks.cursorDroppedEmptyGuard(this.pt, this.va);
+    } finally {
+      if (enter) ctx.reclaim.leave();
     }
   }
 

@@ -42,10 +42,12 @@ export function nodeBase(ctx: PageTableContext, pfn: number): number {
 /**
  * Drop hook of page-table frames: releases what the node's PTEs reference (child nodes and
  * tracked frames; untracked leaves reference nothing). Runs when the node's last reference
- * goes, so nobody can hold its lock.
+ * goes, so nobody can hold its lock. Bumps `ctx.nodeLinkGeneration` (the node's frame may
+ * come back as any other frame).
  */
 export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
   switchPoint(SWITCH_FREE, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
+  ctx.nodeLinkGeneration++;
   const level = ctx.meta.level(pfn);
   const codec = ctx.codec;
   const words = nodeWords(ctx, pfn);

@@ -67,6 +67,23 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
     }
     if (result !== FAULT_NEEDS_WINDOW) return result as FaultResult;
   }
+  return faultInWindow(vmar, m, vaddr, pageVa, access, around);
+}
+
+/**
+ * `handlePageFault` where the page has no leaf node or the fault maps around it: through a
+ * cursor over the faulting page, or over the faults-around window. (Apart, so that the
+ * common case above stays small enough for the compiler to inline what it calls.)
+ */
+function faultInWindow(
+  vmar: Vmar,
+  m: number,
+  vaddr: number,
+  pageVa: number,
+  access: number,
+  around: boolean,
+): FaultResult {
+  const page = vmar.pageSize;
   // Linux's do_fault_around: a 16-page aligned block clamped to the mapping and to the
   // page-table leaf node (512 pages) holding the page.
   const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
