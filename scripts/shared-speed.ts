@@ -21,9 +21,7 @@ function round(i: number): number {
   const start = performance.now();
   const c = t.cursorMut(0x4000_0000, 0x4000_0000 + PAGES * 4096);
   for (let p = 0; p < PAGES; p++) {
-    const pfn = k.frames.alloc(FrameType.Untyped);
-    c.map(pfn, PROP_RW | PROP_USER);
-    k.frames.put(pfn);
+    c.mapFresh(k.frames.alloc(FrameType.Untyped), PROP_RW | PROP_USER);
   }
   c.drop();
   const u = t.cursorMut(0x4000_0000, 0x4000_0000 + PAGES * 4096);

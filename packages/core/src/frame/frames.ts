@@ -161,6 +161,26 @@ export class Frames {
       );
   }
 
+  /**
+   * Throws `BadFrameState` unless `pfn` is a fresh allocation: a frame in use whose one
+   * reference is its one handle (count 1, one handle), as `alloc` returns it. A map that
+   * takes over the caller's handle (`CursorMut.mapFresh`, `LeafSlot.mapFresh`) checks this
+   * first and then moves the reference from the handle to the PTE by setting the handle
+   * count to 0: the reference count stays 1, so no atomic operation is needed even on
+   * shared memory (no other thread can reach a frame that nothing points to yet).
+   */
+  checkFresh(pfn: number): void {
+    this.checkPfn(pfn);
+    const meta = this.meta;
+    const rc = meta.refCount(pfn);
+    if (rc === REF_COUNT_UNUSED) throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
+    if (rc !== 1 || meta.handles(pfn) !== 1)
+      throw new MmError(
+        'BadFrameState',
+        `frame ${pfn} is not a fresh allocation (count ${rc}, ${meta.handles(pfn)} handles; one handle and nothing else expected)`,
+      );
+  }
+
   /** Takes one more handle to a frame in use. */
   get(pfn: number): void {
     this.incRef(pfn);
