@@ -203,7 +203,11 @@ export class FrameAllocator implements FrameAllocatorService {
     state[FREE] -= taken;
     this.unlock();
     // A stack: the lowest frame comes out first.
-    cache.subarray(0, taken).reverse();
+    for (let i = 0, j = taken - 1; i < j; i++, j--) {
+      const t = cache[i];
+      cache[i] = cache[j];
+      cache[j] = t;
+    }
     this.nrCached = taken;
     return taken;
   }

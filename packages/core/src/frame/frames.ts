@@ -41,6 +41,9 @@ export function inUseByTypeBytes(nrViews: number): number {
  * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
  * references to one frame at once (e.g. one unmapping a page while the thread that mapped
  * it drops its handle); exactly one of them sees the count reach 0 and frees the frame.
+ * Two cases need no read-modify-write: dropping a reference whose count reads 1 (the
+ * caller's is the only one, and only a holder can take another), and a map that takes over
+ * the handle of a fresh allocation (`checkFresh`).
  * The per-type counts are kept per view (a row of shared `Int32`s that only this view
  * writes, with plain stores: a frame freed by another view than the one that allocated it
  * makes the rows negative and positive, the sum is exact) and summed on demand
@@ -263,10 +266,21 @@ export class Frames {
     }
   }
 
-  /** Shared mode: removes a reference with one `Atomics.sub`; true when it was the last. */
+  /**
+   * Shared mode: removes a reference; true when it was the last. A count of 1 read with
+   * `Atomics.load` is the caller's own reference and nobody else's: a reference is only
+   * ever taken by a holder of another one (`get`, a PTE copied under its node's lock), so
+   * none can appear meanwhile and the count goes to 0 with a plain store, no
+   * read-modify-write (the common case: unmapping a page only its PTE held). Otherwise one
+   * `Atomics.sub`, as two holders may drop their references at once.
+   */
   private decRefShared(pfn: number): boolean {
     const a = this.rcArray as Uint32Array;
     const i = pfn * this.rcStride + this.rcOffset;
+    if (Atomics.load(a, i) === 1) {
+      a[i] = 0;
+      return true;
+    }
     const rc = Atomics.sub(a, i, 1);
     if (rc === REF_COUNT_UNUSED || rc === 0) {
       Atomics.add(a, i, 1);
