@@ -24,7 +24,7 @@ export interface FrameAllocatorService {
 /** The buffers of a shared bitmap allocator, to attach another thread's view to it. */
 export interface FrameAllocatorBuffers {
   readonly bits: SharedArrayBuffer;
-  /** `Int32`s: the lock word, the hint, the number of free frames. */
+  /** `Int32`s: the lock word, the hint, the number of free frames (`STATE_WORDS`, padded). */
   readonly state: SharedArrayBuffer;
 }
 
@@ -35,9 +35,18 @@ export interface FrameAllocatorOptions {
   attach?: FrameAllocatorBuffers;
 }
 
-const LOCK = 0;
-const HINT = 1;
-const FREE = 2;
+/**
+ * Where the lock word, the hint and the free count sit in the state buffer: together (one
+ * locked section writes all three) and 128 bytes away from either end, so that no other
+ * buffer's words (the allocation before or after it) share their cache line or its
+ * prefetch pair: every refill and give-back by any thread moves that line.
+ */
+const STATE_PAD = 32;
+const LOCK = STATE_PAD;
+const HINT = STATE_PAD + 1;
+const FREE = STATE_PAD + 2;
+/** `Int32`s of the state buffer. */
+const STATE_WORDS = 2 * STATE_PAD + 3;
 
 /** Shared mode: frames a view takes from the bitmap (or gives back) under one lock. */
 export const FRAME_CACHE_BATCH = 64;
@@ -63,7 +72,7 @@ export const FRAME_CACHE_BATCH = 64;
  */
 export class FrameAllocator implements FrameAllocatorService {
   private readonly bits: Uint32Array;
-  /** `[lock, hint, free]`. */
+  /** `[lock, hint, free]` at `LOCK`, `HINT`, `FREE`, padded on both sides. */
   private readonly state: Int32Array;
   private readonly shared: boolean;
   /** Shared mode: this view's cached free frames (a stack) and a bit per cached frame. */
@@ -80,7 +89,12 @@ export class FrameAllocator implements FrameAllocatorService {
     this.shared = attach !== undefined || options.shared === true;
     const buffer = (bytes: number) => (this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.bits = new Uint32Array(attach?.bits ?? buffer(nrWords * 4));
-    this.state = new Int32Array(attach?.state ?? buffer(12));
+    this.state = new Int32Array(attach?.state ?? buffer(4 * STATE_WORDS));
+    if (this.state.length !== STATE_WORDS)
+      throw new MmError(
+        'InvalidConfig',
+        `the allocator state holds ${this.state.length} words, not ${STATE_WORDS}`,
+      );
     this.cache = new Int32Array(this.shared ? 2 * FRAME_CACHE_BATCH : 0);
     this.cachedBits = new Uint32Array(this.shared ? nrWords : 0);
     if (attach !== undefined) return;

@@ -12,8 +12,9 @@ export type DropHook = (pfn: number) => void;
 /** How `Frames` shares its counts with other threads (see `Frames`). */
 export interface SharedFrames {
   /**
-   * `nrViews * NR_FRAME_TYPES` `Int32`s: frames allocated minus frames freed per type, one
-   * row per view (owner block), each written by its own view only; the sum is the count.
+   * `nrViews * IN_USE_ROW_STRIDE` `Int32`s: frames allocated minus frames freed per type, one
+   * row per view (owner block) on a cache line of its own, each written by its own view
+   * only; the sum of the rows is the count.
    */
   readonly inUseByType: SharedArrayBuffer;
   /** This view's row (its owner block). */
@@ -22,9 +23,19 @@ export interface SharedFrames {
   readonly attach: boolean;
 }
 
+/**
+ * `Int32`s from one view's row of `SharedFrames.inUseByType` to the next: 128 bytes, although
+ * a row uses `NR_FRAME_TYPES` of them. Every allocation and free writes its view's row; rows
+ * side by side put several views on one cache line, which then moved between the cores of
+ * threads that share nothing else. 128 bytes keep two rows off one 64-byte line whatever the
+ * buffer's alignment (which JavaScript cannot choose) and off a pair of lines that the
+ * adjacent-line prefetch fetches together.
+ */
+export const IN_USE_ROW_STRIDE = 32;
+
 /** Bytes of `SharedFrames.inUseByType` for `nrViews` views. */
 export function inUseByTypeBytes(nrViews: number): number {
-  return nrViews * NR_FRAME_TYPES * 4;
+  return nrViews * IN_USE_ROW_STRIDE * 4;
 }
 
 /**
@@ -90,9 +101,10 @@ export class Frames {
       return;
     }
     this.allInUse = new Int32Array(shared.inUseByType);
-    if ((shared.view + 1) * NR_FRAME_TYPES > this.allInUse.length)
+    const row = shared.view * IN_USE_ROW_STRIDE;
+    if (row + IN_USE_ROW_STRIDE > this.allInUse.length)
       throw new MmError('InvalidConfig', `view ${shared.view} has no row in the shared per-type counts`);
-    this.ownInUse = this.allInUse.subarray(shared.view * NR_FRAME_TYPES, (shared.view + 1) * NR_FRAME_TYPES);
+    this.ownInUse = this.allInUse.subarray(row, row + NR_FRAME_TYPES);
     const rc = meta.column?.('refCount');
     const h = meta.column?.('handles');
     if (!(rc?.array instanceof Uint32Array && h?.array instanceof Uint32Array))
@@ -322,7 +334,8 @@ export class Frames {
     const all = this.allInUse;
     if (all === null) return this.ownInUse;
     const out = new Int32Array(NR_FRAME_TYPES);
-    for (let i = 0; i < all.length; i++) out[i % NR_FRAME_TYPES] += Atomics.load(all, i);
+    for (let row = 0; row < all.length; row += IN_USE_ROW_STRIDE)
+      for (let t = 0; t < NR_FRAME_TYPES; t++) out[t] += Atomics.load(all, row + t);
     return out;
   }
 

@@ -1,6 +1,8 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
 import { describe, expect, it } from 'vitest';
 import { FRAME_CACHE_BATCH, FrameAllocator } from '../../src/frame/allocator.ts';
+import { NR_FRAME_TYPES } from '../../src/frame/frame-type.ts';
+import { IN_USE_ROW_STRIDE } from '../../src/frame/frames.ts';
 import { createKernel, FrameType } from '../../src/index.ts';
 
 /**
@@ -76,5 +78,26 @@ describe('the per-view frame cache of the shared bitmap allocator', () => {
     view.frames.flushCaches();
     expect(k.check()).toEqual([]);
     expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+  });
+
+  it("keeps each view's row of the per-type counts 128 bytes from the next (no shared cache line)", () => {
+    const k = createKernel({ arch: x86_64, memory: 16 << 20, sharedMemory: true, linearMapping: false });
+    const state = k.sharedState(2);
+    const view = createKernel({ arch: x86_64, memory: 16 << 20, attach: state });
+    const rows = new Int32Array(state.inUseByType);
+    expect(IN_USE_ROW_STRIDE * 4).toBe(128);
+    expect(IN_USE_ROW_STRIDE).toBeGreaterThanOrEqual(NR_FRAME_TYPES);
+    const own = () => rows[2 * IN_USE_ROW_STRIDE + FrameType.Untyped];
+    const pfn = view.frames.alloc(FrameType.Untyped);
+    expect(own()).toBe(1);
+    // Only the view's own row changed: every word outside it is as the boot left it.
+    const outside = [...rows].filter((_, i) => i < 2 * IN_USE_ROW_STRIDE || i >= 3 * IN_USE_ROW_STRIDE);
+    view.frames.put(pfn);
+    expect(own()).toBe(0);
+    expect([...rows].filter((_, i) => i < 2 * IN_USE_ROW_STRIDE || i >= 3 * IN_USE_ROW_STRIDE)).toEqual(
+      outside,
+    );
+    view.frames.flushCaches();
+    expect(k.check()).toEqual([]);
   });
 });
