@@ -1,8 +1,13 @@
 /**
- * Single-thread cost of `sharedMemory: true`: the same map/unmap loop on two kernels in one
- * process, one on private buffers and one on shared memory (pages, metadata, allocator and
- * counts on `SharedArrayBuffer`s), interleaved round by round; prints the median time of a
- * round for each and their ratio. Usage: `node --import tsx scripts/shared-speed.ts [rounds]`.
+ * Single-thread cost of `sharedMemory: true`: the same loop on two kernels in one process,
+ * one on private buffers and one on shared memory (pages, metadata, allocator and counts on
+ * `SharedArrayBuffer`s), interleaved round by round; prints the median time of a round for
+ * each and their ratio. A round allocates 4096 frames and maps each with `mapFresh` under one
+ * cursor (an anonymous fault's work per page), then unmaps them (munmap's). The per-workload
+ * figures come from `mmkit bench --compare memory=private,shared`, each choice in its own
+ * process; this script stays because its rounds alternate every half millisecond, so it
+ * resolves a few percent on a loaded machine where the bench's runs cannot.
+ * Usage: `node --import tsx scripts/shared-speed.ts [rounds]`.
  */
 import { x86_64 } from '@mmkit/arch-x86_64';
 import { createKernel, FrameType, PROP_RW, PROP_USER } from '@mmkit/core';
@@ -14,7 +19,7 @@ const kernels = [false, true].map((sharedMemory) =>
 );
 const tables = kernels.map((k) => k.newUserPageTable());
 
-/** Maps `PAGES` fresh frames under one cursor, then unmaps them under another. */
+/** Maps `PAGES` fresh frames under one cursor (each taking over its allocation's handle), then unmaps them under another. */
 function round(i: number): number {
   const k = kernels[i];
   const t = tables[i];
