@@ -50,7 +50,8 @@ const STATE_WORDS = 2 * STATE_PAD + 3;
 
 /**
  * Shared mode: the least number of frames a view takes from the bitmap (or gives back) in
- * one locked pass; a view caches at most `2 * FRAME_CACHE_BATCH` plus the rest of a word.
+ * one locked pass (whole words: a refill takes up to 31 more); a view caches at most
+ * `2 * FRAME_CACHE_BATCH`.
  */
 export const FRAME_CACHE_BATCH = 64;
 
