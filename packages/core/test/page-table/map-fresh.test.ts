@@ -52,6 +52,13 @@ const CONFIGS = [
       sharedMemory: true,
     })),
   ),
+  {
+    name: 'x86_64/aos/subtree/shared memory',
+    arch: ARCHS[0].arch,
+    layout: 'aos',
+    lockProtocol: 'subtree',
+    sharedMemory: true,
+  },
 ];
 
 describe.each(CONFIGS)('CursorMut.mapFresh on $name', (config) => {
