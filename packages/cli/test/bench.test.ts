@@ -1,7 +1,9 @@
+import { x86_64 } from '@mmkit/arch-x86_64';
+import { MmError } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/archs.ts';
 import { runSpec } from '../src/bench/child.ts';
-import { parseCompare } from '../src/bench/compare.ts';
+import { compareChoice, parseCompare } from '../src/bench/compare.ts';
 import { linuxRows } from '../src/bench/linux.ts';
 import { escapeScript } from '../src/bench/reporters/html.ts';
 import { toJson, validateReport } from '../src/bench/reporters/json.ts';
@@ -9,6 +11,7 @@ import { renderTable } from '../src/bench/reporters/table.ts';
 import { benchColumns, conditions, layoutRatios, linuxRatios } from '../src/bench/runner.ts';
 import { median, pairRatios, ratioInterval, summarize } from '../src/bench/stats.ts';
 import type { BenchReport, ResultRow } from '../src/bench/types.ts';
+import { benchKernel } from '../src/bench/workloads/common.ts';
 import { unavailableReason, WORKLOAD_NAMES, workloadByName } from '../src/bench/workloads/index.ts';
 import { resolveBenchOptions } from '../src/commands/bench.ts';
 import { formatBytes, parseSize } from '../src/units.ts';
@@ -263,6 +266,53 @@ describe('workloads and options', () => {
       quick: true,
     });
     expect(r.values.faults_per_s[0]).toBeGreaterThan(0);
+  });
+
+  it('compares private and shared memory (--compare memory=...), each kernel of a choice on its memory', () => {
+    const opts = resolveBenchOptions({
+      workload: ['map', 'fault'],
+      layout: [],
+      arch: [],
+      compare: 'memory=private,shared',
+    });
+    expect(benchColumns(opts).map((c) => c.column)).toEqual(['memory=private', 'memory=shared']);
+    expect(compareChoice('memory', 'shared')).toEqual({ services: {}, sharedMemory: true });
+    expect(compareChoice('memory', 'private')).toEqual({ services: {}, sharedMemory: false });
+    expect(compareChoice('lock', 'subtree').sharedMemory).toBe(false);
+    expect(() => parseCompare('memory=shared,global')).toThrow(/unknown value 'global'/);
+    expect(() =>
+      resolveBenchOptions({
+        workload: [],
+        layout: [],
+        arch: [],
+        compare: 'memory=private,shared',
+        workers: '1,2',
+      }),
+    ).toThrow(/compares lock protocols only/);
+    const ctx = {
+      arch: x86_64,
+      archName: 'x86_64',
+      layout: 'soa',
+      services: {},
+      size: 1 << 20,
+      nrPages: 256,
+      quick: true,
+    };
+    expect(benchKernel({ ...ctx, sharedMemory: true }, 16 << 20).sharedState().memory).toBe(16 << 20);
+    expect(() => benchKernel({ ...ctx, sharedMemory: false }, 16 << 20).sharedState()).toThrow(MmError);
+    for (const workload of ['map', 'fault']) {
+      const r = runSpec({
+        workload,
+        layout: 'soa',
+        choice: { key: 'memory', value: 'shared' },
+        arch: 'x86_64',
+        size: 1 << 20,
+        runs: 1,
+        warmup: 0,
+        quick: true,
+      });
+      expect(Object.values(r.values)[0][0]).toBeGreaterThan(0);
+    }
   });
 
   it('reads the Linux program output into rows of its own layout', () => {

@@ -2,20 +2,42 @@ import { LOCK_PROTOCOLS, lockProtocol, type ServiceOverrides } from '@mmkit/core
 import { BuddyAllocator } from '@mmkit/plugins';
 import { UsageError } from '../archs.ts';
 
+/** What one `--compare` choice sets in every kernel a workload creates. */
+export interface KernelChoice {
+  /** `createKernel` service overrides. */
+  readonly services: ServiceOverrides;
+  /** `createKernel`'s `sharedMemory` (frames, metadata and allocator on `SharedArrayBuffer`s). */
+  readonly sharedMemory: boolean;
+}
+
+const services = (overrides: ServiceOverrides): KernelChoice => ({
+  services: overrides,
+  sharedMemory: false,
+});
+
 /**
- * Service choices `mmkit bench --compare KEY=A,B,...` can set side by side: per key, the
- * value names and the `createKernel` service overrides each one means. Each choice runs in
- * its own child process, as layouts do.
+ * Kernel choices `mmkit bench --compare KEY=A,B,...` can set side by side: per key, the
+ * value names and the kernel choice each one means. Each choice runs in its own child
+ * process, as layouts do.
  */
-export const COMPARE_CHOICES: Readonly<Record<string, Readonly<Record<string, () => ServiceOverrides>>>> = {
+export const COMPARE_CHOICES: Readonly<Record<string, Readonly<Record<string, () => KernelChoice>>>> = {
   /** The page-table lock protocol. */
   lock: Object.fromEntries(
-    LOCK_PROTOCOLS.map((name) => [name, () => ({ lockProtocol: lockProtocol(name) })]),
+    LOCK_PROTOCOLS.map((name) => [name, () => services({ lockProtocol: lockProtocol(name) })]),
   ),
   /** The frame allocator: `bitmap` is the core's default, `buddy` the buddy plugin's. */
   allocator: {
-    bitmap: () => ({}),
-    buddy: () => ({ frameAllocator: (nrFrames: number) => new BuddyAllocator(nrFrames) }),
+    bitmap: () => services({}),
+    buddy: () => services({ frameAllocator: (nrFrames: number) => new BuddyAllocator(nrFrames) }),
+  },
+  /**
+   * Where the physical layer lives: `private` (plain `ArrayBuffer`s, the default) or
+   * `shared` (`sharedMemory: true`: what worker threads need), both on one thread: the
+   * single-thread price of being shareable.
+   */
+  memory: {
+    private: () => ({ services: {}, sharedMemory: false }),
+    shared: () => ({ services: {}, sharedMemory: true }),
   },
 };
 
@@ -54,9 +76,9 @@ export function parseCompare(text: string): Comparison {
   return { key, values };
 }
 
-/** The service overrides of `key=value` (for a child process). */
-export function compareServices(key: string, value: string): ServiceOverrides {
+/** The kernel choice of `key=value` (for a child process). */
+export function compareChoice(key: string, value: string): KernelChoice {
   const make = COMPARE_CHOICES[key]?.[value];
-  if (make === undefined) throw new Error(`no service choice ${key}=${value}`);
+  if (make === undefined) throw new Error(`no kernel choice ${key}=${value}`);
   return make();
 }

@@ -15,6 +15,8 @@ export interface WorkloadContext {
   layout: string;
   /** Services replacing the kernel's defaults (a `--compare` choice); every kernel gets them. */
   services: ServiceOverrides;
+  /** Whether every kernel puts its physical layer on shared memory (`--compare memory=...`). */
+  sharedMemory: boolean;
   /** Bytes the workload works on (the `--size`). */
   size: number;
   /** `size` in 4 KiB pages. */

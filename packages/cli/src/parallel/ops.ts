@@ -128,9 +128,8 @@ function underCursor(
 }
 
 /**
- * The anonymous fault of the page under `c` (a cursor over exactly that page). The frame is
- * taken before `map` and its handle dropped after: a `CursorBusy` on the way down frees it
- * again, so the retry starts from an absent page as before.
+ * The anonymous fault of the page under `c` (a cursor over exactly that page): a fresh
+ * frame mapped there (frames from the allocator read as zeros).
  */
 function fault(kernel: Kernel, c: CursorMut, prop: number, counters: WorkerCounters): void {
   const va = c.va;
@@ -139,13 +138,23 @@ function fault(kernel: Kernel, c: CursorMut, prop: number, counters: WorkerCount
     return;
   }
   c.jump(va);
-  // Frames from the allocator read as zeros.
-  const pfn = kernel.frames.alloc();
+  mapFreshFrame(kernel, c, FrameType.Untyped, prop);
+  counters.faulted++;
+}
+
+/**
+ * Maps a frame just allocated at the cursor's page, the PTE taking over the allocation's
+ * handle (`CursorMut.mapFresh`: no reference-count update at all). If the map throws (a
+ * `CursorBusy` on the way down) the frame still has its handle and is put back, so the
+ * retry starts from an absent page as before.
+ */
+function mapFreshFrame(kernel: Kernel, c: CursorMut, type: FrameType, prop: number): void {
+  const pfn = kernel.frames.alloc(type);
   try {
-    c.map(pfn, prop);
-    counters.faulted++;
-  } finally {
+    c.mapFresh(pfn, prop);
+  } catch (e) {
     kernel.frames.put(pfn);
+    throw e;
   }
 }
 
@@ -163,13 +172,8 @@ function runOne(
         c.jump(va);
         if (c.query() !== QUERY_NOT_MAPPED) continue;
         c.jump(va);
-        const pfn = kernel.frames.alloc(FrameType.Untyped);
-        try {
-          c.map(pfn, op.prop);
-          counters.mapped++;
-        } finally {
-          kernel.frames.put(pfn);
-        }
+        mapFreshFrame(kernel, c, FrameType.Untyped, op.prop);
+        counters.mapped++;
       }
       expectEvery(c, op, page, counters, false, () => true, 'absent right after map (lost PTE)');
       return;

@@ -24,7 +24,7 @@ export interface FrameAllocatorService {
 /** The buffers of a shared bitmap allocator, to attach another thread's view to it. */
 export interface FrameAllocatorBuffers {
   readonly bits: SharedArrayBuffer;
-  /** `Int32`s: the lock word, the hint, the number of free frames. */
+  /** `Int32`s: the lock word, the hint, the number of free frames (`STATE_WORDS`, padded). */
   readonly state: SharedArrayBuffer;
 }
 
@@ -35,11 +35,24 @@ export interface FrameAllocatorOptions {
   attach?: FrameAllocatorBuffers;
 }
 
-const LOCK = 0;
-const HINT = 1;
-const FREE = 2;
+/**
+ * Where the lock word, the hint and the free count sit in the state buffer: together (one
+ * locked section writes all three) and 128 bytes away from either end, so that no other
+ * buffer's words (the allocation before or after it) share their cache line or its
+ * prefetch pair: every refill and give-back by any thread moves that line.
+ */
+const STATE_PAD = 32;
+const LOCK = STATE_PAD;
+const HINT = STATE_PAD + 1;
+const FREE = STATE_PAD + 2;
+/** `Int32`s of the state buffer. */
+const STATE_WORDS = 2 * STATE_PAD + 3;
 
-/** Shared mode: frames a view takes from the bitmap (or gives back) under one lock. */
+/**
+ * Shared mode: the least number of frames a view takes from the bitmap (or gives back) in
+ * one locked pass (whole words: a refill takes up to 31 more); a view caches at most
+ * `2 * FRAME_CACHE_BATCH`.
+ */
 export const FRAME_CACHE_BATCH = 64;
 
 /**
@@ -52,9 +65,15 @@ export const FRAME_CACHE_BATCH = 64;
  * Shared mode (worker threads): the bitmap and the counters live on `SharedArrayBuffer`s
  * and every bitmap operation runs under one spin lock (an `Int32` taken with
  * `Atomics.compareExchange`; the sections are a few word scans). Single frames go through
- * a per-view cache (this thread's, plain memory): `alloc` pops from it and refills it with
- * up to `FRAME_CACHE_BATCH` frames taken in one locked pass; `dealloc` pushes to it and,
- * when it holds `2 * FRAME_CACHE_BATCH`, gives the older half back in one locked pass. A
+ * a per-view cache (this thread's, plain memory): a second bitmap, set where a frame is
+ * taken in the shared bitmap but free for this view, with its count and the lowest word
+ * that may hold a set bit. `alloc` takes the lowest cached frame, as the private path takes
+ * the lowest free one; an empty cache is refilled with whole words of the shared bitmap
+ * (every free frame of each word, at least `FRAME_CACHE_BATCH` frames when there are) in one
+ * locked pass; `dealloc` sets the frame's bit and, when the cache holds
+ * `2 * FRAME_CACHE_BATCH`, gives whole words back (the lowest, at least `FRAME_CACHE_BATCH`
+ * frames) in one locked pass, found before taking the lock. Per frame this is a bit set and
+ * a bit cleared, as on a private buffer; the locked passes work a word at a time. A
  * cached frame is taken in the bitmap but free for this view: `isFree` and `nrFree` count
  * it (so `check()` sees it free, not leaked); other views see it taken until `flush()`
  * gives the cache back (a view that stops must flush). Reads of the shared counters without
@@ -63,13 +82,16 @@ export const FRAME_CACHE_BATCH = 64;
  */
 export class FrameAllocator implements FrameAllocatorService {
   private readonly bits: Uint32Array;
-  /** `[lock, hint, free]`. */
+  /** `[lock, hint, free]` at `LOCK`, `HINT`, `FREE`, padded on both sides. */
   private readonly state: Int32Array;
   private readonly shared: boolean;
-  /** Shared mode: this view's cached free frames (a stack) and a bit per cached frame. */
-  private readonly cache: Int32Array;
-  private nrCached = 0;
+  /** Shared mode: a bit per frame this view has cached (taken in `bits`, free for this view). */
   private readonly cachedBits: Uint32Array;
+  private nrCached = 0;
+  /** Shared mode: every word of `cachedBits` below it is 0. */
+  private cacheHint = 0;
+  /** Shared mode: the words `giveBack` returns, gathered before it takes the lock. */
+  private readonly giveWords: Int32Array;
 
   constructor(
     readonly nrFrames: number,
@@ -80,9 +102,15 @@ export class FrameAllocator implements FrameAllocatorService {
     this.shared = attach !== undefined || options.shared === true;
     const buffer = (bytes: number) => (this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.bits = new Uint32Array(attach?.bits ?? buffer(nrWords * 4));
-    this.state = new Int32Array(attach?.state ?? buffer(12));
-    this.cache = new Int32Array(this.shared ? 2 * FRAME_CACHE_BATCH : 0);
+    this.state = new Int32Array(attach?.state ?? buffer(4 * STATE_WORDS));
+    if (this.state.length !== STATE_WORDS)
+      throw new MmError(
+        'InvalidConfig',
+        `the allocator state holds ${this.state.length} words, not ${STATE_WORDS}`,
+      );
     this.cachedBits = new Uint32Array(this.shared ? nrWords : 0);
+    this.cacheHint = nrWords;
+    this.giveWords = new Int32Array(this.shared ? 2 * FRAME_CACHE_BATCH : 0);
     if (attach !== undefined) return;
     // Frames past the end of memory in the last word are marked taken forever.
     const tail = nrFrames % 32;
@@ -118,17 +146,24 @@ export class FrameAllocator implements FrameAllocatorService {
   }
 
   /**
-   * Takes a free frame (the lowest on a private buffer; in shared mode the last one this
-   * view cached); throws `OutOfFrames` when none is left.
+   * Takes a free frame (the lowest on a private buffer; in shared mode the lowest this view
+   * cached); throws `OutOfFrames` when none is left.
    */
   alloc(): number {
     if (this.shared) {
       if (this.nrCached === 0 && this.refill() === 0) {
         throw new MmError('OutOfFrames', `no free frame left (${this.nrFrames} frames of memory)`);
       }
-      const pfn = this.cache[--this.nrCached];
-      this.cachedBits[pfn >>> 5] &= ~(1 << (pfn & 31));
-      return pfn;
+      const cached = this.cachedBits;
+      // A cached frame exists, so the scan stops at or above the hint.
+      let w = this.cacheHint;
+      let word = cached[w];
+      while (word === 0) word = cached[++w];
+      const bit = word & -word;
+      cached[w] = word & ~bit;
+      this.cacheHint = w;
+      this.nrCached--;
+      return w * 32 + 31 - Math.clz32(bit);
     }
     this.lock();
     const bits = this.bits;
@@ -176,63 +211,72 @@ export class FrameAllocator implements FrameAllocatorService {
   }
 
   /**
-   * Shared mode: fills the empty cache with up to `FRAME_CACHE_BATCH` free frames, lowest
-   * first, in one locked pass; returns how many.
+   * Shared mode: fills the empty cache with every free frame of the lowest words that have
+   * one, until it holds at least `FRAME_CACHE_BATCH` (or none is left), in one locked pass;
+   * returns how many.
    */
   private refill(): number {
     const bits = this.bits;
     const state = this.state;
-    const cache = this.cache;
-    const cachedBits = this.cachedBits;
+    const cached = this.cachedBits;
     const n = bits.length;
     let taken = 0;
     this.lock();
-    let w = state[HINT];
+    const first = state[HINT];
+    let w = first;
     for (; w < n && taken < FRAME_CACHE_BATCH; w++) {
-      let free = ~bits[w];
-      while (free !== 0 && taken < FRAME_CACHE_BATCH) {
-        const bit = free & -free;
-        free &= ~bit;
-        bits[w] |= bit;
-        cachedBits[w] |= bit;
-        cache[taken++] = w * 32 + 31 - Math.clz32(bit);
-      }
-      if (free !== 0) break;
+      const free = ~bits[w];
+      if (free === 0) continue;
+      bits[w] = 0xffff_ffff;
+      cached[w] |= free;
+      taken += popcount(free);
     }
+    // Every word below `w` is full now.
     state[HINT] = w;
     state[FREE] -= taken;
     this.unlock();
-    // A stack: the lowest frame comes out first.
-    cache.subarray(0, taken).reverse();
-    this.nrCached = taken;
+    if (first < this.cacheHint) this.cacheHint = first;
+    this.nrCached += taken;
     return taken;
   }
 
-  /** Shared mode: gives `count` cached frames (the oldest) back to the bitmap in one locked pass. */
-  private giveBack(count: number): void {
+  /**
+   * Shared mode: gives the lowest cached words back to the bitmap, at least `atLeast` frames
+   * (at most `giveWords.length` words, so possibly fewer), in one locked pass; the words are
+   * found before the lock is taken (only this view writes `cachedBits`).
+   */
+  private giveBack(atLeast: number): void {
+    const cached = this.cachedBits;
+    const words = this.giveWords;
+    let k = 0;
+    let given = 0;
+    let w = this.cacheHint;
+    for (; given < atLeast && k < words.length; w++) {
+      const c = cached[w];
+      if (c === 0) continue;
+      words[k++] = w;
+      given += popcount(c);
+    }
     const bits = this.bits;
     const state = this.state;
-    const cache = this.cache;
     this.lock();
     let hint = state[HINT];
-    for (let i = 0; i < count; i++) {
-      const pfn = cache[i];
-      const w = pfn >>> 5;
-      const mask = 1 << (pfn & 31);
-      bits[w] = (bits[w] & ~mask) >>> 0;
-      this.cachedBits[w] &= ~mask;
-      if (w < hint) hint = w;
+    for (let i = 0; i < k; i++) {
+      const word = words[i];
+      bits[word] = (bits[word] & ~cached[word]) >>> 0;
+      if (word < hint) hint = word;
     }
     state[HINT] = hint;
-    state[FREE] += count;
+    state[FREE] += given;
     this.unlock();
-    cache.copyWithin(0, count, this.nrCached);
-    this.nrCached -= count;
+    for (let i = 0; i < k; i++) cached[words[i]] = 0;
+    this.nrCached -= given;
+    this.cacheHint = w;
   }
 
   /** Shared mode: gives every cached frame back to the bitmap (a view that stops calls it). */
   flush(): void {
-    if (this.nrCached !== 0) this.giveBack(this.nrCached);
+    while (this.nrCached !== 0) this.giveBack(this.nrCached);
   }
 
   /** Returns a frame to the allocator (to this view's cache in shared mode). */
@@ -240,11 +284,13 @@ export class FrameAllocator implements FrameAllocatorService {
     const w = pfn >>> 5;
     const mask = 1 << (pfn & 31);
     if (this.shared) {
-      if ((this.bits[w] & mask) === 0 || (this.cachedBits[w] & mask) !== 0)
+      const cached = this.cachedBits;
+      if ((this.bits[w] & mask) === 0 || (cached[w] & mask) !== 0)
         throw new MmError('BadFrameState', `frame ${pfn} freed twice`);
-      if (this.nrCached === this.cache.length) this.giveBack(FRAME_CACHE_BATCH);
-      this.cachedBits[w] |= mask;
-      this.cache[this.nrCached++] = pfn;
+      if (this.nrCached >= 2 * FRAME_CACHE_BATCH) this.giveBack(FRAME_CACHE_BATCH);
+      cached[w] |= mask;
+      this.nrCached++;
+      if (w < this.cacheHint) this.cacheHint = w;
       return;
     }
     this.lock();
@@ -282,4 +328,11 @@ export function checkSegmentRequest(count: number, align: number): void {
   ) {
     throw new MmError('InvalidArgument', `bad segment request: ${count} frames aligned to ${align}`);
   }
+}
+
+/** The number of set bits of a 32-bit word. */
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x5555_5555);
+  v = (v & 0x3333_3333) + ((v >>> 2) & 0x3333_3333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f_0f0f, 0x0101_0101) >>> 24;
 }

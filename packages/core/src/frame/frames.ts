@@ -12,8 +12,9 @@ export type DropHook = (pfn: number) => void;
 /** How `Frames` shares its counts with other threads (see `Frames`). */
 export interface SharedFrames {
   /**
-   * `nrViews * NR_FRAME_TYPES` `Int32`s: frames allocated minus frames freed per type, one
-   * row per view (owner block), each written by its own view only; the sum is the count.
+   * `nrViews * IN_USE_ROW_STRIDE` `Int32`s: frames allocated minus frames freed per type, one
+   * row per view (owner block) on a cache line of its own, each written by its own view
+   * only; the sum of the rows is the count.
    */
   readonly inUseByType: SharedArrayBuffer;
   /** This view's row (its owner block). */
@@ -22,9 +23,19 @@ export interface SharedFrames {
   readonly attach: boolean;
 }
 
+/**
+ * `Int32`s from one view's row of `SharedFrames.inUseByType` to the next: 128 bytes, although
+ * a row uses `NR_FRAME_TYPES` of them. Every allocation and free writes its view's row; rows
+ * side by side put several views on one cache line, which then moved between the cores of
+ * threads that share nothing else. 128 bytes keep two rows off one 64-byte line whatever the
+ * buffer's alignment (which JavaScript cannot choose) and off a pair of lines that the
+ * adjacent-line prefetch fetches together.
+ */
+export const IN_USE_ROW_STRIDE = 32;
+
 /** Bytes of `SharedFrames.inUseByType` for `nrViews` views. */
 export function inUseByTypeBytes(nrViews: number): number {
-  return nrViews * NR_FRAME_TYPES * 4;
+  return nrViews * IN_USE_ROW_STRIDE * 4;
 }
 
 /**
@@ -41,6 +52,9 @@ export function inUseByTypeBytes(nrViews: number): number {
  * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
  * references to one frame at once (e.g. one unmapping a page while the thread that mapped
  * it drops its handle); exactly one of them sees the count reach 0 and frees the frame.
+ * Two cases need no read-modify-write: dropping a reference whose count reads 1 (the
+ * caller's is the only one, and only a holder can take another), and a map that takes over
+ * the handle of a fresh allocation (`checkFresh`).
  * The per-type counts are kept per view (a row of shared `Int32`s that only this view
  * writes, with plain stores: a frame freed by another view than the one that allocated it
  * makes the rows negative and positive, the sum is exact) and summed on demand
@@ -87,9 +101,10 @@ export class Frames {
       return;
     }
     this.allInUse = new Int32Array(shared.inUseByType);
-    if ((shared.view + 1) * NR_FRAME_TYPES > this.allInUse.length)
+    const row = shared.view * IN_USE_ROW_STRIDE;
+    if (row + IN_USE_ROW_STRIDE > this.allInUse.length)
       throw new MmError('InvalidConfig', `view ${shared.view} has no row in the shared per-type counts`);
-    this.ownInUse = this.allInUse.subarray(shared.view * NR_FRAME_TYPES, (shared.view + 1) * NR_FRAME_TYPES);
+    this.ownInUse = this.allInUse.subarray(row, row + NR_FRAME_TYPES);
     const rc = meta.column?.('refCount');
     const h = meta.column?.('handles');
     if (!(rc?.array instanceof Uint32Array && h?.array instanceof Uint32Array))
@@ -158,6 +173,26 @@ export class Frames {
       throw new MmError(
         'InvalidArgument',
         `frame number ${pfn} is invalid (memory has frames 0..${this.meta.capacity - 1})`,
+      );
+  }
+
+  /**
+   * Throws `BadFrameState` unless `pfn` is a fresh allocation: a frame in use whose one
+   * reference is its one handle (count 1, one handle), as `alloc` returns it. A map that
+   * takes over the caller's handle (`CursorMut.mapFresh`, `LeafSlot.mapFresh`) checks this
+   * first and then moves the reference from the handle to the PTE by setting the handle
+   * count to 0: the reference count stays 1, so no atomic operation is needed even on
+   * shared memory (no other thread can reach a frame that nothing points to yet).
+   */
+  checkFresh(pfn: number): void {
+    this.checkPfn(pfn);
+    const meta = this.meta;
+    const rc = meta.refCount(pfn);
+    if (rc === REF_COUNT_UNUSED) throw new MmError('BadFrameState', `frame ${pfn} is not in use`);
+    if (rc !== 1 || meta.handles(pfn) !== 1)
+      throw new MmError(
+        'BadFrameState',
+        `frame ${pfn} is not a fresh allocation (count ${rc}, ${meta.handles(pfn)} handles; one handle and nothing else expected)`,
       );
   }
 
@@ -243,10 +278,21 @@ export class Frames {
     }
   }
 
-  /** Shared mode: removes a reference with one `Atomics.sub`; true when it was the last. */
+  /**
+   * Shared mode: removes a reference; true when it was the last. A count of 1 read with
+   * `Atomics.load` is the caller's own reference and nobody else's: a reference is only
+   * ever taken by a holder of another one (`get`, a PTE copied under its node's lock), so
+   * none can appear meanwhile and the count goes to 0 with a plain store, no
+   * read-modify-write (the common case: unmapping a page only its PTE held). Otherwise one
+   * `Atomics.sub`, as two holders may drop their references at once.
+   */
   private decRefShared(pfn: number): boolean {
     const a = this.rcArray as Uint32Array;
     const i = pfn * this.rcStride + this.rcOffset;
+    if (Atomics.load(a, i) === 1) {
+      a[i] = 0;
+      return true;
+    }
     const rc = Atomics.sub(a, i, 1);
     if (rc === REF_COUNT_UNUSED || rc === 0) {
       Atomics.add(a, i, 1);
@@ -288,7 +334,8 @@ export class Frames {
     const all = this.allInUse;
     if (all === null) return this.ownInUse;
     const out = new Int32Array(NR_FRAME_TYPES);
-    for (let i = 0; i < all.length; i++) out[i % NR_FRAME_TYPES] += Atomics.load(all, i);
+    for (let row = 0; row < all.length; row += IN_USE_ROW_STRIDE)
+      for (let t = 0; t < NR_FRAME_TYPES; t++) out[t] += Atomics.load(all, row + t);
     return out;
   }
 

@@ -7,6 +7,14 @@ const PAGE_BYTES = 4096;
 const PAGE_WORDS = PAGE_BYTES / 4;
 const NO_SLOT = -1;
 
+/**
+ * Where the count of backed frames sits in its buffer: 128 bytes from either end, so that no
+ * other buffer's words share its cache line (every thread that makes a node or frees a
+ * written frame updates it).
+ */
+const BACKED = 32;
+const BACKED_WORDS = 2 * BACKED + 1;
+
 /** Largest memory whose pages can live on one `SharedArrayBuffer` (16 GiB). */
 export const MAX_SHARED_MEMORY = 2 ** 34;
 
@@ -16,7 +24,7 @@ export interface PhysMemoryBuffers {
   readonly pages: SharedArrayBuffer;
   /** `slotOf`: the frame's own number when it holds data, -1 otherwise. */
   readonly slots: SharedArrayBuffer;
-  /** One `Int32`: the number of frames holding data. */
+  /** `BACKED_WORDS` `Int32`s: at `BACKED`, the number of frames holding data. */
   readonly backed: SharedArrayBuffer;
 }
 
@@ -67,7 +75,9 @@ export class PhysMemory {
       throw new MmError('InvalidConfig', `shared memory holds at most ${MAX_SHARED_MEMORY} bytes`);
     this.pages = attach?.pages ?? new SharedArrayBuffer(nrFrames * PAGE_BYTES);
     this.slotOf = new Int32Array(attach?.slots ?? new SharedArrayBuffer(nrFrames * 4));
-    this.backed = new Int32Array(attach?.backed ?? new SharedArrayBuffer(4));
+    this.backed = new Int32Array(attach?.backed ?? new SharedArrayBuffer(4 * BACKED_WORDS));
+    if (this.backed.length !== BACKED_WORDS)
+      throw new MmError('InvalidConfig', `the backed-frame count buffer holds ${this.backed.length} words`);
     if (attach === undefined) this.slotOf.fill(NO_SLOT);
     for (let first = 0; first < nrFrames; first += CHUNK_PAGES) {
       const len = Math.min(CHUNK_PAGES, nrFrames - first) * PAGE_BYTES;
@@ -94,7 +104,7 @@ export class PhysMemory {
 
   /** Number of frames that currently hold a page of data. */
   get nrBackedFrames(): number {
-    return this.backed !== null ? Atomics.load(this.backed, 0) : this.nrSlots - this.nrFreeSlots;
+    return this.backed !== null ? Atomics.load(this.backed, BACKED) : this.nrSlots - this.nrFreeSlots;
   }
 
   /** Bytes of page data held in the pool (backed pages plus free pool pages). */
@@ -171,7 +181,7 @@ export class PhysMemory {
     this.chunksU32[s >>> CHUNK_SHIFT].fill(0, base, base + PAGE_WORDS);
     if (this.backed !== null) {
       Atomics.store(this.slotOf, pfn, NO_SLOT);
-      Atomics.sub(this.backed, 0, 1);
+      Atomics.sub(this.backed, BACKED, 1);
       return;
     }
     this.slotOf[pfn] = NO_SLOT;
@@ -185,7 +195,8 @@ export class PhysMemory {
 
   private attach(pfn: number): number {
     if (this.backed !== null) {
-      if (Atomics.compareExchange(this.slotOf, pfn, NO_SLOT, pfn) === NO_SLOT) Atomics.add(this.backed, 0, 1);
+      if (Atomics.compareExchange(this.slotOf, pfn, NO_SLOT, pfn) === NO_SLOT)
+        Atomics.add(this.backed, BACKED, 1);
       return pfn;
     }
     if (this.nrFreeSlots === 0) this.grow();

@@ -567,6 +567,52 @@ export class CursorMut {
   }
 
   /**
+   * `map` of a frame the caller has just allocated (`Frames.alloc`: one handle, no other
+   * reference, known to nobody else): the PTE takes over the handle's reference instead of
+   * taking one more that the caller's `put` then drops, so the frame's counts are written
+   * once, with plain stores, even on shared memory (`Frames.checkFresh`). Afterwards the
+   * caller holds no handle. Throws, changing nothing, what `map` throws, and
+   * `BadFrameState` for a frame that is not in use or has other references or handles.
+   */
+  mapFresh(pfn: number, prop: number): void {
+    this.checkAlive();
+    this.pt.checkMappable(pfn);
+    const ctx = this.ctx;
+    ctx.frames.checkFresh(pfn);
+    const codec = ctx.codec;
+    const leafProp = prop & ~PROP_AVAIL1;
+    const lo = codec.leafLo(pfn, leafProp, 1);
+    const hi = codec.leafHi(pfn, leafProp, 1);
+    const size = ctx.sizes[1];
+    if (this.va + size > this.barrierEnd) fail('InvalidVaddr', 'map beyond the cursor range');
+    if (this.level === 1) {
+      // The common case: an absent slot of the leaf node the cursor is in.
+      const n = ctx.consts.nrEntries;
+      const idx = (this.va / size) & (n - 1);
+      const words = this.nodeWordsAt[1];
+      const at = this.nodeBaseAt[1] + 2 * idx;
+      if (codec.kind(words[at], words[at + 1], 1) === PTE_ABSENT) {
+        if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
+        ctx.meta.setHandles(pfn, 0);
+        this.writeLeafSlot(words, at, lo, hi);
+        if (idx + 1 < n) this.va += size;
+        else this.moveForward();
+        return;
+      }
+    }
+    while (this.level > 1) {
+      if (this.curKind() === PTE_LEAF) this.failMapped();
+      this.levelDown();
+    }
+    if (this.curKind() !== PTE_ABSENT) this.failMapped();
+    // Checked before the handle is handed over, so that a failed map changes nothing.
+    if (ctx.debug) this.assertHoldsLockOf(this.nodePfn[1]);
+    ctx.meta.setHandles(pfn, 0);
+    this.writeCur(lo, hi);
+    this.moveForward();
+  }
+
+  /**
    * Maps the tracked 4 KiB frames `firstPfn .. firstPfn + nrPages - 1` at consecutive pages
    * from the current address with `prop`, taking one reference to each, and moves past
    * them: what `nrPages` calls of `map` do, a leaf node's slots per pass. Throws, changing

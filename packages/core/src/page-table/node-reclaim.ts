@@ -18,9 +18,10 @@ import { lockOwner } from './lock.ts';
  * reader that started before the detach is alive.
  *
  * Epochs, in an `Int32Array` shared by every view of the kernel (`SharedArrayBuffer` in
- * shared memory): word 0 is the global epoch (starts at 1, bumped by every retire); word
- * `EPOCH_STRIDE * (1 + b)` is the epoch at which owner block `b`'s view entered its read
- * side, 0 while it has no reader (one cache line per word). A view enters its read side when its first reader (a `subtree` cursor) is
+ * shared memory): word `GLOBAL` is the global epoch (starts at 1, bumped by every retire);
+ * word `viewWord(b)` is the epoch at which owner block `b`'s view entered its read side, 0
+ * while it has no reader (one cache line per word, and a line of padding before the first
+ * and after the last, away from other buffers' words). A view enters its read side when its first reader (a `subtree` cursor) is
  * created and leaves it when its last one is dropped. A node retired at epoch `E` (the
  * global epoch just before the bump) is freed when every active word is above `E`: a
  * reader that entered at `E + 1` or later read the global epoch after the PTE was cleared
@@ -37,18 +38,25 @@ import { lockOwner } from './lock.ts';
  * (`InvalidArgument`) rather than wrapped.
  */
 /**
- * Words between two epoch words: each view's word (and the global epoch) sits on a 64-byte
- * cache line of its own, so that one thread's cursor creation does not take the line the
- * other threads' cursors write.
+ * Words between two epoch words: 128 bytes, so that each view's word (and the global epoch)
+ * sits on a 64-byte cache line of its own, not paired with a neighbour's by the adjacent-line
+ * prefetch, and one thread's cursor creation does not take the line the other threads'
+ * cursors write.
  */
-const EPOCH_STRIDE = 16;
+const EPOCH_STRIDE = 32;
+/** The global epoch's word, one stride into the buffer. */
+const GLOBAL = EPOCH_STRIDE;
+/** Owner block `b`'s word. */
+const viewWord = (b: number) => EPOCH_STRIDE * (2 + b);
+/** `Int32`s of the epochs of `nrBlocks` views (a stride of padding at either end). */
+const epochWords = (nrBlocks: number) => EPOCH_STRIDE * (nrBlocks + 3);
 
 export class NodeReclaim {
-  /** `[global epoch, active-since epoch of owner block 0, 1, ...]`. */
+  /** The global epoch and the active-since epoch of owner blocks 0, 1, ... (see the class comment). */
   private readonly epochs: Int32Array;
   private readonly shared: boolean;
-  /** This view's word in `epochs` (1 + its owner block). */
-  private slot = EPOCH_STRIDE;
+  /** This view's word in `epochs` (`viewWord` of its owner block). */
+  private slot = viewWord(0);
   /** This view's live readers. */
   private nrReaders = 0;
   /** Retired nodes and the epoch each was retired at, oldest first. */
@@ -66,20 +74,20 @@ export class NodeReclaim {
     buffer?: SharedArrayBuffer,
   ) {
     this.shared = buffer !== undefined;
-    this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * EPOCH_STRIDE * (nrBlocks + 1)));
-    if (this.epochs.length !== EPOCH_STRIDE * (nrBlocks + 1))
+    this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * epochWords(nrBlocks)));
+    if (this.epochs.length !== epochWords(nrBlocks))
       throw new MmError(
         'InvalidConfig',
-        `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 1} views, not ${nrBlocks}`,
+        `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 3} views, not ${nrBlocks}`,
       );
     // A fresh buffer starts at epoch 1 (0 marks a view without readers); an attached one runs.
-    if (buffer === undefined) this.epochs[0] = 1;
-    else Atomics.compareExchange(this.epochs, 0, 0, 1);
+    if (buffer === undefined) this.epochs[GLOBAL] = 1;
+    else Atomics.compareExchange(this.epochs, GLOBAL, 0, 1);
   }
 
   /** A buffer for `nrBlocks` views' epochs, to share between views (`SharedKernelState`). */
   static sharedBuffer(nrBlocks: number): SharedArrayBuffer {
-    return new SharedArrayBuffer(4 * EPOCH_STRIDE * (nrBlocks + 1));
+    return new SharedArrayBuffer(4 * epochWords(nrBlocks));
   }
 
   /** The shared epochs (shared mode), for another view's constructor. */
@@ -91,7 +99,7 @@ export class NodeReclaim {
   setBlock(block: number): void {
     if (this.nrReaders !== 0)
       throw new MmError('InvalidArgument', 'a reader is alive: the view cannot change blocks');
-    this.slot = EPOCH_STRIDE * (1 + block);
+    this.slot = viewWord(block);
   }
 
   /**
@@ -104,13 +112,13 @@ export class NodeReclaim {
     if (this.nrReaders++ !== 0) return;
     const epochs = this.epochs;
     if (!this.shared) {
-      epochs[this.slot] = epochs[0];
+      epochs[this.slot] = epochs[GLOBAL];
       return;
     }
     for (;;) {
-      const e = Atomics.load(epochs, 0);
+      const e = Atomics.load(epochs, GLOBAL);
       Atomics.store(epochs, this.slot, e);
-      if (Atomics.load(epochs, 0) === e) return;
+      if (Atomics.load(epochs, GLOBAL) === e) return;
     }
   }
 
@@ -132,7 +140,7 @@ export class NodeReclaim {
     if (this.meta.handles(pfn) !== 0 || !this.meta.stray(pfn))
       throw new MmError('BadFrameState', `node ${pfn} is retired while still attached or referenced`);
     this.meta.setHandles(pfn, 1);
-    const e = this.shared ? Atomics.add(this.epochs, 0, 1) : this.epochs[0]++;
+    const e = this.shared ? Atomics.add(this.epochs, GLOBAL, 1) : this.epochs[GLOBAL]++;
     if (e === 0x7fff_fffe) throw new MmError('InvalidArgument', 'node-reclaim epoch exhausted');
     this.retiredPfn.push(pfn);
     this.retiredEpoch.push(e);
@@ -179,7 +187,7 @@ export class NodeReclaim {
           'CursorBusy',
           `${this.retiredPfn.length} retired nodes wait for readers of other views`,
         );
-      if (this.shared) Atomics.wait(this.epochs, 0, Atomics.load(this.epochs, 0), 1);
+      if (this.shared) Atomics.wait(this.epochs, GLOBAL, Atomics.load(this.epochs, GLOBAL), 1);
     }
   }
 
@@ -197,8 +205,8 @@ export class NodeReclaim {
   private oldestReader(): number {
     const epochs = this.epochs;
     let oldest = Number.POSITIVE_INFINITY;
-    const end = EPOCH_STRIDE * (this.nrBlocks + 1);
-    for (let i = EPOCH_STRIDE; i < end; i += EPOCH_STRIDE) {
+    const end = viewWord(this.nrBlocks);
+    for (let i = viewWord(0); i < end; i += EPOCH_STRIDE) {
       const e = this.shared ? Atomics.load(epochs, i) : epochs[i];
       if (e !== 0 && e < oldest) oldest = e;
     }

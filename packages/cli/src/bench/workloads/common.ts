@@ -13,7 +13,7 @@ export function memoryFor(pages: number, copies = 1): number {
   return Math.ceil((bytes * 1.05 + (64 << 20)) / twoMiB) * twoMiB;
 }
 
-/** A non-debug kernel of the context's architecture and layout. */
+/** A non-debug kernel of the context's architecture, layout, services and memory. */
 export function benchKernel(
   ctx: WorkloadContext,
   memory: number,
@@ -26,6 +26,7 @@ export function benchKernel(
     debug: false,
     plugins,
     services: ctx.services,
+    sharedMemory: ctx.sharedMemory,
   });
 }
 
