@@ -421,7 +421,7 @@ export class LeafSlot {
   private mapTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
     this.pt.checkMappable(pfn);
-    if (fresh) checkFresh(this.ctx, pfn);
+    if (fresh) this.ctx.frames.checkFresh(pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
     const leafProp = prop & ~PROP_AVAIL1;
@@ -475,7 +475,7 @@ export class LeafSlot {
   private replaceTaking(pfn: number, prop: number, fresh: boolean): void {
     this.checkWritable();
     this.pt.checkMappable(pfn);
-    if (fresh) checkFresh(this.ctx, pfn);
+    if (fresh) this.ctx.frames.checkFresh(pfn);
     const ctx = this.ctx;
     const codec = ctx.codec;
     const words = this.words;
@@ -502,13 +502,6 @@ export class LeafSlot {
     if (this.ctx.debug && lockOwner(this.ctx.meta, this.lockPfn) !== this.owner)
       throw new MmError('LockNotHeld', `PTE write to node ${this.node} without holding its lock`);
   }
-}
-
-/** Throws `BadFrameState` unless `pfn` has exactly one reference, its one handle. */
-function checkFresh(ctx: PageTableContext, pfn: number): void {
-  const meta = ctx.meta;
-  if (meta.refCount(pfn) !== 1 || meta.handles(pfn) !== 1)
-    fail('BadFrameState', `frame ${pfn} is not a fresh allocation (other references or handles)`);
 }
 
 function busy(node: number, level: number): never {

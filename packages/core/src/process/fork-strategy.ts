@@ -92,8 +92,9 @@ export const eagerFork: ForkStrategy = {
             pfn = copy;
           }
           dst.jump(va);
-          dst.map(pfn, src.qProp);
-          if (own) frames.put(pfn);
+          // A private copy's one handle becomes the child's PTE reference.
+          if (own) dst.mapFresh(pfn, src.qProp);
+          else dst.map(pfn, src.qProp);
           nrCopied++;
           if (src.va >= end) break;
         }
