@@ -93,8 +93,8 @@ export function runSpec(spec: ChildSpec): ChildResult {
   return { values, pages: session.nrPages, ms: performance.now() - t0 };
 }
 
-/** The child's body: serves `run` and `finish` requests from stdin. */
-function serve(spec: ChildSpec): void {
+/** The child's body: serves `run` and `finish` requests from stdin (started by `child-main.ts`). */
+export function serve(spec: ChildSpec): void {
   const session = new ChildSession(spec);
   process.stdout.write(`${READY_MARKER}\n`);
   const lines = createInterface({ input: process.stdin });
@@ -113,16 +113,8 @@ function serve(spec: ChildSpec): void {
   });
 }
 
-function fail(e: unknown): never {
+/** Reports an error on stderr (the runner shows its first line) and ends the child. */
+export function fail(e: unknown): never {
   process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
-}
-
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
-if (isMain) {
-  try {
-    serve(JSON.parse(process.argv[2]) as ChildSpec);
-  } catch (e) {
-    fail(e);
-  }
 }

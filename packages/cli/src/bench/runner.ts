@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { bundleOf } from '../bundle.ts';
 import { type ChildSpec, DONE_MARKER, READY_MARKER, RUN_MARKER } from './child.ts';
 import type { Comparison } from './compare.ts';
 import { type LinuxResult, runLinuxBench } from './linux.ts';
@@ -36,8 +37,8 @@ export const QUICK_RUNS = 2;
 export const DEFAULT_SIZE = 1 << 30;
 export const DEFAULT_RUNS = 5;
 
-const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+/** The child's entry point; children start from its bundle (`bundleOf`, built once per source change). */
+const CHILD_MAIN = new URL('./child-main.ts', import.meta.url);
 
 /** The error line of a child's stderr (not its stack). */
 function lastError(stderr: string): string {
@@ -72,7 +73,8 @@ export class BenchChild {
 
   /** Starts a child for `spec` and waits until it is set up and warmed up. */
   static async start(spec: ChildSpec): Promise<BenchChild> {
-    const proc = spawn(process.execPath, ['--expose-gc', '--import', TSX, CHILD, JSON.stringify(spec)], {
+    const child = fileURLToPath(bundleOf(CHILD_MAIN));
+    const proc = spawn(process.execPath, ['--expose-gc', child, JSON.stringify(spec)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const c = new BenchChild(proc);
