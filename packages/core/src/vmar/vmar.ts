@@ -603,6 +603,31 @@ export class Vmar {
     this.totalVm = 0;
     this.rss.fill(0);
   }
+
+  /**
+   * Ends the address space (a process's exit, Linux's `exit_mmap`): every mapping is
+   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first), but
+   * the pages are not unmapped a mapping at a time: destroying the page table releases every
+   * page and node it holds, and releasing the ASID flushes the space's TLB entries once, as
+   * Linux's full-mm TLB gather does. While something listens to `unmap` events, `clear`
+   * runs first, so that every mapping still yields its event. The VMAR is unusable after.
+   */
+  destroy(): void {
+    if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
+    const maps = this.maps;
+    for (const m of this.mappings.values()) {
+      const vmo = maps.vmo(m);
+      if (vmo !== null) {
+        vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+        vmo.onUnmap?.(this, m);
+      }
+      maps.dispose(m);
+    }
+    this.mappings.clear();
+    this.totalVm = 0;
+    this.rss.fill(0);
+    this.space.destroy();
+  }
 }
 
 function alignUp(x: number, align: number): number {
