@@ -92,6 +92,9 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
     s.mmap(0, W, 40 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
     s.mmap(0, W + 64 * P, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
     s.mmap(0, W + 80 * P, 3 * P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    // The last PTEs of the leaf node: its teardown must reach them.
+    s.mmap(0, W + 510 * P, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    poke(s, 0, W + 511 * P, 5);
     for (let i = 0; i < 40; i++) poke(s, 0, W + i * P, i);
     poke(s, 0, W + 64 * P, 7);
     const child = s.fork(0);
@@ -104,6 +107,7 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
         [0, 0, 40 * P, 40],
         [0, 64 * P, 2 * P, 1],
         [0, 80 * P, 3 * P, 0],
+        [0, 510 * P, 2 * P, 1],
       ]);
     else expect(kernel.tlb.nrFlushes - flushes).toBe(1);
     clean(s);
