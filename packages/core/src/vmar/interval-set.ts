@@ -6,12 +6,8 @@ export interface IntervalBounds {
   end(id: number): number;
 }
 
-/**
- * Items a set has room for at its first insert (it doubles as needed). At 8 both arrays
- * (64 bytes each) stay within V8's limit for typed arrays on the JavaScript heap: a new
- * process's first mapping allocates no backing store.
- */
-const INITIAL_CAPACITY = 8;
+/** Items a set has room for at its first insert (it doubles as needed). */
+const INITIAL_CAPACITY = 16;
 /** The arrays of a set that never held an item (shared: never written, `grow` replaces them first). */
 const NO_IDS = new Int32Array(0);
 const NO_STARTS = new Float64Array(0);
