@@ -6,6 +6,8 @@ const CHUNK_PAGES = 1 << CHUNK_SHIFT;
 const PAGE_BYTES = 4096;
 const PAGE_WORDS = PAGE_BYTES / 4;
 const NO_SLOT = -1;
+/** Copies up to this many bytes go byte by byte: cheaper than the view `set` needs. */
+const SMALL_COPY = 64;
 
 /**
  * Where the count of backed frames sits in its buffer: 128 bytes from either end, so that no
@@ -144,6 +146,33 @@ export class PhysMemory {
       out.set(this.chunksU8[s >>> CHUNK_SHIFT].subarray(base, base + len));
     }
     return out;
+  }
+
+  /**
+   * `read` into the caller's array: `len` bytes at `offset` of a frame go to `out` from
+   * index `at` (zeros for a frame never written). Allocates nothing.
+   */
+  readInto(pfn: number, offset: number, len: number, out: Uint8Array, at: number): void {
+    this.checkRange(offset, len);
+    const s = this.slotOf[pfn];
+    if (s === NO_SLOT) {
+      out.fill(0, at, at + len);
+      return;
+    }
+    const chunk = this.chunksU8[s >>> CHUNK_SHIFT];
+    const base = (s & (CHUNK_PAGES - 1)) * PAGE_BYTES + offset;
+    if (len <= SMALL_COPY) for (let i = 0; i < len; i++) out[at + i] = chunk[base + i];
+    else out.set(chunk.subarray(base, base + len), at);
+  }
+
+  /** `write` of `len` bytes of `bytes` from index `from`, without a view on them. */
+  writeFrom(pfn: number, offset: number, bytes: Uint8Array, from: number, len: number): void {
+    this.checkRange(offset, len);
+    const s = this.slot(pfn);
+    const chunk = this.chunksU8[s >>> CHUNK_SHIFT];
+    const base = (s & (CHUNK_PAGES - 1)) * PAGE_BYTES + offset;
+    if (len <= SMALL_COPY) for (let i = 0; i < len; i++) chunk[base + i] = bytes[from + i];
+    else chunk.set(bytes.subarray(from, from + len), base);
   }
 
   /** Writes bytes at `offset` of a frame. */

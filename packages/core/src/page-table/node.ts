@@ -1,5 +1,5 @@
 import { PROP_AVAIL1 } from '../arch/page-prop.ts';
-import { PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
+import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { FrameType } from '../frame/frame-type.ts';
 import type { PageTableContext } from './context.ts';
 import { unlockNode } from './lock.ts';
@@ -43,7 +43,8 @@ export function nodeBase(ctx: PageTableContext, pfn: number): number {
  * Drop hook of page-table frames: releases what the node's PTEs reference (child nodes and
  * tracked frames; untracked leaves reference nothing). Runs when the node's last reference
  * goes, so nobody can hold its lock. Bumps `ctx.nodeLinkGeneration` (the node's frame may
- * come back as any other frame).
+ * come back as any other frame). The scan stops after the node's `nrChildren`
+ * non-absent PTEs (an empty node is not scanned at all).
  */
 export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
   switchPoint(SWITCH_FREE, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
@@ -53,11 +54,14 @@ export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
   const words = nodeWords(ctx, pfn);
   const base = nodeBase(ctx, pfn);
   const n = ctx.consts.nrEntries;
-  for (let i = 0; i < n; i++) {
+  let left = ctx.meta.nrChildren(pfn);
+  for (let i = 0; i < n && left > 0; i++) {
     const lo = words[base + 2 * i];
     const hi = words[base + 2 * i + 1];
     if (lo === 0 && hi === 0) continue;
     const kind = codec.kind(lo, hi, level);
+    if (kind === PTE_ABSENT) continue;
+    left--;
     if (kind === PTE_TABLE) {
       ctx.frames.decRef(codec.pfn(lo, hi, level));
     } else if (kind === PTE_LEAF && (codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {

@@ -153,8 +153,7 @@ export class ProcessTable {
     const p = this.require(pid);
     for (const tid of p.threads.keys()) this.threadsByTid.delete(tid);
     p.threads.clear();
-    p.vmar.clear();
-    p.vmar.space.destroy();
+    p.vmar.destroy();
     this.procs.delete(pid);
     this.kernel.control.removeProcess(pid);
   }

@@ -116,6 +116,7 @@ function mremapUnpopulated(
     return start;
   }
   if (
+    vmar.canGrowInPlace(start, oldSize, newSize) &&
     withErrno(0, { RangeOccupied: ENOMEM, AddressSpaceLimit: ENOMEM }, () =>
       vmar.resize(start, oldSize, newSize),
     ) === 0

@@ -23,31 +23,47 @@ function toBig(x: U64): bigint {
   return BigInt(x) & MASK_64;
 }
 
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Whether a number argument is exact and needs no bigint. */
 function isPlain(x: U64): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
+/**
+ * `x` as a number when that is exact (a plain number, or a bigint in `[0, 2^53)`, as a
+ * parsed trace gives most values), else -1: the helpers then do bigint arithmetic only for
+ * values that need it. Comparing a bigint allocates nothing.
+ */
+function plainValue(x: U64): number {
+  if (typeof x === 'number') return isPlain(x) ? x : -1;
+  return x >= 0n && x <= MAX_SAFE_BIG ? Number(x) : -1;
+}
+
 /** The value as a double: exact below 2^53 and for page multiples, otherwise rounded (only for comparisons with small values). */
 export function u64ToNumber(x: U64): number {
-  return isPlain(x) ? x : Number(toBig(x));
+  const v = plainValue(x);
+  return v >= 0 ? v : Number(toBig(x));
 }
 
 /** Whether `x` is a multiple of `page` (a power of two). */
 export function isPageAligned(x: U64, page: number): boolean {
-  return isPlain(x) ? x % page === 0 : (toBig(x) & BigInt(page - 1)) === 0n;
+  const v = plainValue(x);
+  return v >= 0 ? v % page === 0 : (toBig(x) & BigInt(page - 1)) === 0n;
 }
 
 /** Linux's `PAGE_ALIGN(x)`: `x` rounded up to a page multiple, modulo 2^64 (so values in the last page wrap to 0). */
 export function pageAlignUp(x: U64, page: number): number {
-  if (isPlain(x)) return Math.ceil(x / page) * page;
+  const v = plainValue(x);
+  if (v >= 0) return Math.ceil(v / page) * page;
   const p = BigInt(page);
   return Number((toBig(x) + p - 1n) & ~(p - 1n) & MASK_64);
 }
 
 /** `x` rounded down to a page multiple. */
 export function pageAlignDown(x: U64, page: number): number {
-  if (isPlain(x)) return x - (x % page);
+  const v = plainValue(x);
+  if (v >= 0) return v - (v % page);
   return Number(toBig(x) & ~BigInt(page - 1));
 }
 

@@ -1,4 +1,5 @@
-import { PROP_ACCESSED, PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import { PROP_ACCESSED, PROP_AVAIL1, PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import { PTE_LEAF } from '../arch/pte-codec.ts';
 import { fail } from '../errors.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import {
@@ -30,6 +31,47 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in range: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
   const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
+  const pfn = translatePresent(vmar, pageVa, access, bits);
+  return pfn >= 0 ? pfn : translateWithCursor(vmar, vaddr, pageVa, access, bits);
+}
+
+/**
+ * `translateUser` of an access that needs no fault: the page is a tracked base page, mapped
+ * with the rights the access needs, in an existing leaf node, which is locked alone (a
+ * `LeafSlot`, as a fault does) for the TLB lookup, the ACCESSED/DIRTY update and the fill.
+ * Returns the frame, or -1 having done nothing (no TLB lookup either) when the access needs
+ * the walk with a cursor: no leaf node, an absent, untracked or huge page, missing rights.
+ */
+function translatePresent(vmar: Vmar, pageVa: number, access: number, bits: number): number {
+  const space = vmar.space;
+  const slot = space.pt.leafSlot();
+  if (!slot.lock(pageVa)) return -1;
+  try {
+    if (slot.kind() !== PTE_LEAF) return -1;
+    const prop = slot.prop();
+    if (prop & PROP_AVAIL1 || !propAllows(prop, access)) return -1;
+    const pfn = slot.pfn();
+    const tlb = space.kernel.tlb;
+    const vpn = pageVa / vmar.pageSize;
+    const cached = tlb.enabled && tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), pfn, prop);
+    if ((prop & bits) !== bits) slot.setProp(prop | bits);
+    if (tlb.enabled && !cached) tlb.fill(space.tlbSpace, vpn, pfn, prop | bits);
+    return pfn;
+  } finally {
+    slot.unlock();
+  }
+}
+
+/** `translateUser` through a cursor over the page, which also serves the faults the access takes. */
+function translateWithCursor(
+  vmar: Vmar,
+  vaddr: number,
+  pageVa: number,
+  access: number,
+  bits: number,
+): number {
+  const space = vmar.space;
+  const page = vmar.pageSize;
   // One cursor over the page serves the walk, the fault and the walk after it; only a fault
   // that maps around the page needs its own (wider) cursor, and a new one is taken after it.
   const tlb = space.kernel.tlb;
@@ -95,7 +137,7 @@ export function readUser(vmar: Vmar, vaddr: number, out: Uint8Array): number {
     const n = Math.min(page - offset, out.length - done);
     const pfn = translateUser(vmar, va, ACCESS_READ);
     if (pfn < 0) return -pfn;
-    out.set(memory.read(pfn, offset, n), done);
+    memory.readInto(pfn, offset, n, out, done);
     done += n;
   }
   return 0;
@@ -112,7 +154,7 @@ export function writeUser(vmar: Vmar, vaddr: number, data: Uint8Array): number {
     const n = Math.min(page - offset, data.length - done);
     const pfn = translateUser(vmar, va, ACCESS_WRITE);
     if (pfn < 0) return -pfn;
-    memory.write(pfn, offset, data.subarray(done, done + n));
+    memory.writeFrom(pfn, offset, data, done, n);
     done += n;
   }
   return 0;

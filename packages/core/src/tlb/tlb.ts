@@ -94,8 +94,8 @@ export class Tlb {
     this.config = resolveTlbConfig(config);
     this.enabled = this.config.enabled;
     const cpus = this.enabled ? this.config.cpus : 0;
-    this.l1 = Array.from({ length: cpus }, () => new TlbArray(this.config.l1));
-    this.l2 = Array.from({ length: cpus }, () => new TlbArray(this.config.l2));
+    this.l1 = Array.from({ length: cpus }, () => new TlbArray(this.config.l1, this.config.asids));
+    this.l2 = Array.from({ length: cpus }, () => new TlbArray(this.config.l2, this.config.asids));
     this.nrShootdownsTo = new Array<number>(this.config.cpus).fill(0);
   }
 
@@ -150,8 +150,8 @@ export class Tlb {
       this.spaces.set(s.asid, s);
     }
     for (let cpu = 0; cpu < this.l1.length; cpu++) {
-      this.l1[cpu].vpn.fill(-1);
-      this.l2[cpu].vpn.fill(-1);
+      this.l1[cpu].invalidateAll();
+      this.l2[cpu].invalidateAll();
     }
     this.nrFullFlushes++;
     if (this.onFlush !== null) this.onFlush('all', 0);

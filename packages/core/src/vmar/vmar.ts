@@ -487,16 +487,28 @@ export class Vmar {
     const maps = this.maps;
     const m = this.mappings.findOne(addr);
     if (m < 0) throw new MmError('NotMapped', `no mapping at 0x${addr.toString(16)}`);
-    const newEnd = addr + newSize;
-    const mEnd = maps.end(m);
-    if (mEnd !== addr + oldSize || newEnd > this.cap || this.mappings.intersects(mEnd, newEnd)) {
+    if (!this.canGrowInPlace(addr, oldSize, newSize)) {
       throw new MmError('RangeOccupied', `cannot grow the mapping at 0x${addr.toString(16)} in place`);
     }
     this.checkLimit(newSize - oldSize);
     this.takeOut(m);
-    const grown = maps.slice(m, maps.start(m), newEnd);
+    const grown = maps.slice(m, maps.start(m), addr + newSize);
     maps.dispose(m);
     this.insertTryMerge(grown);
+  }
+
+  /**
+   * Whether `resize` can grow the mapping at `addr`, which ends at `addr + oldSize`, to
+   * `newSize` bytes where it is: nothing lies in the way and the end stays below `cap` (the
+   * address-space limit aside). False where no mapping holds `addr`. Callers that would
+   * otherwise catch `RangeOccupied` ask first: an error is costly to build.
+   */
+  canGrowInPlace(addr: number, oldSize: number, newSize: number): boolean {
+    const m = this.mappings.findOne(addr);
+    if (m < 0) return false;
+    const mEnd = this.maps.end(m);
+    const newEnd = addr + newSize;
+    return mEnd === addr + oldSize && newEnd <= this.cap && !this.mappings.intersects(mEnd, newEnd);
   }
 
   /**
@@ -602,6 +614,31 @@ export class Vmar {
     this.mappings.clear();
     this.totalVm = 0;
     this.rss.fill(0);
+  }
+
+  /**
+   * Ends the address space (a process's exit, Linux's `exit_mmap`): every mapping is
+   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first), but
+   * the pages are not unmapped a mapping at a time: destroying the page table releases every
+   * page and node it holds, and releasing the ASID flushes the space's TLB entries once, as
+   * Linux's full-mm TLB gather does. While something listens to `unmap` events, `clear`
+   * runs first, so that every mapping still yields its event. The VMAR is unusable after.
+   */
+  destroy(): void {
+    if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
+    const maps = this.maps;
+    for (const m of this.mappings.values()) {
+      const vmo = maps.vmo(m);
+      if (vmo !== null) {
+        vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+        vmo.onUnmap?.(this, m);
+      }
+      maps.dispose(m);
+    }
+    this.mappings.clear();
+    this.totalVm = 0;
+    this.rss.fill(0);
+    this.space.destroy();
   }
 }
 

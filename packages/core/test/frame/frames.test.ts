@@ -102,6 +102,27 @@ describe('simulated frame contents', () => {
     expect(Array.from(mem.read(7, 99, 5))).toEqual([0, 1, 2, 3, 0]);
   });
 
+  it.each([
+    { what: 'short', len: 5 },
+    { what: 'long', len: 300 },
+  ])('reads into and writes from the caller’s arrays at an index ($what copy)', ({ len }) => {
+    const mem = new PhysMemory(1024);
+    const src = Uint8Array.from({ length: len + 4 }, (_, i) => (i * 7 + 1) & 0xff);
+    const out = new Uint8Array(len + 6).fill(0xee);
+    mem.readInto(3, 10, len, out, 2);
+    expect(Array.from(out)).toEqual([0xee, 0xee, ...new Array(len).fill(0), 0xee, 0xee, 0xee, 0xee]);
+    expect(mem.nrBackedFrames).toBe(0);
+    mem.writeFrom(3, 10, src, 4, len);
+    expect(mem.read(3, 10, len)).toEqual(src.subarray(4, 4 + len));
+    expect(mem.read(3, 9, 1)[0]).toBe(0);
+    expect(mem.read(3, 10 + len, 1)[0]).toBe(0);
+    mem.readInto(3, 10, len, out, 1);
+    expect(out.subarray(1, 1 + len)).toEqual(src.subarray(4, 4 + len));
+    expect(out[0]).toBe(0xee);
+    expect(() => mem.readInto(3, 4090, 10, out, 0)).toThrow(/outside a 4 KiB frame/);
+    expect(() => mem.writeFrom(3, 4090, src, 0, 10)).toThrow(/outside a 4 KiB frame/);
+  });
+
   it('copies and forgets contents', () => {
     const mem = new PhysMemory(1024);
     mem.write(1, 4095, Uint8Array.of(9));

@@ -82,6 +82,42 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
     expect(kernel.check()).toEqual([]);
   });
 
+  it.each([
+    { what: 'with one TLB flush', listening: false },
+    { what: 'mapping by mapping for an unmap listener', listening: true },
+  ])('tears the address space down at exit $what; shared pages live on', ({ listening }) => {
+    const kernel = createKernel({ arch, memory: 16 << 20 });
+    const s = new LinuxSyscalls(kernel, { forkStrategy: eagerFork });
+    s.spawn();
+    s.mmap(0, W, 40 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    s.mmap(0, W + 64 * P, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    s.mmap(0, W + 80 * P, 3 * P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    // The last PTEs of the leaf node: its teardown must reach them.
+    s.mmap(0, W + 510 * P, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    poke(s, 0, W + 511 * P, 5);
+    for (let i = 0; i < 40; i++) poke(s, 0, W + i * P, i);
+    poke(s, 0, W + 64 * P, 7);
+    const child = s.fork(0);
+    const events: number[][] = [];
+    if (listening) kernel.events.on('unmap', (pid, va, len, n) => events.push([pid, va - W, len, n]));
+    const flushes = kernel.tlb.nrFlushes;
+    s.exit(0);
+    if (listening)
+      expect(events).toEqual([
+        [0, 0, 40 * P, 40],
+        [0, 64 * P, 2 * P, 1],
+        [0, 80 * P, 3 * P, 0],
+        [0, 510 * P, 2 * P, 1],
+      ]);
+    else expect(kernel.tlb.nrFlushes - flushes).toBe(1);
+    clean(s);
+    expect(byte(s, child, W + 64 * P)).toBe(7);
+    expect(byte(s, child, W + 39 * P)).toBe(39);
+    s.exit(child);
+    expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
+    clean(s);
+  });
+
   it('runs the configured fork strategy and rejects dead pids', () => {
     const calls: number[] = [];
     const counting: ForkStrategy = {

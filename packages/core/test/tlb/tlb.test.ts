@@ -67,6 +67,36 @@ describe('TlbArray (one set-associative array)', () => {
   });
 });
 
+describe('TlbArray flush by ASID', () => {
+  it('drops every entry of the ASID at once; a fill then takes their ways before evicting', () => {
+    const a = new TlbArray({ entries: 8, ways: 2 }, 8); // 4 sets
+    for (let v = 0; v < 4; v++) {
+      a.insert(1, v, 10 + v, 1);
+      a.insert(2, v, 20 + v, 1);
+    }
+    expect(a.invalidateAsid(1)).toBe(4);
+    expect(a.invalidateAsid(1)).toBe(0);
+    for (let v = 0; v < 4; v++) {
+      expect(a.find(1, v)).toBe(-1);
+      expect(a.holds(1, v)).toBe(false);
+      expect(a.pfn[a.find(2, v)]).toBe(20 + v);
+    }
+    let valid = 0;
+    for (let i = 0; i < a.nrEntries; i++) if (a.isValid(i)) valid++;
+    expect(valid).toBe(4);
+    // Every set is full, but ASID 1's old ways are free: no eviction, ASID 2 stays.
+    for (let v = 0; v < 4; v++) expect(a.insert(3, v, 30 + v, 1)).toBe(false);
+    for (let v = 0; v < 4; v++) expect(a.find(2, v)).toBeGreaterThanOrEqual(0);
+    // The ASID caches again in its new generation; a range flush counts only that.
+    a.invalidateAsid(3);
+    expect(a.insert(1, 2, 12, 1)).toBe(false);
+    expect(a.invalidateRange(1, 0, 4)).toBe(1);
+    a.invalidateAll();
+    for (let i = 0; i < a.nrEntries; i++) expect(a.isValid(i)).toBe(false);
+    expect(a.invalidateAsid(2)).toBe(0);
+  });
+});
+
 describe('TLB configuration', () => {
   it('defaults to x86_64-like geometry on 2 CPUs', () => {
     const { k } = world();

@@ -1,48 +1,18 @@
 import { MmError } from '../../errors.ts';
+import { MREMAP_DONTUNMAP, PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
 import {
-  MADV_COLD,
-  MADV_DODUMP,
-  MADV_DOFORK,
-  MADV_DONTDUMP,
-  MADV_DONTFORK,
-  MADV_DONTNEED,
-  MADV_FREE,
-  MADV_HUGEPAGE,
-  MADV_KEEPONFORK,
-  MADV_NOHUGEPAGE,
-  MADV_NORMAL,
-  MADV_PAGEOUT,
-  MADV_POPULATE_READ,
-  MADV_POPULATE_WRITE,
-  MADV_RANDOM,
-  MADV_REMOVE,
-  MADV_SEQUENTIAL,
-  MADV_WILLNEED,
-  MADV_WIPEONFORK,
-  MAP_32BIT,
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_FIXED_NOREPLACE,
-  MAP_GROWSDOWN,
-  MAP_LOCKED,
-  MAP_NORESERVE,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  MAP_SHARED_VALIDATE,
-  MAP_STACK,
-  MAP_SYNC,
-  MCL_CURRENT,
-  MCL_FUTURE,
-  MCL_ONFAULT,
-  MLOCK_ONFAULT,
-  MREMAP_DONTUNMAP,
-  MREMAP_FIXED,
-  MREMAP_MAYMOVE,
-  PROT_EXEC,
-  PROT_READ,
-  PROT_WRITE,
-} from '../linux-abi.ts';
+  ADVICE,
+  ALLOWED,
+  MLOCK_FLAGS,
+  MLOCKALL_FLAGS,
+  MMAP_FLAGS,
+  MREMAP_FLAGS,
+  V2_ADVICE,
+  V2_MMAP_FLAGS,
+  V2_MREMAP_FLAGS,
+  V2_OPS,
+} from './names.ts';
+import { scanOp } from './scan.ts';
 
 /** The header of an mmtrace v1 or v2 file (`../shared/spec/mmtrace.md`). */
 export interface TraceHeader {
@@ -91,82 +61,6 @@ export type TraceOp =
 
 const U64_MAX = (1n << 64n) - 1n;
 const HEX_DATA = /^(?:[0-9a-f]{2})*$/;
-
-/** Flag names of v1; `V2_*` are the additions of v2. */
-const MMAP_FLAGS: Record<string, number> = {
-  private: MAP_PRIVATE,
-  shared: MAP_SHARED,
-  anonymous: MAP_ANONYMOUS,
-  fixed: MAP_FIXED,
-  fixed_noreplace: MAP_FIXED_NOREPLACE,
-};
-const V2_MMAP_FLAGS: Record<string, number> = {
-  shared_validate: MAP_SHARED_VALIDATE,
-  locked: MAP_LOCKED,
-  populate: MAP_POPULATE,
-  noreserve: MAP_NORESERVE,
-  stack: MAP_STACK,
-  growsdown: MAP_GROWSDOWN,
-  '32bit': MAP_32BIT,
-  sync: MAP_SYNC,
-};
-const MREMAP_FLAGS: Record<string, number> = { maymove: MREMAP_MAYMOVE, fixed: MREMAP_FIXED };
-const V2_MREMAP_FLAGS: Record<string, number> = { dontunmap: MREMAP_DONTUNMAP };
-const MLOCK_FLAGS: Record<string, number> = { onfault: MLOCK_ONFAULT };
-const MLOCKALL_FLAGS: Record<string, number> = {
-  current: MCL_CURRENT,
-  future: MCL_FUTURE,
-  onfault: MCL_ONFAULT,
-};
-const ADVICE: Record<string, number> = { dontneed: MADV_DONTNEED };
-const V2_ADVICE: Record<string, number> = {
-  free: MADV_FREE,
-  willneed: MADV_WILLNEED,
-  normal: MADV_NORMAL,
-  random: MADV_RANDOM,
-  sequential: MADV_SEQUENTIAL,
-  dontfork: MADV_DONTFORK,
-  dofork: MADV_DOFORK,
-  wipeonfork: MADV_WIPEONFORK,
-  keeponfork: MADV_KEEPONFORK,
-  remove: MADV_REMOVE,
-  cold: MADV_COLD,
-  pageout: MADV_PAGEOUT,
-  populate_read: MADV_POPULATE_READ,
-  populate_write: MADV_POPULATE_WRITE,
-  hugepage: MADV_HUGEPAGE,
-  nohugepage: MADV_NOHUGEPAGE,
-  dontdump: MADV_DONTDUMP,
-  dodump: MADV_DODUMP,
-};
-
-/** Fields each op may have (an unknown field is an error, as in the recorder). */
-const ALLOWED: Record<string, readonly string[]> = {
-  mmap: ['op', 'pid', 'addr', 'len', 'prot', 'flags', 'file', 'offset'],
-  munmap: ['op', 'pid', 'addr', 'len'],
-  msync: ['op', 'pid', 'addr', 'len'],
-  mprotect: ['op', 'pid', 'addr', 'len', 'prot'],
-  madvise: ['op', 'pid', 'addr', 'len', 'advice'],
-  mremap: ['op', 'pid', 'addr', 'old_len', 'new_len', 'flags', 'new_addr'],
-  write: ['op', 'pid', 'addr', 'data'],
-  read: ['op', 'pid', 'addr', 'len'],
-  fork: ['op', 'pid'],
-  exit: ['op', 'pid'],
-  maps: ['op', 'pid'],
-  file: ['op', 'name', 'size'],
-  pwrite: ['op', 'name', 'offset', 'data'],
-  pread: ['op', 'name', 'offset', 'len'],
-  evict: ['op', 'name', 'offset', 'len'],
-  mincore: ['op', 'pid', 'addr', 'len'],
-  rss: ['op', 'pid'],
-  mlock: ['op', 'pid', 'addr', 'len', 'flags'],
-  munlock: ['op', 'pid', 'addr', 'len'],
-  mlockall: ['op', 'pid', 'flags'],
-  munlockall: ['op', 'pid'],
-  brk: ['op', 'pid', 'delta'],
-};
-/** Ops that only v2 traces may use. */
-const V2_OPS = new Set(['mincore', 'rss', 'mlock', 'munlock', 'mlockall', 'munlockall', 'brk']);
 
 /** The trace's window and version, which decide what a line may contain. */
 export interface TraceContext {
@@ -366,8 +260,17 @@ export function parseHeader(text: string): TraceHeader {
  * Parses one operation line (`line` is its 1-based number, for errors) of a trace with
  * header `ctx`: v2 ops, flags and advice need a v2 header; loads and stores must lie in the
  * window, and so must a `mincore` range (unless it is absurd: past any user address).
+ *
+ * A line as the recorder writes it is read in one pass (`scanOp`); any other line, and
+ * every line in error, goes through `JSON.parse` (`parseOpJson`), which alone words the
+ * errors. Both give the same result for every line the scanner takes.
  */
 export function parseOp(text: string, line: number, ctx: TraceContext): TraceOp {
+  return scanOp(text, ctx) ?? parseOpJson(text, line, ctx);
+}
+
+/** `parseOp` through `JSON.parse`, for any line (exported to test the scanner against it). */
+export function parseOpJson(text: string, line: number, ctx: TraceContext): TraceOp {
   const o = parseObject(text, line);
   const op = o.op;
   if (typeof op !== 'string') throw traceError(line, 'missing field "op"');

@@ -1,0 +1,552 @@
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MREMAP_DONTUNMAP,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+} from '../linux-abi.ts';
+import {
+  ADVICE,
+  MLOCK_FLAGS,
+  MLOCKALL_FLAGS,
+  MMAP_FLAGS,
+  MREMAP_FLAGS,
+  V2_ADVICE,
+  V2_MMAP_FLAGS,
+  V2_MREMAP_FLAGS,
+} from './names.ts';
+import type { TraceContext, TraceOp } from './parse.ts';
+
+/*
+ * The fast path of `parseOp`: one pass over a line as the recorder writes it, without
+ * `JSON.parse` and without an intermediate object. It accepts only a subset of what the
+ * JSON path accepts and gives the same `TraceOp` for it: `"op"` first, no whitespace, no
+ * escapes, no duplicate field, 64-bit fields below 2^52 (13 hex digits), no file names.
+ * For anything else, valid or not, it returns null and the JSON path decides (and words
+ * any error), so the two never disagree.
+ */
+
+/** Field bits (a line's fields as a mask). */
+const F_PID = 1;
+const F_ADDR = 2;
+const F_LEN = 4;
+const F_PROT = 8;
+const F_FLAGS = 16;
+const F_ADVICE = 32;
+const F_OLD_LEN = 64;
+const F_NEW_LEN = 128;
+const F_NEW_ADDR = 256;
+const F_DATA = 512;
+const F_OFFSET = 1024;
+const F_DELTA = 2048;
+
+/** Hex digits of a 64-bit field read exactly as a double (below 2^52). */
+const MAX_HEX_DIGITS = 13;
+/** Past any user address on any Linux (as `parse.ts`). */
+const USER_LIMIT_LA57 = 0x00fffffffffff000;
+
+/**
+ * A table of names found by a number made of a name's length and some of its characters
+ * (`nameKey`), then confirmed by one comparison: no substring, no string hashing. Building
+ * it throws if two names share a key.
+ */
+class Names {
+  private readonly byKey = new Map<number, { readonly name: string; readonly value: number }>();
+  constructor(...tables: Record<string, number>[]) {
+    for (const table of tables)
+      for (const [name, value] of Object.entries(table)) {
+        const key = nameKey(name, 0, name.length);
+        if (this.byKey.has(key))
+          throw new Error(`mmtrace scanner: names ${name} and ${this.byKey.get(key)?.name} collide`);
+        this.byKey.set(key, { name, value });
+      }
+  }
+
+  /** The value of the name `text[start, end)`, or -1 if it is none of the table's. */
+  find(text: string, start: number, end: number): number {
+    const e = this.byKey.get(nameKey(text, start, end));
+    return e !== undefined && e.name.length === end - start && text.startsWith(e.name, start) ? e.value : -1;
+  }
+}
+
+/** The lookup key of `text[start, end)` (non-empty): its length, first, second and last character. */
+function nameKey(text: string, start: number, end: number): number {
+  const last = text.charCodeAt(end - 1);
+  const second = end - start > 1 ? text.charCodeAt(start + 1) : 0;
+  return end - start + 64 * (text.charCodeAt(start) + 256 * (second + 256 * (last & 0x7f)));
+}
+
+const MMAP_NAMES = new Names(MMAP_FLAGS);
+const V2_MMAP_NAMES = new Names(V2_MMAP_FLAGS);
+const MREMAP_NAMES = new Names(MREMAP_FLAGS);
+const V2_MREMAP_NAMES = new Names(V2_MREMAP_FLAGS);
+const MLOCK_NAMES = new Names(MLOCK_FLAGS);
+const MLOCKALL_NAMES = new Names(MLOCKALL_FLAGS);
+const ADVICE_NAMES = new Names(ADVICE);
+const V2_ADVICE_NAMES = new Names(V2_ADVICE);
+const NO_NAMES = new Names();
+
+/** Ops the scanner reads, with the fields each may have; v2 ops have `v2` set. */
+interface OpSpec {
+  readonly op: TraceOp['op'];
+  readonly fields: number;
+  readonly v2: boolean;
+}
+const OPS: readonly OpSpec[] = [
+  { op: 'read', fields: F_PID | F_ADDR | F_LEN, v2: false },
+  { op: 'maps', fields: F_PID, v2: false },
+  { op: 'write', fields: F_PID | F_ADDR | F_DATA, v2: false },
+  { op: 'mremap', fields: F_PID | F_ADDR | F_OLD_LEN | F_NEW_LEN | F_FLAGS | F_NEW_ADDR, v2: false },
+  { op: 'mmap', fields: F_PID | F_ADDR | F_LEN | F_PROT | F_FLAGS | F_OFFSET, v2: false },
+  { op: 'mprotect', fields: F_PID | F_ADDR | F_LEN | F_PROT, v2: false },
+  { op: 'madvise', fields: F_PID | F_ADDR | F_LEN | F_ADVICE, v2: false },
+  { op: 'munmap', fields: F_PID | F_ADDR | F_LEN, v2: false },
+  { op: 'msync', fields: F_PID | F_ADDR | F_LEN, v2: false },
+  { op: 'fork', fields: F_PID, v2: false },
+  { op: 'exit', fields: F_PID, v2: false },
+  { op: 'mincore', fields: F_PID | F_ADDR | F_LEN, v2: true },
+  { op: 'rss', fields: F_PID, v2: true },
+  { op: 'mlock', fields: F_PID | F_ADDR | F_LEN | F_FLAGS, v2: true },
+  { op: 'munlock', fields: F_PID | F_ADDR | F_LEN, v2: true },
+  { op: 'mlockall', fields: F_PID | F_FLAGS, v2: true },
+  { op: 'munlockall', fields: F_PID, v2: true },
+  { op: 'brk', fields: F_PID | F_DELTA, v2: true },
+];
+/** Op names → index in `OPS`. */
+const OP_NAMES = new Names(Object.fromEntries(OPS.map((o, i) => [o.op, i])));
+/** Field names → field bit. */
+const FIELD_NAMES = new Names({
+  pid: F_PID,
+  addr: F_ADDR,
+  len: F_LEN,
+  prot: F_PROT,
+  flags: F_FLAGS,
+  advice: F_ADVICE,
+  old_len: F_OLD_LEN,
+  new_len: F_NEW_LEN,
+  new_addr: F_NEW_ADDR,
+  data: F_DATA,
+  offset: F_OFFSET,
+  delta: F_DELTA,
+});
+
+const OP_PREFIX = '{"op":"';
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const BRACE_CLOSE = 0x7d;
+const BRACKET_OPEN = 0x5b;
+const BRACKET_CLOSE = 0x5d;
+
+/**
+ * Scans one line; single-threaded and reentrant per call (its fields are the state of
+ * the line being scanned). `pos` is the next character; a failed step sets `ok` false.
+ */
+class LineScanner {
+  text = '';
+  pos = 0;
+  ok = true;
+  /** Sharing types among the last scanned flag list (`private`, `shared`, `shared_validate`). */
+  nrSharingTypes = 0;
+
+  /** The digits of a non-negative JSON integer (no sign, fraction or exponent). */
+  integer(): number {
+    const text = this.text;
+    const start = this.pos;
+    let v = 0;
+    let i = start;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+    }
+    const n = i - start;
+    // JSON has no leading zeros; 15 digits stay exact; a sign, fraction or exponent goes to JSON.parse.
+    if (n === 0 || n > 15 || (n > 1 && text.charCodeAt(start) === 0x30)) this.ok = false;
+    this.pos = i;
+    return v;
+  }
+
+  /** A `"0x…"` field of up to `MAX_HEX_DIGITS` lower-case hex digits, as a number. */
+  hex(): number {
+    const text = this.text;
+    let i = this.pos;
+    if (text.charCodeAt(i) !== QUOTE || text.charCodeAt(i + 1) !== 0x30 || text.charCodeAt(i + 2) !== 0x78) {
+      this.ok = false;
+      return 0;
+    }
+    i += 3;
+    const start = i;
+    let v = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x30 && c <= 0x39) v = v * 16 + (c - 0x30);
+      else if (c >= 0x61 && c <= 0x66) v = v * 16 + (c - 0x57);
+      else break;
+    }
+    const n = i - start;
+    if (n === 0 || n > MAX_HEX_DIGITS || text.charCodeAt(i) !== QUOTE) this.ok = false;
+    this.pos = i + 1;
+    return v;
+  }
+
+  /** A quoted name of `names` (or of `v2Names` when `v2` allows): its value; `ok` false otherwise. */
+  name(names: Names, v2Names: Names, v2: boolean): number {
+    const text = this.text;
+    if (text.charCodeAt(this.pos) !== QUOTE) {
+      this.ok = false;
+      return 0;
+    }
+    const start = this.pos + 1;
+    const end = text.indexOf('"', start);
+    if (end <= start) {
+      this.ok = false;
+      return 0;
+    }
+    let v = names.find(text, start, end);
+    if (v < 0 && v2) v = v2Names.find(text, start, end);
+    if (v < 0) {
+      this.ok = false;
+      return 0;
+    }
+    this.pos = end + 1;
+    return v;
+  }
+
+  /** A JSON array of flag names: their bits ORed; counts the sharing types (`nrSharingTypes`). */
+  flags(names: Names, v2Names: Names, v2: boolean): number {
+    const text = this.text;
+    this.nrSharingTypes = 0;
+    if (text.charCodeAt(this.pos) !== BRACKET_OPEN) {
+      this.ok = false;
+      return 0;
+    }
+    this.pos++;
+    let bits = 0;
+    if (text.charCodeAt(this.pos) === BRACKET_CLOSE) {
+      this.pos++;
+      return 0;
+    }
+    for (;;) {
+      const at = this.pos + 1;
+      if (
+        text.startsWith('private"', at) ||
+        text.startsWith('shared"', at) ||
+        text.startsWith('shared_validate"', at)
+      )
+        this.nrSharingTypes++;
+      bits |= this.name(names, v2Names, v2);
+      if (!this.ok) return 0;
+      const c = text.charCodeAt(this.pos++);
+      if (c === BRACKET_CLOSE) return bits;
+      if (c !== COMMA) {
+        this.ok = false;
+        return 0;
+      }
+    }
+  }
+
+  /** `"rwx"`-style protection: three characters, each the letter or `-`. */
+  prot(): number {
+    const text = this.text;
+    const i = this.pos;
+    const dash = 0x2d;
+    const r = text.charCodeAt(i + 1);
+    const w = text.charCodeAt(i + 2);
+    const x = text.charCodeAt(i + 3);
+    if (
+      text.charCodeAt(i) !== QUOTE ||
+      text.charCodeAt(i + 4) !== QUOTE ||
+      (r !== 0x72 && r !== dash) ||
+      (w !== 0x77 && w !== dash) ||
+      (x !== 0x78 && x !== dash)
+    ) {
+      this.ok = false;
+      return 0;
+    }
+    this.pos = i + 5;
+    return (r !== dash ? PROT_READ : 0) | (w !== dash ? PROT_WRITE : 0) | (x !== dash ? PROT_EXEC : 0);
+  }
+
+  /** `"…"` of lower-case hex byte pairs, decoded. */
+  bytes(): Uint8Array | null {
+    const text = this.text;
+    if (text.charCodeAt(this.pos) !== QUOTE) {
+      this.ok = false;
+      return null;
+    }
+    this.pos++;
+    const end = this.text.indexOf('"', this.pos);
+    const n = end - this.pos;
+    if (end < 0 || n % 2 !== 0) {
+      this.ok = false;
+      return null;
+    }
+    const out = new Uint8Array(n / 2);
+    for (let i = 0; i < out.length; i++) {
+      const hi = hexDigit(text.charCodeAt(this.pos + 2 * i));
+      const lo = hexDigit(text.charCodeAt(this.pos + 2 * i + 1));
+      if (hi < 0 || lo < 0) {
+        this.ok = false;
+        return null;
+      }
+      out[i] = (hi << 4) | lo;
+    }
+    this.pos = end + 1;
+    return out;
+  }
+
+  /** A field name with its quotes and colon: its bit, 0 if unknown. */
+  field(): number {
+    const text = this.text;
+    if (text.charCodeAt(this.pos) !== QUOTE) return 0;
+    const start = this.pos + 1;
+    const end = text.indexOf('"', start);
+    if (end <= start || text.charCodeAt(end + 1) !== COLON) return 0;
+    const bit = FIELD_NAMES.find(text, start, end);
+    if (bit < 0) return 0;
+    this.pos = end + 2;
+    return bit;
+  }
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+const scanner = new LineScanner();
+
+/**
+ * `parseOp`'s result for `text` when the line is in the scanner's subset and valid, else
+ * null (see the module comment): the caller then parses it with `JSON.parse`.
+ */
+export function scanOp(text: string, ctx: TraceContext): TraceOp | null {
+  if (!text.startsWith(OP_PREFIX)) return null;
+  const opEnd = text.indexOf('"', OP_PREFIX.length);
+  if (opEnd <= OP_PREFIX.length) return null;
+  const index = OP_NAMES.find(text, OP_PREFIX.length, opEnd);
+  if (index < 0) return null;
+  const op = OPS[index];
+  const version = ctx.version;
+  if (op.v2 && version < 2) return null;
+  const v2 = version >= 2;
+  const s = scanner;
+  s.text = text;
+  s.pos = opEnd + 1;
+  s.ok = true;
+  let seen = 0;
+  let pid = 0;
+  let addr = 0;
+  let len = 0;
+  let prot = 0;
+  let flags = 0;
+  let advice = 0;
+  let oldLen = 0;
+  let newLen = 0;
+  let newAddr = 0;
+  let offset = 0;
+  let delta = 0;
+  let data: Uint8Array | null = null;
+  let nrSharingTypes = 0;
+  for (;;) {
+    const c = text.charCodeAt(s.pos++);
+    if (c === BRACE_CLOSE) break;
+    if (c !== COMMA) return null;
+    const field = s.field();
+    if (field === 0 || (field & op.fields) === 0 || (field & seen) !== 0) return null;
+    seen |= field;
+    switch (field) {
+      case F_PID:
+        pid = s.integer();
+        break;
+      case F_ADDR:
+        addr = s.hex();
+        break;
+      case F_LEN:
+        len = s.hex();
+        break;
+      case F_PROT:
+        prot = s.prot();
+        break;
+      case F_FLAGS:
+        if (op.op === 'mmap') flags = s.flags(MMAP_NAMES, V2_MMAP_NAMES, v2);
+        else if (op.op === 'mremap') flags = s.flags(MREMAP_NAMES, V2_MREMAP_NAMES, v2);
+        else flags = s.flags(op.op === 'mlock' ? MLOCK_NAMES : MLOCKALL_NAMES, NO_NAMES, false);
+        nrSharingTypes = s.nrSharingTypes;
+        break;
+      case F_ADVICE:
+        advice = s.name(ADVICE_NAMES, V2_ADVICE_NAMES, v2);
+        break;
+      case F_OLD_LEN:
+        oldLen = s.hex();
+        break;
+      case F_NEW_LEN:
+        newLen = s.hex();
+        break;
+      case F_NEW_ADDR:
+        newAddr = s.hex();
+        break;
+      case F_DATA:
+        data = s.bytes();
+        break;
+      case F_OFFSET:
+        offset = s.hex();
+        break;
+      default:
+        delta = s.hex();
+        break;
+    }
+    if (!s.ok) return null;
+  }
+  if (s.pos !== text.length) return null;
+  return build(
+    op.op,
+    seen,
+    ctx,
+    pid,
+    addr,
+    len,
+    prot,
+    flags,
+    nrSharingTypes,
+    advice,
+    oldLen,
+    newLen,
+    newAddr,
+    offset,
+    delta,
+    data,
+  );
+}
+
+/** The `TraceOp` of a scanned line after `parse.ts`'s checks for its op; null where one fails or a field is missing. */
+function build(
+  op: TraceOp['op'],
+  seen: number,
+  ctx: TraceContext,
+  pid: number,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  nrSharingTypes: number,
+  advice: number,
+  oldLen: number,
+  newLen: number,
+  newAddr: number,
+  offset: number,
+  delta: number,
+  data: Uint8Array | null,
+): TraceOp | null {
+  const page = ctx.pageSize;
+  switch (op) {
+    case 'read': {
+      if (!has(seen, F_ADDR | F_LEN)) return null;
+      if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
+        return null;
+      if (!inWindow(ctx, addr, len)) return null;
+      return { op, pid, addr: BigInt(addr), len };
+    }
+    case 'write': {
+      if (!has(seen, F_ADDR | F_DATA) || data === null) return null;
+      const n = data.length;
+      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return null;
+      if (!inWindow(ctx, addr, n)) return null;
+      return { op, pid, addr: BigInt(addr), data };
+    }
+    case 'maps':
+    case 'fork':
+    case 'exit':
+    case 'rss':
+    case 'munlockall':
+      return { op, pid };
+    case 'mremap':
+      if (!has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN)) return null;
+      if (flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR)) return null;
+      return {
+        op,
+        pid,
+        addr: BigInt(addr),
+        oldLen: BigInt(oldLen),
+        newLen: BigInt(newLen),
+        flags,
+        newAddr: BigInt(newAddr),
+      };
+    case 'mmap':
+      if (!has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS)) return null;
+      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
+      if (
+        nrSharingTypes !== 1 ||
+        (flags & MAP_FIXED && flags & MAP_FIXED_NOREPLACE) ||
+        !(flags & MAP_ANONYMOUS)
+      )
+        return null;
+      return {
+        op,
+        pid,
+        addr: BigInt(addr),
+        len: BigInt(len),
+        prot,
+        flags,
+        offset: BigInt(offset),
+        file: null,
+      };
+    case 'mprotect':
+      if (!has(seen, F_ADDR | F_LEN | F_PROT)) return null;
+      return { op, pid, addr: BigInt(addr), len: BigInt(len), prot };
+    case 'madvise':
+      if (!has(seen, F_ADDR | F_LEN | F_ADVICE)) return null;
+      return { op, pid, addr: BigInt(addr), len: BigInt(len), advice };
+    case 'munmap':
+    case 'msync':
+    case 'munlock':
+      if (!has(seen, F_ADDR | F_LEN)) return null;
+      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
+    case 'mincore': {
+      if (!has(seen, F_ADDR | F_LEN)) return null;
+      const absurd = addr + len > USER_LIMIT_LA57;
+      if (addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page))
+        return null;
+      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
+    }
+    case 'mlock':
+      if (!has(seen, F_ADDR | F_LEN)) return null;
+      return { op, pid, addr: BigInt(addr), len: BigInt(len), flags };
+    case 'mlockall':
+      if (!has(seen, F_FLAGS)) return null;
+      return { op, pid, flags };
+    default:
+      return { op: 'brk', pid, delta: has(seen, F_DELTA) ? BigInt(delta) : null };
+  }
+}
+
+/** Whether every field of `fields` is in `seen`. */
+function has(seen: number, fields: number): boolean {
+  return (seen & fields) === fields;
+}
+
+/** The window of the last context seen, as doubles (`inWindow`). */
+let windowOf: TraceContext | null = null;
+let windowLoBig = 0n;
+let windowHiBig = 0n;
+let windowLo = 0;
+let windowHi = 0;
+
+/**
+ * Whether `[addr, addr + len)` lies in the window. Exact: `addr + len` is below 2^53, and a
+ * window end rounded to a double stays on the same side of it.
+ */
+function inWindow(ctx: TraceContext, addr: number, len: number): boolean {
+  if (ctx !== windowOf || ctx.windowLo !== windowLoBig || ctx.windowHi !== windowHiBig) {
+    windowOf = ctx;
+    windowLoBig = ctx.windowLo;
+    windowHiBig = ctx.windowHi;
+    windowLo = Number(windowLoBig);
+    windowHi = Number(windowHiBig);
+  }
+  return !(addr < windowLo || addr + len > windowHi);
+}

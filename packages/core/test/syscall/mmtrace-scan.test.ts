@@ -1,0 +1,138 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MmError, parseHeader, type TraceContext, type TraceOp } from '@mmkit/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseOpJson } from '../../src/syscall/mmtrace/parse.ts';
+import { scanOp } from '../../src/syscall/mmtrace/scan.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+const V1 = parseHeader('{"mmtrace":1,"page_size":4096,"window":["0x100000000000","0x100040000000"]}');
+const V2 = parseHeader('{"mmtrace":2,"page_size":4096,"window":["0x100000000000","0x100040000000"]}');
+
+/** Every op line of every Linux-recorded fixture, with its trace's header. */
+function fixtureLines(): { line: string; ctx: TraceContext }[] {
+  const out: { line: string; ctx: TraceContext }[] = [];
+  for (const dir of ['traces', 'traces-nofile']) {
+    for (const f of readdirSync(join(FIXTURES, dir)).filter((n) => n.endsWith('.trace.jsonl'))) {
+      const lines = readFileSync(join(FIXTURES, dir, f), 'utf8')
+        .trimEnd()
+        .split('\n');
+      const ctx = parseHeader(lines[0]);
+      for (const line of lines.slice(1)) out.push({ line, ctx });
+    }
+  }
+  return out;
+}
+
+/** What the JSON path makes of a line: its op, or the error it throws. */
+function viaJson(line: string, ctx: TraceContext): TraceOp | MmError {
+  try {
+    return parseOpJson(line, 2, ctx);
+  } catch (e) {
+    if (e instanceof MmError) return e;
+    throw e;
+  }
+}
+
+/** The scanner agrees with the JSON path: the same op where it answers, and no answer where the line is in error. */
+function expectAgrees(line: string, ctx: TraceContext): boolean {
+  const scanned = scanOp(line, ctx);
+  if (scanned === null) return false;
+  const json = viaJson(line, ctx);
+  expect(json, line).not.toBeInstanceOf(MmError);
+  expect(scanned, line).toStrictEqual(json);
+  return true;
+}
+
+describe('mmtrace line scanner (the fast path of parseOp)', () => {
+  it('reads nearly every recorded line, each exactly as JSON.parse does', () => {
+    const lines = fixtureLines();
+    expect(lines.length).toBeGreaterThan(5000);
+    let scanned = 0;
+    for (const { line, ctx } of lines) if (expectAgrees(line, ctx)) scanned++;
+    // File operations and 64-bit lengths past 2^52 are left to JSON.parse.
+    expect(scanned / lines.length).toBeGreaterThan(0.85);
+  });
+
+  it('leaves every malformed or unusual line to the JSON path', () => {
+    const cases = [
+      '{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x1000"} ',
+      '{"op":"munmap", "pid":0,"addr":"0x100000000000","len":"0x1000"}',
+      '{"pid":0,"op":"munmap","addr":"0x100000000000","len":"0x1000"}',
+      '{"op":"munmap","pid":0,"addr":"0x100000000000","addr":"0x100000001000","len":"0x1000"}',
+      '{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-"}',
+      '{"op":"munmap","pid":-1,"addr":"0x100000000000","len":"0x1000"}',
+      '{"op":"munmap","pid":01,"addr":"0x100000000000","len":"0x1000"}',
+      '{"op":"munmap","pid":1.5,"addr":"0x100000000000","len":"0x1000"}',
+      '{"op":"munmap","pid":0,"addr":"0x10000000000A","len":"0x1000"}',
+      '{"op":"munmap","pid":0,"addr":"0x00000100000000000","len":"0x1000"}',
+      '{"op":"munmap","pid":0,"addr":"0x100000000000"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private","shared","anonymous"]}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private"]}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private","anonymous","fixed","fixed_noreplace"]}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private","anonymous","populate"]}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["private","anonymous"],"file":"f"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rwz","flags":["private","anonymous"]}',
+      '{"op":"madvise","pid":0,"addr":"0x100000000000","len":"0x1000","advice":"willneed"}',
+      '{"op":"mremap","pid":0,"addr":"0x100000000000","old_len":"0x1000","new_len":"0x2000","flags":["maymove","dontunmap"]}',
+      '{"op":"read","pid":0,"addr":"0x100000000ffe","len":"0x4"}',
+      '{"op":"read","pid":0,"addr":"0x0fffffff0000","len":"0x4"}',
+      '{"op":"write","pid":0,"addr":"0x100000000000","data":"abc"}',
+      '{"op":"write","pid":0,"addr":"0x100000000000","data":"0A"}',
+      '{"op":"write","pid":0,"addr":"0x100000000000","data":"\\u0030a"}',
+      '{"op":"rss","pid":0}',
+      '{"op":"mincore","pid":0,"addr":"0x100040000000","len":"0x1000"}',
+      '{"op":"mlock","pid":0,"addr":"0x100000000000","len":"0x1000","flags":["current"]}',
+    ];
+    for (const line of cases) expect(scanOp(line, V1), line).toBeNull();
+  });
+
+  it('agrees with JSON.parse on recorded lines with random damage', () => {
+    const lines = fixtureLines().filter((_, i) => i % 7 === 0);
+    const damaged = fc
+      .record({
+        index: fc.nat(lines.length - 1),
+        at: fc.nat(200),
+        cut: fc.nat(3),
+        insert: fc.constantFrom(
+          '',
+          ' ',
+          '"',
+          ',',
+          '0',
+          'f',
+          'x',
+          '-',
+          '}',
+          ']',
+          '[',
+          '\\',
+          'private',
+          '"pid":1',
+        ),
+        v1: fc.boolean(),
+      })
+      .map(({ index, at, cut, insert, v1 }) => {
+        const line = lines[index].line;
+        const i = Math.min(at, line.length);
+        return { line: line.slice(0, i) + insert + line.slice(i + cut), ctx: v1 ? V1 : lines[index].ctx };
+      });
+    let scanned = 0;
+    fc.assert(
+      fc.property(damaged, ({ line, ctx }) => {
+        if (expectAgrees(line, ctx)) scanned++;
+      }),
+      { numRuns: 3000 },
+    );
+    // Damage often leaves a valid line (a changed digit, the pid's field moved): the scanner reads some.
+    expect(scanned).toBeGreaterThan(0);
+  });
+
+  it('reads what a v2 header allows and leaves it to JSON.parse under v1', () => {
+    const line = '{"op":"madvise","pid":3,"addr":"0x100000000000","len":"0x1000","advice":"willneed"}';
+    expect(scanOp(line, V1)).toBeNull();
+    expect(expectAgrees(line, V2)).toBe(true);
+    expect(viaJson(line, V1)).toBeInstanceOf(MmError);
+  });
+});
