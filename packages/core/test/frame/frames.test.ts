@@ -1,5 +1,15 @@
 import { x86_64 } from '@mmkit/arch-x86_64';
-import { FrameType, LAYOUT_NAMES, MmError, PhysMemory, REF_COUNT_MAX, REF_COUNT_UNUSED } from '@mmkit/core';
+import {
+  FrameType,
+  LAYOUT_NAMES,
+  MmError,
+  PhysMemory,
+  PROP_RW,
+  PROP_USER,
+  QUERY_MAPPED,
+  REF_COUNT_MAX,
+  REF_COUNT_UNUSED,
+} from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, testKernel } from '../support/configs.ts';
 
@@ -133,6 +143,34 @@ describe('simulated frame contents', () => {
     mem.copyFrame(1, 2);
     expect(mem.isBacked(2)).toBe(false);
     expect(() => mem.read(1, 4090, 10)).toThrow(/outside a 4 KiB frame/);
+  });
+
+  it.each([false, true])('populateHost leaves every frame as it was (shared: %s)', (shared) => {
+    const mem = new PhysMemory(600, { shared });
+    mem.write(0, 0, Uint8Array.of(1, 2, 3));
+    mem.write(599, 4092, Uint8Array.of(0xff, 0xfe, 0xfd, 0xfc));
+    const backed = mem.nrBackedFrames;
+    mem.populateHost();
+    expect(Array.from(mem.read(0, 0, 4))).toEqual([1, 2, 3, 0]);
+    expect(Array.from(mem.read(599, 4092, 4))).toEqual([0xff, 0xfe, 0xfd, 0xfc]);
+    expect(mem.read(300, 0, 4096)).toEqual(new Uint8Array(4096));
+    expect(mem.nrBackedFrames).toBe(backed);
+    expect(mem.isBacked(300)).toBe(false);
+  });
+
+  it('populateHost keeps a booted shared kernel intact', () => {
+    const k = testKernel({ arch: x86_64 }, { sharedMemory: true });
+    const t = k.newUserPageTable();
+    const c = t.cursorMut(0x4000_0000, 0x4000_2000);
+    const pfn = k.frames.alloc(FrameType.Untyped);
+    c.mapFresh(pfn, PROP_RW | PROP_USER);
+    c.drop();
+    k.memory.populateHost();
+    const q = t.cursor(0x4000_0000, 0x4000_1000);
+    expect(q.query()).toBe(QUERY_MAPPED);
+    expect(q.qPfn).toBe(pfn);
+    q.drop();
+    expect(k.check()).toEqual([]);
   });
 
   it('frees the contents of a frame with the frame', () => {
