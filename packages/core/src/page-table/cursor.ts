@@ -869,10 +869,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     const page = ctx.consts.basePageSize;
-    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
-      fail('InvalidVaddr', `queryRange ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
-    if (!isAligned(start, page) || !isAligned(end, page))
-      fail('UnalignedVaddr', 'queryRange bounds are not page aligned');
+    this.checkBatchBounds('queryRange', start, end);
     if (start === end) return 0;
     if (start !== this.va) this.jump(start);
     const cap = Math.min(outVa.length, outPfn.length, outProp.length);
@@ -916,6 +913,15 @@ export class CursorMut {
     return n;
   }
 
+  /** Throws unless `[start, end)` is page aligned and inside the cursor's range (`what`: the caller's name). */
+  private checkBatchBounds(what: string, start: number, end: number): void {
+    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
+      fail('InvalidVaddr', `${what} ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
+    const page = this.ctx.consts.basePageSize;
+    if (!isAligned(start, page) || !isAligned(end, page))
+      fail('UnalignedVaddr', `${what} bounds are not page aligned`);
+  }
+
   /**
    * Reports every base page of `[start, end)` into `out`, one byte per page from `out[0]`
    * in address order, as `mincore`'s vector: the page's `QueryKind` (`QUERY_NOT_MAPPED`,
@@ -934,10 +940,7 @@ export class CursorMut {
     const ctx = this.ctx;
     const codec = ctx.codec;
     const page = ctx.consts.basePageSize;
-    if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
-      fail('InvalidVaddr', `queryKinds ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
-    if (!isAligned(start, page) || !isAligned(end, page))
-      fail('UnalignedVaddr', 'queryKinds bounds are not page aligned');
+    this.checkBatchBounds('queryKinds', start, end);
     if (start === end) return 0;
     if (start !== this.va) this.jump(start);
     const stop = Math.min(end, start + out.length * page);
