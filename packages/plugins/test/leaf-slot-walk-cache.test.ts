@@ -125,30 +125,6 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
     expectClean(p.k);
   });
 
-  // Only `subtree` defers the free of a detached node (the others free it at once).
-  it.runIf(config.lockProtocol === 'subtree')(
-    'does not write through a cached leaf node that is detached and waiting to be freed',
-    () => {
-      const p = proc(config);
-      mmap(p, KEEP, PAGE);
-      write(p, KEEP);
-      mmap(p, A, SPAN);
-      write(p, A);
-      const node = cacheLeafNode(p.pt, A + PAGE);
-      // A live cursor elsewhere keeps `subtree`'s deferred free from freeing the node, so
-      // it stays allocated and stray: no node was freed, only the stray flag tells.
-      const reader = p.pt.cursor(KEEP, KEEP + PAGE);
-      expect(p.sys.munmap(p.pid, A, SPAN)).toBe(0);
-      mmap(p, A, SPAN);
-      write(p, A + PAGE);
-      expect(leafNodeOf(p.pt, A + PAGE)).not.toBe(node);
-      reader.drop();
-      expect(frameAt(p.pt, A + PAGE)).toBeGreaterThan(0);
-      expect(frameAt(p.pt, A)).toBe(-1);
-      expectClean(p.k);
-    },
-  );
-
   it('does not write through a cached leaf node that mremap relinked to other addresses', () => {
     const p = proc(config);
     mmap(p, A, SPAN);
@@ -185,27 +161,6 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
     expectClean(p.k);
   });
 
-  it.runIf(config.lockProtocol === 'subtree')(
-    'frees a cached leaf node left empty at unlock after a hit, as a reader of the deferred free',
-    () => {
-      const p = proc(config);
-      const nodesBefore = p.k.frames.usageByType()['page-table'];
-      mmap(p, A, SPAN);
-      write(p, A);
-      cacheLeafNode(p.pt, A + PAGE);
-      // A cursor over two level-3 entries holds the level-3 node: recycling after the
-      // munmap stops there, and the leaf node stays linked and empty.
-      const holder = p.pt.cursor(3 * A - PAGE, 3 * A + PAGE);
-      expect(p.sys.munmap(p.pid, A, SPAN)).toBe(0);
-      holder.drop();
-      expect(p.k.frames.usageByType()['page-table']).toBeGreaterThan(nodesBefore);
-      // A hit (no node was freed), then the unlock of the empty node recycles it at once.
-      cacheLeafNode(p.pt, A + PAGE);
-      expect(p.k.frames.usageByType()['page-table']).toBe(nodesBefore);
-      expectClean(p.k);
-    },
-  );
-
   it('is busy, as the walk is, while a cursor holds a node above the cached leaf node', () => {
     const p = proc(config);
     mmap(p, A, 2 * SPAN);
@@ -221,3 +176,47 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
     expectClean(p.k);
   });
 });
+
+// Only `subtree` defers the free of a detached node (the others free it at once).
+describe.each(PROTOCOL_CONFIGS.filter((c) => c.lockProtocol === 'subtree'))(
+  'LeafSlot walk cache and the deferred node free on $name',
+  (config) => {
+    it('does not write through a cached leaf node that is detached and waiting to be freed', () => {
+      const p = proc(config);
+      mmap(p, KEEP, PAGE);
+      write(p, KEEP);
+      mmap(p, A, SPAN);
+      write(p, A);
+      const node = cacheLeafNode(p.pt, A + PAGE);
+      // A live cursor elsewhere keeps `subtree`'s deferred free from freeing the node, so
+      // it stays allocated and stray: no node was freed, only the stray flag tells.
+      const reader = p.pt.cursor(KEEP, KEEP + PAGE);
+      expect(p.sys.munmap(p.pid, A, SPAN)).toBe(0);
+      mmap(p, A, SPAN);
+      write(p, A + PAGE);
+      expect(leafNodeOf(p.pt, A + PAGE)).not.toBe(node);
+      reader.drop();
+      expect(frameAt(p.pt, A + PAGE)).toBeGreaterThan(0);
+      expect(frameAt(p.pt, A)).toBe(-1);
+      expectClean(p.k);
+    });
+
+    it('frees a cached leaf node left empty at unlock after a hit, as a reader of the deferred free', () => {
+      const p = proc(config);
+      const nodesBefore = p.k.frames.usageByType()['page-table'];
+      mmap(p, A, SPAN);
+      write(p, A);
+      cacheLeafNode(p.pt, A + PAGE);
+      // A cursor over two level-3 entries holds the level-3 node: recycling after the
+      // munmap stops there, and the leaf node stays linked and empty.
+      const holder = p.pt.cursor(3 * A - PAGE, 3 * A + PAGE);
+      expect(p.sys.munmap(p.pid, A, SPAN)).toBe(0);
+      holder.drop();
+      expect(p.k.frames.usageByType()['page-table']).toBeGreaterThan(nodesBefore);
+      // A hit (no node was freed), then the unlock of the empty node recycles it at once.
+      cacheLeafNode(p.pt, A + PAGE);
+      expect(p.k.frames.usageByType()['page-table']).toBe(nodesBefore);
+      expectClean(p.k);
+    });
+  },
+);
