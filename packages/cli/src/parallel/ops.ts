@@ -4,6 +4,7 @@ import {
   type Kernel,
   MmError,
   type PageTable,
+  PTE_ABSENT,
   QUERY_END,
   QUERY_MAPPED,
   QUERY_NOT_MAPPED,
@@ -18,10 +19,12 @@ import {
  * - `unmap`: unmaps the range (counting the frames it unmapped);
  * - `protect`: sets `prop` on every mapped page, then re-reads them under the same cursor;
  * - `query`: counts the mapped pages;
- * - `fault`: an anonymous page fault at each page in turn, at the page-table level (what the
- *   kernel's fault handler does once the mapping lookup allowed the access), each under its
- *   own cursor over that one page: an absent page gets a fresh zero-filled frame mapped with
- *   `prop`; a present page is left as it is (a spurious fault, another thread was first);
+ * - `fault`: an anonymous page fault at each page in turn, at the page-table level, as the
+ *   kernel's fault handler does once the mapping lookup allowed the access: where the
+ *   page's leaf node exists it locks that node alone (`LeafSlot`, one page, one node),
+ *   otherwise it takes a cursor over that one page, which creates the missing nodes; an
+ *   absent page gets a fresh zero-filled frame mapped with `prop`; a present page is left as
+ *   it is (a spurious fault, another thread was first);
  * - `descend`: goes down to the leaf node of every page, creating the nodes that are
  *   missing, and writes no PTE: the page-table work of a CortenMM `mmap` short of its status
  *   markers (mmkit keeps mappings in the VMAR and has no status PTE).
@@ -87,7 +90,8 @@ export function runOps(
     if (op.op === 'fault') {
       for (let i = 0; i < op.pages; i++) {
         const va = op.va + i * page;
-        underCursor(table, va, va + page, counters, (c) => fault(kernel, c, op.prop, counters));
+        if (!faultInLeafNode(kernel, table, va, op.prop, counters))
+          underCursor(table, va, va + page, counters, (c) => fault(kernel, c, op.prop, counters));
       }
     } else
       underCursor(table, op.va, op.va + op.pages * page, counters, (c) =>
@@ -124,6 +128,46 @@ function underCursor(
     } finally {
       c.drop();
     }
+  }
+}
+
+/**
+ * The anonymous fault of the page at `va` in its existing leaf node, locked alone
+ * (`LeafSlot`), retried while the node is locked (`CursorBusy`); false, having done
+ * nothing, when the page has no leaf node yet (the caller then takes a cursor).
+ */
+function faultInLeafNode(
+  kernel: Kernel,
+  table: PageTable,
+  va: number,
+  prop: number,
+  counters: WorkerCounters,
+): boolean {
+  for (;;) {
+    const slot = table.leafSlot();
+    try {
+      if (!slot.lock(va)) return false;
+    } catch (e) {
+      if (!(e instanceof MmError && e.code === 'CursorBusy')) throw e;
+      counters.busyRetries++;
+      continue;
+    }
+    try {
+      if (slot.kind() !== PTE_ABSENT) counters.spuriousFaults++;
+      else {
+        const pfn = kernel.frames.alloc(FrameType.Untyped);
+        try {
+          slot.mapFresh(pfn, prop);
+        } catch (e) {
+          kernel.frames.put(pfn);
+          throw e;
+        }
+        counters.faulted++;
+      }
+    } finally {
+      slot.unlock();
+    }
+    return true;
   }
 }
 
