@@ -188,6 +188,10 @@ describe('workloads and options', () => {
     expect(o.archs).toEqual(['x86_64']);
     expect(o.size).toBe(16 << 20);
     expect(o.runs).toBe(2);
+    expect(o.warmup).toBe(1);
+    const full = resolveBenchOptions({ workload: [], layout: [], arch: [] });
+    expect([full.runs, full.warmup, full.size]).toEqual([5, 2, 1 << 30]);
+    expect(resolveBenchOptions({ workload: [], layout: [], arch: [], warmup: '0' }).warmup).toBe(0);
     expect(resolveBenchOptions({ workload: [], layout: [], arch: ['all'] }).archs.length).toBe(3);
     expect(resolveBenchOptions({ workload: ['query', 'map'], layout: [], arch: [] }).workloads).toEqual([
       'map',

@@ -36,6 +36,13 @@ export const QUICK_SIZE = 16 << 20;
 export const QUICK_RUNS = 2;
 export const DEFAULT_SIZE = 1 << 30;
 export const DEFAULT_RUNS = 5;
+/**
+ * Warm-up runs before measuring: two, because a short workload's second run can still be
+ * far from its steady speed (`cortenmm-mmap-pf` in one process: 18 k, 119 k, then 490-580 k
+ * ops/s), so with one warm-up every process's slowest run was that one.
+ */
+export const DEFAULT_WARMUP = 2;
+export const QUICK_WARMUP = 1;
 
 /** The child's entry point; children start from its bundle (`bundleOf`, built once per source change). */
 const CHILD_MAIN = new URL('./child-main.ts', import.meta.url);

@@ -12,8 +12,10 @@ import {
   type BenchOptions,
   DEFAULT_RUNS,
   DEFAULT_SIZE,
+  DEFAULT_WARMUP,
   QUICK_RUNS,
   QUICK_SIZE,
+  QUICK_WARMUP,
   runBench,
 } from '../bench/runner.ts';
 import {
@@ -118,7 +120,7 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
     archs: archList,
     size: raw.size !== undefined ? parseSize(raw.size) : quick ? QUICK_SIZE : DEFAULT_SIZE,
     runs: raw.runs !== undefined ? parsePositiveInt(raw.runs, '--runs') : quick ? QUICK_RUNS : DEFAULT_RUNS,
-    warmup: raw.warmup !== undefined ? Number(raw.warmup) : 1,
+    warmup: raw.warmup !== undefined ? Number(raw.warmup) : quick ? QUICK_WARMUP : DEFAULT_WARMUP,
     quick,
     vsLinux: raw.vsLinux ?? false,
     command: ['mmkit', ...argv].join(' '),
@@ -171,7 +173,10 @@ export function registerBench(program: Command): void {
     .option('--size <bytes>', 'bytes each workload works on, e.g. 256MiB, 1GiB (default 1GiB; --quick 16MiB)')
     .option('--quick', `smoke run: ${QUICK_SIZE >> 20} MiB, ${QUICK_RUNS} runs`)
     .option('--runs <n>', `measured runs per workload × layout × arch (default ${DEFAULT_RUNS})`)
-    .option('--warmup <n>', 'warm-up runs before measuring (default 1)')
+    .option(
+      '--warmup <n>',
+      `warm-up runs before measuring (default ${DEFAULT_WARMUP}; --quick ${QUICK_WARMUP})`,
+    )
     .option('--json <path>', 'write every figure and the conditions as JSON')
     .option('--html <path>', 'write a self-contained HTML report (charts inlined, opens offline)')
     .option('--vs-linux', "also run the same workloads on this machine's Linux kernel (needs a C compiler)")
