@@ -7,7 +7,6 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
-  MmError,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
   type PageTable,
@@ -19,6 +18,7 @@ import {
 import { cow, pageTableRecycling } from '@mmkit/plugins';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../../core/test/support/configs.ts';
+import { codeOf } from '../../core/test/support/errors.ts';
 
 /**
  * `LeafSlot`'s walk cache (the leaf node of the last walk, reused for faults in its 2 MiB):
@@ -91,16 +91,6 @@ function leafNodeOf(pt: PageTable, va: number): number {
   }
 }
 
-function busyCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
-
 describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
   it('does not write through a cached leaf node that was recycled and reused for other addresses', () => {
     const p = proc(config);
@@ -168,7 +158,7 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot walk cache on $name', (config) => {
     cacheLeafNode(p.pt, A + PAGE);
     // A range over two leaf nodes: its guard is their level-2 node.
     const c = p.pt.cursorMut(A, A + 2 * SPAN);
-    expect(busyCode(() => p.pt.leafSlot().lock(A + PAGE))).toBe('CursorBusy');
+    expect(codeOf(() => p.pt.leafSlot().lock(A + PAGE))).toBe('CursorBusy');
     c.drop();
     const slot = p.pt.leafSlot();
     expect(slot.lock(A + PAGE)).toBe(true);

@@ -1,6 +1,5 @@
 import {
   type Kernel,
-  MmError,
   PROP_ACCESSED,
   PROP_R,
   PROP_RW,
@@ -14,21 +13,12 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 const MiB2 = 2 << 20;
 const GiB = 2 ** 30;
 const USER_RW = PROP_RW | PROP_USER;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** Collects the slots of `[start, end)` as [va, len, kind] triples. */
 function slots(k: Kernel, pt = k.kernelPageTable, start: number, end: number): [number, number, number][] {

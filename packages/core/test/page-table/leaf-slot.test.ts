@@ -2,7 +2,6 @@ import {
   FrameType,
   type Kernel,
   type KernelPlugin,
-  MmError,
   type PageTable,
   PROP_RW,
   PROP_USER,
@@ -15,20 +14,11 @@ import { lockOwner, tryLockNode, unlockNode } from '@mmkit/core/internal';
 import { injectable } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 const BASE = 0x4000_0000;
 const USER_RW = PROP_RW | PROP_USER;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** The page at `va` as the cursor's `query` sees it: [pfn, prop], or null if absent. */
 function queried(pt: PageTable, va: number): [number, number] | null {

@@ -1,22 +1,13 @@
-import { type Kernel, MmError, type PageTable, PROP_RW, PROP_USER, QUERY_MAPPED } from '@mmkit/core';
+import { type Kernel, type PageTable, PROP_RW, PROP_USER, QUERY_MAPPED } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS, expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 const USER_RW = PROP_RW | PROP_USER;
 const BASE = 0x4000_0000;
 /** More than a leaf node's worth, to cross a node boundary. */
 const NR = 600;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** The frame mapped at `va`, or -1. */
 function mappedAt(pt: PageTable, va: number): number {

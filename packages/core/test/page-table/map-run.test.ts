@@ -1,7 +1,6 @@
 import {
   CACHE_WRITE_PROTECTED,
   type Kernel,
-  MmError,
   type PageTable,
   PROP_RW,
   PROP_USER,
@@ -10,21 +9,12 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 const USER_RW = PROP_RW | PROP_USER;
 /** More than two leaf nodes' worth, to cross node boundaries. */
 const NR = 1100;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** Every slot of `[start, end)` as [va, pfn, prop] (pfn -1 where nothing is mapped). */
 function slots(pt: PageTable, start: number, end: number): [number, number, number][] {

@@ -1,7 +1,8 @@
-import { type Kernel, MmError, type PageTable, PROP_R, PROP_RW, PROP_USER } from '@mmkit/core';
+import { type Kernel, type PageTable, PROP_R, PROP_RW, PROP_USER } from '@mmkit/core';
 import { movePtes } from '@mmkit/core/internal';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 /** Pages per leaf node (every architecture here has 512-entry nodes). */
@@ -20,16 +21,6 @@ function pages(pt: PageTable, start: number, end: number): [number, number, numb
   const got = c.queryRange(start, end, va, pfn, prop);
   c.drop();
   return Array.from({ length: got }, (_, i) => [va[i], pfn[i], prop[i]]);
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 /** Whether page `i` of a populated range is mapped: holes every 7 pages and one 60-page gap. */

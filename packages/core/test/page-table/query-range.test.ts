@@ -1,6 +1,5 @@
 import {
   type Kernel,
-  MmError,
   type PageTable,
   PROP_ACCESSED,
   PROP_AVAIL1,
@@ -12,21 +11,12 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { expectClean, PROTOCOL_CONFIGS, testKernel } from '../support/configs.ts';
+import { codeOf } from '../support/errors.ts';
 
 const PAGE = 4096;
 const MiB2 = 2 << 20;
 const GiB = 2 ** 30;
 const USER_RW = PROP_RW | PROP_USER;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MmError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** The mapped base pages of `[start, end)` as [va, pfn, prop], from `query()` slot by slot. */
 function pagesByQuery(pt: PageTable, start: number, end: number): [number, number, number][] {
