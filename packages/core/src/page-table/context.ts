@@ -34,16 +34,10 @@ export class PageTableContext {
   /** Tracked leaves released by node drop hooks (read as a difference by callers). */
   nrReleasedLeaves = 0;
   /**
-   * Bumped whenever a page-table node of this view is freed (its drop hook) or its entry
-   * moves to another slot (`movePtes`): while it is unchanged, a node found at some place
-   * earlier is still linked there or, if detached meanwhile, still allocated and `stray`.
-   * `LeafSlot`'s walk cache rests on it. Counts this view's frees and moves only, so it
-   * says nothing about a table other threads share.
-   */
-  nodeLinkGeneration = 0;
-  /**
-   * Deferred free of detached nodes (`subtree` cursors are its readers). Private to this
-   * view unless `shareReclaim` put it on shared epochs.
+   * Deferred free of detached nodes (`subtree` cursors are its readers), and the node-link
+   * generation (`NodeReclaim.linkGeneration`: bumped whenever a node is freed or relinked,
+   * `LeafSlot`'s walk cache rests on it). Private to this view unless `shareReclaim` put it
+   * on the epochs shared by every view of the kernel.
    */
   reclaim: NodeReclaim;
   private nextOwner = 1;

@@ -39,9 +39,10 @@ const MAX_STRAY_RETRIES = 64;
  * that node serves and the nodes above it; the next `lock` in that span takes the node's
  * lock without walking (faults run through a table's pages in order, 512 to a leaf node).
  * Why the cached node is the one the walk would reach:
- * - it is used only while `ctx.nodeLinkGeneration` is what it was before the walk that
- *   found it. That count is bumped whenever a node is freed (so the cached frame was not
- *   freed, hence not reused as another node, of this table or another, or as data) and
+ * - it is used only while the node-link generation (`NodeReclaim.linkGeneration`, one
+ *   count for every view of the kernel) is what it was before the walk that found it. That
+ *   count is bumped whenever a node is freed, by any thread (so the cached frame was not
+ *   freed, hence not reused as another node, of this table or another, or as data), and
  *   whenever `movePtes` moves an entry (so no node was relinked to serve other addresses,
  *   as a 2 MiB-aligned mremap does with whole leaf nodes). Creating nodes does not bump
  *   it: a node never replaces an existing table entry;
@@ -49,17 +50,38 @@ const MAX_STRAY_RETRIES = 64;
  *   grace period) is `stray`: recycling marks it before clearing its parent's entry, and
  *   the slot checks the flag once it holds the lock, as the lock-free walk does;
  * - its ancestors are detached only once empty, so only after it, and never moved.
- * The cache is used only when node metadata is not shared with other threads: the count
- * covers this view's frees and moves, and in one thread nothing runs between the check
- * and the lock. With shared metadata every `lock` walks. Under each protocol a hit takes
- * the locks the walk ends with, and yields to the walk (which then reports `CursorBusy`
- * exactly as before) wherever the walk would meet a lock another cursor holds:
+ * Under each protocol a hit takes the locks the walk ends with, and yields to the walk
+ * (which then reports `CursorBusy` exactly as before) wherever the walk would meet a lock
+ * another cursor holds.
+ *
+ * On metadata of this thread alone nothing runs between the checks and the lock:
  * - `subtree`: the leaf node's lock (the walk takes no other), without becoming a reader
  *   of the deferred node free (no node was freed since the walk, and a locked node cannot
  *   be detached: detaching takes its lock);
  * - `hoh`: the leaf node's lock, after checking that no cursor holds a node above it (a
  *   live cursor holds the nodes from its guard down, so a held ancestor is on this path);
  * - `global`: the root's lock.
+ *
+ * On shared metadata (other threads' views free, reuse and relink nodes meanwhile) the
+ * cached node is only an address read earlier, as the lock-free walk's are, but held
+ * across reader epochs: a node retired before this view's reader entered can be freed and
+ * allocated again at any moment, and a lock taken on it then is overwritten by the new
+ * node's allocation, or later released over its new owner's. So:
+ * - `subtree`: the hit becomes a reader of the deferred free first, then checks that the
+ *   node is not `stray` and that the generation is unchanged, both before touching its lock
+ *   word: a node not stray after the reader entered, and not freed up to that read, can
+ *   only be retired from then on, so it is not freed before the reader leaves (at
+ *   `unlock()`). Then it takes the lock (`Atomics.compareExchange`) and checks `stray`
+ *   again (detached between the first checks and the lock; detaching takes the lock, so
+ *   not after it). The generation need not be read again: the node is not freed while the
+ *   reader lives, and `movePtes` does not relink leaf nodes under `subtree` on shared
+ *   metadata (`mayRelink`), for the same lock-free walkers;
+ * - `global`: the root's lock first (the root is never freed while the table lives), then
+ *   the generation: with the table's one lock held nothing of it changes, and a node
+ *   detached under `global` is freed at once, which bumps the generation;
+ * - `hoh`: no cache. Its "no ancestor held" check reads the ancestors' lock words one by
+ *   one, which another thread's hand-over-hand descent can pass in between, taking the
+ *   leaf node's lock after it while holding a node above; every `lock` walks.
  */
 export class LeafSlot {
   /** The page's address (valid while locked). */
@@ -77,8 +99,10 @@ export class LeafSlot {
   /** `subtree`: whether this slot is a reader of the deferred node free (`NodeReclaim`) until `unlock()`. */
   private reading = false;
   private readonly ctx: PageTableContext;
-  /** Whether the walk cache may be used: node metadata is this thread's alone. */
+  /** Whether the walk cache may be used (not under `hoh` on shared metadata). */
   private readonly cacheable: boolean;
+  /** Whether the lock words are this thread's alone (plain accesses; else `Atomics`). */
+  private readonly privateLocks: boolean;
   /** Walk cache (see the class comment): the leaf node, its words and its PTE 0's index. */
   private cachedNode = 0;
   private cachedWords: Uint32Array = new Uint32Array(0);
@@ -86,7 +110,7 @@ export class LeafSlot {
   /** The span `[cachedStart, cachedEnd)` the cached node serves (empty: no entry). */
   private cachedStart = 0;
   private cachedEnd = 0;
-  /** `ctx.nodeLinkGeneration` before the walk that filled the cache. */
+  /** The node-link generation before the walk that filled the cache. */
   private cachedGeneration = 0;
   /** The nodes above the cached node, by level (`[2, nrLevels]`). */
   private readonly cachedPath: number[];
@@ -96,9 +120,10 @@ export class LeafSlot {
   constructor(readonly pt: PageTable) {
     const ctx = pt.ctx;
     this.ctx = ctx;
-    this.cacheable = !(
+    this.privateLocks = !(
       typeof SharedArrayBuffer !== 'undefined' && ctx.meta.lockArray.buffer instanceof SharedArrayBuffer
     );
+    this.cacheable = this.privateLocks || ctx.lockProtocol.kind !== LOCK_HOH;
     this.path = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
     this.cachedPath = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
   }
@@ -124,21 +149,22 @@ export class LeafSlot {
     pt.generation++;
     const owner = ctx.newOwner();
     const protocol = ctx.lockProtocol.kind;
-    if (
-      va < this.cachedEnd &&
-      va >= this.cachedStart &&
-      ctx.nodeLinkGeneration === this.cachedGeneration &&
-      this.lockCached(va, owner, protocol)
-    )
-      return true;
+    if (va < this.cachedEnd && va >= this.cachedStart) {
+      if (
+        this.privateLocks
+          ? ctx.reclaim.linkGeneration() === this.cachedGeneration && this.lockCached(va, owner, protocol)
+          : this.lockCachedShared(va, owner, protocol)
+      )
+        return true;
+    }
     return this.lockByWalk(va, owner, protocol);
   }
 
   /**
    * `lock` by the walk. `subtree` walks without locks: the slot is a reader of the deferred
-   * node free until `unlock()`. (A walk cache hit needs no reader: no node was freed since
-   * the walk that filled it, and once locked the node cannot be detached, which takes its
-   * lock.)
+   * node free until `unlock()`. (On private metadata a walk cache hit needs no reader: no
+   * node was freed since the walk that filled it, and once locked the node cannot be
+   * detached, which takes its lock.)
    */
   private lockByWalk(va: number, owner: number, protocol: number): boolean {
     const ctx = this.ctx;
@@ -160,7 +186,7 @@ export class LeafSlot {
   /** The walk, retried from the root while the leaf node turns stray; fills the walk cache. */
   private lockLeaf(va: number, owner: number, protocol: number): boolean {
     const ctx = this.ctx;
-    const generation = ctx.nodeLinkGeneration;
+    const generation = ctx.reclaim.linkGeneration();
     const pt = this.pt;
     for (let attempt = 0; attempt <= MAX_STRAY_RETRIES; attempt++) {
       const node =
@@ -191,14 +217,15 @@ export class LeafSlot {
   }
 
   /**
-   * The walk cache's hit (`va` in the cached span, the generation unchanged): takes the
-   * locks the walk would end with, or returns false holding nothing where the walk must
-   * decide (a lock another cursor holds, a node turned stray). See the class comment.
+   * The walk cache's hit on private metadata (`va` in the cached span, the generation
+   * unchanged): takes the locks the walk would end with, or returns false holding nothing
+   * where the walk must decide (a lock another cursor holds, a node turned stray). See the
+   * class comment.
    */
   private lockCached(va: number, owner: number, protocol: number): boolean {
     const meta = this.ctx.meta;
     // Plain loads and stores of the lock words, as `lock.ts` does for metadata no other
-    // thread sees (the only kind the cache runs on); for the same reason no switch point:
+    // thread sees (the only kind this path runs on); for the same reason no switch point:
     // the explorer's CPUs share their metadata.
     const locks = meta.lockArray;
     const node = this.cachedNode;
@@ -219,6 +246,51 @@ export class LeafSlot {
       return false;
     }
     this.take(va, node, owner, lockPfn, this.cachedWords, this.cachedBase);
+    return true;
+  }
+
+  /**
+   * The walk cache's hit on shared metadata (`va` in the cached span; `subtree` or
+   * `global`): the checks and the lock in the order the class comment gives, or false
+   * holding nothing (and no reader) where the walk must decide.
+   */
+  private lockCachedShared(va: number, owner: number, protocol: number): boolean {
+    const ctx = this.ctx;
+    const meta = ctx.meta;
+    const reclaim = ctx.reclaim;
+    const node = this.cachedNode;
+    const generation = this.cachedGeneration;
+    if (protocol === LOCK_GLOBAL) {
+      const root = this.pt.rootPfn;
+      if (!tryLockNode(meta, root, owner)) return false;
+      if (reclaim.linkGeneration() !== generation) {
+        unlockNode(meta, root);
+        this.cachedEnd = 0;
+        return false;
+      }
+      this.take(va, node, owner, root, this.cachedWords, this.cachedBase);
+      return true;
+    }
+    reclaim.enter();
+    // Before the lock word is touched: the node is still the walk's and not retired.
+    if (meta.stray(node) || reclaim.linkGeneration() !== generation) {
+      reclaim.leave();
+      this.cachedEnd = 0;
+      return false;
+    }
+    if (!tryLockNode(meta, node, owner)) {
+      reclaim.leave();
+      return false;
+    }
+    // Under the lock: not detached since the checks above.
+    if (meta.stray(node)) {
+      unlockNode(meta, node);
+      reclaim.leave();
+      this.cachedEnd = 0;
+      return false;
+    }
+    this.reading = true;
+    this.take(va, node, owner, node, this.cachedWords, this.cachedBase);
     return true;
   }
 
@@ -357,7 +429,7 @@ export class LeafSlot {
     if (state === 2) return;
     const ctx = this.ctx;
     const meta = ctx.meta;
-    if (this.cacheable) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
+    if (this.privateLocks) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
     else unlockNode(meta, this.lockPfn);
     if (meta.nrChildren(this.node) === 0) this.leftEmpty();
     if (this.reading) {
@@ -369,7 +441,7 @@ export class LeafSlot {
   /**
    * `unlock` of a leaf node left without children: the `cursorDroppedEmptyGuard` hook, as
    * at a cursor's drop, and under `subtree` as a reader of the deferred node free (as the
-   * cursor is), also after a walk cache hit, which took no reader.
+   * cursor is), also after a walk cache hit on private metadata, which took no reader.
    */
   private leftEmpty(): void {
     const ctx = this.ctx;

@@ -194,7 +194,7 @@ function moveEntry(c: CursorMut, va: number, delta: number): boolean {
   at = nodeBase(ctx, node) + 2 * slotIndex(ctx, va + delta, level);
   if (ctx.codec.kind(words[at], words[at + 1], level) !== PTE_ABSENT) return false;
   // A relinked node now serves other addresses: caches of where nodes sit must not outlive it.
-  ctx.nodeLinkGeneration++;
+  ctx.reclaim.bumpLinkGeneration();
   c.writePte(lo, hi);
   c.jump(va);
   c.goDownTo(level);

@@ -34,6 +34,11 @@ import { lockOwner } from './lock.ts';
  * node is only reached under its parent's lock (or the table's), so a detached node is
  * unreachable the moment its parent's PTE is cleared, and recycling frees it at once.
  *
+ * The same buffer holds the node-link generation (`linkGeneration`), shared by every view
+ * for the same reason: it is bumped whenever a node of any view is freed or relinked, and
+ * `LeafSlot`'s walk cache compares it to decide whether a node found earlier still sits
+ * where it was found.
+ *
  * Limits: the epoch is an `Int32`; it would wrap after 2^31 - 1 retires, which is refused
  * (`InvalidArgument`) rather than wrapped.
  */
@@ -46,10 +51,12 @@ import { lockOwner } from './lock.ts';
 const EPOCH_STRIDE = 32;
 /** The global epoch's word, one stride into the buffer. */
 const GLOBAL = EPOCH_STRIDE;
+/** The node-link generation's word (`linkGeneration`), on a line of its own. */
+const LINK_GENERATION = 2 * EPOCH_STRIDE;
 /** Owner block `b`'s word. */
-const viewWord = (b: number) => EPOCH_STRIDE * (2 + b);
+const viewWord = (b: number) => EPOCH_STRIDE * (3 + b);
 /** `Int32`s of the epochs of `nrBlocks` views (a stride of padding at either end). */
-const epochWords = (nrBlocks: number) => EPOCH_STRIDE * (nrBlocks + 3);
+const epochWords = (nrBlocks: number) => EPOCH_STRIDE * (nrBlocks + 4);
 
 export class NodeReclaim {
   /** The global epoch and the active-since epoch of owner blocks 0, 1, ... (see the class comment). */
@@ -78,7 +85,7 @@ export class NodeReclaim {
     if (this.epochs.length !== epochWords(nrBlocks))
       throw new MmError(
         'InvalidConfig',
-        `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 3} views, not ${nrBlocks}`,
+        `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 4} views, not ${nrBlocks}`,
       );
     // A fresh buffer starts at epoch 1 (0 marks a view without readers); an attached one runs.
     if (buffer === undefined) this.epochs[GLOBAL] = 1;
@@ -189,6 +196,24 @@ export class NodeReclaim {
         );
       if (this.shared) Atomics.wait(this.epochs, GLOBAL, Atomics.load(this.epochs, GLOBAL), 1);
     }
+  }
+
+  /**
+   * The node-link generation: bumped (`bumpLinkGeneration`) whenever a page-table node of
+   * any view sharing these epochs is freed (its drop hook, before its frame goes back to the
+   * allocator) or its entry moves to another slot (`movePtes`, before the move's cursor
+   * releases its locks). While it reads the same, a node found at some place earlier is
+   * still linked there or, if detached meanwhile, still allocated and `stray`. An `Int32`
+   * that wraps: it is only compared for equality. Shared mode: `Atomics.load`.
+   */
+  linkGeneration(): number {
+    return this.shared ? Atomics.load(this.epochs, LINK_GENERATION) : this.epochs[LINK_GENERATION];
+  }
+
+  /** Bumps the node-link generation (see `linkGeneration`); shared mode: `Atomics.add`. */
+  bumpLinkGeneration(): void {
+    if (this.shared) Atomics.add(this.epochs, LINK_GENERATION, 1);
+    else this.epochs[LINK_GENERATION]++;
   }
 
   /** Nodes retired by this view and not freed yet. */

@@ -42,13 +42,13 @@ export function nodeBase(ctx: PageTableContext, pfn: number): number {
 /**
  * Drop hook of page-table frames: releases what the node's PTEs reference (child nodes and
  * tracked frames; untracked leaves reference nothing). Runs when the node's last reference
- * goes, so nobody can hold its lock. Bumps `ctx.nodeLinkGeneration` (the node's frame may
+ * goes, so nobody can hold its lock. Bumps the node-link generation (the node's frame may
  * come back as any other frame). The scan stops after the node's `nrChildren`
  * non-absent PTEs (an empty node is not scanned at all).
  */
 export function releaseNodeChildren(ctx: PageTableContext, pfn: number): void {
   switchPoint(SWITCH_FREE, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
-  ctx.nodeLinkGeneration++;
+  ctx.reclaim.bumpLinkGeneration();
   const level = ctx.meta.level(pfn);
   const codec = ctx.codec;
   const words = nodeWords(ctx, pfn);
