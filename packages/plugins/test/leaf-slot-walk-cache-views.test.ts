@@ -203,11 +203,12 @@ describe('LeafSlot walk cache across views under subtree: detached and retired n
     const reader = v.ptB.cursor(KEEP, KEEP + PAGE);
     unmap(v.ptB, A, SPAN);
     expect(v.b.ctx.reclaim.nrRetired).toBe(1);
-    let reuse: CursorMut | null = null;
-    /** View B's cursor over `OTHER`: its first map makes a leaf node in the freed frame, locked. */
+    /** View B's cursor over `OTHER`, once made: its first map makes a leaf node in the freed frame, locked. */
+    const reuse: { cursor: CursorMut | null } = { cursor: null };
     const reuseNode = () => {
-      reuse = v.ptB.cursorMut(OTHER, OTHER + 2 * PAGE);
-      reuse.mapFresh(v.b.frames.alloc(FrameType.Untyped), PROP_RW | PROP_USER);
+      const c = v.ptB.cursorMut(OTHER, OTHER + 2 * PAGE);
+      c.mapFresh(v.b.frames.alloc(FrameType.Untyped), PROP_RW | PROP_USER);
+      reuse.cursor = c;
     };
     // Should the hit go for the node's lock: the reader ends (the hit's reader entered after
     // the retire, so the node is freed), and at the hit's release of that lock the frame is
@@ -226,8 +227,8 @@ describe('LeafSlot walk cache across views under subtree: detached and retired n
     expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
     setSwitchProbe(null);
     if (stage === 0) reader.drop();
-    if (reuse === null) reuseNode();
-    const cursor = reuse as unknown as CursorMut;
+    if (reuse.cursor === null) reuseNode();
+    const cursor = reuse.cursor as CursorMut;
     expect(cursor.nodeAt(1)).toBe(node);
     // The new node's lock is its cursor's, and the cursor goes on writing in it.
     expect(lockOwner(v.a.meta, node)).toBe(cursor.lockOwnerId);

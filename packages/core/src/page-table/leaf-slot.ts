@@ -79,9 +79,11 @@ const MAX_STRAY_RETRIES = 64;
  * - `global`: the root's lock first (the root is never freed while the table lives), then
  *   the generation: with the table's one lock held nothing of it changes, and a node
  *   detached under `global` is freed at once, which bumps the generation;
- * - `hoh`: no cache. Its "no ancestor held" check reads the ancestors' lock words one by
- *   one, which another thread's hand-over-hand descent can pass in between, taking the
- *   leaf node's lock after it while holding a node above; every `lock` walks.
+ * - `hoh`: no cache; every `lock` walks. A node detached under `hoh` is freed at once (no
+ *   grace period: the walk reaches a node only under its parent's lock), so nothing keeps
+ *   the cached frame from being freed and allocated again between any check and the
+ *   compare-and-swap; and the "no ancestor held" check reads the ancestors' lock words one
+ *   by one, which another thread's hand-over-hand descent can pass in between.
  */
 export class LeafSlot {
   /** The page's address (valid while locked). */
