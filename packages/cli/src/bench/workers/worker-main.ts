@@ -44,14 +44,27 @@ function countDone(word: number): void {
   if (Atomics.add(ctl, word, 1) + 1 === data.nrWorkers) Atomics.notify(ctl, word);
 }
 
+/** Reads of the barrier word before a worker sleeps on it (well under a millisecond idle). */
+const BARRIER_SPINS = 1 << 16;
+
 /**
- * The start barrier: counts this worker in and spins until every worker of the pool has
- * arrived. Spinning, not sleeping, so that all leave it within a cache-line transfer of the
- * last arrival instead of a thread wake-up (tens of microseconds or more) apart.
+ * The start barrier: counts this worker in and waits until every worker of the pool has
+ * arrived, spinning (so that all leave within a cache-line transfer of the last arrival
+ * instead of a thread wake-up, tens of microseconds or more, apart) for at most
+ * `BARRIER_SPINS` reads, then sleeping, so that more workers than cores do not keep a late
+ * one off its core for a whole time slice. The last to arrive wakes the sleepers.
  */
 function startBarrier(): void {
-  Atomics.add(ctl, CTL_ARRIVED, 1);
-  while (Atomics.load(ctl, CTL_ARRIVED) < data.nrWorkers) {}
+  const arrived = Atomics.add(ctl, CTL_ARRIVED, 1) + 1;
+  if (arrived === data.nrWorkers) {
+    Atomics.notify(ctl, CTL_ARRIVED);
+    return;
+  }
+  for (let spins = 0; ; spins++) {
+    const seen = Atomics.load(ctl, CTL_ARRIVED);
+    if (seen >= data.nrWorkers) return;
+    if (spins >= BARRIER_SPINS) Atomics.wait(ctl, CTL_ARRIVED, seen);
+  }
 }
 
 let kernel: ReturnType<typeof parallelKernel> | null = null;
