@@ -112,7 +112,7 @@ export class WorkerPool {
    * Runs phase `phase` of every worker on `table` (a table the workers have not seen attaches
    * them to it) and returns its span in milliseconds: from the first worker's start to the
    * last worker's end, each read by the worker itself after the start barrier (every worker
-   * woken and spinning) and right after its last operation. Neither waking the workers nor
+   * woken) and right after its last operation. Neither waking the workers nor
    * waking this thread at the end is counted: each costs a thread wake-up, tens of
    * microseconds to milliseconds on a busy machine, against runs of a few milliseconds. A
    * worker that starts late still counts, from the first start. Throws a worker's error, or

@@ -6,8 +6,9 @@ import type { ParallelKernelSpec } from '../../parallel/spec.ts';
  * The words of a worker pool's control block (an `Int32Array` on a `SharedArrayBuffer`),
  * shared by the bench child's main thread and its workers. Workers sleep on `GEN`; the main
  * thread sets `PHASE` (and `EPOCH`/`ROOT` for a new table), bumps `GEN` and wakes them; each
- * worker counts itself in `ARRIVED` and spins until every worker has (the start barrier, so
- * that no worker starts while another is still being woken), runs its plan of that phase
+ * worker counts itself in `ARRIVED` and waits until every worker has (the start barrier, so
+ * that no worker starts while another is still being woken; it spins, then sleeps, and the
+ * last to arrive wakes the sleepers), runs its plan of that phase
  * between two clock readings (its span, in the times buffer) and counts itself in `DONE`, the
  * last one waking the main thread.
  */
