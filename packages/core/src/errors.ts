@@ -44,10 +44,21 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * An error of the library, typed by `code`.
+ *
+ * A `CursorBusy` captures no stack trace: it is not a fault but the normal way a cursor
+ * learns that another one holds a node, and a caller under contention throws, catches and
+ * retries it millions of times a second, where capturing the stack was most of the cost of
+ * a retry. Its `stack` is the name and message alone; every other code keeps its trace.
+ */
 export class MmError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
+    const limit = Error.stackTraceLimit;
+    if (code === ErrorCode.CursorBusy) Error.stackTraceLimit = 0;
     super(`${code}: ${message}`);
+    Error.stackTraceLimit = limit;
     this.name = 'MmError';
     this.code = code;
   }

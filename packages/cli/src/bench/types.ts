@@ -26,8 +26,8 @@ export interface WorkloadContext {
 
 /**
  * A workload's variant on worker threads (`mmkit bench --workers`): the same benchmark run by
- * `nrWorkers` threads at once on one kernel in shared memory. Its runs time the workers from a
- * start barrier to the last one done.
+ * `nrWorkers` threads at once on one kernel in shared memory. Its runs time the workers
+ * themselves, from the first one's start after a start barrier to the last one's end.
  */
 export interface WorkerVariant {
   /** One line: what each worker does. */

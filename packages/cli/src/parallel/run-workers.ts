@@ -3,7 +3,7 @@ import { FrameType, type Kernel, type PageTable } from '@mmkit/core';
 import { lockOwner } from '@mmkit/core/internal';
 import { bundleOf } from '../bundle.ts';
 import type { ParallelOp, WorkerCounters } from './ops.ts';
-import type { WorkerData, WorkerReply } from './protocol.ts';
+import { HEARTBEAT_STRIDE, type WorkerData, type WorkerReply } from './protocol.ts';
 import type { ParallelKernelSpec } from './spec.ts';
 
 /** Bits of an owner id below the owner-id block (`PageTableContext.setOwnerBlock`). */
@@ -35,7 +35,7 @@ export async function runWorkers(
   options: RunWorkersOptions = {},
 ): Promise<WorkerCounters[]> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const heartbeat = new SharedArrayBuffer(4 * (plans.length + 1));
+  const heartbeat = new SharedArrayBuffer(4 * HEARTBEAT_STRIDE * (plans.length + 1));
   const entry = bundleOf(new URL('./worker-main.ts', import.meta.url));
   const workers = plans.map((ops, index) => {
     const data: WorkerData = {
@@ -63,10 +63,8 @@ export async function runWorkers(
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const beats = Array.from(
-        new Int32Array(heartbeat, 0, plans.length),
-        (n, i) => `worker ${i}: ${n} ops done`,
-      );
+      const words = new Int32Array(heartbeat);
+      const beats = plans.map((_, i) => `worker ${i}: ${words[i * HEARTBEAT_STRIDE]} ops done`);
       reject(
         new WorkersStuckError(
           `workers still running after ${timeoutMs} ms (${beats.join(', ')}); ${describeHeldLocks(kernel)}`,

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PageTable } from '@mmkit/core';
 import { newCounters, runOps } from './ops.ts';
-import type { WorkerData, WorkerReply } from './protocol.ts';
+import { HEARTBEAT_STRIDE, type WorkerData, type WorkerReply } from './protocol.ts';
 import { parallelKernel } from './spec.ts';
 
 /**
@@ -18,10 +18,12 @@ try {
   const heartbeat = new Int32Array(data.heartbeat);
   // Start together: every worker waits until all have attached, so that their operations
   // overlap in time instead of one thread finishing while the next is still loading.
-  Atomics.add(heartbeat, data.nrWorkers, 1);
-  while (Atomics.load(heartbeat, data.nrWorkers) < data.nrWorkers)
-    Atomics.wait(heartbeat, data.nrWorkers, Atomics.load(heartbeat, data.nrWorkers), 1);
-  runOps(kernel, table, data.ops, counters, () => Atomics.add(heartbeat, data.index, 1));
+  const started = data.nrWorkers * HEARTBEAT_STRIDE;
+  Atomics.add(heartbeat, started, 1);
+  while (Atomics.load(heartbeat, started) < data.nrWorkers)
+    Atomics.wait(heartbeat, started, Atomics.load(heartbeat, started), 1);
+  const beat = data.index * HEARTBEAT_STRIDE;
+  runOps(kernel, table, data.ops, counters, () => Atomics.add(heartbeat, beat, 1));
   // Nodes this view detached are freed once the other workers' cursors that might have
   // read their addresses are gone: wait for that, so that nothing is left after the join.
   kernel.ctx.reclaim.synchronize();

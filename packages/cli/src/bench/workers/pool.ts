@@ -7,6 +7,7 @@ import type { ParallelKernelSpec } from '../../parallel/spec.ts';
 import {
   COUNTER_FIELDS,
   COUNTER_SLOTS,
+  CTL_ARRIVED,
   CTL_DONE,
   CTL_EPOCH,
   CTL_ERROR,
@@ -19,6 +20,7 @@ import {
   PHASE_QUIT,
   type PoolCounters,
   type PoolWorkerData,
+  TIME_SLOTS,
 } from './protocol.ts';
 
 /** How long workers may take to start (loading TypeScript on a busy machine) and to run a phase. */
@@ -37,6 +39,7 @@ export const POOL_PHASE_TIMEOUT_MS = 60_000;
 export class WorkerPool {
   private readonly ctl: Int32Array;
   private readonly counts: Float64Array;
+  private readonly times: Float64Array;
   private readonly error: SharedArrayBuffer;
   /** Bumped per new table object (a new table may reuse a destroyed one's root frame). */
   private epoch = 0;
@@ -48,10 +51,12 @@ export class WorkerPool {
     private readonly workers: Worker[],
     control: SharedArrayBuffer,
     counters: SharedArrayBuffer,
+    times: SharedArrayBuffer,
     error: SharedArrayBuffer,
   ) {
     this.ctl = new Int32Array(control);
     this.counts = new Float64Array(counters);
+    this.times = new Float64Array(times);
     this.error = error;
   }
 
@@ -68,6 +73,7 @@ export class WorkerPool {
     const n = plans.length;
     const control = new SharedArrayBuffer(4 * CTL_WORDS);
     const counters = new SharedArrayBuffer(8 * COUNTER_SLOTS * n);
+    const times = new SharedArrayBuffer(8 * TIME_SLOTS * n);
     const error = new SharedArrayBuffer(ERROR_BYTES);
     const entry = bundleOf(new URL('./worker-main.ts', import.meta.url));
     const workers = plans.map((workerPlans, index) => {
@@ -79,6 +85,7 @@ export class WorkerPool {
         plans: workerPlans,
         control,
         counters,
+        times,
         error,
       };
       const w = new Worker(entry, { workerData: data });
@@ -86,7 +93,7 @@ export class WorkerPool {
       w.unref();
       return w;
     });
-    const pool = new WorkerPool(kernel, workers, control, counters, error);
+    const pool = new WorkerPool(kernel, workers, control, counters, times, error);
     try {
       pool.waitFor(CTL_READY, POOL_START_TIMEOUT_MS, 'to start');
       pool.throwIfFailed();
@@ -103,9 +110,13 @@ export class WorkerPool {
 
   /**
    * Runs phase `phase` of every worker on `table` (a table the workers have not seen attaches
-   * them to it) and returns the milliseconds from waking them (the start barrier: all sleep on
-   * one word) to the last one done. Throws a worker's error, or after `POOL_PHASE_TIMEOUT_MS`
-   * with the node locks still held.
+   * them to it) and returns its span in milliseconds: from the first worker's start to the
+   * last worker's end, each read by the worker itself after the start barrier (every worker
+   * woken) and right after its last operation. Neither waking the workers nor
+   * waking this thread at the end is counted: each costs a thread wake-up, tens of
+   * microseconds to milliseconds on a busy machine, against runs of a few milliseconds. A
+   * worker that starts late still counts, from the first start. Throws a worker's error, or
+   * after `POOL_PHASE_TIMEOUT_MS` with the node locks still held.
    */
   runPhase(table: PageTable, phase: number): number {
     if (this.closed) throw new Error('worker pool is closed');
@@ -116,16 +127,26 @@ export class WorkerPool {
       Atomics.store(ctl, CTL_EPOCH, ++this.epoch);
     }
     Atomics.store(ctl, CTL_DONE, 0);
+    Atomics.store(ctl, CTL_ARRIVED, 0);
     Atomics.store(ctl, CTL_PHASE, phase);
-    const t0 = performance.now();
     Atomics.add(ctl, CTL_GEN, 1);
     Atomics.notify(ctl, CTL_GEN);
     this.waitFor(CTL_DONE, POOL_PHASE_TIMEOUT_MS, `to finish phase ${phase}`);
-    const ms = performance.now() - t0;
     // The workers' cursors changed PTEs behind this thread's table object.
     table.generation++;
     this.throwIfFailed();
-    return ms;
+    return this.span();
+  }
+
+  /** From the earliest start to the latest end of the last phase's workers, in ms. */
+  private span(): number {
+    let start = Number.POSITIVE_INFINITY;
+    let end = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < this.size; i++) {
+      start = Math.min(start, this.times[i * TIME_SLOTS]);
+      end = Math.max(end, this.times[i * TIME_SLOTS + 1]);
+    }
+    return end - start;
   }
 
   /** Worker `index`'s counters, summed over every phase it ran. */

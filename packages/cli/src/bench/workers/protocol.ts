@@ -6,8 +6,11 @@ import type { ParallelKernelSpec } from '../../parallel/spec.ts';
  * The words of a worker pool's control block (an `Int32Array` on a `SharedArrayBuffer`),
  * shared by the bench child's main thread and its workers. Workers sleep on `GEN`; the main
  * thread sets `PHASE` (and `EPOCH`/`ROOT` for a new table), bumps `GEN` and wakes them; each
- * worker runs its plan of that phase and counts itself in `DONE`, the last one waking the
- * main thread.
+ * worker counts itself in `ARRIVED` and waits until every worker has (the start barrier, so
+ * that no worker starts while another is still being woken; it spins, then sleeps, and the
+ * last to arrive wakes the sleepers), runs its plan of that phase
+ * between two clock readings (its span, in the times buffer) and counts itself in `DONE`, the
+ * last one waking the main thread.
  */
 export const CTL_GEN = 0;
 /** The phase to run (an index into each worker's plans), or `PHASE_QUIT`. */
@@ -22,7 +25,9 @@ export const CTL_ROOT = 4;
 export const CTL_EPOCH = 5;
 /** 0, or 1 + the index of the first worker that failed (its message is in the error buffer). */
 export const CTL_ERROR = 6;
-export const CTL_WORDS = 7;
+/** Workers woken for the current phase and waiting at its start barrier. */
+export const CTL_ARRIVED = 7;
+export const CTL_WORDS = 8;
 
 /** The phase number that ends the workers. */
 export const PHASE_QUIT = -1;
@@ -54,7 +59,21 @@ export interface PoolWorkerData {
   readonly control: SharedArrayBuffer;
   /** `Float64Array`: `COUNTER_SLOTS` per worker. */
   readonly counters: SharedArrayBuffer;
+  /** `Float64Array`: `TIME_SLOTS` per worker, its last phase's span (see `spanClock`). */
+  readonly times: SharedArrayBuffer;
   readonly error: SharedArrayBuffer;
+}
+
+/** Slots per worker in the times buffer: start and end of its last phase, in ms. */
+export const TIME_SLOTS = 2;
+
+/**
+ * Milliseconds on the process's monotonic clock (`process.hrtime`), which every thread
+ * reads alike (a thread's `performance.now()` counts from that thread's own start).
+ */
+export function spanClock(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
 }
 
 /** Writes a worker's counters into its slots. */
