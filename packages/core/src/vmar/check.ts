@@ -1,5 +1,5 @@
 import { PROP_R, PROP_USER, PROP_W, PROP_X } from '../arch/page-prop.ts';
-import type { Violation } from '../kernel/check.ts';
+import { countUserLeaves, type Violation } from '../kernel/check.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import { NR_RSS_TYPES } from './vm-mapping.ts';
 import { permsToProp, permsValid } from './vm-perms.ts';
@@ -13,7 +13,9 @@ const PERM_BITS = PROP_R | PROP_W | PROP_X;
  * lies inside a mapping, is a tracked user page and allows no more than its mapping;
  * a shared VMO mapping maps the VMO's own frames; `rss` counts exactly the present PTEs.
  * Every id in the set is a live mapping, appears once, and the set's copy of its start is
- * the store's.
+ * the store's. That no PTE lies outside every mapping is known when the leaves found in the
+ * mappings are all the table's (`countUserLeaves`); only otherwise, or when something else
+ * is already wrong, are the gaps between mappings searched, to name the pages.
  */
 export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
   const out: Violation[] = [];
@@ -23,22 +25,19 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
   const seen = new Set<number>();
   const rss = new Float64Array(NR_RSS_TYPES);
   let total = 0;
+  /** Leaves found inside the mappings. */
+  let inside = 0;
   let prevEnd = vmar.lowest;
   const space = vmar.space;
   const c = space.cursor(space.lower, space.upper);
   try {
     const hex = (x: number): string => `0x${x.toString(16)}`;
-    const checkGap = (start: number, end: number): void => {
-      if (start >= end) return;
-      c.jump(start);
-      const va = c.findNext(end - start);
-      if (va >= 0)
-        out.push({
-          kind: 'pte-outside',
-          message: `${label}: page ${hex(va)} is mapped outside every mapping`,
-        });
+    /** The gaps between mappings, as start, end pairs. */
+    const gaps: number[] = [];
+    const addGap = (start: number, end: number): void => {
+      if (start < end) gaps.push(start, end);
     };
-    checkGap(space.lower, vmar.lowest);
+    addGap(space.lower, vmar.lowest);
     for (let i = 0; i < set.size; i++) {
       const id = set.idAt(i);
       if (!maps.isLive(id) || seen.has(id)) {
@@ -67,7 +66,7 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
         out.push({ kind: 'vmar-perms', message: `${name} has rights beyond its may-rights` });
       if (m.vmo !== null && m.vmo.nrRefs <= 0)
         out.push({ kind: 'vmo-ref', message: `${name} maps a released VMO` });
-      checkGap(Math.max(prevEnd, space.lower), m.start);
+      addGap(Math.max(prevEnd, space.lower), m.start);
       prevEnd = Math.max(prevEnd, m.end);
       total += m.size;
 
@@ -92,10 +91,22 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
           });
         }
         rss[m.rssType]++;
+        inside++;
         if (c.va >= m.end) break;
       }
     }
-    checkGap(Math.max(prevEnd, space.lower), space.upper);
+    addGap(Math.max(prevEnd, space.lower), space.upper);
+    if (out.length > 0 || inside !== countUserLeaves(space.pt.ctx, space.pt)) {
+      for (let i = 0; i < gaps.length; i += 2) {
+        c.jump(gaps[i]);
+        const va = c.findNext(gaps[i + 1] - gaps[i]);
+        if (va >= 0)
+          out.push({
+            kind: 'pte-outside',
+            message: `${label}: page ${hex(va)} is mapped outside every mapping`,
+          });
+      }
+    }
   } finally {
     c.drop();
   }
