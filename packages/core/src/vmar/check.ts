@@ -49,23 +49,25 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
       }
       seen.add(id);
       const m = maps.view(id);
-      const name = `${label}: mapping [${hex(m.start)}, ${hex(m.end)})`;
+      // Built only for a violation: most checks find none.
+      const name = (): string => `${label}: mapping [${hex(m.start)}, ${hex(m.end)})`;
       if (set.startAt(i) !== m.start)
-        out.push({ kind: 'vmar-id', message: `${name} is filed under start ${hex(set.startAt(i))}` });
+        out.push({ kind: 'vmar-id', message: `${name()} is filed under start ${hex(set.startAt(i))}` });
       if (m.start % page !== 0 || m.end % page !== 0 || !(m.start < m.end)) {
-        out.push({ kind: 'vmar-range', message: `${name} is empty or not page aligned` });
+        out.push({ kind: 'vmar-range', message: `${name()} is empty or not page aligned` });
         continue;
       }
       if (m.start < prevEnd)
-        out.push({ kind: 'vmar-order', message: `${name} overlaps or precedes the previous one` });
-      if (m.end > vmar.cap) out.push({ kind: 'vmar-range', message: `${name} reaches past the VMAR's cap` });
+        out.push({ kind: 'vmar-order', message: `${name()} overlaps or precedes the previous one` });
+      if (m.end > vmar.cap)
+        out.push({ kind: 'vmar-range', message: `${name()} reaches past the VMAR's cap` });
       if (i > 0 && maps.isLive(set.idAt(i - 1)) && maps.canMerge(set.idAt(i - 1), id)) {
-        out.push({ kind: 'vmar-merge', message: `${name} could merge with the previous mapping` });
+        out.push({ kind: 'vmar-merge', message: `${name()} could merge with the previous mapping` });
       }
       if (!permsValid(m.perms))
-        out.push({ kind: 'vmar-perms', message: `${name} has rights beyond its may-rights` });
+        out.push({ kind: 'vmar-perms', message: `${name()} has rights beyond its may-rights` });
       if (m.vmo !== null && m.vmo.nrRefs <= 0)
-        out.push({ kind: 'vmo-ref', message: `${name} maps a released VMO` });
+        out.push({ kind: 'vmo-ref', message: `${name()} maps a released VMO` });
       addGap(Math.max(prevEnd, space.lower), m.start);
       prevEnd = Math.max(prevEnd, m.end);
       total += m.size;
@@ -78,16 +80,16 @@ export function checkVmar(vmar: Vmar, label = 'vmar'): Violation[] {
         const kind = c.query();
         const prop = c.qProp;
         if (kind !== QUERY_MAPPED || c.qLen !== page) {
-          out.push({ kind: 'pte-kind', message: `${name}: ${hex(va)} is not a tracked 4 KiB page` });
+          out.push({ kind: 'pte-kind', message: `${name()}: ${hex(va)} is not a tracked 4 KiB page` });
         } else if ((prop & PERM_BITS & ~allowed) !== 0 || (prop & PROP_USER) === 0) {
           out.push({
             kind: 'pte-perms',
-            message: `${name}: PTE at ${hex(va)} allows more than the mapping (prop 0x${prop.toString(16)})`,
+            message: `${name()}: PTE at ${hex(va)} allows more than the mapping (prop 0x${prop.toString(16)})`,
           });
         } else if (m.shared && m.vmo !== null && m.vmo.pageAt(m.vmoIndex(va)) !== c.qPfn) {
           out.push({
             kind: 'pte-vmo',
-            message: `${name}: ${hex(va)} maps frame ${c.qPfn}, not the VMO's page`,
+            message: `${name()}: ${hex(va)} maps frame ${c.qPfn}, not the VMO's page`,
           });
         }
         rss[m.rssType]++;
