@@ -306,7 +306,7 @@ export function checkPhysical(
     }
   }
 
-  checkRetiredNodes(ctx, parents, out);
+  const retired = checkRetiredNodes(ctx, parents, out);
 
   const allocator = frames.allocator;
   for (let pfn = 0; pfn < n; pfn++) {
@@ -324,6 +324,12 @@ export function checkPhysical(
     }
     if (allocator.isFree(pfn))
       out.push({ kind: 'allocator', pfn, message: `frame ${pfn} is in use but free in the allocator` });
+    if (meta.type(pfn) === PAGE_TABLE && meta.stray(pfn) && parents[pfn] === 0 && !retired.has(pfn))
+      out.push({
+        kind: 'node-stray',
+        pfn,
+        message: `stray node ${pfn} is in use but neither reachable nor retired`,
+      });
     const expected = meta.handles(pfn) + pteRefs[pfn];
     if (rc !== expected) {
       out.push({
@@ -372,11 +378,12 @@ export function countUserLeaves(ctx: PageTableContext, table: PageTable): number
 
 /**
  * The nodes this view retired and has not freed yet (`NodeReclaim`): each must be an empty,
- * stray `PageTable` frame that no PTE reaches, holding the retire list's one handle; and
- * a stray node in use that is not retired is lost (nothing would ever free it). Nodes
- * retired by other views count as lost too: `check()` runs after they synchronized.
+ * stray `PageTable` frame that no PTE reaches, holding the retire list's one handle. Returns
+ * them, for the frame pass: there a stray node in use that is not retired is lost (nothing
+ * would ever free it). Nodes retired by other views count as lost too: `check()` runs after
+ * they synchronized.
  */
-function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Violation[]): void {
+function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Violation[]): Set<number> {
   const meta = ctx.meta;
   const retired = new Set(ctx.reclaim.retiredNodes());
   for (const pfn of retired) {
@@ -395,13 +402,5 @@ function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Viol
       });
     }
   }
-  for (let pfn = 0; pfn < meta.capacity; pfn++) {
-    if (meta.type(pfn) !== PAGE_TABLE || !meta.stray(pfn)) continue;
-    if (meta.refCount(pfn) === UNUSED || retired.has(pfn) || parents[pfn] !== 0) continue;
-    out.push({
-      kind: 'node-stray',
-      pfn,
-      message: `stray node ${pfn} is in use but neither reachable nor retired`,
-    });
-  }
+  return retired;
 }
