@@ -27,7 +27,8 @@ const userMappable = isUserMappableType;
 /**
  * What the walk of the kernel page table found, reused only while a walk could not find
  * anything else. The walk's result depends on nothing but the PTE words and the metadata
- * (type, level, child count, stray flag) of the nodes it entered, so it is reused while
+ * (type, level, child count, stray flag) of the nodes it entered (and the number of
+ * frames), so it is reused while
  * both are equal to this copy of them, compared in full at every check (the words with
  * one `memcmp` per node): a PTE word or a node's metadata written behind every cursor's
  * back is seen by the next check, as a fresh walk would see it. (`generation` only tells
@@ -37,6 +38,8 @@ const userMappable = isUserMappableType;
  */
 interface KernelWalk {
   generation: number;
+  /** Frames in memory (a PTE to a frame at or past it is a violation). */
+  capacity: number;
   /** Nodes entered, in walk order. */
   nodes: Int32Array;
   /** Per node: type, level, `nrChildren`, stray (1/0). */
@@ -92,6 +95,7 @@ function recordKernelWalk(
   }
   return {
     generation: table.generation,
+    capacity: meta.capacity,
     nodes: Int32Array.from(nodes),
     meta: m,
     slots,
@@ -105,8 +109,8 @@ function recordKernelWalk(
 
 /** Whether a walk of `table` now would find exactly what `walk` found (see `KernelWalk`). */
 function stillValid(ctx: PageTableContext, table: PageTable, walk: KernelWalk): boolean {
-  if (walk.generation !== table.generation) return false;
   const meta = ctx.meta;
+  if (walk.generation !== table.generation || walk.capacity !== meta.capacity) return false;
   const memory = ctx.memory;
   const m = walk.meta;
   for (let i = 0; i < walk.nodes.length; i++) {
