@@ -27,14 +27,13 @@ const userMappable = isUserMappableType;
 /**
  * What the walk of the kernel page table found, reused only while a walk could not find
  * anything else. The walk's result depends on nothing but the PTE words and the metadata
- * (type, level, child count, stray flag) of the nodes it entered (and the number of
- * frames), so it is reused while
- * both are equal to this copy of them, compared in full at every check (the words with
- * one `memcmp` per node): a PTE word or a node's metadata written behind every cursor's
- * back is seen by the next check, as a fresh walk would see it. (`generation` only tells
- * early that a cursor may have changed something; an unchanged generation proves
- * nothing.) Reference counts and allocator state of these nodes are checked afresh with
- * every other frame.
+ * (type, level, child count, stray flag) of the nodes it entered, and the number of
+ * frames; so it is reused while all of them equal this copy, compared in full at every
+ * check (the words with one `memcmp` per node): a PTE word or a node's metadata written
+ * behind every cursor's back is seen by the next check, as a fresh walk would see it.
+ * (`generation` only tells early that a cursor may have changed something; an unchanged
+ * generation proves nothing.) Reference counts and allocator state of these nodes are
+ * checked afresh with every other frame.
  */
 interface KernelWalk {
   generation: number;
