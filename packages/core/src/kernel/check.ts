@@ -3,7 +3,6 @@ import { PTE_ABSENT, PTE_LEAF, PTE_TABLE } from '../arch/pte-codec.ts';
 import { FRAME_TYPE_NAMES, FrameType, isUserMappableType } from '../frame/frame-type.ts';
 import { REF_COUNT_UNUSED } from '../frame/ref-count.ts';
 import type { PageTableContext } from '../page-table/context.ts';
-import { lockOwner } from '../page-table/lock.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
 import type { PageTable } from '../page-table/page-table.ts';
 
@@ -14,57 +13,115 @@ export interface Violation {
   message: string;
 }
 
+// Imported constants the per-entry and per-frame loops test, read once: where modules are
+// transformed (the test runner's module runner, tsx), each read of an imported binding is a
+// getter call, which those loops would pay per entry.
+const ABSENT = PTE_ABSENT;
+const TABLE = PTE_TABLE;
+const LEAF = PTE_LEAF;
+const AVAIL1 = PROP_AVAIL1;
+const UNUSED = REF_COUNT_UNUSED;
+const PAGE_TABLE = FrameType.PageTable;
+const userMappable = isUserMappableType;
+
 /**
- * What the walk of the kernel page table found, reused while nothing it read can have
- * changed: PTEs change only through mutable cursors, and creating one bumps the table's
- * `generation`; so the walk stands while the generation is the same, no node it entered
- * is locked (no cursor is half-way through a change), and the metadata of those nodes
- * (type, level, child count, stray flag: compared at every check) is the same. A PTE word
- * written behind every cursor's back would only be seen once a cursor is created again.
+ * What the walk of the kernel page table found, reused only while a walk could not find
+ * anything else. The walk's result depends on nothing but the PTE words and the metadata
+ * (type, level, child count, stray flag) of the nodes it entered, and the number of
+ * frames; so it is reused while all of them equal this copy, compared in full at every
+ * check (the words with one `memcmp` per node): a PTE word or a node's metadata written
+ * behind every cursor's back is seen by the next check, as a fresh walk would see it.
+ * (`generation` only tells early that a cursor may have changed something; an unchanged
+ * generation proves nothing.) Reference counts and allocator state of these nodes are
+ * checked afresh with every other frame.
  */
 interface KernelWalk {
   generation: number;
+  /** Frames in memory (a PTE to a frame at or past it is a violation). */
+  capacity: number;
   /** Nodes entered, in walk order. */
   nodes: Int32Array;
   /** Per node: type, level, `nrChildren`, stray (1/0). */
   meta: Int32Array;
+  /** Per node, the memory slot its page was in (its view below is of that slot). */
+  slots: Int32Array;
+  /** Per node, a view of its page (live). */
+  pages: Buffer[];
+  /** Per node, a copy of its page as walked (one shared page of zeros for empty ones). */
+  copies: Buffer[];
   /** Frames the walk counted a PTE reference to (repeated per reference). */
-  refs: number[];
+  refs: Int32Array;
   /** Nodes the walk counted as a child (repeated per parent PTE). */
-  children: number[];
+  children: Int32Array;
   violations: Violation[];
 }
 
 /** The last walk of each kernel page table (one per kernel). */
 const kernelWalks = new WeakMap<PageTable, KernelWalk>();
 
-/** Packs the metadata the walk reads of each of `nodes`. */
-function nodeMeta(ctx: PageTableContext, nodes: ArrayLike<number>): Int32Array {
+/** The bytes of node `pfn`'s page, viewed in place. */
+function pageView(ctx: PageTableContext, pfn: number): Buffer {
+  const words = nodeWords(ctx, pfn);
+  const bytes = 8 * ctx.consts.nrEntries;
+  return Buffer.from(words.buffer, words.byteOffset + 4 * nodeBase(ctx, pfn), bytes);
+}
+
+/** Records what `checkPhysical` needs to reuse a walk of the kernel page table. */
+function recordKernelWalk(
+  ctx: PageTableContext,
+  table: PageTable,
+  nodes: readonly number[],
+  refs: readonly number[],
+  children: readonly number[],
+  violations: readonly Violation[],
+): KernelWalk {
   const meta = ctx.meta;
+  const zeros = Buffer.alloc(8 * ctx.consts.nrEntries);
   const m = new Int32Array(4 * nodes.length);
+  const slots = new Int32Array(nodes.length);
+  const pages: Buffer[] = [];
+  const copies: Buffer[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const node = nodes[i];
     m[4 * i] = meta.type(node);
     m[4 * i + 1] = meta.level(node);
     m[4 * i + 2] = meta.nrChildren(node);
     m[4 * i + 3] = meta.stray(node) ? 1 : 0;
+    slots[i] = ctx.memory.slot(node);
+    const page = pageView(ctx, node);
+    pages.push(page);
+    copies.push(page.equals(zeros) ? zeros : Buffer.from(page));
   }
-  return m;
+  return {
+    generation: table.generation,
+    capacity: meta.capacity,
+    nodes: Int32Array.from(nodes),
+    meta: m,
+    slots,
+    pages,
+    copies,
+    refs: Int32Array.from(refs),
+    children: Int32Array.from(children),
+    violations: violations.slice(),
+  };
 }
 
-/** Whether `walk` still describes `table` (see `KernelWalk`). */
+/** Whether a walk of `table` now would find exactly what `walk` found (see `KernelWalk`). */
 function stillValid(ctx: PageTableContext, table: PageTable, walk: KernelWalk): boolean {
-  if (walk.generation !== table.generation) return false;
   const meta = ctx.meta;
+  if (walk.generation !== table.generation || walk.capacity !== meta.capacity) return false;
+  const memory = ctx.memory;
   const m = walk.meta;
   for (let i = 0; i < walk.nodes.length; i++) {
     const node = walk.nodes[i];
     if (
-      lockOwner(meta, node) !== 0 ||
       meta.type(node) !== m[4 * i] ||
       meta.level(node) !== m[4 * i + 1] ||
       meta.nrChildren(node) !== m[4 * i + 2] ||
-      (meta.stray(node) ? 1 : 0) !== m[4 * i + 3]
+      (meta.stray(node) ? 1 : 0) !== m[4 * i + 3] ||
+      !memory.isBacked(node) ||
+      memory.slot(node) !== walk.slots[i] ||
+      !walk.pages[i].equals(walk.copies[i])
     )
       return false;
   }
@@ -84,9 +141,11 @@ function stillValid(ctx: PageTableContext, table: PageTable, walk: KernelWalk): 
  * - a node retired by the deferred free (`NodeReclaim`) is an empty, stray, unreachable
  *   node whose one handle is the retire list's, and every stray node in use is one of
  *   them (retired nodes are not leaks: they are freed after their grace period).
- * The kernel page table's walk (its shared half is ~256 nodes that rarely change) is
- * reused while nothing it read can have changed (`KernelWalk`); everything else is
- * checked afresh.
+ * What it guarantees: the same violations as a full walk of every table and every frame,
+ * whatever was written and however (through cursors, or straight into memory or
+ * metadata). The kernel page table's walk (its shared half is ~256 nodes that rarely
+ * change) is reused only when its nodes' words and metadata are equal to those the walk
+ * read (`KernelWalk`); user tables and frames are checked afresh every time.
  */
 export function checkPhysical(
   ctx: PageTableContext,
@@ -99,8 +158,14 @@ export function checkPhysical(
   const codec = ctx.codec;
   const consts = ctx.consts;
   const n = meta.capacity;
+  const nrLevels = consts.nrLevels;
   const pteRefs = new Uint32Array(n);
   const parents = new Uint8Array(n);
+  // A PTE of two zero words is skipped without decoding when the codec reads it as absent
+  // at every level (it does on every architecture; asked, not assumed).
+  let zeroIsAbsent = true;
+  for (let level = 1; level <= nrLevels; level++)
+    if (codec.kind(0, 0, level) !== ABSENT) zeroIsAbsent = false;
   // Recording the kernel walk: nodes entered, references counted.
   let recording = false;
   const rNodes: number[] = [];
@@ -110,7 +175,7 @@ export function checkPhysical(
   // `user`: the node belongs to a user table's half (its tracked leaves are user pages).
   const walk = (node: number, level: number, from: number, to: number, user: boolean): void => {
     if (recording) rNodes.push(node);
-    if (meta.type(node) !== FrameType.PageTable) {
+    if (meta.type(node) !== PAGE_TABLE) {
       out.push({
         kind: 'node-type',
         pfn: node,
@@ -133,11 +198,12 @@ export function checkPhysical(
     for (let i = from; i < to; i++) {
       const lo = words[base + 2 * i];
       const hi = words[base + 2 * i + 1];
+      if (zeroIsAbsent && (lo | hi) === 0) continue;
       const kind = codec.kind(lo, hi, level);
-      if (kind === PTE_ABSENT) continue;
+      if (kind === ABSENT) continue;
       present++;
       const target = codec.pfn(lo, hi, level);
-      if (kind === PTE_TABLE) {
+      if (kind === TABLE) {
         if (level === 1) {
           out.push({ kind: 'pte', pfn: node, message: `level-1 node ${node} entry ${i} decodes as a table` });
           continue;
@@ -160,7 +226,7 @@ export function checkPhysical(
           continue;
         }
         walk(target, level - 1, 0, consts.nrEntries, user);
-      } else if (kind === PTE_LEAF && (codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
+      } else if (kind === LEAF && (codec.prop(lo, hi, level) & AVAIL1) === 0) {
         if (level !== 1)
           out.push({
             kind: 'pte',
@@ -176,12 +242,11 @@ export function checkPhysical(
           continue;
         }
         pteRefs[target]++;
-        const type = meta.type(target);
-        if (user && meta.refCount(target) !== REF_COUNT_UNUSED && !isUserMappableType(type)) {
+        if (user && meta.refCount(target) !== UNUSED && !userMappable(meta.type(target))) {
           out.push({
             kind: 'user-frame-type',
             pfn: target,
-            message: `node ${node} entry ${i} maps ${FRAME_TYPE_NAMES[type]} frame ${target} as a user page`,
+            message: `node ${node} entry ${i} maps ${FRAME_TYPE_NAMES[meta.type(target)]} frame ${target} as a user page`,
           });
         }
         if (recording) rRefs.push(target);
@@ -197,7 +262,6 @@ export function checkPhysical(
     }
   };
 
-  const nrLevels = consts.nrLevels;
   const userEntries = consts.userRootEntries;
   const cached = kernelWalks.get(kernelTable);
   if (cached !== undefined && stillValid(ctx, kernelTable, cached)) {
@@ -208,11 +272,7 @@ export function checkPhysical(
     recording = true;
     walk(kernelTable.rootPfn, nrLevels, 0, consts.nrEntries, false);
     recording = false;
-    const nodes = Int32Array.from(rNodes);
-    if (!nodes.some((node) => lockOwner(meta, node) !== 0)) {
-      const walk = { generation: kernelTable.generation, nodes, meta: nodeMeta(ctx, nodes) };
-      kernelWalks.set(kernelTable, { ...walk, refs: rRefs, children: rChildren, violations: out.slice() });
-    }
+    kernelWalks.set(kernelTable, recordKernelWalk(ctx, kernelTable, rNodes, rRefs, rChildren, out));
   }
   const kWords = nodeWords(ctx, kernelTable.rootPfn);
   const kBase = nodeBase(ctx, kernelTable.rootPfn);
@@ -225,7 +285,10 @@ export function checkPhysical(
     const base = nodeBase(ctx, root);
     let userPresent = 0;
     for (let i = 0; i < userEntries; i++) {
-      if (codec.kind(words[base + 2 * i], words[base + 2 * i + 1], nrLevels) !== PTE_ABSENT) userPresent++;
+      const lo = words[base + 2 * i];
+      const hi = words[base + 2 * i + 1];
+      if (zeroIsAbsent && (lo | hi) === 0) continue;
+      if (codec.kind(lo, hi, nrLevels) !== ABSENT) userPresent++;
     }
     if (userPresent !== meta.nrChildren(root)) {
       out.push({
@@ -246,12 +309,12 @@ export function checkPhysical(
     }
   }
 
-  checkRetiredNodes(ctx, parents, out);
+  const retired = checkRetiredNodes(ctx, parents, out);
 
   const allocator = frames.allocator;
   for (let pfn = 0; pfn < n; pfn++) {
     const rc = meta.refCount(pfn);
-    if (rc === REF_COUNT_UNUSED) {
+    if (rc === UNUSED) {
       if (pteRefs[pfn] !== 0)
         out.push({
           kind: 'free-referenced',
@@ -264,6 +327,12 @@ export function checkPhysical(
     }
     if (allocator.isFree(pfn))
       out.push({ kind: 'allocator', pfn, message: `frame ${pfn} is in use but free in the allocator` });
+    if (meta.type(pfn) === PAGE_TABLE && meta.stray(pfn) && parents[pfn] === 0 && !retired.has(pfn))
+      out.push({
+        kind: 'node-stray',
+        pfn,
+        message: `stray node ${pfn} is in use but neither reachable nor retired`,
+      });
     const expected = meta.handles(pfn) + pteRefs[pfn];
     if (rc !== expected) {
       out.push({
@@ -277,18 +346,53 @@ export function checkPhysical(
 }
 
 /**
- * The nodes this view retired and has not freed yet (`NodeReclaim`): each must be an empty,
- * stray `PageTable` frame that no PTE reaches, holding the retire list's one handle; and
- * a stray node in use that is not retired is lost (nothing would ever free it). Nodes
- * retired by other views count as lost too: `check()` runs after they synchronized.
+ * The number of leaf PTEs (of any level, tracked or not) in the user half of user table
+ * `table`: what a cursor's `findNext` would stop at over the whole half. Reads the PTE words directly,
+ * skipping zero words, and descends only into table entries that `checkPhysical` would
+ * walk into (a level above 1, a frame inside memory); it does not check the nodes.
  */
-function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Violation[]): void {
+export function countUserLeaves(ctx: PageTableContext, table: PageTable): number {
+  const codec = ctx.codec;
+  const consts = ctx.consts;
+  const n = ctx.meta.capacity;
+  const nrLevels = consts.nrLevels;
+  let zeroIsAbsent = true;
+  for (let level = 1; level <= nrLevels; level++)
+    if (codec.kind(0, 0, level) !== ABSENT) zeroIsAbsent = false;
+  const count = (node: number, level: number, to: number): number => {
+    const words = nodeWords(ctx, node);
+    const base = nodeBase(ctx, node);
+    let leaves = 0;
+    for (let i = 0; i < to; i++) {
+      const lo = words[base + 2 * i];
+      const hi = words[base + 2 * i + 1];
+      if (zeroIsAbsent && (lo | hi) === 0) continue;
+      const kind = codec.kind(lo, hi, level);
+      if (kind === LEAF) leaves++;
+      else if (kind === TABLE && level > 1) {
+        const child = codec.pfn(lo, hi, level);
+        if (child < n) leaves += count(child, level - 1, consts.nrEntries);
+      }
+    }
+    return leaves;
+  };
+  return count(table.rootPfn, nrLevels, consts.userRootEntries);
+}
+
+/**
+ * The nodes this view retired and has not freed yet (`NodeReclaim`): each must be an empty,
+ * stray `PageTable` frame that no PTE reaches, holding the retire list's one handle. Returns
+ * them, for the frame pass: there a stray node in use that is not retired is lost (nothing
+ * would ever free it). Nodes retired by other views count as lost too: `check()` runs after
+ * they synchronized.
+ */
+function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Violation[]): Set<number> {
   const meta = ctx.meta;
   const retired = new Set(ctx.reclaim.retiredNodes());
   for (const pfn of retired) {
     if (
-      meta.refCount(pfn) === REF_COUNT_UNUSED ||
-      meta.type(pfn) !== FrameType.PageTable ||
+      meta.refCount(pfn) === UNUSED ||
+      meta.type(pfn) !== PAGE_TABLE ||
       !meta.stray(pfn) ||
       meta.nrChildren(pfn) !== 0 ||
       meta.handles(pfn) !== 1 ||
@@ -301,13 +405,5 @@ function checkRetiredNodes(ctx: PageTableContext, parents: Uint8Array, out: Viol
       });
     }
   }
-  for (let pfn = 0; pfn < meta.capacity; pfn++) {
-    if (meta.type(pfn) !== FrameType.PageTable || !meta.stray(pfn)) continue;
-    if (meta.refCount(pfn) === REF_COUNT_UNUSED || retired.has(pfn) || parents[pfn] !== 0) continue;
-    out.push({
-      kind: 'node-stray',
-      pfn,
-      message: `stray node ${pfn} is in use but neither reachable nor retired`,
-    });
-  }
+  return retired;
 }

@@ -281,14 +281,16 @@ export class Tlb {
           const vpn = array.vpn[i];
           if (array !== this.l1[cpu] && this.l1[cpu].holds(array.asid[i], vpn)) continue;
           const space = this.spaces.get(array.asid[i]);
-          const where = `CPU ${cpu}: the TLB entry for page 0x${vpn.toString(16)} of ASID ${array.asid[i]}`;
+          // Built only for a violation: most checks find none.
+          const where = (): string =>
+            `CPU ${cpu}: the TLB entry for page 0x${vpn.toString(16)} of ASID ${array.asid[i]}`;
           if (space === undefined) {
-            out.push({ kind: 'tlb-stale-entry', message: `${where} outlived its address space` });
+            out.push({ kind: 'tlb-stale-entry', message: `${where()} outlived its address space` });
             continue;
           }
           const mapped = readLeaf(ctx, space.rootPfn, vpn, leaf);
           const stale = this.staleness(array.pfn[i], array.prop[i], mapped ? leaf.pfn : -1, leaf.prop);
-          if (stale !== null) out.push({ kind: 'tlb-stale-entry', message: `${where}: ${stale}` });
+          if (stale !== null) out.push({ kind: 'tlb-stale-entry', message: `${where()}: ${stale}` });
         }
       }
     }

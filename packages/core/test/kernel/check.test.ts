@@ -137,6 +137,32 @@ describe('kernel.check() over address spaces', () => {
   });
 });
 
+describe('kernel.check() of a process', () => {
+  it('names a page mapped outside every mapping, before and after a clean check', () => {
+    const k = testKernel({ arch: x86_64 });
+    const sys = new LinuxSyscalls(k);
+    const pid = sys.spawn();
+    const addr = sys.mmap(pid, 0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    sys.writeMemory(pid, addr, Uint8Array.of(1));
+    expect(k.check()).toEqual([]);
+    const pt = sys.procs.require(pid).vmar.space.pt;
+    for (const va of [addr + 2 * PAGE, addr + 700 * PAGE, 0x10_0000_0000]) {
+      const f = k.frames.alloc();
+      const c = pt.cursorMut(va, va + PAGE);
+      c.map(f, PROP_RW | PROP_USER);
+      c.drop();
+      k.frames.put(f);
+      const v = k.check();
+      expect(v.map((x) => x.kind)).toEqual(['pte-outside']);
+      expect(v[0].message).toContain(`0x${va.toString(16)} is mapped outside every mapping`);
+      const u = pt.cursorMut(va, va + PAGE);
+      u.unmap(PAGE);
+      u.drop();
+      expect(k.check()).toEqual([]);
+    }
+  });
+});
+
 describe('kernel.check() reusing the walk of the kernel page table', () => {
   /** The kernel node of level `nrLevels - 1` under the first kernel root entry (shared, never freed). */
   function sharedKernelNode(k: ReturnType<typeof testKernel>): number {
@@ -156,6 +182,68 @@ describe('kernel.check() reusing the walk of the kernel page table', () => {
     expect(k.check().map((x) => [x.kind, x.pfn])).toEqual([['node-children', node]]);
     k.meta.setNrChildren(node, k.meta.nrChildren(node) - 1);
     expect(k.check()).toEqual([]);
+  });
+
+  /** The words of node `pfn` and the index of its entry `i`'s first word. */
+  function entryWords(k: ReturnType<typeof testKernel>, pfn: number, i: number) {
+    const slot = k.memory.slot(pfn);
+    return { words: k.memory.wordsOf(slot), at: k.memory.wordBase(slot) + 2 * i };
+  }
+
+  it('finds a kernel-half PTE written straight into memory after the walk was cached', () => {
+    const { k } = kernelWithOnePage();
+    expect(k.check()).toEqual([]);
+    expect(k.check()).toEqual([]);
+    const node = sharedKernelNode(k);
+    const f = k.frames.alloc(); // one handle, count 1
+    const { words, at } = entryWords(k, node, 7);
+    expect([words[at], words[at + 1]]).toEqual([0, 0]);
+    // A table entry to a data frame, no cursor, no counter bumped.
+    words[at] = x86_64.codec.tableLo(f);
+    words[at + 1] = x86_64.codec.tableHi(f);
+    expect(
+      k
+        .check()
+        .map((x) => `${x.kind} ${x.pfn}`)
+        .sort(),
+    ).toEqual([`node-children ${node}`, `node-type ${f}`, `ref-count ${f}`]);
+    words[at] = 0;
+    words[at + 1] = 0;
+    expect(k.check()).toEqual([]);
+    k.frames.put(f);
+    expect(k.check()).toEqual([]);
+  });
+
+  it('finds a kernel node whose reference count changed after the walk was cached', () => {
+    const { k } = kernelWithOnePage();
+    expect(k.check()).toEqual([]);
+    expect(k.check()).toEqual([]);
+    const node = sharedKernelNode(k);
+    k.meta.setRefCount(node, k.meta.refCount(node) + 1);
+    expect(k.check().map((x) => [x.kind, x.pfn])).toEqual([['ref-count', node]]);
+    k.meta.setRefCount(node, k.meta.refCount(node) - 1);
+    expect(k.check()).toEqual([]);
+  });
+
+  it('finds a user node and a frame corrupted after the walk was cached', () => {
+    const { k, f } = kernelWithOnePage();
+    expect(k.check()).toEqual([]);
+    expect(k.check()).toEqual([]);
+    const node = leafNode(k);
+    const { words, at } = entryWords(k, node, (VA / PAGE) % 512);
+    const saved = [words[at], words[at + 1]];
+    words[at] = 0;
+    words[at + 1] = 0;
+    expect(
+      k
+        .check()
+        .map((x) => `${x.kind} ${x.pfn}`)
+        .sort(),
+    ).toEqual([`node-children ${node}`, `ref-count ${f}`]);
+    [words[at], words[at + 1]] = saved;
+    expect(k.check()).toEqual([]);
+    k.meta.setRefCount(f, 2);
+    expect(k.check().map((x) => [x.kind, x.pfn])).toEqual([['ref-count', f]]);
   });
 
   it('walks again after a kernel cursor changed the kernel half, counting the new references', () => {
@@ -179,11 +267,11 @@ describe('kernel.check() reusing the walk of the kernel page table', () => {
     expect(k.meta.refCount(f)).toBe(0xffff_ffff); // freed: its only reference was the PTE
   });
 
-  it('does not reuse a walk while a kernel cursor is live', () => {
+  it('walks again when a cursor that was live at the last check maps a page (same generation)', () => {
     const { k } = kernelWithOnePage();
     const va = k.kernelPageTable.lower + (1 << 30) * 64;
     const c = k.kernelPageTable.cursorMut(va, va + PAGE);
-    expect(k.check()).toEqual([]); // taken with the cursor's lock held: not kept
+    expect(k.check()).toEqual([]); // taken with the cursor's lock held
     const f = k.frames.alloc();
     c.map(f, PROP_RW);
     k.frames.put(f);
