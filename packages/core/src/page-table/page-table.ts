@@ -22,8 +22,10 @@ export class PageTable {
   readonly lower: number;
   readonly upper: number;
   /**
-   * Bumped whenever a mutable cursor is created on this table: PTEs only change through
-   * those, so an unchanged generation (and no node locked) means unchanged PTEs.
+   * Bumped whenever a mutable cursor or a leaf slot is taken on this table: the kernel
+   * changes PTEs only through those, so a changed generation tells `check()`'s cached
+   * kernel walk to walk again (an unchanged one does not prove the PTEs unchanged: a word
+   * written straight into memory bumps nothing, and `check()` compares the pages).
    */
   generation = 0;
   private destroyed = false;
