@@ -185,6 +185,8 @@ export {
   type ReplayOptions,
   readUser,
   replayLines,
+  ScannedOp,
+  scanLine,
   type TraceContext,
   type TraceHeader,
   type TraceOp,

@@ -4,7 +4,7 @@ import { MmError, parseHeader, type TraceContext, type TraceOp } from '@mmkit/co
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseOpJson } from '../../src/syscall/mmtrace/parse.ts';
-import { scanOp } from '../../src/syscall/mmtrace/scan.ts';
+import { ScannedOp, scanLine, scanOp } from '../../src/syscall/mmtrace/scan.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const V1 = parseHeader('{"mmtrace":1,"page_size":4096,"window":["0x100000000000","0x100040000000"]}');
@@ -53,6 +53,38 @@ describe('mmtrace line scanner (the fast path of parseOp)', () => {
     for (const { line, ctx } of lines) if (expectAgrees(line, ctx)) scanned++;
     // File operations and 64-bit lengths past 2^52 are left to JSON.parse.
     expect(scanned / lines.length).toBeGreaterThan(0.85);
+  });
+
+  it('fills one reused ScannedOp per line with what JSON.parse gives, numbers for bigints', () => {
+    const scanned = new ScannedOp();
+    let n = 0;
+    for (const { line, ctx } of fixtureLines()) {
+      if (!scanLine(line, ctx, scanned)) continue;
+      n++;
+      const op = viaJson(line, ctx);
+      if (op instanceof MmError) throw op;
+      // Every field the op has not must read 0 (or null, false): nothing is left from the line before.
+      const expected: Record<string, unknown> = {
+        op: op.op,
+        pid: 0,
+        addr: 0,
+        len: 0,
+        prot: 0,
+        flags: 0,
+        advice: 0,
+        oldLen: 0,
+        newLen: 0,
+        newAddr: 0,
+        offset: 0,
+        delta: 0,
+        hasDelta: op.op === 'brk' && op.delta !== null,
+        data: null,
+      };
+      for (const [k, v] of Object.entries(op))
+        if (k !== 'op' && k !== 'file' && v !== null) expected[k] = typeof v === 'bigint' ? Number(v) : v;
+      expect({ ...scanned }, line).toStrictEqual(expected);
+    }
+    expect(n).toBeGreaterThan(5000);
   });
 
   it('leaves every malformed or unusual line to the JSON path', () => {

@@ -1,6 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LinuxSyscalls, MS_SYNC, parseHeader, parseOp, type U64 } from '@mmkit/core';
+import {
+  LinuxSyscalls,
+  MS_SYNC,
+  parseHeader,
+  parseOp,
+  ScannedOp,
+  scanLine,
+  type TraceOp,
+  type U64,
+} from '@mmkit/core';
 import type { Workload } from '../types.ts';
 import { assertClean, benchKernel, perSecond, timeMs } from './common.ts';
 
@@ -30,12 +39,36 @@ function loadTraces(): Trace[] {
 }
 
 /**
+ * One trace line's arguments, 64-bit ones as `U64`: numbers wherever they fit, so that
+ * BigInt stays off the per-line path. One object is reused line after line.
+ */
+class LineArgs {
+  op: TraceOp['op'] = 'maps';
+  pid = 0;
+  addr: U64 = 0;
+  len: U64 = 0;
+  /** A read's length. */
+  readLen = 0;
+  prot = 0;
+  flags = 0;
+  advice = 0;
+  oldLen: U64 = 0;
+  newLen: U64 = 0;
+  newAddr: U64 = 0;
+  offset: U64 = 0;
+  /** Whether an mmap maps a file (the workload skips those). */
+  file = false;
+  data: Uint8Array | null = null;
+}
+
+/**
  * Replays the trace lines on `sys` (parse + system call per line), as mmkit's replayer does
  * but on the bench's kernel, so that every layout replays (the core `Replayer` boots its
- * own `soa` kernel). The trace's pids map to fresh processes; all of them exit at the end.
- * Returns the number of lines executed.
+ * own `soa` kernel). A line the scanner takes (`scanLine`, numbers) is parsed without
+ * BigInt; any other goes through `parseOp`. The trace's pids map to fresh processes; all of
+ * them exit at the end. Returns the number of lines executed.
  */
-function replayOne(sys: LinuxSyscalls, t: Trace): number {
+function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineArgs): number {
   const header = parseHeader(t.header);
   const { mmapMinAddr, taskSize } = sys.abi;
   let shift = 0n;
@@ -43,46 +76,75 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
     const gib = 1n << 30n;
     shift = (1n << BigInt(sys.kernel.consts.addressWidth - 2)) + (header.windowLo % gib) - header.windowLo;
   }
+  const shiftNum = Number(shift);
   const addr = (x: bigint): U64 => {
     const v = shift === 0n ? x : (x + shift) & U64_MASK;
     return v <= MAX_SAFE_BIG ? Number(v) : v;
+  };
+  // A scanned address (below 2^52) moved by the shift, as a number where that is exact.
+  const addrOf = (x: number): U64 => {
+    if (shift === 0n) return x;
+    const v = x + shiftNum;
+    return Number.isSafeInteger(shiftNum) && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : addr(BigInt(x));
   };
   const pids: number[] = [sys.spawn()];
   const live = new Set(pids);
   const buf = new Uint8Array(4096);
   let n = 0;
   for (let i = 0; i < t.lines.length; i++) {
-    const op = parseOp(t.lines[i], i + 2, header);
+    const a = args;
+    if (scanLine(t.lines[i], header, scanned)) {
+      const s = scanned;
+      a.op = s.op;
+      a.pid = s.pid;
+      a.addr = addrOf(s.addr);
+      a.len = s.len;
+      a.readLen = s.len;
+      a.prot = s.prot;
+      a.flags = s.flags;
+      a.advice = s.advice;
+      a.oldLen = s.oldLen;
+      a.newLen = s.newLen;
+      a.newAddr = addrOf(s.newAddr);
+      a.offset = s.offset;
+      a.file = false;
+      a.data = s.data;
+    } else {
+      const op = parseOp(t.lines[i], i + 2, header);
+      if (!argsOf(op, a, addr)) {
+        n++;
+        continue;
+      }
+    }
     n++;
-    if (!('pid' in op)) continue;
-    const pid = pids[op.pid];
-    switch (op.op) {
+    const pid = pids[a.pid];
+    switch (a.op) {
       case 'mmap':
-        if (op.file === null) sys.mmap(pid, addr(op.addr), op.len, op.prot, op.flags, op.offset);
+        if (!a.file) sys.mmap(pid, a.addr, a.len, a.prot, a.flags, a.offset);
         break;
       case 'munmap':
-        sys.munmap(pid, addr(op.addr), op.len);
+        sys.munmap(pid, a.addr, a.len);
         break;
       case 'mprotect':
-        sys.mprotect(pid, addr(op.addr), op.len, op.prot);
+        sys.mprotect(pid, a.addr, a.len, a.prot);
         break;
       case 'madvise':
-        sys.madvise(pid, addr(op.addr), op.len, op.advice);
+        sys.madvise(pid, a.addr, a.len, a.advice);
         break;
       case 'msync':
-        sys.msync(pid, addr(op.addr), op.len, MS_SYNC);
+        sys.msync(pid, a.addr, a.len, MS_SYNC);
         break;
       case 'mremap':
-        sys.mremap(pid, addr(op.addr), op.oldLen, op.newLen, op.flags, addr(op.newAddr));
+        sys.mremap(pid, a.addr, a.oldLen, a.newLen, a.flags, a.newAddr);
         break;
       case 'write':
-        sys.writeMemory(pid, Number(addr(op.addr)), op.data);
+        sys.writeMemory(pid, Number(a.addr), a.data as Uint8Array);
         break;
       case 'read':
         sys.readMemory(
           pid,
-          Number(addr(op.addr)),
-          op.len <= buf.length ? buf.subarray(0, op.len) : new Uint8Array(op.len),
+          Number(a.addr),
+          a.readLen <= buf.length ? buf.subarray(0, a.readLen) : new Uint8Array(a.readLen),
         );
         break;
       case 'fork': {
@@ -104,6 +166,65 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
   return n;
 }
 
+/**
+ * Fills `a` from a line `parseOp` read (64-bit addresses through `addr`). False for a line
+ * with no process (a file operation), which the workload skips.
+ */
+function argsOf(op: TraceOp, a: LineArgs, addr: (x: bigint) => U64): boolean {
+  if (!('pid' in op)) return false;
+  a.op = op.op;
+  a.pid = op.pid;
+  a.file = false;
+  switch (op.op) {
+    case 'mmap':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.prot = op.prot;
+      a.flags = op.flags;
+      a.offset = u64(op.offset);
+      a.file = op.file !== null;
+      break;
+    case 'munmap':
+    case 'msync':
+    case 'mincore':
+    case 'munlock':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      break;
+    case 'mprotect':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.prot = op.prot;
+      break;
+    case 'madvise':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.advice = op.advice;
+      break;
+    case 'mremap':
+      a.addr = addr(op.addr);
+      a.oldLen = u64(op.oldLen);
+      a.newLen = u64(op.newLen);
+      a.flags = op.flags;
+      a.newAddr = addr(op.newAddr);
+      break;
+    case 'write':
+      a.addr = addr(op.addr);
+      a.data = op.data;
+      break;
+    case 'read':
+      a.addr = addr(op.addr);
+      a.readLen = op.len;
+      break;
+  }
+  return true;
+}
+
+/** A 64-bit length as a number where that is exact. */
+function u64(x: bigint): U64 {
+  return x <= MAX_SAFE_BIG ? Number(x) : x;
+}
+
 export const replay: Workload = {
   name: 'replay',
   description: `replay throughput: every Linux-recorded mmtrace of mmkit's fixtures (no files), concatenated ${PASSES} times (parse + system call per line)`,
@@ -118,8 +239,10 @@ export const replay: Workload = {
     return {
       run() {
         let ops = 0;
+        const scanned = new ScannedOp();
+        const args = new LineArgs();
         const ms = timeMs(() => {
-          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t);
+          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t, scanned, args);
         });
         if (kernel.frames.nrInUse !== kernel.nrBootFrames) throw new Error('replay: frames leaked');
         return { ops_per_s: perSecond(ops, ms) };

@@ -321,143 +321,192 @@ function hexDigit(c: number): number {
 const scanner = new LineScanner();
 
 /**
- * `parseOp`'s result for `text` when the line is in the scanner's subset and valid, else
- * null (see the module comment): the caller then parses it with `JSON.parse`.
+ * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers (each
+ * below 2^52, so exact). `scanLine` overwrites every field, so one object serves line after
+ * line and a replay loop allocates nothing per line but a write's bytes. Fields the op has
+ * not are 0 (`data` null, `hasDelta` false).
  */
-export function scanOp(text: string, ctx: TraceContext): TraceOp | null {
-  if (!text.startsWith(OP_PREFIX)) return null;
+export class ScannedOp {
+  op: TraceOp['op'] = 'maps';
+  pid = 0;
+  addr = 0;
+  len = 0;
+  prot = 0;
+  flags = 0;
+  advice = 0;
+  oldLen = 0;
+  newLen = 0;
+  newAddr = 0;
+  offset = 0;
+  delta = 0;
+  /** Whether a `brk` line has a `delta` (without one it reads the break). */
+  hasDelta = false;
+  /** A write's bytes (a new array per line: a `TraceOp` made from it keeps them). */
+  data: Uint8Array | null = null;
+}
+
+/**
+ * Scans `text` into `out`: true when the line is in the scanner's subset and valid (see the
+ * module comment), and `out` then holds what `parseOp` gives, with numbers for bigints;
+ * false otherwise, with `out` overwritten, and the caller parses the line with `parseOp`.
+ */
+export function scanLine(text: string, ctx: TraceContext, out: ScannedOp): boolean {
+  if (!text.startsWith(OP_PREFIX)) return false;
   const opEnd = text.indexOf('"', OP_PREFIX.length);
-  if (opEnd <= OP_PREFIX.length) return null;
+  if (opEnd <= OP_PREFIX.length) return false;
   const index = OP_NAMES.find(text, OP_PREFIX.length, opEnd);
-  if (index < 0) return null;
+  if (index < 0) return false;
   const op = OPS[index];
   const version = ctx.version;
-  if (op.v2 && version < 2) return null;
+  if (op.v2 && version < 2) return false;
   const v2 = version >= 2;
   const s = scanner;
   s.text = text;
   s.pos = opEnd + 1;
   s.ok = true;
+  out.op = op.op;
+  out.pid = 0;
+  out.addr = 0;
+  out.len = 0;
+  out.prot = 0;
+  out.flags = 0;
+  out.advice = 0;
+  out.oldLen = 0;
+  out.newLen = 0;
+  out.newAddr = 0;
+  out.offset = 0;
+  out.delta = 0;
+  out.data = null;
   let seen = 0;
-  let pid = 0;
-  let addr = 0;
-  let len = 0;
-  let prot = 0;
-  let flags = 0;
-  let advice = 0;
-  let oldLen = 0;
-  let newLen = 0;
-  let newAddr = 0;
-  let offset = 0;
-  let delta = 0;
-  let data: Uint8Array | null = null;
   let nrSharingTypes = 0;
   for (;;) {
     const c = text.charCodeAt(s.pos++);
     if (c === BRACE_CLOSE) break;
-    if (c !== COMMA) return null;
+    if (c !== COMMA) return false;
     const field = s.field();
-    if (field === 0 || (field & op.fields) === 0 || (field & seen) !== 0) return null;
+    if (field === 0 || (field & op.fields) === 0 || (field & seen) !== 0) return false;
     seen |= field;
     switch (field) {
       case F_PID:
-        pid = s.integer();
+        out.pid = s.integer();
         break;
       case F_ADDR:
-        addr = s.hex();
+        out.addr = s.hex();
         break;
       case F_LEN:
-        len = s.hex();
+        out.len = s.hex();
         break;
       case F_PROT:
-        prot = s.prot();
+        out.prot = s.prot();
         break;
       case F_FLAGS:
-        if (op.op === 'mmap') flags = s.flags(MMAP_NAMES, V2_MMAP_NAMES, v2);
-        else if (op.op === 'mremap') flags = s.flags(MREMAP_NAMES, V2_MREMAP_NAMES, v2);
-        else flags = s.flags(op.op === 'mlock' ? MLOCK_NAMES : MLOCKALL_NAMES, NO_NAMES, false);
+        if (op.op === 'mmap') out.flags = s.flags(MMAP_NAMES, V2_MMAP_NAMES, v2);
+        else if (op.op === 'mremap') out.flags = s.flags(MREMAP_NAMES, V2_MREMAP_NAMES, v2);
+        else out.flags = s.flags(op.op === 'mlock' ? MLOCK_NAMES : MLOCKALL_NAMES, NO_NAMES, false);
         nrSharingTypes = s.nrSharingTypes;
         break;
       case F_ADVICE:
-        advice = s.name(ADVICE_NAMES, V2_ADVICE_NAMES, v2);
+        out.advice = s.name(ADVICE_NAMES, V2_ADVICE_NAMES, v2);
         break;
       case F_OLD_LEN:
-        oldLen = s.hex();
+        out.oldLen = s.hex();
         break;
       case F_NEW_LEN:
-        newLen = s.hex();
+        out.newLen = s.hex();
         break;
       case F_NEW_ADDR:
-        newAddr = s.hex();
+        out.newAddr = s.hex();
         break;
       case F_DATA:
-        data = s.bytes();
+        out.data = s.bytes();
         break;
       case F_OFFSET:
-        offset = s.hex();
+        out.offset = s.hex();
         break;
       default:
-        delta = s.hex();
+        out.delta = s.hex();
         break;
     }
-    if (!s.ok) return null;
+    if (!s.ok) return false;
   }
-  if (s.pos !== text.length) return null;
-  return build(
-    op.op,
-    seen,
-    ctx,
-    pid,
-    addr,
-    len,
-    prot,
-    flags,
-    nrSharingTypes,
-    advice,
-    oldLen,
-    newLen,
-    newAddr,
-    offset,
-    delta,
-    data,
-  );
+  out.hasDelta = (seen & F_DELTA) !== 0;
+  return s.pos === text.length && valid(out, seen, nrSharingTypes, ctx);
 }
 
-/** The `TraceOp` of a scanned line after `parse.ts`'s checks for its op; null where one fails or a field is missing. */
-function build(
-  op: TraceOp['op'],
-  seen: number,
-  ctx: TraceContext,
-  pid: number,
-  addr: number,
-  len: number,
-  prot: number,
-  flags: number,
-  nrSharingTypes: number,
-  advice: number,
-  oldLen: number,
-  newLen: number,
-  newAddr: number,
-  offset: number,
-  delta: number,
-  data: Uint8Array | null,
-): TraceOp | null {
+/** `parse.ts`'s checks for a scanned line's op: false where one fails or a field is missing. */
+function valid(s: ScannedOp, seen: number, nrSharingTypes: number, ctx: TraceContext): boolean {
   const page = ctx.pageSize;
-  switch (op) {
+  const addr = s.addr;
+  switch (s.op) {
     case 'read': {
-      if (!has(seen, F_ADDR | F_LEN)) return null;
+      const len = s.len;
+      if (!has(seen, F_ADDR | F_LEN)) return false;
       if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
-        return null;
-      if (!inWindow(ctx, addr, len)) return null;
-      return { op, pid, addr: BigInt(addr), len };
+        return false;
+      return inWindow(ctx, addr, len);
     }
     case 'write': {
-      if (!has(seen, F_ADDR | F_DATA) || data === null) return null;
-      const n = data.length;
-      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return null;
-      if (!inWindow(ctx, addr, n)) return null;
-      return { op, pid, addr: BigInt(addr), data };
+      if (!has(seen, F_ADDR | F_DATA) || s.data === null) return false;
+      const n = s.data.length;
+      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return false;
+      return inWindow(ctx, addr, n);
     }
+    case 'maps':
+    case 'fork':
+    case 'exit':
+    case 'rss':
+    case 'munlockall':
+    case 'brk':
+      return true;
+    case 'mremap':
+      return (
+        has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN) && !(s.flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR))
+      );
+    case 'mmap':
+      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
+      return (
+        has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS) &&
+        nrSharingTypes === 1 &&
+        !(s.flags & MAP_FIXED && s.flags & MAP_FIXED_NOREPLACE) &&
+        (s.flags & MAP_ANONYMOUS) !== 0
+      );
+    case 'mprotect':
+      return has(seen, F_ADDR | F_LEN | F_PROT);
+    case 'madvise':
+      return has(seen, F_ADDR | F_LEN | F_ADVICE);
+    case 'mincore': {
+      if (!has(seen, F_ADDR | F_LEN)) return false;
+      const len = s.len;
+      const absurd = addr + len > USER_LIMIT_LA57;
+      return !(addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page));
+    }
+    case 'mlockall':
+      return has(seen, F_FLAGS);
+    default:
+      // munmap, msync, munlock, mlock
+      return has(seen, F_ADDR | F_LEN);
+  }
+}
+
+/** The line `scanOp` last scanned. */
+const lastScanned = new ScannedOp();
+
+/**
+ * `parseOp`'s result for `text` when the line is in the scanner's subset and valid, else
+ * null (see the module comment): the caller then parses it with `JSON.parse`.
+ */
+export function scanOp(text: string, ctx: TraceContext): TraceOp | null {
+  return scanLine(text, ctx, lastScanned) ? traceOpOf(lastScanned) : null;
+}
+
+/** The `TraceOp` of a line `scanLine` accepted. */
+function traceOpOf(s: ScannedOp): TraceOp {
+  const { op, pid } = s;
+  switch (op) {
+    case 'read':
+      return { op, pid, addr: BigInt(s.addr), len: s.len };
+    case 'write':
+      return { op, pid, addr: BigInt(s.addr), data: s.data as Uint8Array };
     case 'maps':
     case 'fork':
     case 'exit':
@@ -465,62 +514,42 @@ function build(
     case 'munlockall':
       return { op, pid };
     case 'mremap':
-      if (!has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN)) return null;
-      if (flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR)) return null;
       return {
         op,
         pid,
-        addr: BigInt(addr),
-        oldLen: BigInt(oldLen),
-        newLen: BigInt(newLen),
-        flags,
-        newAddr: BigInt(newAddr),
+        addr: BigInt(s.addr),
+        oldLen: BigInt(s.oldLen),
+        newLen: BigInt(s.newLen),
+        flags: s.flags,
+        newAddr: BigInt(s.newAddr),
       };
     case 'mmap':
-      if (!has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS)) return null;
-      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
-      if (
-        nrSharingTypes !== 1 ||
-        (flags & MAP_FIXED && flags & MAP_FIXED_NOREPLACE) ||
-        !(flags & MAP_ANONYMOUS)
-      )
-        return null;
       return {
         op,
         pid,
-        addr: BigInt(addr),
-        len: BigInt(len),
-        prot,
-        flags,
-        offset: BigInt(offset),
+        addr: BigInt(s.addr),
+        len: BigInt(s.len),
+        prot: s.prot,
+        flags: s.flags,
+        offset: BigInt(s.offset),
         file: null,
       };
     case 'mprotect':
-      if (!has(seen, F_ADDR | F_LEN | F_PROT)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), prot };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), prot: s.prot };
     case 'madvise':
-      if (!has(seen, F_ADDR | F_LEN | F_ADVICE)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), advice };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), advice: s.advice };
+    case 'mlock':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), flags: s.flags };
+    case 'mlockall':
+      return { op, pid, flags: s.flags };
     case 'munmap':
     case 'msync':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     case 'munlock':
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
-    case 'mincore': {
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      const absurd = addr + len > USER_LIMIT_LA57;
-      if (addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page))
-        return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
-    }
-    case 'mlock':
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), flags };
-    case 'mlockall':
-      if (!has(seen, F_FLAGS)) return null;
-      return { op, pid, flags };
+    case 'mincore':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     default:
-      return { op: 'brk', pid, delta: has(seen, F_DELTA) ? BigInt(delta) : null };
+      return { op: 'brk', pid, delta: s.hasDelta ? BigInt(s.delta) : null };
   }
 }
 
