@@ -187,6 +187,7 @@ export {
   replayLines,
   ScannedOp,
   scanLine,
+  scanLineBytes,
   type TraceContext,
   type TraceHeader,
   type TraceOp,

@@ -4,7 +4,7 @@ import { MmError, parseHeader, type TraceContext, type TraceOp } from '@mmkit/co
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseOpJson } from '../../src/syscall/mmtrace/parse.ts';
-import { ScannedOp, scanLine, scanOp } from '../../src/syscall/mmtrace/scan.ts';
+import { ScannedOp, scanLine, scanLineBytes, scanOp } from '../../src/syscall/mmtrace/scan.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const V1 = parseHeader('{"mmtrace":1,"page_size":4096,"window":["0x100000000000","0x100040000000"]}');
@@ -85,6 +85,35 @@ describe('mmtrace line scanner (the fast path of parseOp)', () => {
       expect({ ...scanned }, line).toStrictEqual(expected);
     }
     expect(n).toBeGreaterThan(5000);
+  });
+
+  it('scans a line in place in a buffer of lines, reading nothing past its end', () => {
+    const lines = fixtureLines().filter((_, i) => i % 5 === 0);
+    const text = `${lines.map((l) => l.line).join('\n')}\n`;
+    const bytes = new TextEncoder().encode(text);
+    const inPlace = new ScannedOp();
+    const alone = new ScannedOp();
+    let start = 0;
+    for (const { line, ctx } of lines) {
+      const end = bytes.indexOf(0x0a, start);
+      const ok = scanLineBytes(bytes, start, end, ctx, inPlace);
+      expect(ok, line).toBe(scanLine(line, ctx, alone));
+      if (ok) expect(inPlace, line).toStrictEqual(alone);
+      // The line cut short is not a line, even where the bytes after the cut would complete it.
+      expect(scanLineBytes(bytes, start, end - 1, ctx, inPlace), line).toBe(false);
+      start = end + 1;
+    }
+  });
+
+  it('leaves a line with a character outside ASCII to the JSON path', () => {
+    for (const line of [
+      '{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x1000","é":1}',
+      '{"op":"madvise","pid":0,"addr":"0x100000000000","len":"0x1000","advice":"dontneedé"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x1000","prot":"rw-","flags":["privateé","anonymous"]}',
+    ]) {
+      expect(scanOp(line, V1), line).toBeNull();
+      expect(viaJson(line, V1), line).toBeInstanceOf(MmError);
+    }
   });
 
   it('leaves every malformed or unusual line to the JSON path', () => {

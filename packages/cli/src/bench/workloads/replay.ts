@@ -6,7 +6,7 @@ import {
   parseHeader,
   parseOp,
   ScannedOp,
-  scanLine,
+  scanLineBytes,
   type TraceOp,
   type U64,
 } from '@mmkit/core';
@@ -22,19 +22,35 @@ const QUICK_PASSES = 2;
 const U64_MASK = (1n << 64n) - 1n;
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** A trace file's bytes with its lines found (as the replay reads the file: a line at a time). */
 interface Trace {
   header: string;
-  lines: string[];
+  bytes: Uint8Array;
+  /** Line `i` after the header is `bytes[starts[i], ends[i])`, without its line break. */
+  starts: number[];
+  ends: number[];
 }
+
+const NEWLINE = 0x0a;
+const utf8 = new TextDecoder();
 
 function loadTraces(): Trace[] {
   const files = readdirSync(TRACE_DIR)
     .filter((f) => f.endsWith('.trace.jsonl'))
     .sort();
   return files.map((f) => {
-    const all = readFileSync(TRACE_DIR + f, 'utf8').split('\n');
-    if (all[all.length - 1] === '') all.pop();
-    return { header: all[0], lines: all.slice(1) };
+    const bytes = readFileSync(TRACE_DIR + f);
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let start = 0; start < bytes.length; ) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      const end = nl < 0 ? bytes.length : nl;
+      starts.push(start);
+      ends.push(end);
+      start = end + 1;
+    }
+    const header = bytes.toString('utf8', starts[0], ends[0]);
+    return { header, bytes, starts: starts.slice(1), ends: ends.slice(1) };
   });
 }
 
@@ -64,7 +80,7 @@ class LineArgs {
 /**
  * Replays the trace lines on `sys` (parse + system call per line), as mmkit's replayer does
  * but on the bench's kernel, so that every layout replays (the core `Replayer` boots its
- * own `soa` kernel). A line the scanner takes (`scanLine`, numbers) is parsed without
+ * own `soa` kernel). A line the scanner takes (`scanLineBytes`, numbers) is parsed without
  * BigInt; any other goes through `parseOp`. The trace's pids map to fresh processes; all of
  * them exit at the end. Returns the number of lines executed.
  */
@@ -91,9 +107,10 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
   const live = new Set(pids);
   const buf = new Uint8Array(4096);
   let n = 0;
-  for (let i = 0; i < t.lines.length; i++) {
+  const { bytes, starts, ends } = t;
+  for (let i = 0; i < starts.length; i++) {
     const a = args;
-    if (scanLine(t.lines[i], header, scanned)) {
+    if (scanLineBytes(bytes, starts[i], ends[i], header, scanned)) {
       const s = scanned;
       a.op = s.op;
       a.pid = s.pid;
@@ -110,7 +127,7 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
       a.file = false;
       a.data = s.data;
     } else {
-      const op = parseOp(t.lines[i], i + 2, header);
+      const op = parseOp(utf8.decode(bytes.subarray(starts[i], ends[i])), i + 2, header);
       if (!argsOf(op, a, addr)) {
         n++;
         continue;

@@ -26,6 +26,11 @@ import type { TraceContext, TraceOp } from './parse.ts';
  * escapes, no duplicate field, 64-bit fields below 2^52 (13 hex digits), no file names.
  * For anything else, valid or not, it returns null and the JSON path decides (and words
  * any error), so the two never disagree.
+ *
+ * It reads the line's bytes (UTF-8): a replay straight from a file's buffer scans it in
+ * place (`scanLineBytes`), and a string is encoded first (`scanLine`). Every character the
+ * subset has is ASCII, so a byte of a multi-byte character matches nothing and such a line
+ * goes to the JSON path, as it did when strings were scanned.
  */
 
 /** Field bits (a line's fields as a mask). */
@@ -53,29 +58,42 @@ const USER_LIMIT_LA57 = 0x00fffffffffff000;
  * it throws if two names share a key.
  */
 class Names {
-  private readonly byKey = new Map<number, { readonly name: string; readonly value: number }>();
+  private readonly byKey = new Map<
+    number,
+    { readonly name: string; readonly bytes: Uint8Array; readonly value: number }
+  >();
   constructor(...tables: Record<string, number>[]) {
     for (const table of tables)
       for (const [name, value] of Object.entries(table)) {
         const key = nameKey(name, 0, name.length);
         if (this.byKey.has(key))
           throw new Error(`mmtrace scanner: names ${name} and ${this.byKey.get(key)?.name} collide`);
-        this.byKey.set(key, { name, value });
+        this.byKey.set(key, { name, bytes: ascii(name), value });
       }
   }
 
-  /** The value of the name `text[start, end)`, or -1 if it is none of the table's. */
-  find(text: string, start: number, end: number): number {
-    const e = this.byKey.get(nameKey(text, start, end));
-    return e !== undefined && e.name.length === end - start && text.startsWith(e.name, start) ? e.value : -1;
+  /** The value of the name in bytes `b[start, end)`, or -1 if it is none of the table's. */
+  find(b: Uint8Array, start: number, end: number): number {
+    const n = end - start;
+    const key = nameKeyOf(n, b[start], n > 1 ? b[start + 1] : 0, b[end - 1]);
+    const e = this.byKey.get(key);
+    return e !== undefined && e.bytes.length === n && holdsAt(b, end, start, e.bytes) ? e.value : -1;
   }
 }
 
-/** The lookup key of `text[start, end)` (non-empty): its length, first, second and last character. */
-function nameKey(text: string, start: number, end: number): number {
-  const last = text.charCodeAt(end - 1);
-  const second = end - start > 1 ? text.charCodeAt(start + 1) : 0;
-  return end - start + 64 * (text.charCodeAt(start) + 256 * (second + 256 * (last & 0x7f)));
+/** The lookup key of a (non-empty) name: its length, first, second and last character. */
+function nameKey(name: string, start: number, end: number): number {
+  const n = end - start;
+  return nameKeyOf(
+    n,
+    name.charCodeAt(start),
+    n > 1 ? name.charCodeAt(start + 1) : 0,
+    name.charCodeAt(end - 1),
+  );
+}
+
+function nameKeyOf(length: number, first: number, second: number, last: number): number {
+  return length + 64 * (first + 256 * (second + 256 * (last & 0x7f)));
 }
 
 const MMAP_NAMES = new Names(MMAP_FLAGS);
@@ -117,7 +135,7 @@ const OPS: readonly OpSpec[] = [
 /** Op names → index in `OPS`. */
 const OP_NAMES = new Names(Object.fromEntries(OPS.map((o, i) => [o.op, i])));
 /** Field names → field bit. */
-const FIELD_NAMES = new Names({
+const FIELD_BITS: Readonly<Record<string, number>> = {
   pid: F_PID,
   addr: F_ADDR,
   len: F_LEN,
@@ -130,83 +148,105 @@ const FIELD_NAMES = new Names({
   data: F_DATA,
   offset: F_OFFSET,
   delta: F_DELTA,
-});
+};
+/**
+ * The fields by the first character of their name, each as the text after the opening quote
+ * up to the value (`pid":`) with its bit: a field is found by one or two comparisons.
+ */
+const FIELDS_BY_FIRST: readonly (readonly { readonly text: Uint8Array; readonly bit: number }[])[] = (() => {
+  const out: { text: Uint8Array; bit: number }[][] = Array.from({ length: 128 }, () => []);
+  for (const [name, bit] of Object.entries(FIELD_BITS))
+    out[name.charCodeAt(0)].push({ text: ascii(`${name}":`), bit });
+  return out;
+})();
 
-const OP_PREFIX = '{"op":"';
+const OP_PREFIX = ascii('{"op":"');
 const QUOTE = 0x22;
 const COMMA = 0x2c;
-const COLON = 0x3a;
 const BRACE_CLOSE = 0x7d;
 const BRACKET_OPEN = 0x5b;
 const BRACKET_CLOSE = 0x5d;
 
 /**
- * Scans one line; single-threaded and reentrant per call (its fields are the state of
- * the line being scanned). `pos` is the next character; a failed step sets `ok` false.
+ * Scans one line of bytes, `b[pos, end)`; single-threaded and reentrant per call (its fields
+ * are the state of the line being scanned). `pos` is the next byte; a failed step sets `ok`
+ * false. Reads past `end` see -1, which matches nothing.
  */
 class LineScanner {
-  text = '';
+  b: Uint8Array = new Uint8Array(0);
+  end = 0;
   pos = 0;
   ok = true;
   /** Sharing types among the last scanned flag list (`private`, `shared`, `shared_validate`). */
   nrSharingTypes = 0;
 
+  /** The byte at `i`, or -1 past the line's end. */
+  at(i: number): number {
+    return i < this.end ? this.b[i] : -1;
+  }
+
+  /** The position of the next `"` from `from` on, or -1. */
+  quoteFrom(from: number): number {
+    const b = this.b;
+    for (let i = from; i < this.end; i++) if (b[i] === QUOTE) return i;
+    return -1;
+  }
+
   /** The digits of a non-negative JSON integer (no sign, fraction or exponent). */
   integer(): number {
-    const text = this.text;
+    const b = this.b;
     const start = this.pos;
     let v = 0;
     let i = start;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (; i < this.end; i++) {
+      const c = b[i];
       if (c < 0x30 || c > 0x39) break;
       v = v * 10 + (c - 0x30);
     }
     const n = i - start;
     // JSON has no leading zeros; 15 digits stay exact; a sign, fraction or exponent goes to JSON.parse.
-    if (n === 0 || n > 15 || (n > 1 && text.charCodeAt(start) === 0x30)) this.ok = false;
+    if (n === 0 || n > 15 || (n > 1 && b[start] === 0x30)) this.ok = false;
     this.pos = i;
     return v;
   }
 
   /** A `"0x…"` field of up to `MAX_HEX_DIGITS` lower-case hex digits, as a number. */
   hex(): number {
-    const text = this.text;
+    const b = this.b;
     let i = this.pos;
-    if (text.charCodeAt(i) !== QUOTE || text.charCodeAt(i + 1) !== 0x30 || text.charCodeAt(i + 2) !== 0x78) {
+    if (this.at(i) !== QUOTE || this.at(i + 1) !== 0x30 || this.at(i + 2) !== 0x78) {
       this.ok = false;
       return 0;
     }
     i += 3;
     const start = i;
     let v = 0;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (; i < this.end; i++) {
+      const c = b[i];
       if (c >= 0x30 && c <= 0x39) v = v * 16 + (c - 0x30);
       else if (c >= 0x61 && c <= 0x66) v = v * 16 + (c - 0x57);
       else break;
     }
     const n = i - start;
-    if (n === 0 || n > MAX_HEX_DIGITS || text.charCodeAt(i) !== QUOTE) this.ok = false;
+    if (n === 0 || n > MAX_HEX_DIGITS || this.at(i) !== QUOTE) this.ok = false;
     this.pos = i + 1;
     return v;
   }
 
   /** A quoted name of `names` (or of `v2Names` when `v2` allows): its value; `ok` false otherwise. */
   name(names: Names, v2Names: Names, v2: boolean): number {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) {
+    if (this.at(this.pos) !== QUOTE) {
       this.ok = false;
       return 0;
     }
     const start = this.pos + 1;
-    const end = text.indexOf('"', start);
+    const end = this.quoteFrom(start);
     if (end <= start) {
       this.ok = false;
       return 0;
     }
-    let v = names.find(text, start, end);
-    if (v < 0 && v2) v = v2Names.find(text, start, end);
+    let v = names.find(this.b, start, end);
+    if (v < 0 && v2) v = v2Names.find(this.b, start, end);
     if (v < 0) {
       this.ok = false;
       return 0;
@@ -217,29 +257,30 @@ class LineScanner {
 
   /** A JSON array of flag names: their bits ORed; counts the sharing types (`nrSharingTypes`). */
   flags(names: Names, v2Names: Names, v2: boolean): number {
-    const text = this.text;
+    const b = this.b;
+    const lineEnd = this.end;
     this.nrSharingTypes = 0;
-    if (text.charCodeAt(this.pos) !== BRACKET_OPEN) {
+    if (this.at(this.pos) !== BRACKET_OPEN) {
       this.ok = false;
       return 0;
     }
     this.pos++;
     let bits = 0;
-    if (text.charCodeAt(this.pos) === BRACKET_CLOSE) {
+    if (this.at(this.pos) === BRACKET_CLOSE) {
       this.pos++;
       return 0;
     }
     for (;;) {
       const at = this.pos + 1;
       if (
-        text.startsWith('private"', at) ||
-        text.startsWith('shared"', at) ||
-        text.startsWith('shared_validate"', at)
+        holdsAt(b, lineEnd, at, PRIVATE_FLAG) ||
+        holdsAt(b, lineEnd, at, SHARED_FLAG) ||
+        holdsAt(b, lineEnd, at, SHARED_VALIDATE_FLAG)
       )
         this.nrSharingTypes++;
       bits |= this.name(names, v2Names, v2);
       if (!this.ok) return 0;
-      const c = text.charCodeAt(this.pos++);
+      const c = this.at(this.pos++);
       if (c === BRACKET_CLOSE) return bits;
       if (c !== COMMA) {
         this.ok = false;
@@ -250,15 +291,14 @@ class LineScanner {
 
   /** `"rwx"`-style protection: three characters, each the letter or `-`. */
   prot(): number {
-    const text = this.text;
     const i = this.pos;
     const dash = 0x2d;
-    const r = text.charCodeAt(i + 1);
-    const w = text.charCodeAt(i + 2);
-    const x = text.charCodeAt(i + 3);
+    const r = this.at(i + 1);
+    const w = this.at(i + 2);
+    const x = this.at(i + 3);
     if (
-      text.charCodeAt(i) !== QUOTE ||
-      text.charCodeAt(i + 4) !== QUOTE ||
+      this.at(i) !== QUOTE ||
+      this.at(i + 4) !== QUOTE ||
       (r !== 0x72 && r !== dash) ||
       (w !== 0x77 && w !== dash) ||
       (x !== 0x78 && x !== dash)
@@ -272,22 +312,23 @@ class LineScanner {
 
   /** `"…"` of lower-case hex byte pairs, decoded. */
   bytes(): Uint8Array | null {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) {
+    const b = this.b;
+    if (this.at(this.pos) !== QUOTE) {
       this.ok = false;
       return null;
     }
     this.pos++;
-    const end = this.text.indexOf('"', this.pos);
+    const end = this.quoteFrom(this.pos);
     const n = end - this.pos;
     if (end < 0 || n % 2 !== 0) {
       this.ok = false;
       return null;
     }
     const out = new Uint8Array(n / 2);
+    const from = this.pos;
     for (let i = 0; i < out.length; i++) {
-      const hi = hexDigit(text.charCodeAt(this.pos + 2 * i));
-      const lo = hexDigit(text.charCodeAt(this.pos + 2 * i + 1));
+      const hi = hexDigit(b[from + 2 * i]);
+      const lo = hexDigit(b[from + 2 * i + 1]);
       if (hi < 0 || lo < 0) {
         this.ok = false;
         return null;
@@ -300,17 +341,35 @@ class LineScanner {
 
   /** A field name with its quotes and colon: its bit, 0 if unknown. */
   field(): number {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) return 0;
+    if (this.at(this.pos) !== QUOTE) return 0;
     const start = this.pos + 1;
-    const end = text.indexOf('"', start);
-    if (end <= start || text.charCodeAt(end + 1) !== COLON) return 0;
-    const bit = FIELD_NAMES.find(text, start, end);
-    if (bit < 0) return 0;
-    this.pos = end + 2;
-    return bit;
+    const first = this.at(start);
+    if (!(first >= 0 && first < 128)) return 0;
+    for (const f of FIELDS_BY_FIRST[first])
+      if (holdsAt(this.b, this.end, start, f.text)) {
+        this.pos = start + f.text.length;
+        return f.bit;
+      }
+    return 0;
   }
 }
+
+/** Whether bytes `b[at, end)` begin with the bytes `lit`. */
+function holdsAt(b: Uint8Array, end: number, at: number, lit: Uint8Array): boolean {
+  const n = lit.length;
+  if (at + n > end) return false;
+  for (let i = 0; i < n; i++) if (b[at + i] !== lit[i]) return false;
+  return true;
+}
+
+/** The bytes of ASCII text `text` (the scanner compares bytes with bytes). */
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+const PRIVATE_FLAG = ascii('private"');
+const SHARED_FLAG = ascii('shared"');
+const SHARED_VALIDATE_FLAG = ascii('shared_validate"');
 
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -345,23 +404,46 @@ export class ScannedOp {
   data: Uint8Array | null = null;
 }
 
+/** Where `scanLine` encodes a string line (grown for a longer one). */
+let encoded = new Uint8Array(512);
+const encoder = new TextEncoder();
+
 /**
  * Scans `text` into `out`: true when the line is in the scanner's subset and valid (see the
  * module comment), and `out` then holds what `parseOp` gives, with numbers for bigints;
  * false otherwise, with `out` overwritten, and the caller parses the line with `parseOp`.
  */
 export function scanLine(text: string, ctx: TraceContext, out: ScannedOp): boolean {
-  if (!text.startsWith(OP_PREFIX)) return false;
-  const opEnd = text.indexOf('"', OP_PREFIX.length);
-  if (opEnd <= OP_PREFIX.length) return false;
-  const index = OP_NAMES.find(text, OP_PREFIX.length, opEnd);
+  if (text.length * 3 > encoded.length) encoded = new Uint8Array(text.length * 3);
+  const n = encoder.encodeInto(text, encoded).written;
+  return scanLineBytes(encoded, 0, n, ctx, out);
+}
+
+/**
+ * `scanLine` of the UTF-8 line `b[start, end)` (no line break), scanned in place: for
+ * replaying from a file's bytes, where a line becomes a string only if the scanner leaves
+ * it to `parseOp`.
+ */
+export function scanLineBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  ctx: TraceContext,
+  out: ScannedOp,
+): boolean {
+  const nameAt = start + OP_PREFIX.length;
+  if (!holdsAt(b, end, start, OP_PREFIX)) return false;
+  const s = scanner;
+  s.b = b;
+  s.end = end;
+  const opEnd = s.quoteFrom(nameAt);
+  if (opEnd <= nameAt) return false;
+  const index = OP_NAMES.find(b, nameAt, opEnd);
   if (index < 0) return false;
   const op = OPS[index];
   const version = ctx.version;
   if (op.v2 && version < 2) return false;
   const v2 = version >= 2;
-  const s = scanner;
-  s.text = text;
   s.pos = opEnd + 1;
   s.ok = true;
   out.op = op.op;
@@ -380,7 +462,7 @@ export function scanLine(text: string, ctx: TraceContext, out: ScannedOp): boole
   let seen = 0;
   let nrSharingTypes = 0;
   for (;;) {
-    const c = text.charCodeAt(s.pos++);
+    const c = s.at(s.pos++);
     if (c === BRACE_CLOSE) break;
     if (c !== COMMA) return false;
     const field = s.field();
@@ -430,7 +512,7 @@ export function scanLine(text: string, ctx: TraceContext, out: ScannedOp): boole
     if (!s.ok) return false;
   }
   out.hasDelta = (seen & F_DELTA) !== 0;
-  return s.pos === text.length && valid(out, seen, nrSharingTypes, ctx);
+  return s.pos === end && valid(out, seen, nrSharingTypes, ctx);
 }
 
 /** `parse.ts`'s checks for a scanned line's op: false where one fails or a field is missing. */
