@@ -635,7 +635,7 @@ export class Vmar {
       }
       maps.dispose(m);
     }
-    this.mappings.clear();
+    this.mappings.release();
     this.totalVm = 0;
     this.rss.fill(0);
     this.space.destroy();
