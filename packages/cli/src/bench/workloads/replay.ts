@@ -97,15 +97,15 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
     const v = shift === 0n ? x : (x + shift) & U64_MASK;
     return v <= MAX_SAFE_BIG ? Number(v) : v;
   };
-  // A scanned address (below 2^52) moved by the shift, as a number where that is exact.
-  const addrOf = (x: number): U64 => {
+  // A scanned address moved by the shift, as a number where that is exact.
+  const addrOf = (x: U64): U64 => {
+    if (typeof x === 'bigint') return addr(x);
     if (shift === 0n) return x;
     const v = x + shiftNum;
     return Number.isSafeInteger(shiftNum) && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : addr(BigInt(x));
   };
   const pids: number[] = [sys.spawn()];
   const live = new Set(pids);
-  const buf = new Uint8Array(4096);
   let n = 0;
   const { bytes, starts, ends } = t;
   for (let i = 0; i < starts.length; i++) {
@@ -116,7 +116,7 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
       a.pid = s.pid;
       a.addr = addrOf(s.addr);
       a.len = s.len;
-      a.readLen = s.len;
+      a.readLen = typeof s.len === 'number' ? s.len : 0;
       a.prot = s.prot;
       a.flags = s.flags;
       a.advice = s.advice;
@@ -158,11 +158,7 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
         sys.writeMemory(pid, Number(a.addr), a.data as Uint8Array);
         break;
       case 'read':
-        sys.readMemory(
-          pid,
-          Number(a.addr),
-          a.readLen <= buf.length ? buf.subarray(0, a.readLen) : new Uint8Array(a.readLen),
-        );
+        sys.readMemory(pid, Number(a.addr), readBuffer(a.readLen));
         break;
       case 'fork': {
         const child = sys.fork(pid);
@@ -235,6 +231,21 @@ function argsOf(op: TraceOp, a: LineArgs, addr: (x: bigint) => U64): boolean {
       break;
   }
   return true;
+}
+
+/** Where loads land: `READ_VIEWS[n]` is its first `n` bytes (a view made once per length). */
+const READ_BUFFER = new Uint8Array(4096);
+const READ_VIEWS: Uint8Array[] = [];
+
+/** A buffer of `len` bytes for a load (a load stays within a page). */
+function readBuffer(len: number): Uint8Array {
+  if (len > READ_BUFFER.length) return new Uint8Array(len);
+  let view = READ_VIEWS[len];
+  if (view === undefined) {
+    view = READ_BUFFER.subarray(0, len);
+    READ_VIEWS[len] = view;
+  }
+  return view;
 }
 
 /** A 64-bit length as a number where that is exact. */

@@ -7,6 +7,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../linux-abi.ts';
+import type { U64 } from '../u64.ts';
 import {
   ADVICE,
   MLOCK_FLAGS,
@@ -23,7 +24,7 @@ import type { TraceContext, TraceOp } from './parse.ts';
  * The fast path of `parseOp`: one pass over a line as the recorder writes it, without
  * `JSON.parse` and without an intermediate object. It accepts only a subset of what the
  * JSON path accepts and gives the same `TraceOp` for it: `"op"` first, no whitespace, no
- * escapes, no duplicate field, 64-bit fields below 2^52 (13 hex digits), no file names.
+ * escapes, no duplicate field, 64-bit fields of at most 16 hex digits, no file names.
  * For anything else, valid or not, it returns null and the JSON path decides (and words
  * any error), so the two never disagree.
  *
@@ -49,6 +50,15 @@ const F_DELTA = 2048;
 
 /** Hex digits of a 64-bit field read exactly as a double (below 2^52). */
 const MAX_HEX_DIGITS = 13;
+/**
+ * Below this (2^52), a value the scanner read is what the JSON path's checks of loads,
+ * stores and `mincore` take as a number: those lines with a larger address or length go to
+ * the JSON path.
+ */
+const NARROW = 2 ** 52;
+/** Hex digits of any 64-bit value (more go to the JSON path, which words the overflow). */
+const MAX_U64_HEX_DIGITS = 16;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 /** Past any user address on any Linux (as `parse.ts`). */
 const USER_LIMIT_LA57 = 0x00fffffffffff000;
 
@@ -210,8 +220,12 @@ class LineScanner {
     return v;
   }
 
-  /** A `"0x…"` field of up to `MAX_HEX_DIGITS` lower-case hex digits, as a number. */
-  hex(): number {
+  /**
+   * A `"0x…"` field of up to 16 lower-case hex digits (64 bits): a number up to
+   * `MAX_HEX_DIGITS` digits, whose value a double holds exactly; longer, a bigint unless it
+   * is a safe integer (made of two exact halves, only on the rare lines that have one).
+   */
+  hex(): U64 {
     const b = this.b;
     let i = this.pos;
     if (this.at(i) !== QUOTE || this.at(i + 1) !== 0x30 || this.at(i + 2) !== 0x78) {
@@ -228,9 +242,11 @@ class LineScanner {
       else break;
     }
     const n = i - start;
-    if (n === 0 || n > MAX_HEX_DIGITS || this.at(i) !== QUOTE) this.ok = false;
+    if (n === 0 || n > MAX_U64_HEX_DIGITS || this.at(i) !== QUOTE) this.ok = false;
     this.pos = i + 1;
-    return v;
+    if (n <= MAX_HEX_DIGITS || !this.ok) return v;
+    const big = (BigInt(hexValue(b, start, i - 8)) << 32n) | BigInt(hexValue(b, i - 8, i));
+    return big <= MAX_SAFE_BIG ? Number(big) : big;
   }
 
   /** A quoted name of `names` (or of `v2Names` when `v2` allows): its value; `ok` false otherwise. */
@@ -371,6 +387,13 @@ const PRIVATE_FLAG = ascii('private"');
 const SHARED_FLAG = ascii('shared"');
 const SHARED_VALIDATE_FLAG = ascii('shared_validate"');
 
+/** The value of the lower-case hex digits `b[start, end)` (at most 13 of them: exact). */
+function hexValue(b: Uint8Array, start: number, end: number): number {
+  let v = 0;
+  for (let i = start; i < end; i++) v = v * 16 + hexDigit(b[i]);
+  return v;
+}
+
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x61 && c <= 0x66) return c - 0x57;
@@ -380,24 +403,25 @@ function hexDigit(c: number): number {
 const scanner = new LineScanner();
 
 /**
- * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers (each
- * below 2^52, so exact). `scanLine` overwrites every field, so one object serves line after
- * line and a replay loop allocates nothing per line but a write's bytes. Fields the op has
- * not are 0 (`data` null, `hasDelta` false).
+ * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers when they
+ * are safe integers (below 2^53, so exact) and as bigints above (rare: absurd lengths and
+ * addresses past user space). `scanLine` overwrites every field, so one object serves line
+ * after line and a replay loop allocates nothing per line but a write's bytes. Fields the op
+ * has not are 0 (`data` null, `hasDelta` false).
  */
 export class ScannedOp {
   op: TraceOp['op'] = 'maps';
   pid = 0;
-  addr = 0;
-  len = 0;
+  addr: U64 = 0;
+  len: U64 = 0;
   prot = 0;
   flags = 0;
   advice = 0;
-  oldLen = 0;
-  newLen = 0;
-  newAddr = 0;
-  offset = 0;
-  delta = 0;
+  oldLen: U64 = 0;
+  newLen: U64 = 0;
+  newAddr: U64 = 0;
+  offset: U64 = 0;
+  delta: U64 = 0;
   /** Whether a `brk` line has a `delta` (without one it reads the break). */
   hasDelta = false;
   /** A write's bytes (a new array per line: a `TraceOp` made from it keeps them). */
@@ -518,17 +542,18 @@ export function scanLineBytes(
 /** `parse.ts`'s checks for a scanned line's op: false where one fails or a field is missing. */
 function valid(s: ScannedOp, seen: number, nrSharingTypes: number, ctx: TraceContext): boolean {
   const page = ctx.pageSize;
-  const addr = s.addr;
   switch (s.op) {
     case 'read': {
-      const len = s.len;
-      if (!has(seen, F_ADDR | F_LEN)) return false;
+      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
+      const addr = s.addr as number;
+      const len = s.len as number;
       if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
         return false;
       return inWindow(ctx, addr, len);
     }
     case 'write': {
-      if (!has(seen, F_ADDR | F_DATA) || s.data === null) return false;
+      if (!has(seen, F_ADDR | F_DATA) || s.data === null || !(s.addr < NARROW)) return false;
+      const addr = s.addr as number;
       const n = s.data.length;
       if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return false;
       return inWindow(ctx, addr, n);
@@ -557,8 +582,9 @@ function valid(s: ScannedOp, seen: number, nrSharingTypes: number, ctx: TraceCon
     case 'madvise':
       return has(seen, F_ADDR | F_LEN | F_ADVICE);
     case 'mincore': {
-      if (!has(seen, F_ADDR | F_LEN)) return false;
-      const len = s.len;
+      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
+      const addr = s.addr as number;
+      const len = s.len as number;
       const absurd = addr + len > USER_LIMIT_LA57;
       return !(addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page));
     }
@@ -586,7 +612,7 @@ function traceOpOf(s: ScannedOp): TraceOp {
   const { op, pid } = s;
   switch (op) {
     case 'read':
-      return { op, pid, addr: BigInt(s.addr), len: s.len };
+      return { op, pid, addr: BigInt(s.addr), len: Number(s.len) };
     case 'write':
       return { op, pid, addr: BigInt(s.addr), data: s.data as Uint8Array };
     case 'maps':
