@@ -604,7 +604,10 @@ export class Vmar {
   /** Removes every mapping and unmaps every page (the page table itself stays). */
   clear(): void {
     const maps = this.maps;
-    for (const m of this.mappings.values()) {
+    const mappings = this.mappings;
+    // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
+    for (let i = 0; i < mappings.size; i++) {
+      const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       vmo?.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
       this.space.unmap(maps.start(m), maps.end(m));
@@ -627,7 +630,10 @@ export class Vmar {
   destroy(): void {
     if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
     const maps = this.maps;
-    for (const m of this.mappings.values()) {
+    const mappings = this.mappings;
+    // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
+    for (let i = 0; i < mappings.size; i++) {
+      const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       if (vmo !== null) {
         vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
