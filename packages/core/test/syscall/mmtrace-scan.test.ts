@@ -115,6 +115,13 @@ describe('mmtrace line scanner (the fast path of parseOp)', () => {
     }
   });
 
+  it('gives a TraceOp bytes of its own, which the next line scanned leaves alone', () => {
+    const first = scanOp('{"op":"write","pid":0,"addr":"0x100000000000","data":"0102"}', V1);
+    const second = scanOp('{"op":"write","pid":0,"addr":"0x100000000000","data":"ff"}', V1);
+    expect(first).toStrictEqual({ op: 'write', pid: 0, addr: 0x100000000000n, data: Uint8Array.of(1, 2) });
+    expect(second).toStrictEqual({ op: 'write', pid: 0, addr: 0x100000000000n, data: Uint8Array.of(0xff) });
+  });
+
   it('leaves a line with a character outside ASCII to the JSON path', () => {
     for (const line of [
       '{"op":"munmap","pid":0,"addr":"0x100000000000","len":"0x1000","é":1}',

@@ -326,8 +326,8 @@ class LineScanner {
     return (r !== dash ? PROT_READ : 0) | (w !== dash ? PROT_WRITE : 0) | (x !== dash ? PROT_EXEC : 0);
   }
 
-  /** `"…"` of lower-case hex byte pairs, decoded. */
-  bytes(): Uint8Array | null {
+  /** `"…"` of lower-case hex byte pairs, decoded into `into`'s buffer. */
+  bytes(into: ScannedOp): Uint8Array | null {
     const b = this.b;
     if (this.at(this.pos) !== QUOTE) {
       this.ok = false;
@@ -340,7 +340,7 @@ class LineScanner {
       this.ok = false;
       return null;
     }
-    const out = new Uint8Array(n / 2);
+    const out = into.bufferOf(n / 2);
     const from = this.pos;
     for (let i = 0; i < out.length; i++) {
       const hi = hexDigit(b[from + 2 * i]);
@@ -406,7 +406,7 @@ const scanner = new LineScanner();
  * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers when they
  * are safe integers (below 2^53, so exact) and as bigints above (rare: absurd lengths and
  * addresses past user space). `scanLine` overwrites every field, so one object serves line
- * after line and a replay loop allocates nothing per line but a write's bytes. Fields the op
+ * after line and a replay loop allocates nothing per line (but bigints). Fields the op
  * has not are 0 (`data` null, `hasDelta` false).
  */
 export class ScannedOp {
@@ -424,8 +424,28 @@ export class ScannedOp {
   delta: U64 = 0;
   /** Whether a `brk` line has a `delta` (without one it reads the break). */
   hasDelta = false;
-  /** A write's bytes (a new array per line: a `TraceOp` made from it keeps them). */
+  /**
+   * A write's bytes: a view of this object's own buffer, valid until the next line is
+   * scanned into it (a `TraceOp` made from it gets a copy).
+   */
   data: Uint8Array | null = null;
+  /** Where writes' bytes are decoded, and its views by length (made once each). */
+  #buffer = new Uint8Array(4096);
+  #views: Uint8Array[] = [];
+
+  /** The first `n` bytes of the buffer `data` views (grown, and its views dropped, for a longer write). */
+  bufferOf(n: number): Uint8Array {
+    if (n > this.#buffer.length) {
+      this.#buffer = new Uint8Array(n);
+      this.#views = [];
+    }
+    let view = this.#views[n];
+    if (view === undefined) {
+      view = this.#buffer.subarray(0, n);
+      this.#views[n] = view;
+    }
+    return view;
+  }
 }
 
 /** Where `scanLine` encodes a string line (grown for a longer one). */
@@ -524,7 +544,7 @@ export function scanLineBytes(
         out.newAddr = s.hex();
         break;
       case F_DATA:
-        out.data = s.bytes();
+        out.data = s.bytes(out);
         break;
       case F_OFFSET:
         out.offset = s.hex();
@@ -614,7 +634,7 @@ function traceOpOf(s: ScannedOp): TraceOp {
     case 'read':
       return { op, pid, addr: BigInt(s.addr), len: Number(s.len) };
     case 'write':
-      return { op, pid, addr: BigInt(s.addr), data: s.data as Uint8Array };
+      return { op, pid, addr: BigInt(s.addr), data: (s.data as Uint8Array).slice() };
     case 'maps':
     case 'fork':
     case 'exit':
