@@ -170,7 +170,8 @@ export function readUser(vmar: Vmar, vaddr: number, out: Uint8Array): number {
   let done = 0;
   while (done < out.length) {
     const va = vaddr + done;
-    const offset = va % page;
+    // Not `va % page`: a floating-point modulo above 2^31 (page sizes are powers of two: exact).
+    const offset = va - Math.floor(va / page) * page;
     const n = Math.min(page - offset, out.length - done);
     const pfn = translateUser(vmar, va, ACCESS_READ);
     if (pfn < 0) return -pfn;
@@ -187,7 +188,8 @@ export function writeUser(vmar: Vmar, vaddr: number, data: Uint8Array): number {
   let done = 0;
   while (done < data.length) {
     const va = vaddr + done;
-    const offset = va % page;
+    // Not `va % page`: a floating-point modulo above 2^31 (page sizes are powers of two: exact).
+    const offset = va - Math.floor(va / page) * page;
     const n = Math.min(page - offset, data.length - done);
     const pfn = translateUser(vmar, va, ACCESS_WRITE);
     if (pfn < 0) return -pfn;

@@ -168,7 +168,9 @@ export class Vmar {
   }
 
   private checkRange(start: number, size: number): void {
-    if (start % this.pageSize !== 0 || size % this.pageSize !== 0)
+    const page = this.pageSize;
+    // Not `% page`: a floating-point modulo above 2^31 (exact: a power of two; NaN and ±∞ fail too).
+    if (start - Math.floor(start / page) * page !== 0 || size - Math.floor(size / page) * page !== 0)
       fail('UnalignedVaddr', 'range is not page aligned');
     if (!(start >= this.lowest && size > 0 && start + size <= this.cap)) {
       fail('InvalidVaddrRange', `[0x${start.toString(16)}, +0x${size.toString(16)}) is outside the VMAR`);
