@@ -119,10 +119,12 @@ export class ProcessTable {
     else this.tagThreaded(p);
   }
 
-  /** Keeps the `Threaded` tag of `p`'s entity equal to "more than one live thread". */
+  /** Keeps the `Threaded` tag of `p`'s entity equal to "more than one live thread" (touched only when that changes). */
   private tagThreaded(p: Process): void {
     const control = this.kernel.control;
-    control.setTag(control.processEntity(p.pid), control.Threaded, p.threads.size > 1);
+    const eid = control.processEntity(p.pid);
+    const threaded = p.threads.size > 1;
+    if (control.hasTag(eid, control.Threaded) !== threaded) control.setTag(eid, control.Threaded, threaded);
   }
 
   /**

@@ -46,10 +46,18 @@ export function u64ToNumber(x: U64): number {
   return v >= 0 ? v : Number(toBig(x));
 }
 
+/**
+ * `v mod page` for a safe integer `v >= 0` and a power-of-two `page`, exactly and without
+ * `%`, which is a floating-point modulo call for values past 2^31 (user addresses).
+ */
+function pageOffset(v: number, page: number): number {
+  return v - Math.floor(v / page) * page;
+}
+
 /** Whether `x` is a multiple of `page` (a power of two). */
 export function isPageAligned(x: U64, page: number): boolean {
   const v = plainValue(x);
-  return v >= 0 ? v % page === 0 : (toBig(x) & BigInt(page - 1)) === 0n;
+  return v >= 0 ? pageOffset(v, page) === 0 : (toBig(x) & BigInt(page - 1)) === 0n;
 }
 
 /** Linux's `PAGE_ALIGN(x)`: `x` rounded up to a page multiple, modulo 2^64 (so values in the last page wrap to 0). */
@@ -63,7 +71,7 @@ export function pageAlignUp(x: U64, page: number): number {
 /** `x` rounded down to a page multiple. */
 export function pageAlignDown(x: U64, page: number): number {
   const v = plainValue(x);
-  if (v >= 0) return v - (v % page);
+  if (v >= 0) return v - pageOffset(v, page);
   return Number(toBig(x) & ~BigInt(page - 1));
 }
 

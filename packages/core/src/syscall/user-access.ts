@@ -1,5 +1,5 @@
 import { PROP_ACCESSED, PROP_AVAIL1, PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
-import { PTE_LEAF } from '../arch/pte-codec.ts';
+import { PTE_ABSENT, PTE_LEAF } from '../arch/pte-codec.ts';
 import { fail } from '../errors.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import {
@@ -23,6 +23,10 @@ import type { Vmar } from '../vmar/vmar.ts';
  * With the TLB model on, the access first looks the page up in the TLB of the process's CPU
  * (checked there against the PTE the walk found, which catches stale entries); a miss caches
  * the translation the access finally used. The frame always comes from the page table.
+ *
+ * Where the page's leaf node exists, the walk, the fault and the walk after it each lock
+ * that node alone (`LeafSlot`), as a fault does; a cursor is taken only otherwise (no leaf
+ * node yet, an untracked or huge page).
  */
 export function translateUser(vmar: Vmar, vaddr: number, access: number): number {
   const space = vmar.space;
@@ -31,35 +35,67 @@ export function translateUser(vmar: Vmar, vaddr: number, access: number): number
   // Not `vaddr % page`: a floating-point modulo above 2^31 (`vaddr` is in range: >= 0).
   const pageVa = Math.floor(vaddr / page) * page;
   const bits = PROP_ACCESSED | (access & ACCESS_WRITE ? PROP_DIRTY : 0);
-  const pfn = translatePresent(vmar, pageVa, access, bits);
-  return pfn >= 0 ? pfn : translateWithCursor(vmar, vaddr, pageVa, access, bits);
+  const pfn = translatePresent(vmar, pageVa, access, bits, true);
+  if (pfn >= 0) return pfn;
+  if (pfn !== NEEDS_FAULT) return translateWithCursor(vmar, vaddr, pageVa, access, bits, 0);
+  const fault = faultForAccess(vmar, vaddr, pageVa, access);
+  if (fault !== FAULT_HANDLED) return -fault;
+  const after = translatePresent(vmar, pageVa, access, bits, false);
+  return after >= 0 ? after : translateWithCursor(vmar, vaddr, pageVa, access, bits, 1);
 }
+
+/**
+ * `translatePresent`'s answer where the page's leaf node exists and the access takes a fault
+ * (the page is absent, or a tracked base page without the rights): the TLB lookup was made,
+ * and missed (a usable hit means the PTE grants the rights).
+ */
+const NEEDS_FAULT = -2;
 
 /**
  * `translateUser` of an access that needs no fault: the page is a tracked base page, mapped
  * with the rights the access needs, in an existing leaf node, which is locked alone (a
- * `LeafSlot`, as a fault does) for the TLB lookup, the ACCESSED/DIRTY update and the fill.
- * Returns the frame, or -1 having done nothing (no TLB lookup either) when the access needs
- * the walk with a cursor: no leaf node, an absent, untracked or huge page, missing rights.
+ * `LeafSlot`, as a fault does) for the TLB lookup (`lookup`: on the first try, not after a
+ * fault), the ACCESSED/DIRTY update and the fill. Returns the frame; `NEEDS_FAULT` when the
+ * access faults on an absent page or a tracked page without the rights (the lookup made);
+ * or -1 having done nothing (no lookup either) when the access needs the walk with a cursor:
+ * no leaf node, an untracked or huge page, a page that still lacks the rights after a fault.
  */
-function translatePresent(vmar: Vmar, pageVa: number, access: number, bits: number): number {
+function translatePresent(vmar: Vmar, pageVa: number, access: number, bits: number, lookup: boolean): number {
   const space = vmar.space;
   const slot = space.pt.leafSlot();
   if (!slot.lock(pageVa)) return -1;
   try {
-    if (slot.kind() !== PTE_LEAF) return -1;
-    const prop = slot.prop();
-    if (prop & PROP_AVAIL1 || !propAllows(prop, access)) return -1;
-    const pfn = slot.pfn();
     const tlb = space.kernel.tlb;
     const vpn = pageVa / vmar.pageSize;
-    const cached = tlb.enabled && tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), pfn, prop);
+    const kind = slot.kind();
+    if (kind === PTE_ABSENT) {
+      if (!lookup) return -1;
+      if (tlb.enabled) tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), -1, 0);
+      return NEEDS_FAULT;
+    }
+    if (kind !== PTE_LEAF) return -1;
+    const prop = slot.prop();
+    if (prop & PROP_AVAIL1) return -1;
+    const pfn = slot.pfn();
+    const cached = lookup && tlb.enabled && tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), pfn, prop);
+    if (!propAllows(prop, access)) return lookup ? NEEDS_FAULT : -1;
     if ((prop & bits) !== bits) slot.setProp(prop | bits);
     if (tlb.enabled && !cached) tlb.fill(space.tlbSpace, vpn, pfn, prop | bits);
     return pfn;
   } finally {
     slot.unlock();
   }
+}
+
+/**
+ * The page fault an access to `vaddr` takes (`handlePageFault`: one leaf node, no cursor,
+ * where the node exists). An access to an unmapped page just below a grows-down mapping
+ * first grows it (Linux's expand_stack).
+ */
+function faultForAccess(vmar: Vmar, vaddr: number, pageVa: number, access: number): number {
+  const fault = handlePageFault(vmar, vaddr, access);
+  if (fault !== FAULT_SIGSEGV || vmar.findMapping(vaddr) >= 0 || !vmar.growDown(pageVa)) return fault;
+  return handlePageFault(vmar, vaddr, access);
 }
 
 /** `translateUser` through a cursor over the page, which also serves the faults the access takes. */
@@ -69,6 +105,7 @@ function translateWithCursor(
   pageVa: number,
   access: number,
   bits: number,
+  firstAttempt: number,
 ): number {
   const space = vmar.space;
   const page = vmar.pageSize;
@@ -79,7 +116,7 @@ function translateWithCursor(
   let cached = false;
   let c = space.cursorMut(pageVa, pageVa + page);
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = firstAttempt; attempt < 2; attempt++) {
       c.jump(pageVa);
       const mapped = c.query() === QUERY_MAPPED;
       if (attempt === 0 && tlb.enabled)
@@ -133,7 +170,8 @@ export function readUser(vmar: Vmar, vaddr: number, out: Uint8Array): number {
   let done = 0;
   while (done < out.length) {
     const va = vaddr + done;
-    const offset = va % page;
+    // Not `va % page`: a floating-point modulo above 2^31 (page sizes are powers of two: exact).
+    const offset = va - Math.floor(va / page) * page;
     const n = Math.min(page - offset, out.length - done);
     const pfn = translateUser(vmar, va, ACCESS_READ);
     if (pfn < 0) return -pfn;
@@ -150,7 +188,8 @@ export function writeUser(vmar: Vmar, vaddr: number, data: Uint8Array): number {
   let done = 0;
   while (done < data.length) {
     const va = vaddr + done;
-    const offset = va % page;
+    // Not `va % page`: a floating-point modulo above 2^31 (page sizes are powers of two: exact).
+    const offset = va - Math.floor(va / page) * page;
     const n = Math.min(page - offset, data.length - done);
     const pfn = translateUser(vmar, va, ACCESS_WRITE);
     if (pfn < 0) return -pfn;

@@ -22,6 +22,8 @@ const INVALID = -1;
 export class TlbArray {
   readonly nrSets: number;
   readonly ways: number;
+  /** `nrSets - 1` when the set count is a power of two (the set is then the page number's low bits), else -1. */
+  private readonly setMask: number;
   readonly vpn: Float64Array;
   readonly asid: Int32Array;
   readonly pfn: Int32Array;
@@ -38,6 +40,7 @@ export class TlbArray {
   constructor(geometry: TlbLevelConfig, asids = DEFAULT_TLB_ASIDS) {
     this.ways = geometry.ways;
     this.nrSets = geometry.entries / geometry.ways;
+    this.setMask = (this.nrSets & (this.nrSets - 1)) === 0 ? this.nrSets - 1 : -1;
     this.vpn = new Float64Array(geometry.entries).fill(INVALID);
     this.asid = new Int32Array(geometry.entries);
     this.pfn = new Int32Array(geometry.entries);
@@ -57,9 +60,19 @@ export class TlbArray {
     return this.vpn[i] !== INVALID && this.epoch[i] === this.generation[this.asid[i]];
   }
 
+  /**
+   * The first entry of the set of page `vpn` (>= 0): `vpn % nrSets` entries in, without a
+   * floating-point modulo when the set count is a power of two (page numbers pass 2^31, and
+   * `&` keeps their low 32 bits exactly).
+   */
+  private setStart(vpn: number): number {
+    const mask = this.setMask;
+    return (mask >= 0 ? vpn & mask : vpn % this.nrSets) * this.ways;
+  }
+
   /** Index of the valid entry caching `vpn` of `asid` (marked as just used), or -1. */
   find(asid: number, vpn: number): number {
-    const first = (vpn % this.nrSets) * this.ways;
+    const first = this.setStart(vpn);
     const end = first + this.ways;
     const gen = this.generation[asid];
     for (let i = first; i < end; i++) {
@@ -73,7 +86,7 @@ export class TlbArray {
 
   /** Whether `vpn` of `asid` is cached (without marking it used). */
   holds(asid: number, vpn: number): boolean {
-    const first = (vpn % this.nrSets) * this.ways;
+    const first = this.setStart(vpn);
     const gen = this.generation[asid];
     for (let i = first; i < first + this.ways; i++)
       if (this.vpn[i] === vpn && this.asid[i] === asid && this.epoch[i] === gen) return true;
@@ -85,7 +98,7 @@ export class TlbArray {
    * Returns whether a valid entry was evicted to make room.
    */
   insert(asid: number, vpn: number, pfn: number, prop: number): boolean {
-    const first = (vpn % this.nrSets) * this.ways;
+    const first = this.setStart(vpn);
     const end = first + this.ways;
     let victim = first;
     for (let i = first; i < end; i++) {
@@ -123,7 +136,7 @@ export class TlbArray {
     let n = 0;
     if (endVpn - startVpn < this.nrSets) {
       for (let v = startVpn; v < endVpn; v++) {
-        const first = (v % this.nrSets) * this.ways;
+        const first = this.setStart(v);
         for (let i = first; i < first + this.ways; i++) {
           if (this.vpn[i] === v && this.asid[i] === asid && this.epoch[i] === gen) {
             this.vpn[i] = INVALID;

@@ -13,6 +13,14 @@ const NO_IDS = new Int32Array(0);
 const NO_STARTS = new Float64Array(0);
 
 /**
+ * Arrays given back by released sets (`release`), by capacity, for the sets that grow next:
+ * a typed array over 64 bytes lives outside the heap and costs microseconds to allocate and
+ * collect, and each process's VMAR makes a set. At most `POOL_LIMIT` pairs per capacity.
+ */
+const pool = new Map<number, { ids: Int32Array<ArrayBuffer>; starts: Float64Array<ArrayBuffer> }[]>();
+const POOL_LIMIT = 64;
+
+/**
  * A set of disjoint intervals ordered by start, as Asterinas's `IntervalSet` (a B-tree
  * keyed by start) is used by the VMAR. Items are ids (non-negative integers) whose bounds
  * `bounds` gives; lookups return an id, or -1 for none.
@@ -157,13 +165,36 @@ export class IntervalSet {
     this.n = 0;
   }
 
+  /**
+   * Removes every item and gives the arrays back for other sets to take (the owner is done
+   * with the set, e.g. its address space is gone). The set stays usable: it grows anew.
+   */
+  release(): void {
+    this.n = 0;
+    if (this.ids.length > 0) giveBack(this.ids, this.starts);
+    this.ids = NO_IDS;
+    this.starts = NO_STARTS;
+  }
+
   private grow(): void {
     const capacity = Math.max(INITIAL_CAPACITY, this.ids.length * 2);
-    const ids = new Int32Array(capacity);
+    const reused = pool.get(capacity)?.pop();
+    const ids = reused?.ids ?? new Int32Array(capacity);
+    const starts = reused?.starts ?? new Float64Array(capacity);
     ids.set(this.ids);
-    this.ids = ids;
-    const starts = new Float64Array(capacity);
     starts.set(this.starts);
+    if (this.ids.length > 0) giveBack(this.ids, this.starts);
+    this.ids = ids;
     this.starts = starts;
   }
+}
+
+/** Puts a set's arrays in the pool (dropped when the pool holds enough of their capacity). */
+function giveBack(ids: Int32Array<ArrayBuffer>, starts: Float64Array<ArrayBuffer>): void {
+  let free = pool.get(ids.length);
+  if (free === undefined) {
+    free = [];
+    pool.set(ids.length, free);
+  }
+  if (free.length < POOL_LIMIT) free.push({ ids, starts });
 }

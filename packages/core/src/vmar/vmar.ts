@@ -168,7 +168,9 @@ export class Vmar {
   }
 
   private checkRange(start: number, size: number): void {
-    if (start % this.pageSize !== 0 || size % this.pageSize !== 0)
+    const page = this.pageSize;
+    // Not `% page`: a floating-point modulo above 2^31 (exact: a power of two; NaN and ±∞ fail too).
+    if (start - Math.floor(start / page) * page !== 0 || size - Math.floor(size / page) * page !== 0)
       fail('UnalignedVaddr', 'range is not page aligned');
     if (!(start >= this.lowest && size > 0 && start + size <= this.cap)) {
       fail('InvalidVaddrRange', `[0x${start.toString(16)}, +0x${size.toString(16)}) is outside the VMAR`);
@@ -604,7 +606,10 @@ export class Vmar {
   /** Removes every mapping and unmaps every page (the page table itself stays). */
   clear(): void {
     const maps = this.maps;
-    for (const m of this.mappings.values()) {
+    const mappings = this.mappings;
+    // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
+    for (let i = 0; i < mappings.size; i++) {
+      const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       vmo?.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
       this.space.unmap(maps.start(m), maps.end(m));
@@ -627,7 +632,10 @@ export class Vmar {
   destroy(): void {
     if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
     const maps = this.maps;
-    for (const m of this.mappings.values()) {
+    const mappings = this.mappings;
+    // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
+    for (let i = 0; i < mappings.size; i++) {
+      const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       if (vmo !== null) {
         vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
@@ -635,7 +643,7 @@ export class Vmar {
       }
       maps.dispose(m);
     }
-    this.mappings.clear();
+    this.mappings.release();
     this.totalVm = 0;
     this.rss.fill(0);
     this.space.destroy();

@@ -46,6 +46,22 @@ describe('TlbArray (one set-associative array)', () => {
     expect(a.find(2, 0)).toBe(-1); // another ASID never hits
   });
 
+  it('places a page in set vpn % sets, past 2^32 too, whether the set count is a power of two or not', () => {
+    for (const [entries, ways] of [
+      [64, 4], // 16 sets: the low bits
+      [12, 4], // 3 sets: the modulo
+    ]) {
+      const a = new TlbArray({ entries, ways });
+      const sets = entries / ways;
+      for (const vpn of [5, 2 ** 31 + 7, 2 ** 32 + 5, 2 ** 45 + 11, 2 ** 52 - 3]) {
+        a.insert(1, vpn, 1, 1);
+        const at = a.find(1, vpn);
+        expect(Math.floor(at / ways), `vpn ${vpn}, ${sets} sets`).toBe(vpn % sets);
+        expect(a.invalidateRange(1, vpn, vpn + 1)).toBe(1);
+      }
+    }
+  });
+
   it('invalidates a range of one ASID set by set and by a scan alike', () => {
     for (const [start, end] of [
       [2, 5],

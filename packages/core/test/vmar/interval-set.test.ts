@@ -17,6 +17,32 @@ function bounds() {
 }
 
 describe('IntervalSet', () => {
+  it('gives its arrays back on release, and sets that reuse them hold only their own items', () => {
+    const b = bounds();
+    const released: IntervalSet[] = [];
+    for (let k = 0; k < 3; k++) {
+      const s = new IntervalSet(b);
+      // 40 items: the set grows through capacities 16, 32 and 64, giving back the smaller arrays.
+      for (let i = 0; i < 40; i++) s.insert(b.add(1000 * k + 10 * i, 1000 * k + 10 * i + 5));
+      released.push(s);
+    }
+    for (const s of released) s.release();
+    expect(released.map((s) => s.size)).toEqual([0, 0, 0]);
+    // New sets take pooled arrays (stale items in them are past the set's size).
+    const fresh = new IntervalSet(b);
+    const ids = [b.add(7, 9), b.add(3, 5), b.add(20, 30)];
+    for (const id of ids) fresh.insert(id);
+    expect(fresh.values().map(b.start)).toEqual([3, 7, 20]);
+    expect(fresh.findOne(1005)).toBe(-1);
+    expect(fresh.find(0, 5000).length).toBe(3);
+    // A released set is empty and usable again.
+    const again = released[0];
+    expect(again.findOne(12)).toBe(-1);
+    again.insert(b.add(100, 200));
+    expect(again.values().map(b.start)).toEqual([100]);
+    expect(fresh.values().map(b.start)).toEqual([3, 7, 20]);
+  });
+
   it('keeps ids ordered by start and finds by point, range, predecessor and successor', () => {
     const b = bounds();
     const s = new IntervalSet(b);

@@ -1,6 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LinuxSyscalls, MS_SYNC, parseHeader, parseOp, type U64 } from '@mmkit/core';
+import {
+  LinuxSyscalls,
+  MS_SYNC,
+  parseHeader,
+  parseOp,
+  ScannedOp,
+  scanLineBytes,
+  type TraceOp,
+  type U64,
+} from '@mmkit/core';
 import type { Workload } from '../types.ts';
 import { assertClean, benchKernel, perSecond, timeMs } from './common.ts';
 
@@ -13,29 +22,69 @@ const QUICK_PASSES = 2;
 const U64_MASK = (1n << 64n) - 1n;
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** A trace file's bytes with its lines found (as the replay reads the file: a line at a time). */
 interface Trace {
   header: string;
-  lines: string[];
+  bytes: Uint8Array;
+  /** Line `i` after the header is `bytes[starts[i], ends[i])`, without its line break. */
+  starts: number[];
+  ends: number[];
 }
+
+const NEWLINE = 0x0a;
+const utf8 = new TextDecoder();
 
 function loadTraces(): Trace[] {
   const files = readdirSync(TRACE_DIR)
     .filter((f) => f.endsWith('.trace.jsonl'))
     .sort();
   return files.map((f) => {
-    const all = readFileSync(TRACE_DIR + f, 'utf8').split('\n');
-    if (all[all.length - 1] === '') all.pop();
-    return { header: all[0], lines: all.slice(1) };
+    const bytes = readFileSync(TRACE_DIR + f);
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let start = 0; start < bytes.length; ) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      const end = nl < 0 ? bytes.length : nl;
+      starts.push(start);
+      ends.push(end);
+      start = end + 1;
+    }
+    const header = bytes.toString('utf8', starts[0], ends[0]);
+    return { header, bytes, starts: starts.slice(1), ends: ends.slice(1) };
   });
+}
+
+/**
+ * One trace line's arguments, 64-bit ones as `U64`: numbers wherever they fit, so that
+ * BigInt stays off the per-line path. One object is reused line after line.
+ */
+class LineArgs {
+  op: TraceOp['op'] = 'maps';
+  pid = 0;
+  addr: U64 = 0;
+  len: U64 = 0;
+  /** A read's length. */
+  readLen = 0;
+  prot = 0;
+  flags = 0;
+  advice = 0;
+  oldLen: U64 = 0;
+  newLen: U64 = 0;
+  newAddr: U64 = 0;
+  offset: U64 = 0;
+  /** Whether an mmap maps a file (the workload skips those). */
+  file = false;
+  data: Uint8Array | null = null;
 }
 
 /**
  * Replays the trace lines on `sys` (parse + system call per line), as mmkit's replayer does
  * but on the bench's kernel, so that every layout replays (the core `Replayer` boots its
- * own `soa` kernel). The trace's pids map to fresh processes; all of them exit at the end.
- * Returns the number of lines executed.
+ * own `soa` kernel). A line the scanner takes (`scanLineBytes`, numbers) is parsed without
+ * BigInt; any other goes through `parseOp`. The trace's pids map to fresh processes; all of
+ * them exit at the end. Returns the number of lines executed.
  */
-function replayOne(sys: LinuxSyscalls, t: Trace): number {
+function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineArgs): number {
   const header = parseHeader(t.header);
   const { mmapMinAddr, taskSize } = sys.abi;
   let shift = 0n;
@@ -43,47 +92,73 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
     const gib = 1n << 30n;
     shift = (1n << BigInt(sys.kernel.consts.addressWidth - 2)) + (header.windowLo % gib) - header.windowLo;
   }
+  const shiftNum = Number(shift);
   const addr = (x: bigint): U64 => {
     const v = shift === 0n ? x : (x + shift) & U64_MASK;
     return v <= MAX_SAFE_BIG ? Number(v) : v;
   };
+  // A scanned address moved by the shift, as a number where that is exact.
+  const addrOf = (x: U64): U64 => {
+    if (typeof x === 'bigint') return addr(x);
+    if (shift === 0n) return x;
+    const v = x + shiftNum;
+    return Number.isSafeInteger(shiftNum) && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : addr(BigInt(x));
+  };
   const pids: number[] = [sys.spawn()];
   const live = new Set(pids);
-  const buf = new Uint8Array(4096);
   let n = 0;
-  for (let i = 0; i < t.lines.length; i++) {
-    const op = parseOp(t.lines[i], i + 2, header);
+  const { bytes, starts, ends } = t;
+  for (let i = 0; i < starts.length; i++) {
+    const a = args;
+    if (scanLineBytes(bytes, starts[i], ends[i], header, scanned)) {
+      const s = scanned;
+      a.op = s.op;
+      a.pid = s.pid;
+      a.addr = addrOf(s.addr);
+      a.len = s.len;
+      a.readLen = typeof s.len === 'number' ? s.len : 0;
+      a.prot = s.prot;
+      a.flags = s.flags;
+      a.advice = s.advice;
+      a.oldLen = s.oldLen;
+      a.newLen = s.newLen;
+      a.newAddr = addrOf(s.newAddr);
+      a.offset = s.offset;
+      a.file = false;
+      a.data = s.data;
+    } else {
+      const op = parseOp(utf8.decode(bytes.subarray(starts[i], ends[i])), i + 2, header);
+      if (!argsOf(op, a, addr)) {
+        n++;
+        continue;
+      }
+    }
     n++;
-    if (!('pid' in op)) continue;
-    const pid = pids[op.pid];
-    switch (op.op) {
+    const pid = pids[a.pid];
+    switch (a.op) {
       case 'mmap':
-        if (op.file === null) sys.mmap(pid, addr(op.addr), op.len, op.prot, op.flags, op.offset);
+        if (!a.file) sys.mmap(pid, a.addr, a.len, a.prot, a.flags, a.offset);
         break;
       case 'munmap':
-        sys.munmap(pid, addr(op.addr), op.len);
+        sys.munmap(pid, a.addr, a.len);
         break;
       case 'mprotect':
-        sys.mprotect(pid, addr(op.addr), op.len, op.prot);
+        sys.mprotect(pid, a.addr, a.len, a.prot);
         break;
       case 'madvise':
-        sys.madvise(pid, addr(op.addr), op.len, op.advice);
+        sys.madvise(pid, a.addr, a.len, a.advice);
         break;
       case 'msync':
-        sys.msync(pid, addr(op.addr), op.len, MS_SYNC);
+        sys.msync(pid, a.addr, a.len, MS_SYNC);
         break;
       case 'mremap':
-        sys.mremap(pid, addr(op.addr), op.oldLen, op.newLen, op.flags, addr(op.newAddr));
+        sys.mremap(pid, a.addr, a.oldLen, a.newLen, a.flags, a.newAddr);
         break;
       case 'write':
-        sys.writeMemory(pid, Number(addr(op.addr)), op.data);
+        sys.writeMemory(pid, Number(a.addr), a.data as Uint8Array);
         break;
       case 'read':
-        sys.readMemory(
-          pid,
-          Number(addr(op.addr)),
-          op.len <= buf.length ? buf.subarray(0, op.len) : new Uint8Array(op.len),
-        );
+        sys.readMemory(pid, Number(a.addr), readBuffer(a.readLen));
         break;
       case 'fork': {
         const child = sys.fork(pid);
@@ -104,6 +179,80 @@ function replayOne(sys: LinuxSyscalls, t: Trace): number {
   return n;
 }
 
+/**
+ * Fills `a` from a line `parseOp` read (64-bit addresses through `addr`). False for a line
+ * with no process (a file operation), which the workload skips.
+ */
+function argsOf(op: TraceOp, a: LineArgs, addr: (x: bigint) => U64): boolean {
+  if (!('pid' in op)) return false;
+  a.op = op.op;
+  a.pid = op.pid;
+  a.file = false;
+  switch (op.op) {
+    case 'mmap':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.prot = op.prot;
+      a.flags = op.flags;
+      a.offset = u64(op.offset);
+      a.file = op.file !== null;
+      break;
+    case 'munmap':
+    case 'msync':
+    case 'mincore':
+    case 'munlock':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      break;
+    case 'mprotect':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.prot = op.prot;
+      break;
+    case 'madvise':
+      a.addr = addr(op.addr);
+      a.len = u64(op.len);
+      a.advice = op.advice;
+      break;
+    case 'mremap':
+      a.addr = addr(op.addr);
+      a.oldLen = u64(op.oldLen);
+      a.newLen = u64(op.newLen);
+      a.flags = op.flags;
+      a.newAddr = addr(op.newAddr);
+      break;
+    case 'write':
+      a.addr = addr(op.addr);
+      a.data = op.data;
+      break;
+    case 'read':
+      a.addr = addr(op.addr);
+      a.readLen = op.len;
+      break;
+  }
+  return true;
+}
+
+/** Where loads land: `READ_VIEWS[n]` is its first `n` bytes (a view made once per length). */
+const READ_BUFFER = new Uint8Array(4096);
+const READ_VIEWS: Uint8Array[] = [];
+
+/** A buffer of `len` bytes for a load (a load stays within a page). */
+function readBuffer(len: number): Uint8Array {
+  if (len > READ_BUFFER.length) return new Uint8Array(len);
+  let view = READ_VIEWS[len];
+  if (view === undefined) {
+    view = READ_BUFFER.subarray(0, len);
+    READ_VIEWS[len] = view;
+  }
+  return view;
+}
+
+/** A 64-bit length as a number where that is exact. */
+function u64(x: bigint): U64 {
+  return x <= MAX_SAFE_BIG ? Number(x) : x;
+}
+
 export const replay: Workload = {
   name: 'replay',
   description: `replay throughput: every Linux-recorded mmtrace of mmkit's fixtures (no files), concatenated ${PASSES} times (parse + system call per line)`,
@@ -118,8 +267,10 @@ export const replay: Workload = {
     return {
       run() {
         let ops = 0;
+        const scanned = new ScannedOp();
+        const args = new LineArgs();
         const ms = timeMs(() => {
-          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t);
+          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t, scanned, args);
         });
         if (kernel.frames.nrInUse !== kernel.nrBootFrames) throw new Error('replay: frames leaked');
         return { ops_per_s: perSecond(ops, ms) };

@@ -7,3 +7,4 @@ export {
   traceError,
 } from './parse.ts';
 export { REPLAY_MEMORY, Replayer, type ReplayOptions, replayLines } from './replayer.ts';
+export { ScannedOp, scanLine, scanLineBytes } from './scan.ts';

@@ -7,6 +7,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../linux-abi.ts';
+import type { U64 } from '../u64.ts';
 import {
   ADVICE,
   MLOCK_FLAGS,
@@ -23,9 +24,14 @@ import type { TraceContext, TraceOp } from './parse.ts';
  * The fast path of `parseOp`: one pass over a line as the recorder writes it, without
  * `JSON.parse` and without an intermediate object. It accepts only a subset of what the
  * JSON path accepts and gives the same `TraceOp` for it: `"op"` first, no whitespace, no
- * escapes, no duplicate field, 64-bit fields below 2^52 (13 hex digits), no file names.
+ * escapes, no duplicate field, 64-bit fields of at most 16 hex digits, no file names.
  * For anything else, valid or not, it returns null and the JSON path decides (and words
  * any error), so the two never disagree.
+ *
+ * It reads the line's bytes (UTF-8): a replay straight from a file's buffer scans it in
+ * place (`scanLineBytes`), and a string is encoded first (`scanLine`). Every character the
+ * subset has is ASCII, so a byte of a multi-byte character matches nothing and such a line
+ * goes to the JSON path, as it did when strings were scanned.
  */
 
 /** Field bits (a line's fields as a mask). */
@@ -44,6 +50,15 @@ const F_DELTA = 2048;
 
 /** Hex digits of a 64-bit field read exactly as a double (below 2^52). */
 const MAX_HEX_DIGITS = 13;
+/**
+ * Below this (2^52), a value the scanner read is what the JSON path's checks of loads,
+ * stores and `mincore` take as a number: those lines with a larger address or length go to
+ * the JSON path.
+ */
+const NARROW = 2 ** 52;
+/** Hex digits of any 64-bit value (more go to the JSON path, which words the overflow). */
+const MAX_U64_HEX_DIGITS = 16;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 /** Past any user address on any Linux (as `parse.ts`). */
 const USER_LIMIT_LA57 = 0x00fffffffffff000;
 
@@ -53,29 +68,42 @@ const USER_LIMIT_LA57 = 0x00fffffffffff000;
  * it throws if two names share a key.
  */
 class Names {
-  private readonly byKey = new Map<number, { readonly name: string; readonly value: number }>();
+  private readonly byKey = new Map<
+    number,
+    { readonly name: string; readonly bytes: Uint8Array; readonly value: number }
+  >();
   constructor(...tables: Record<string, number>[]) {
     for (const table of tables)
       for (const [name, value] of Object.entries(table)) {
         const key = nameKey(name, 0, name.length);
         if (this.byKey.has(key))
           throw new Error(`mmtrace scanner: names ${name} and ${this.byKey.get(key)?.name} collide`);
-        this.byKey.set(key, { name, value });
+        this.byKey.set(key, { name, bytes: ascii(name), value });
       }
   }
 
-  /** The value of the name `text[start, end)`, or -1 if it is none of the table's. */
-  find(text: string, start: number, end: number): number {
-    const e = this.byKey.get(nameKey(text, start, end));
-    return e !== undefined && e.name.length === end - start && text.startsWith(e.name, start) ? e.value : -1;
+  /** The value of the name in bytes `b[start, end)`, or -1 if it is none of the table's. */
+  find(b: Uint8Array, start: number, end: number): number {
+    const n = end - start;
+    const key = nameKeyOf(n, b[start], n > 1 ? b[start + 1] : 0, b[end - 1]);
+    const e = this.byKey.get(key);
+    return e !== undefined && e.bytes.length === n && holdsAt(b, end, start, e.bytes) ? e.value : -1;
   }
 }
 
-/** The lookup key of `text[start, end)` (non-empty): its length, first, second and last character. */
-function nameKey(text: string, start: number, end: number): number {
-  const last = text.charCodeAt(end - 1);
-  const second = end - start > 1 ? text.charCodeAt(start + 1) : 0;
-  return end - start + 64 * (text.charCodeAt(start) + 256 * (second + 256 * (last & 0x7f)));
+/** The lookup key of a (non-empty) name: its length, first, second and last character. */
+function nameKey(name: string, start: number, end: number): number {
+  const n = end - start;
+  return nameKeyOf(
+    n,
+    name.charCodeAt(start),
+    n > 1 ? name.charCodeAt(start + 1) : 0,
+    name.charCodeAt(end - 1),
+  );
+}
+
+function nameKeyOf(length: number, first: number, second: number, last: number): number {
+  return length + 64 * (first + 256 * (second + 256 * (last & 0x7f)));
 }
 
 const MMAP_NAMES = new Names(MMAP_FLAGS);
@@ -117,7 +145,7 @@ const OPS: readonly OpSpec[] = [
 /** Op names → index in `OPS`. */
 const OP_NAMES = new Names(Object.fromEntries(OPS.map((o, i) => [o.op, i])));
 /** Field names → field bit. */
-const FIELD_NAMES = new Names({
+const FIELD_BITS: Readonly<Record<string, number>> = {
   pid: F_PID,
   addr: F_ADDR,
   len: F_LEN,
@@ -130,83 +158,111 @@ const FIELD_NAMES = new Names({
   data: F_DATA,
   offset: F_OFFSET,
   delta: F_DELTA,
-});
+};
+/**
+ * The fields by the first character of their name, each as the text after the opening quote
+ * up to the value (`pid":`) with its bit: a field is found by one or two comparisons.
+ */
+const FIELDS_BY_FIRST: readonly (readonly { readonly text: Uint8Array; readonly bit: number }[])[] = (() => {
+  const out: { text: Uint8Array; bit: number }[][] = Array.from({ length: 128 }, () => []);
+  for (const [name, bit] of Object.entries(FIELD_BITS))
+    out[name.charCodeAt(0)].push({ text: ascii(`${name}":`), bit });
+  return out;
+})();
 
-const OP_PREFIX = '{"op":"';
+const OP_PREFIX = ascii('{"op":"');
 const QUOTE = 0x22;
 const COMMA = 0x2c;
-const COLON = 0x3a;
 const BRACE_CLOSE = 0x7d;
 const BRACKET_OPEN = 0x5b;
 const BRACKET_CLOSE = 0x5d;
 
 /**
- * Scans one line; single-threaded and reentrant per call (its fields are the state of
- * the line being scanned). `pos` is the next character; a failed step sets `ok` false.
+ * Scans one line of bytes, `b[pos, end)`; single-threaded and reentrant per call (its fields
+ * are the state of the line being scanned). `pos` is the next byte; a failed step sets `ok`
+ * false. Reads past `end` see -1, which matches nothing.
  */
 class LineScanner {
-  text = '';
+  b: Uint8Array = new Uint8Array(0);
+  end = 0;
   pos = 0;
   ok = true;
   /** Sharing types among the last scanned flag list (`private`, `shared`, `shared_validate`). */
   nrSharingTypes = 0;
 
+  /** The byte at `i`, or -1 past the line's end. */
+  at(i: number): number {
+    return i < this.end ? this.b[i] : -1;
+  }
+
+  /** The position of the next `"` from `from` on, or -1. */
+  quoteFrom(from: number): number {
+    const b = this.b;
+    for (let i = from; i < this.end; i++) if (b[i] === QUOTE) return i;
+    return -1;
+  }
+
   /** The digits of a non-negative JSON integer (no sign, fraction or exponent). */
   integer(): number {
-    const text = this.text;
+    const b = this.b;
     const start = this.pos;
     let v = 0;
     let i = start;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (; i < this.end; i++) {
+      const c = b[i];
       if (c < 0x30 || c > 0x39) break;
       v = v * 10 + (c - 0x30);
     }
     const n = i - start;
     // JSON has no leading zeros; 15 digits stay exact; a sign, fraction or exponent goes to JSON.parse.
-    if (n === 0 || n > 15 || (n > 1 && text.charCodeAt(start) === 0x30)) this.ok = false;
+    if (n === 0 || n > 15 || (n > 1 && b[start] === 0x30)) this.ok = false;
     this.pos = i;
     return v;
   }
 
-  /** A `"0x…"` field of up to `MAX_HEX_DIGITS` lower-case hex digits, as a number. */
-  hex(): number {
-    const text = this.text;
+  /**
+   * A `"0x…"` field of up to 16 lower-case hex digits (64 bits): a number up to
+   * `MAX_HEX_DIGITS` digits, whose value a double holds exactly; longer, a bigint unless it
+   * is a safe integer (made of two exact halves, only on the rare lines that have one).
+   */
+  hex(): U64 {
+    const b = this.b;
     let i = this.pos;
-    if (text.charCodeAt(i) !== QUOTE || text.charCodeAt(i + 1) !== 0x30 || text.charCodeAt(i + 2) !== 0x78) {
+    if (this.at(i) !== QUOTE || this.at(i + 1) !== 0x30 || this.at(i + 2) !== 0x78) {
       this.ok = false;
       return 0;
     }
     i += 3;
     const start = i;
     let v = 0;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (; i < this.end; i++) {
+      const c = b[i];
       if (c >= 0x30 && c <= 0x39) v = v * 16 + (c - 0x30);
       else if (c >= 0x61 && c <= 0x66) v = v * 16 + (c - 0x57);
       else break;
     }
     const n = i - start;
-    if (n === 0 || n > MAX_HEX_DIGITS || text.charCodeAt(i) !== QUOTE) this.ok = false;
+    if (n === 0 || n > MAX_U64_HEX_DIGITS || this.at(i) !== QUOTE) this.ok = false;
     this.pos = i + 1;
-    return v;
+    if (n <= MAX_HEX_DIGITS || !this.ok) return v;
+    const big = (BigInt(hexValue(b, start, i - 8)) << 32n) | BigInt(hexValue(b, i - 8, i));
+    return big <= MAX_SAFE_BIG ? Number(big) : big;
   }
 
   /** A quoted name of `names` (or of `v2Names` when `v2` allows): its value; `ok` false otherwise. */
   name(names: Names, v2Names: Names, v2: boolean): number {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) {
+    if (this.at(this.pos) !== QUOTE) {
       this.ok = false;
       return 0;
     }
     const start = this.pos + 1;
-    const end = text.indexOf('"', start);
+    const end = this.quoteFrom(start);
     if (end <= start) {
       this.ok = false;
       return 0;
     }
-    let v = names.find(text, start, end);
-    if (v < 0 && v2) v = v2Names.find(text, start, end);
+    let v = names.find(this.b, start, end);
+    if (v < 0 && v2) v = v2Names.find(this.b, start, end);
     if (v < 0) {
       this.ok = false;
       return 0;
@@ -217,29 +273,30 @@ class LineScanner {
 
   /** A JSON array of flag names: their bits ORed; counts the sharing types (`nrSharingTypes`). */
   flags(names: Names, v2Names: Names, v2: boolean): number {
-    const text = this.text;
+    const b = this.b;
+    const lineEnd = this.end;
     this.nrSharingTypes = 0;
-    if (text.charCodeAt(this.pos) !== BRACKET_OPEN) {
+    if (this.at(this.pos) !== BRACKET_OPEN) {
       this.ok = false;
       return 0;
     }
     this.pos++;
     let bits = 0;
-    if (text.charCodeAt(this.pos) === BRACKET_CLOSE) {
+    if (this.at(this.pos) === BRACKET_CLOSE) {
       this.pos++;
       return 0;
     }
     for (;;) {
       const at = this.pos + 1;
       if (
-        text.startsWith('private"', at) ||
-        text.startsWith('shared"', at) ||
-        text.startsWith('shared_validate"', at)
+        holdsAt(b, lineEnd, at, PRIVATE_FLAG) ||
+        holdsAt(b, lineEnd, at, SHARED_FLAG) ||
+        holdsAt(b, lineEnd, at, SHARED_VALIDATE_FLAG)
       )
         this.nrSharingTypes++;
       bits |= this.name(names, v2Names, v2);
       if (!this.ok) return 0;
-      const c = text.charCodeAt(this.pos++);
+      const c = this.at(this.pos++);
       if (c === BRACKET_CLOSE) return bits;
       if (c !== COMMA) {
         this.ok = false;
@@ -250,15 +307,14 @@ class LineScanner {
 
   /** `"rwx"`-style protection: three characters, each the letter or `-`. */
   prot(): number {
-    const text = this.text;
     const i = this.pos;
     const dash = 0x2d;
-    const r = text.charCodeAt(i + 1);
-    const w = text.charCodeAt(i + 2);
-    const x = text.charCodeAt(i + 3);
+    const r = this.at(i + 1);
+    const w = this.at(i + 2);
+    const x = this.at(i + 3);
     if (
-      text.charCodeAt(i) !== QUOTE ||
-      text.charCodeAt(i + 4) !== QUOTE ||
+      this.at(i) !== QUOTE ||
+      this.at(i + 4) !== QUOTE ||
       (r !== 0x72 && r !== dash) ||
       (w !== 0x77 && w !== dash) ||
       (x !== 0x78 && x !== dash)
@@ -270,24 +326,25 @@ class LineScanner {
     return (r !== dash ? PROT_READ : 0) | (w !== dash ? PROT_WRITE : 0) | (x !== dash ? PROT_EXEC : 0);
   }
 
-  /** `"…"` of lower-case hex byte pairs, decoded. */
-  bytes(): Uint8Array | null {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) {
+  /** `"…"` of lower-case hex byte pairs, decoded into `into`'s buffer. */
+  bytes(into: ScannedOp): Uint8Array | null {
+    const b = this.b;
+    if (this.at(this.pos) !== QUOTE) {
       this.ok = false;
       return null;
     }
     this.pos++;
-    const end = this.text.indexOf('"', this.pos);
+    const end = this.quoteFrom(this.pos);
     const n = end - this.pos;
     if (end < 0 || n % 2 !== 0) {
       this.ok = false;
       return null;
     }
-    const out = new Uint8Array(n / 2);
+    const out = into.bufferOf(n / 2);
+    const from = this.pos;
     for (let i = 0; i < out.length; i++) {
-      const hi = hexDigit(text.charCodeAt(this.pos + 2 * i));
-      const lo = hexDigit(text.charCodeAt(this.pos + 2 * i + 1));
+      const hi = hexDigit(b[from + 2 * i]);
+      const lo = hexDigit(b[from + 2 * i + 1]);
       if (hi < 0 || lo < 0) {
         this.ok = false;
         return null;
@@ -300,16 +357,41 @@ class LineScanner {
 
   /** A field name with its quotes and colon: its bit, 0 if unknown. */
   field(): number {
-    const text = this.text;
-    if (text.charCodeAt(this.pos) !== QUOTE) return 0;
+    if (this.at(this.pos) !== QUOTE) return 0;
     const start = this.pos + 1;
-    const end = text.indexOf('"', start);
-    if (end <= start || text.charCodeAt(end + 1) !== COLON) return 0;
-    const bit = FIELD_NAMES.find(text, start, end);
-    if (bit < 0) return 0;
-    this.pos = end + 2;
-    return bit;
+    const first = this.at(start);
+    if (!(first >= 0 && first < 128)) return 0;
+    for (const f of FIELDS_BY_FIRST[first])
+      if (holdsAt(this.b, this.end, start, f.text)) {
+        this.pos = start + f.text.length;
+        return f.bit;
+      }
+    return 0;
   }
+}
+
+/** Whether bytes `b[at, end)` begin with the bytes `lit`. */
+function holdsAt(b: Uint8Array, end: number, at: number, lit: Uint8Array): boolean {
+  const n = lit.length;
+  if (at + n > end) return false;
+  for (let i = 0; i < n; i++) if (b[at + i] !== lit[i]) return false;
+  return true;
+}
+
+/** The bytes of ASCII text `text` (the scanner compares bytes with bytes). */
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+const PRIVATE_FLAG = ascii('private"');
+const SHARED_FLAG = ascii('shared"');
+const SHARED_VALIDATE_FLAG = ascii('shared_validate"');
+
+/** The value of the lower-case hex digits `b[start, end)` (at most 13 of them: exact). */
+function hexValue(b: Uint8Array, start: number, end: number): number {
+  let v = 0;
+  for (let i = start; i < end; i++) v = v * 16 + hexDigit(b[i]);
+  return v;
 }
 
 function hexDigit(c: number): number {
@@ -321,143 +403,238 @@ function hexDigit(c: number): number {
 const scanner = new LineScanner();
 
 /**
+ * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers when they
+ * are safe integers (below 2^53, so exact) and as bigints above (rare: absurd lengths and
+ * addresses past user space). `scanLine` overwrites every field, so one object serves line
+ * after line and a replay loop allocates nothing per line (but bigints). Fields the op
+ * has not are 0 (`data` null, `hasDelta` false).
+ */
+export class ScannedOp {
+  op: TraceOp['op'] = 'maps';
+  pid = 0;
+  addr: U64 = 0;
+  len: U64 = 0;
+  prot = 0;
+  flags = 0;
+  advice = 0;
+  oldLen: U64 = 0;
+  newLen: U64 = 0;
+  newAddr: U64 = 0;
+  offset: U64 = 0;
+  delta: U64 = 0;
+  /** Whether a `brk` line has a `delta` (without one it reads the break). */
+  hasDelta = false;
+  /**
+   * A write's bytes: a view of this object's own buffer, valid until the next line is
+   * scanned into it (a `TraceOp` made from it gets a copy).
+   */
+  data: Uint8Array | null = null;
+  /** Where writes' bytes are decoded, and its views by length (made once each). */
+  #buffer = new Uint8Array(4096);
+  #views: Uint8Array[] = [];
+
+  /** The first `n` bytes of the buffer `data` views (grown, and its views dropped, for a longer write). */
+  bufferOf(n: number): Uint8Array {
+    if (n > this.#buffer.length) {
+      this.#buffer = new Uint8Array(n);
+      this.#views = [];
+    }
+    let view = this.#views[n];
+    if (view === undefined) {
+      view = this.#buffer.subarray(0, n);
+      this.#views[n] = view;
+    }
+    return view;
+  }
+}
+
+/** Where `scanLine` encodes a string line (grown for a longer one). */
+let encoded = new Uint8Array(512);
+const encoder = new TextEncoder();
+
+/**
+ * Scans `text` into `out`: true when the line is in the scanner's subset and valid (see the
+ * module comment), and `out` then holds what `parseOp` gives, with numbers for bigints;
+ * false otherwise, with `out` overwritten, and the caller parses the line with `parseOp`.
+ */
+export function scanLine(text: string, ctx: TraceContext, out: ScannedOp): boolean {
+  if (text.length * 3 > encoded.length) encoded = new Uint8Array(text.length * 3);
+  const n = encoder.encodeInto(text, encoded).written;
+  return scanLineBytes(encoded, 0, n, ctx, out);
+}
+
+/**
+ * `scanLine` of the UTF-8 line `b[start, end)` (no line break), scanned in place: for
+ * replaying from a file's bytes, where a line becomes a string only if the scanner leaves
+ * it to `parseOp`.
+ */
+export function scanLineBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  ctx: TraceContext,
+  out: ScannedOp,
+): boolean {
+  const nameAt = start + OP_PREFIX.length;
+  if (!holdsAt(b, end, start, OP_PREFIX)) return false;
+  const s = scanner;
+  s.b = b;
+  s.end = end;
+  const opEnd = s.quoteFrom(nameAt);
+  if (opEnd <= nameAt) return false;
+  const index = OP_NAMES.find(b, nameAt, opEnd);
+  if (index < 0) return false;
+  const op = OPS[index];
+  const version = ctx.version;
+  if (op.v2 && version < 2) return false;
+  const v2 = version >= 2;
+  s.pos = opEnd + 1;
+  s.ok = true;
+  out.op = op.op;
+  out.pid = 0;
+  out.addr = 0;
+  out.len = 0;
+  out.prot = 0;
+  out.flags = 0;
+  out.advice = 0;
+  out.oldLen = 0;
+  out.newLen = 0;
+  out.newAddr = 0;
+  out.offset = 0;
+  out.delta = 0;
+  out.data = null;
+  let seen = 0;
+  let nrSharingTypes = 0;
+  for (;;) {
+    const c = s.at(s.pos++);
+    if (c === BRACE_CLOSE) break;
+    if (c !== COMMA) return false;
+    const field = s.field();
+    if (field === 0 || (field & op.fields) === 0 || (field & seen) !== 0) return false;
+    seen |= field;
+    switch (field) {
+      case F_PID:
+        out.pid = s.integer();
+        break;
+      case F_ADDR:
+        out.addr = s.hex();
+        break;
+      case F_LEN:
+        out.len = s.hex();
+        break;
+      case F_PROT:
+        out.prot = s.prot();
+        break;
+      case F_FLAGS:
+        if (op.op === 'mmap') out.flags = s.flags(MMAP_NAMES, V2_MMAP_NAMES, v2);
+        else if (op.op === 'mremap') out.flags = s.flags(MREMAP_NAMES, V2_MREMAP_NAMES, v2);
+        else out.flags = s.flags(op.op === 'mlock' ? MLOCK_NAMES : MLOCKALL_NAMES, NO_NAMES, false);
+        nrSharingTypes = s.nrSharingTypes;
+        break;
+      case F_ADVICE:
+        out.advice = s.name(ADVICE_NAMES, V2_ADVICE_NAMES, v2);
+        break;
+      case F_OLD_LEN:
+        out.oldLen = s.hex();
+        break;
+      case F_NEW_LEN:
+        out.newLen = s.hex();
+        break;
+      case F_NEW_ADDR:
+        out.newAddr = s.hex();
+        break;
+      case F_DATA:
+        out.data = s.bytes(out);
+        break;
+      case F_OFFSET:
+        out.offset = s.hex();
+        break;
+      default:
+        out.delta = s.hex();
+        break;
+    }
+    if (!s.ok) return false;
+  }
+  out.hasDelta = (seen & F_DELTA) !== 0;
+  return s.pos === end && valid(out, seen, nrSharingTypes, ctx);
+}
+
+/** `parse.ts`'s checks for a scanned line's op: false where one fails or a field is missing. */
+function valid(s: ScannedOp, seen: number, nrSharingTypes: number, ctx: TraceContext): boolean {
+  const page = ctx.pageSize;
+  switch (s.op) {
+    case 'read': {
+      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
+      const addr = s.addr as number;
+      const len = s.len as number;
+      if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
+        return false;
+      return inWindow(ctx, addr, len);
+    }
+    case 'write': {
+      if (!has(seen, F_ADDR | F_DATA) || s.data === null || !(s.addr < NARROW)) return false;
+      const addr = s.addr as number;
+      const n = s.data.length;
+      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return false;
+      return inWindow(ctx, addr, n);
+    }
+    case 'maps':
+    case 'fork':
+    case 'exit':
+    case 'rss':
+    case 'munlockall':
+    case 'brk':
+      return true;
+    case 'mremap':
+      return (
+        has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN) && !(s.flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR))
+      );
+    case 'mmap':
+      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
+      return (
+        has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS) &&
+        nrSharingTypes === 1 &&
+        !(s.flags & MAP_FIXED && s.flags & MAP_FIXED_NOREPLACE) &&
+        (s.flags & MAP_ANONYMOUS) !== 0
+      );
+    case 'mprotect':
+      return has(seen, F_ADDR | F_LEN | F_PROT);
+    case 'madvise':
+      return has(seen, F_ADDR | F_LEN | F_ADVICE);
+    case 'mincore': {
+      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
+      const addr = s.addr as number;
+      const len = s.len as number;
+      const absurd = addr + len > USER_LIMIT_LA57;
+      return !(addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page));
+    }
+    case 'mlockall':
+      return has(seen, F_FLAGS);
+    default:
+      // munmap, msync, munlock, mlock
+      return has(seen, F_ADDR | F_LEN);
+  }
+}
+
+/** The line `scanOp` last scanned. */
+const lastScanned = new ScannedOp();
+
+/**
  * `parseOp`'s result for `text` when the line is in the scanner's subset and valid, else
  * null (see the module comment): the caller then parses it with `JSON.parse`.
  */
 export function scanOp(text: string, ctx: TraceContext): TraceOp | null {
-  if (!text.startsWith(OP_PREFIX)) return null;
-  const opEnd = text.indexOf('"', OP_PREFIX.length);
-  if (opEnd <= OP_PREFIX.length) return null;
-  const index = OP_NAMES.find(text, OP_PREFIX.length, opEnd);
-  if (index < 0) return null;
-  const op = OPS[index];
-  const version = ctx.version;
-  if (op.v2 && version < 2) return null;
-  const v2 = version >= 2;
-  const s = scanner;
-  s.text = text;
-  s.pos = opEnd + 1;
-  s.ok = true;
-  let seen = 0;
-  let pid = 0;
-  let addr = 0;
-  let len = 0;
-  let prot = 0;
-  let flags = 0;
-  let advice = 0;
-  let oldLen = 0;
-  let newLen = 0;
-  let newAddr = 0;
-  let offset = 0;
-  let delta = 0;
-  let data: Uint8Array | null = null;
-  let nrSharingTypes = 0;
-  for (;;) {
-    const c = text.charCodeAt(s.pos++);
-    if (c === BRACE_CLOSE) break;
-    if (c !== COMMA) return null;
-    const field = s.field();
-    if (field === 0 || (field & op.fields) === 0 || (field & seen) !== 0) return null;
-    seen |= field;
-    switch (field) {
-      case F_PID:
-        pid = s.integer();
-        break;
-      case F_ADDR:
-        addr = s.hex();
-        break;
-      case F_LEN:
-        len = s.hex();
-        break;
-      case F_PROT:
-        prot = s.prot();
-        break;
-      case F_FLAGS:
-        if (op.op === 'mmap') flags = s.flags(MMAP_NAMES, V2_MMAP_NAMES, v2);
-        else if (op.op === 'mremap') flags = s.flags(MREMAP_NAMES, V2_MREMAP_NAMES, v2);
-        else flags = s.flags(op.op === 'mlock' ? MLOCK_NAMES : MLOCKALL_NAMES, NO_NAMES, false);
-        nrSharingTypes = s.nrSharingTypes;
-        break;
-      case F_ADVICE:
-        advice = s.name(ADVICE_NAMES, V2_ADVICE_NAMES, v2);
-        break;
-      case F_OLD_LEN:
-        oldLen = s.hex();
-        break;
-      case F_NEW_LEN:
-        newLen = s.hex();
-        break;
-      case F_NEW_ADDR:
-        newAddr = s.hex();
-        break;
-      case F_DATA:
-        data = s.bytes();
-        break;
-      case F_OFFSET:
-        offset = s.hex();
-        break;
-      default:
-        delta = s.hex();
-        break;
-    }
-    if (!s.ok) return null;
-  }
-  if (s.pos !== text.length) return null;
-  return build(
-    op.op,
-    seen,
-    ctx,
-    pid,
-    addr,
-    len,
-    prot,
-    flags,
-    nrSharingTypes,
-    advice,
-    oldLen,
-    newLen,
-    newAddr,
-    offset,
-    delta,
-    data,
-  );
+  return scanLine(text, ctx, lastScanned) ? traceOpOf(lastScanned) : null;
 }
 
-/** The `TraceOp` of a scanned line after `parse.ts`'s checks for its op; null where one fails or a field is missing. */
-function build(
-  op: TraceOp['op'],
-  seen: number,
-  ctx: TraceContext,
-  pid: number,
-  addr: number,
-  len: number,
-  prot: number,
-  flags: number,
-  nrSharingTypes: number,
-  advice: number,
-  oldLen: number,
-  newLen: number,
-  newAddr: number,
-  offset: number,
-  delta: number,
-  data: Uint8Array | null,
-): TraceOp | null {
-  const page = ctx.pageSize;
+/** The `TraceOp` of a line `scanLine` accepted. */
+function traceOpOf(s: ScannedOp): TraceOp {
+  const { op, pid } = s;
   switch (op) {
-    case 'read': {
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
-        return null;
-      if (!inWindow(ctx, addr, len)) return null;
-      return { op, pid, addr: BigInt(addr), len };
-    }
-    case 'write': {
-      if (!has(seen, F_ADDR | F_DATA) || data === null) return null;
-      const n = data.length;
-      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return null;
-      if (!inWindow(ctx, addr, n)) return null;
-      return { op, pid, addr: BigInt(addr), data };
-    }
+    case 'read':
+      return { op, pid, addr: BigInt(s.addr), len: Number(s.len) };
+    case 'write':
+      return { op, pid, addr: BigInt(s.addr), data: (s.data as Uint8Array).slice() };
     case 'maps':
     case 'fork':
     case 'exit':
@@ -465,62 +642,42 @@ function build(
     case 'munlockall':
       return { op, pid };
     case 'mremap':
-      if (!has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN)) return null;
-      if (flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR)) return null;
       return {
         op,
         pid,
-        addr: BigInt(addr),
-        oldLen: BigInt(oldLen),
-        newLen: BigInt(newLen),
-        flags,
-        newAddr: BigInt(newAddr),
+        addr: BigInt(s.addr),
+        oldLen: BigInt(s.oldLen),
+        newLen: BigInt(s.newLen),
+        flags: s.flags,
+        newAddr: BigInt(s.newAddr),
       };
     case 'mmap':
-      if (!has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS)) return null;
-      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
-      if (
-        nrSharingTypes !== 1 ||
-        (flags & MAP_FIXED && flags & MAP_FIXED_NOREPLACE) ||
-        !(flags & MAP_ANONYMOUS)
-      )
-        return null;
       return {
         op,
         pid,
-        addr: BigInt(addr),
-        len: BigInt(len),
-        prot,
-        flags,
-        offset: BigInt(offset),
+        addr: BigInt(s.addr),
+        len: BigInt(s.len),
+        prot: s.prot,
+        flags: s.flags,
+        offset: BigInt(s.offset),
         file: null,
       };
     case 'mprotect':
-      if (!has(seen, F_ADDR | F_LEN | F_PROT)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), prot };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), prot: s.prot };
     case 'madvise':
-      if (!has(seen, F_ADDR | F_LEN | F_ADVICE)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), advice };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), advice: s.advice };
+    case 'mlock':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), flags: s.flags };
+    case 'mlockall':
+      return { op, pid, flags: s.flags };
     case 'munmap':
     case 'msync':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     case 'munlock':
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
-    case 'mincore': {
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      const absurd = addr + len > USER_LIMIT_LA57;
-      if (addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page))
-        return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len) };
-    }
-    case 'mlock':
-      if (!has(seen, F_ADDR | F_LEN)) return null;
-      return { op, pid, addr: BigInt(addr), len: BigInt(len), flags };
-    case 'mlockall':
-      if (!has(seen, F_FLAGS)) return null;
-      return { op, pid, flags };
+    case 'mincore':
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     default:
-      return { op: 'brk', pid, delta: has(seen, F_DELTA) ? BigInt(delta) : null };
+      return { op: 'brk', pid, delta: s.hasDelta ? BigInt(s.delta) : null };
   }
 }
 
