@@ -3,7 +3,7 @@ import { MmError } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/archs.ts';
 import { runSpec } from '../src/bench/child.ts';
-import { compareChoice, parseCompare } from '../src/bench/compare.ts';
+import { combinedChoice, compareChoice, parseCompare } from '../src/bench/compare.ts';
 import { linuxRows } from '../src/bench/linux.ts';
 import { escapeScript } from '../src/bench/reporters/html.ts';
 import { toJson, validateReport } from '../src/bench/reporters/json.ts';
@@ -262,7 +262,7 @@ describe('workloads and options', () => {
     const r = runSpec({
       workload: 'fault',
       layout: 'soa',
-      choice: { key: 'lock', value: 'subtree' },
+      choices: [{ key: 'lock', value: 'subtree' }],
       arch: 'x86_64',
       size: 1 << 20,
       runs: 1,
@@ -308,7 +308,7 @@ describe('workloads and options', () => {
       const r = runSpec({
         workload,
         layout: 'soa',
-        choice: { key: 'memory', value: 'shared' },
+        choices: [{ key: 'memory', value: 'shared' }],
         arch: 'x86_64',
         size: 1 << 20,
         runs: 1,
@@ -317,6 +317,46 @@ describe('workloads and options', () => {
       });
       expect(Object.values(r.values)[0][0]).toBeGreaterThan(0);
     }
+  });
+
+  it('gives every column the --with choices: a lock protocol while memory is compared', () => {
+    const opts = resolveBenchOptions({
+      workload: ['fault'],
+      layout: [],
+      arch: [],
+      compare: 'memory=private,shared',
+      with: ['lock=subtree'],
+    });
+    expect(opts.with).toEqual([{ key: 'lock', value: 'subtree' }]);
+    const both = combinedChoice([
+      { key: 'lock', value: 'subtree' },
+      { key: 'memory', value: 'shared' },
+    ]);
+    expect(both.sharedMemory).toBe(true);
+    expect(both.services.lockProtocol?.name).toBe('subtree');
+    expect(combinedChoice([]).sharedMemory).toBe(false);
+    const bad = (w: string[], compare?: string, workers?: string) => () =>
+      resolveBenchOptions({ workload: [], layout: [], arch: [], with: w, compare, workers });
+    expect(bad(['lock=ticket'])).toThrow(/--with lock: expected one of hoh, subtree, global, got 'ticket'/);
+    expect(bad(['locks=hoh'])).toThrow(/--with: unknown key 'locks'/);
+    expect(bad(['lock=hoh', 'lock=subtree'])).toThrow(/given twice/);
+    expect(bad(['lock=hoh'], 'lock=hoh,global')).toThrow(/--compare already varies 'lock'/);
+    expect(bad(['memory=shared'], undefined, '1,2')).toThrow(/workers always share memory/);
+    // A child runs on the kernel both choices make (what that kernel is: combinedChoice above).
+    const r = runSpec({
+      workload: 'fault',
+      layout: 'soa',
+      choices: [
+        { key: 'memory', value: 'shared' },
+        { key: 'lock', value: 'subtree' },
+      ],
+      arch: 'x86_64',
+      size: 1 << 20,
+      runs: 1,
+      warmup: 0,
+      quick: true,
+    });
+    expect(r.values.faults_per_s[0]).toBeGreaterThan(0);
   });
 
   it('reads the Linux program output into rows of its own layout', () => {

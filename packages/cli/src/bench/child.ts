@@ -11,7 +11,7 @@
  */
 import { createInterface } from 'node:readline';
 import { archByName } from '../archs.ts';
-import { compareChoice } from './compare.ts';
+import { combinedChoice, type KernelChoiceName } from './compare.ts';
 import type { WorkloadContext, WorkloadInstance } from './types.ts';
 import { workloadByName, workloadMetrics } from './workloads/index.ts';
 
@@ -22,8 +22,11 @@ export const DONE_MARKER = 'MMKIT_BENCH_DONE';
 export interface ChildSpec {
   workload: string;
   layout: string;
-  /** A kernel choice from `--compare` (`{ key: 'lock', value: 'subtree' }`), if any. */
-  choice?: { key: string; value: string };
+  /**
+   * Kernel choices of distinct keys: the `--with` ones, then the column's `--compare` one
+   * (`{ key: 'lock', value: 'subtree' }`), if any.
+   */
+  choices?: KernelChoiceName[];
   arch: string;
   /** `--workers`: run the workload's worker variant on this many threads. */
   workers?: number;
@@ -50,13 +53,13 @@ export class ChildSession {
     const w = workloadByName(spec.workload);
     if (w === null) throw new Error(`workload '${spec.workload}' is not available`);
     this.nrPages = Math.min(spec.size / 4096, w.maxPages ?? Number.POSITIVE_INFINITY);
-    const choice = spec.choice === undefined ? undefined : compareChoice(spec.choice.key, spec.choice.value);
+    const choice = combinedChoice(spec.choices ?? []);
     const ctx: WorkloadContext = {
       arch: archByName(spec.arch),
       archName: spec.arch,
       layout: spec.layout,
-      services: choice?.services ?? {},
-      sharedMemory: choice?.sharedMemory ?? false,
+      services: choice.services,
+      sharedMemory: choice.sharedMemory,
       size: this.nrPages * 4096,
       nrPages: this.nrPages,
       quick: spec.quick,

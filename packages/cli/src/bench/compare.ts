@@ -76,9 +76,54 @@ export function parseCompare(text: string): Comparison {
   return { key, values };
 }
 
+/** One kernel choice, `KEY=VALUE`. */
+export interface KernelChoiceName {
+  key: string;
+  value: string;
+}
+
+/**
+ * Parses the `--with KEY=VALUE` options: choices every column of the run takes (e.g. the
+ * lock protocol while `--compare memory=private,shared` varies the memory). An unknown key
+ * or value, a key given twice, or the key `--compare` varies is a usage error.
+ */
+export function parseWith(texts: readonly string[], compareKey?: string): KernelChoiceName[] {
+  const out: KernelChoiceName[] = [];
+  for (const text of texts) {
+    const eq = text.indexOf('=');
+    const key = eq < 0 ? text.trim() : text.slice(0, eq).trim();
+    const value = eq < 0 ? '' : text.slice(eq + 1).trim();
+    const choices = COMPARE_CHOICES[key];
+    if (choices === undefined)
+      throw new UsageError(
+        `--with: unknown key '${key}' (known: ${Object.keys(COMPARE_CHOICES).join(', ')})`,
+      );
+    if (choices[value] === undefined)
+      throw new UsageError(
+        `--with ${key}: expected one of ${Object.keys(choices).join(', ')}, got '${value}' (e.g. --with ${key}=${Object.keys(choices)[0]})`,
+      );
+    if (key === compareKey) throw new UsageError(`--with ${key}: --compare already varies '${key}'`);
+    if (out.some((c) => c.key === key)) throw new UsageError(`--with ${key}: given twice`);
+    out.push({ key, value });
+  }
+  return out;
+}
+
 /** The kernel choice of `key=value` (for a child process). */
 export function compareChoice(key: string, value: string): KernelChoice {
   const make = COMPARE_CHOICES[key]?.[value];
   if (make === undefined) throw new Error(`no kernel choice ${key}=${value}`);
   return make();
+}
+
+/** The kernel of several choices of distinct keys at once: their services together, shared memory if any asks. */
+export function combinedChoice(names: readonly KernelChoiceName[]): KernelChoice {
+  let services = {};
+  let sharedMemory = false;
+  for (const { key, value } of names) {
+    const c = compareChoice(key, value);
+    services = { ...services, ...c.services };
+    sharedMemory ||= c.sharedMemory;
+  }
+  return { services, sharedMemory };
 }

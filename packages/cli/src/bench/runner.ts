@@ -3,7 +3,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bundleOf } from '../bundle.ts';
 import { type ChildSpec, DONE_MARKER, READY_MARKER, RUN_MARKER } from './child.ts';
-import type { Comparison } from './compare.ts';
+import type { Comparison, KernelChoiceName } from './compare.ts';
 import { type LinuxResult, runLinuxBench } from './linux.ts';
 import type { Progress } from './progress.ts';
 import { pairRatios, ratioInterval, summarize } from './stats.ts';
@@ -15,6 +15,8 @@ export interface BenchOptions {
   layouts: string[];
   /** `--compare`: one service key and the values to run side by side. */
   compare?: Comparison;
+  /** `--with`: kernel choices every column takes (keys other than the compared one). */
+  with?: KernelChoiceName[];
   /**
    * `--workers`: run each workload's worker variant with each of these thread counts
    * (ascending), every count a column of its own.
@@ -252,6 +254,7 @@ export function conditions(
     warmup: opts.warmup,
     quick: opts.quick,
     layouts: opts.layouts,
+    with: (opts.with ?? []).map((c) => `${c.key}=${c.value}`),
     workers: opts.workers ?? [],
     archs: opts.archs,
     workloads: opts.workloads,
@@ -370,7 +373,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
             spec: {
               workload,
               layout,
-              choice,
+              choices: [...(opts.with ?? []), ...(choice ? [choice] : [])],
               arch,
               ...(workers === undefined ? {} : { workers }),
               size: opts.size,

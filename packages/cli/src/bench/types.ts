@@ -102,6 +102,8 @@ export interface Conditions {
   quick: boolean;
   /** The columns: layouts, or layout and `--compare` choice (e.g. `lock=subtree`). */
   layouts: string[];
+  /** `--with`: the kernel choices every column ran with, as `KEY=VALUE` (empty without the flag). */
+  with?: string[];
   /** `--workers`: the worker counts every column ran with (empty without the flag). */
   workers: number[];
   archs: string[];

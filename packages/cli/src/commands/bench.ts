@@ -2,7 +2,7 @@ import os from 'node:os';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
-import { COMPARE_CHOICES, parseCompare } from '../bench/compare.ts';
+import { COMPARE_CHOICES, parseCompare, parseWith } from '../bench/compare.ts';
 import { checkOutputPath } from '../bench/output-path.ts';
 import { stderrProgress } from '../bench/progress.ts';
 import { writeHtml } from '../bench/reporters/html.ts';
@@ -30,6 +30,7 @@ interface RawOptions {
   workload: string[];
   layout: string[];
   compare?: string;
+  with?: string[];
   workers?: string;
   arch: string[];
   size?: string;
@@ -87,6 +88,9 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
   const compare = raw.compare === undefined ? undefined : parseCompare(raw.compare);
   if (workers && compare && compare.key !== 'lock')
     throw new UsageError(`--workers compares lock protocols only (--compare lock=...), not '${compare.key}'`);
+  const fixed = parseWith(raw.with ?? [], compare?.key);
+  if (workers && fixed.some((c) => c.key === 'memory'))
+    throw new UsageError('--workers: the workers always share memory; drop --with memory=...');
   if (workers && raw.vsLinux) throw new UsageError('--workers cannot be combined with --vs-linux');
   // Comparing a service choice or running workers: one layout (soa) unless layouts are named too.
   const layouts = raw.layout.length
@@ -116,6 +120,7 @@ export function resolveBenchOptions(raw: RawOptions, argv: readonly string[] = [
     workloads: WORKLOAD_NAMES.filter((n) => workloads.includes(n)),
     layouts,
     compare,
+    ...(fixed.length > 0 ? { with: fixed } : {}),
     ...(workers ? { workers } : {}),
     archs: archList,
     size: raw.size !== undefined ? parseSize(raw.size) : quick ? QUICK_SIZE : DEFAULT_SIZE,
@@ -159,6 +164,12 @@ export function registerBench(program: Command): void {
       )
         .map(([k, v]) => `${k}=${Object.keys(v).join(',')}`)
         .join('; ')}`,
+    )
+    .option(
+      '--with <key=value>',
+      'a kernel choice every column takes, repeatable, e.g. --compare memory=private,shared --with lock=subtree (keys as --compare)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
     )
     .option(
       '--workers <counts>',

@@ -133,6 +133,7 @@ function footer(report: BenchReport): string[] {
   }
   if (results.some((r) => r.noisy))
     out.push('', 'noisy: runs spread over more than 20% of their median; rerun on a quieter machine');
+  if ((conditions.with ?? []).length > 0) out.push('', `every column with: ${conditions.with?.join(', ')}`);
   out.push('', `linux: ${conditions.linux}`);
   out.push(
     `node ${conditions.node}, ${conditions.cpu} (${conditions.cpus} CPUs), ${conditions.runs} interleaved runs after ${conditions.warmup} warm-up, ${conditions.date}`,
