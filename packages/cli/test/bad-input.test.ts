@@ -132,6 +132,22 @@ describe('the mmkit bin and its exit statuses', () => {
     }
   });
 
+  it('refuses a second --compare instead of keeping the last one', () => {
+    const r = mmkit([
+      'bench',
+      '--quick',
+      '--compare',
+      'lock=hoh,subtree',
+      '--compare',
+      'memory=private,shared',
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toBe(
+      "mmkit: --compare given twice ('lock=hoh,subtree', 'memory=private,shared'): compare one key, fix others with --with",
+    );
+  });
+
   it('turns running out of frames into a hint, status 2', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'k.json'), JSON.stringify({ memory: '64MiB' }));

@@ -164,6 +164,13 @@ export function registerBench(program: Command): void {
       )
         .map(([k, v]) => `${k}=${Object.keys(v).join(',')}`)
         .join('; ')}`,
+      (value: string, previous: string | undefined) => {
+        if (previous !== undefined)
+          throw new UsageError(
+            `--compare given twice ('${previous}', '${value}'): compare one key, fix others with --with`,
+          );
+        return value;
+      },
     )
     .option(
       '--with <key=value>',
