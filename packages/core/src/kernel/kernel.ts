@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { addComponent, addEntity, createWorld, query, removeEntity } from 'bitecs';
+import { addComponent, createWorld, query } from 'bitecs';
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import type { Arch } from '../arch/arch.ts';
 import { CACHE_WRITEBACK, PROP_GLOBAL, PROP_RW, withCache } from '../arch/page-prop.ts';
@@ -114,10 +114,11 @@ const CONFIG_KEYS = Object.keys({
 /**
  * bitecs components of one kernel's world: live page tables are entities. Components are
  * created per kernel (bitecs stores data in the component objects themselves), so two
- * kernels in one process share no state.
+ * kernels in one process share no state. `table[eid]` is null once the table is destroyed
+ * (the entity is recycled without its components).
  */
 function createComponents() {
-  return { PageTableEntity: { table: [] as PageTable[] }, UserPageTableTag: {} };
+  return { PageTableEntity: { table: [] as (PageTable | null)[] }, UserPageTableTag: {} };
 }
 
 /**
@@ -304,7 +305,7 @@ export class Kernel {
   /** Creates a user page table (sharing the kernel half) and registers it. */
   newUserPageTable(): PageTable {
     const table = PageTable.createUser(this.ctx, this.kernelPageTable);
-    const eid = addEntity(this.world);
+    const eid = this.control.newEntity();
     const { PageTableEntity, UserPageTableTag } = this.components;
     addComponent(this.world, eid, PageTableEntity);
     addComponent(this.world, eid, UserPageTableTag);
@@ -319,15 +320,18 @@ export class Kernel {
     if (eid === undefined) throw new MmError('InvalidArgument', 'not a live user page table of this kernel');
     table.destroy();
     this.tableEntities.delete(table);
-    removeEntity(this.world, eid);
+    this.components.PageTableEntity.table[eid] = null;
+    this.control.recycleEntity(eid);
   }
 
   /** Live user page tables. */
   userPageTables(): PageTable[] {
     const out: PageTable[] = [];
     const { PageTableEntity, UserPageTableTag } = this.components;
+    // Every entity the query finds carries a live table (the table is set when the
+    // components are added and cleared when they are removed).
     for (const eid of query(this.world, [PageTableEntity, UserPageTableTag]))
-      out.push(PageTableEntity.table[eid]);
+      out.push(PageTableEntity.table[eid] as PageTable);
     return out;
   }
 
