@@ -1,11 +1,11 @@
 import {
   addComponent,
   addEntity,
-  getEntityComponents,
   hasComponent,
   type QueryResult,
   query,
   removeComponent,
+  removeEntity,
   type World,
 } from 'bitecs';
 import { MmError } from '../errors.ts';
@@ -27,14 +27,6 @@ import type { Violation } from './check.ts';
  *
  * Invariants: `byPid` and `byVmoId` hold exactly the live process and VMO entities, each
  * carrying the matching `Process.pid` or `Vmo.id` value.
- *
- * Entities are recycled (`newEntity`, `recycleEntity`): an entity whose process, VMO, file
- * or page table is gone is stripped of its components and kept for the next one, rather
- * than removed from the world and added again. In a world that has seen several component
- * types and queries, bitecs's `addEntity` and `removeEntity` cost several times an
- * `addComponent` and `removeComponent` (they allocate and visit every query), and a replay
- * makes and ends a process per fork. A recycled entity has no component, so no query finds
- * it; bitecs counts it as a live entity.
  */
 export class ControlPlane {
   /** Process entities: `pid[eid]`. */
@@ -51,26 +43,13 @@ export class ControlPlane {
   readonly UnderRemoval = {};
   private readonly byPid = new Map<number, number>();
   private readonly byVmoId = new Map<number, number>();
-  /** Entities without components, for `newEntity` to hand out again. */
-  private readonly spare: number[] = [];
 
   constructor(readonly world: World) {}
-
-  /** An entity with no component, for a family to add its own to: a recycled one if any. */
-  newEntity(): number {
-    return this.spare.length > 0 ? (this.spare.pop() as number) : addEntity(this.world);
-  }
-
-  /** The thing entity `eid` stood for is gone: strips it of every component and keeps it for `newEntity`. */
-  recycleEntity(eid: number): void {
-    for (const component of getEntityComponents(this.world, eid)) removeComponent(this.world, eid, component);
-    this.spare.push(eid);
-  }
 
   /** Makes the entity of a new process `pid`. */
   addProcess(pid: number): number {
     if (this.byPid.has(pid)) throw new MmError('InvalidArgument', `pid ${pid} already has an entity`);
-    const eid = this.newEntity();
+    const eid = addEntity(this.world);
     addComponent(this.world, eid, this.Process);
     this.Process.pid[eid] = pid;
     this.byPid.set(pid, eid);
@@ -79,7 +58,7 @@ export class ControlPlane {
 
   /** Removes the entity of process `pid` (it exited). */
   removeProcess(pid: number): void {
-    this.recycleEntity(this.processEntity(pid));
+    removeEntity(this.world, this.processEntity(pid));
     this.byPid.delete(pid);
   }
 
@@ -98,7 +77,7 @@ export class ControlPlane {
   /** Makes the entity of the VMO that was just given id `id`. */
   addVmo(id: number): number {
     if (this.byVmoId.has(id)) throw new MmError('InvalidArgument', `VMO id ${id} already has an entity`);
-    const eid = this.newEntity();
+    const eid = addEntity(this.world);
     addComponent(this.world, eid, this.Vmo);
     this.Vmo.id[eid] = id;
     this.byVmoId.set(id, eid);
@@ -107,7 +86,7 @@ export class ControlPlane {
 
   /** Removes the entity of VMO `id` (its id was freed). */
   removeVmo(id: number): void {
-    this.recycleEntity(this.vmoEntity(id));
+    removeEntity(this.world, this.vmoEntity(id));
     this.byVmoId.delete(id);
   }
 
@@ -125,7 +104,7 @@ export class ControlPlane {
 
   /** Makes the entity of a new file named `name`. */
   addFile(name: string): number {
-    const eid = this.newEntity();
+    const eid = addEntity(this.world);
     addComponent(this.world, eid, this.File);
     this.File.name[eid] = name;
     return eid;
@@ -135,7 +114,7 @@ export class ControlPlane {
   removeFile(eid: number): void {
     if (!hasComponent(this.world, eid, this.File))
       throw new MmError('InvalidArgument', `entity ${eid} is not a file`);
-    this.recycleEntity(eid);
+    removeEntity(this.world, eid);
   }
 
   /** Sets (`on`) or clears tag `tag` of entity `eid`. */

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { addComponent, createWorld, query } from 'bitecs';
+import { addComponent, addEntity, createWorld, query, removeEntity } from 'bitecs';
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import type { Arch } from '../arch/arch.ts';
 import { CACHE_WRITEBACK, PROP_GLOBAL, PROP_RW, withCache } from '../arch/page-prop.ts';
@@ -114,11 +114,10 @@ const CONFIG_KEYS = Object.keys({
 /**
  * bitecs components of one kernel's world: live page tables are entities. Components are
  * created per kernel (bitecs stores data in the component objects themselves), so two
- * kernels in one process share no state. `table[eid]` is null once the table is destroyed
- * (the entity is recycled without its components).
+ * kernels in one process share no state.
  */
 function createComponents() {
-  return { PageTableEntity: { table: [] as (PageTable | null)[] }, UserPageTableTag: {} };
+  return { PageTableEntity: { table: [] as PageTable[] }, UserPageTableTag: {} };
 }
 
 /**
@@ -305,7 +304,7 @@ export class Kernel {
   /** Creates a user page table (sharing the kernel half) and registers it. */
   newUserPageTable(): PageTable {
     const table = PageTable.createUser(this.ctx, this.kernelPageTable);
-    const eid = this.control.newEntity();
+    const eid = addEntity(this.world);
     const { PageTableEntity, UserPageTableTag } = this.components;
     addComponent(this.world, eid, PageTableEntity);
     addComponent(this.world, eid, UserPageTableTag);
@@ -320,18 +319,15 @@ export class Kernel {
     if (eid === undefined) throw new MmError('InvalidArgument', 'not a live user page table of this kernel');
     table.destroy();
     this.tableEntities.delete(table);
-    this.components.PageTableEntity.table[eid] = null;
-    this.control.recycleEntity(eid);
+    removeEntity(this.world, eid);
   }
 
   /** Live user page tables. */
   userPageTables(): PageTable[] {
     const out: PageTable[] = [];
     const { PageTableEntity, UserPageTableTag } = this.components;
-    // Every entity the query finds carries a live table (the table is set when the
-    // components are added and cleared when they are removed).
     for (const eid of query(this.world, [PageTableEntity, UserPageTableTag]))
-      out.push(PageTableEntity.table[eid] as PageTable);
+      out.push(PageTableEntity.table[eid]);
     return out;
   }
 

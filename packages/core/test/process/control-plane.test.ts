@@ -84,40 +84,6 @@ describe.each(KERNEL_CONFIGS)('control plane entities ($name)', (config) => {
     expectClean(k);
   });
 
-  it('recycles the entity of an exited process, of its page table and of a VMO without what they carried', () => {
-    const k = testKernel(config);
-    const sys = new LinuxSyscalls(k);
-    const c = k.control;
-    const old = sys.spawn();
-    const oldEid = c.processEntity(old);
-    sys.clone(old); // tagged Threaded
-    expect(sys.mmap(old, 0, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS)).toBeGreaterThan(0);
-    const [oldVmoEid] = c.vmos();
-    const oldTable = sys.procs.require(old).vmar.space.pt;
-    expect(c.threadedProcesses().length).toBe(1);
-    expect(sys.exit(old)).toBe(0);
-    expect(c.processes().length).toBe(0);
-    expect(c.threadedProcesses().length).toBe(0);
-    expect(c.vmos().length).toBe(0);
-    expect(k.userPageTables()).toEqual([]);
-    expectClean(k);
-    // The next process, its page table and a new VMO take entities that went back to the kernel.
-    const next = sys.spawn();
-    expect(sys.mmap(next, 0, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS)).toBeGreaterThan(0);
-    const [vmoEid] = c.vmos();
-    const reused = [c.processEntity(next), vmoEid];
-    expect(reused.some((eid) => eid === oldEid || eid === oldVmoEid)).toBe(true);
-    expect(c.hasTag(c.processEntity(next), c.Threaded)).toBe(false);
-    expect([...c.processes()]).toEqual([c.processEntity(next)]);
-    expect(c.Process.pid[c.processEntity(next)]).toBe(next);
-    const table = sys.procs.require(next).vmar.space.pt;
-    expect(k.userPageTables()).toEqual([table]);
-    expect(table).not.toBe(oldTable);
-    expectClean(k);
-    expect(sys.exit(next)).toBe(0);
-    expectClean(k);
-  });
-
   it('check() reports a Threaded tag that drifted from the thread count and a lost entity', () => {
     const k = testKernel(config);
     const sys = new LinuxSyscalls(k);
