@@ -11,6 +11,13 @@ import type { PageTable } from './page-table.ts';
 const MAX_STRAY_RETRIES = 64;
 
 /**
+ * The words of no node: what a slot's `words` and `cachedWords` hold before its first lock
+ * and walk (never read then: the cache's span is empty and `words` is read only while
+ * locked). Shared by every slot, so that a new slot (one per page table) allocates none.
+ */
+const NO_WORDS = new Uint32Array(0);
+
+/**
  * One base page's PTE in its existing leaf node (level 1), for the operations that touch a
  * single page, a page fault above all ("one page, one node"): no cursor, no walk state,
  * one node.
@@ -90,7 +97,7 @@ export class LeafSlot {
   va = 0;
   /** The leaf node. */
   node = 0;
-  private words: Uint32Array = new Uint32Array(0);
+  private words: Uint32Array = NO_WORDS;
   /** Index in `words` of the PTE's low word. */
   private at = 0;
   /** The lock covering the node (the node's own, or the root's under `global`). */
@@ -107,7 +114,7 @@ export class LeafSlot {
   private readonly privateLocks: boolean;
   /** Walk cache (see the class comment): the leaf node, its words and its PTE 0's index. */
   private cachedNode = 0;
-  private cachedWords: Uint32Array = new Uint32Array(0);
+  private cachedWords: Uint32Array = NO_WORDS;
   private cachedBase = 0;
   /** The span `[cachedStart, cachedEnd)` the cached node serves (empty: no entry). */
   private cachedStart = 0;

@@ -58,17 +58,25 @@ export const eagerFork: ForkStrategy = {
     const frames = kernel.frames;
     const memory = kernel.memory;
     const maps = parent.maps;
-    for (const m of parent.mappings.values()) {
-      child.adoptMapping(parent, m);
-      const start = maps.start(m);
-      const end = maps.end(m);
-      const shared = maps.shared(m);
-      const vmo = maps.vmo(m);
-      // A mutable cursor only to reach the leaf node's words: the parent is never written.
-      const src = parent.space.cursorMut(start, end);
-      const dst = child.space.cursorMut(start, end);
-      let nrCopied = 0;
-      try {
+    const ids = parent.mappings.values();
+    if (ids.length === 0) return;
+    // One pair of cursors over every mapping (ascending, disjoint), moved from one to the
+    // next: a cursor is a walk from the root with its locks, and most processes have a few
+    // small mappings. A mutable cursor on the parent only to reach the leaf nodes' words:
+    // the parent is never written.
+    const lo = maps.start(ids[0]);
+    const hi = maps.end(ids[ids.length - 1]);
+    const src = parent.space.cursorMut(lo, hi);
+    const dst = child.space.cursorMut(lo, hi);
+    try {
+      for (const m of ids) {
+        child.adoptMapping(parent, m);
+        const start = maps.start(m);
+        const end = maps.end(m);
+        const shared = maps.shared(m);
+        const vmo = maps.vmo(m);
+        let nrCopied = 0;
+        src.jump(start);
         for (;;) {
           const va = src.findNext(end - src.va);
           if (va < 0) break;
@@ -98,11 +106,11 @@ export const eagerFork: ForkStrategy = {
           nrCopied++;
           if (src.va >= end) break;
         }
-      } finally {
-        dst.drop();
-        src.drop();
+        child.addRss(maps.rssType(m), nrCopied);
       }
-      child.addRss(maps.rssType(m), nrCopied);
+    } finally {
+      dst.drop();
+      src.drop();
     }
   },
 };

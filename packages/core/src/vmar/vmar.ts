@@ -623,7 +623,8 @@ export class Vmar {
 
   /**
    * Ends the address space (a process's exit, Linux's `exit_mmap`): every mapping is
-   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first), but
+   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first, unless
+   * it is shared anonymous memory that dies with the mapping), but
    * the pages are not unmapped a mapping at a time: destroying the page table releases every
    * page and node it holds, and releasing the ASID flushes the space's TLB entries once, as
    * Linux's full-mm TLB gather does. While something listens to `unmap` events, `clear`
@@ -638,7 +639,11 @@ export class Vmar {
       const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       if (vmo !== null) {
-        vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+        // Shared anonymous memory that this mapping alone holds goes with it (`dispose`
+        // drops the last reference, which releases every page and what was recorded of
+        // them): the dirty bits of its PTEs have nowhere to go, and are not gathered.
+        if (!(vmo.anonymous === true && vmo.nrRefs === 1))
+          vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
         vmo.onUnmap?.(this, m);
       }
       maps.dispose(m);

@@ -4,6 +4,7 @@ import {
   eagerFork,
   type ForkStrategy,
   LinuxSyscalls,
+  MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -47,6 +48,23 @@ function clean(s: LinuxSyscalls): void {
 }
 
 describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
+  it('keeps what an exiting process wrote to shared memory that another process still maps', () => {
+    const kernel = createKernel({ arch, memory: 16 << 20 });
+    const s = new LinuxSyscalls(kernel, { forkStrategy: eagerFork });
+    s.spawn();
+    s.mmap(0, W, P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    const child = s.fork(0); // the child's mapping has no PTE (Linux copies none of shared memory)
+    poke(s, 0, W, 7); // dirty in the parent's PTE only
+    expect(s.exit(0)).toBe(0); // the object lives on in the child: the dirty bit is recorded
+    expect(byte(s, child, W)).toBe(7); // maps the page clean in the child
+    // Paged out with no swap: a page written since it was committed stays, a clean one goes.
+    expect(s.madvise(child, W, P, MADV_PAGEOUT)).toBe(0);
+    expect(byte(s, child, W)).toBe(7);
+    clean(s);
+    expect(s.exit(child)).toBe(0);
+    clean(s);
+  });
+
   it('copies private pages and shares shared ones; exit returns every frame', () => {
     const kernel = createKernel({ arch, memory: 16 << 20 });
     const s = new LinuxSyscalls(kernel, { forkStrategy: eagerFork });

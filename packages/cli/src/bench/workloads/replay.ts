@@ -55,36 +55,13 @@ function loadTraces(): Trace[] {
 }
 
 /**
- * One trace line's arguments, 64-bit ones as `U64`: numbers wherever they fit, so that
- * BigInt stays off the per-line path. One object is reused line after line.
- */
-class LineArgs {
-  op: TraceOp['op'] = 'maps';
-  pid = 0;
-  addr: U64 = 0;
-  len: U64 = 0;
-  /** A read's length. */
-  readLen = 0;
-  prot = 0;
-  flags = 0;
-  advice = 0;
-  oldLen: U64 = 0;
-  newLen: U64 = 0;
-  newAddr: U64 = 0;
-  offset: U64 = 0;
-  /** Whether an mmap maps a file (the workload skips those). */
-  file = false;
-  data: Uint8Array | null = null;
-}
-
-/**
  * Replays the trace lines on `sys` (parse + system call per line), as mmkit's replayer does
  * but on the bench's kernel, so that every layout replays (the core `Replayer` boots its
  * own `soa` kernel). A line the scanner takes (`scanLineBytes`, numbers) is parsed without
  * BigInt; any other goes through `parseOp`. The trace's pids map to fresh processes; all of
  * them exit at the end. Returns the number of lines executed.
  */
-function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineArgs): number {
+function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, parsed: ScannedOp): number {
   const header = parseHeader(t.header);
   const { mmapMinAddr, taskSize } = sys.abi;
   let shift = 0n;
@@ -109,56 +86,40 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
   let n = 0;
   const { bytes, starts, ends } = t;
   for (let i = 0; i < starts.length; i++) {
-    const a = args;
-    if (scanLineBytes(bytes, starts[i], ends[i], header, scanned)) {
-      const s = scanned;
-      a.op = s.op;
-      a.pid = s.pid;
-      a.addr = addrOf(s.addr);
-      a.len = s.len;
-      a.readLen = typeof s.len === 'number' ? s.len : 0;
-      a.prot = s.prot;
-      a.flags = s.flags;
-      a.advice = s.advice;
-      a.oldLen = s.oldLen;
-      a.newLen = s.newLen;
-      a.newAddr = addrOf(s.newAddr);
-      a.offset = s.offset;
-      a.file = false;
-      a.data = s.data;
-    } else {
+    let a = scanned;
+    if (!scanLineBytes(bytes, starts[i], ends[i], header, scanned)) {
       const op = parseOp(utf8.decode(bytes.subarray(starts[i], ends[i])), i + 2, header);
-      if (!argsOf(op, a, addr)) {
-        n++;
-        continue;
-      }
+      n++;
+      if (!argsOf(op, parsed)) continue;
+      a = parsed;
+    } else {
+      n++;
     }
-    n++;
     const pid = pids[a.pid];
     switch (a.op) {
       case 'mmap':
-        if (!a.file) sys.mmap(pid, a.addr, a.len, a.prot, a.flags, a.offset);
+        sys.mmap(pid, addrOf(a.addr), a.len, a.prot, a.flags, a.offset);
         break;
       case 'munmap':
-        sys.munmap(pid, a.addr, a.len);
+        sys.munmap(pid, addrOf(a.addr), a.len);
         break;
       case 'mprotect':
-        sys.mprotect(pid, a.addr, a.len, a.prot);
+        sys.mprotect(pid, addrOf(a.addr), a.len, a.prot);
         break;
       case 'madvise':
-        sys.madvise(pid, a.addr, a.len, a.advice);
+        sys.madvise(pid, addrOf(a.addr), a.len, a.advice);
         break;
       case 'msync':
-        sys.msync(pid, a.addr, a.len, MS_SYNC);
+        sys.msync(pid, addrOf(a.addr), a.len, MS_SYNC);
         break;
       case 'mremap':
-        sys.mremap(pid, a.addr, a.oldLen, a.newLen, a.flags, a.newAddr);
+        sys.mremap(pid, addrOf(a.addr), a.oldLen, a.newLen, a.flags, addrOf(a.newAddr));
         break;
       case 'write':
-        sys.writeMemory(pid, Number(a.addr), a.data as Uint8Array);
+        sys.writeMemory(pid, Number(addrOf(a.addr)), a.data as Uint8Array);
         break;
       case 'read':
-        sys.readMemory(pid, Number(a.addr), readBuffer(a.readLen));
+        sys.readMemory(pid, Number(addrOf(a.addr)), readBuffer(Number(a.len)));
         break;
       case 'fork': {
         const child = sys.fork(pid);
@@ -180,54 +141,54 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, args: LineA
 }
 
 /**
- * Fills `a` from a line `parseOp` read (64-bit addresses through `addr`). False for a line
- * with no process (a file operation), which the workload skips.
+ * Fills `a` as the scanner would from a line `parseOp` read (64-bit values as `U64`, moved by
+ * the shift at dispatch). False for a line the workload skips: a file operation (no process)
+ * or a file mapping.
  */
-function argsOf(op: TraceOp, a: LineArgs, addr: (x: bigint) => U64): boolean {
+function argsOf(op: TraceOp, a: ScannedOp): boolean {
   if (!('pid' in op)) return false;
   a.op = op.op;
   a.pid = op.pid;
-  a.file = false;
   switch (op.op) {
     case 'mmap':
-      a.addr = addr(op.addr);
+      if (op.file !== null) return false;
+      a.addr = op.addr;
       a.len = u64(op.len);
       a.prot = op.prot;
       a.flags = op.flags;
       a.offset = u64(op.offset);
-      a.file = op.file !== null;
       break;
     case 'munmap':
     case 'msync':
     case 'mincore':
     case 'munlock':
-      a.addr = addr(op.addr);
+      a.addr = op.addr;
       a.len = u64(op.len);
       break;
     case 'mprotect':
-      a.addr = addr(op.addr);
+      a.addr = op.addr;
       a.len = u64(op.len);
       a.prot = op.prot;
       break;
     case 'madvise':
-      a.addr = addr(op.addr);
+      a.addr = op.addr;
       a.len = u64(op.len);
       a.advice = op.advice;
       break;
     case 'mremap':
-      a.addr = addr(op.addr);
+      a.addr = op.addr;
       a.oldLen = u64(op.oldLen);
       a.newLen = u64(op.newLen);
       a.flags = op.flags;
-      a.newAddr = addr(op.newAddr);
+      a.newAddr = op.newAddr;
       break;
     case 'write':
-      a.addr = addr(op.addr);
+      a.addr = op.addr;
       a.data = op.data;
       break;
     case 'read':
-      a.addr = addr(op.addr);
-      a.readLen = op.len;
+      a.addr = op.addr;
+      a.len = op.len;
       break;
   }
   return true;
@@ -268,9 +229,9 @@ export const replay: Workload = {
       run() {
         let ops = 0;
         const scanned = new ScannedOp();
-        const args = new LineArgs();
+        const parsed = new ScannedOp();
         const ms = timeMs(() => {
-          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t, scanned, args);
+          for (let p = 0; p < passes; p++) for (const t of traces) ops += replayOne(sys, t, scanned, parsed);
         });
         if (kernel.frames.nrInUse !== kernel.nrBootFrames) throw new Error('replay: frames leaked');
         return { ops_per_s: perSecond(ops, ms) };

@@ -11,7 +11,8 @@ import { type FileOp, HOOK_FILE_OP, HOOK_LOOKUP_FILE } from '../file-ops.ts';
 import { MLOCK_ONFAULT, MS_SYNC } from '../linux-abi.ts';
 import { LinuxSyscalls } from '../linux-syscalls.ts';
 import type { U64 } from '../u64.ts';
-import { parseHeader, parseOp, type TraceHeader, type TraceOp, traceError } from './parse.ts';
+import { parseHeader, parseOpJson, type TraceHeader, type TraceOp, traceError } from './parse.ts';
+import { ScannedOp, scanLine } from './scan.ts';
 
 export interface ReplayOptions {
   arch: Arch;
@@ -53,6 +54,10 @@ function toHex(bytes: Uint8Array): string {
  * start up is shifted by a constant so that the window lands at 2^(width-2) plus the same
  * offset within 1 GiB, and shifted back in results. Addresses below the window and
  * lengths are not shifted, so low and absurd values keep their meaning.
+ *
+ * A line comes either as a `TraceOp` (`step`) or as the byte scanner read it
+ * (`stepScanned`, 64-bit values as numbers where they are exact): both give the same result
+ * line for the same trace line.
  */
 export class Replayer {
   readonly kernel: Kernel;
@@ -63,8 +68,13 @@ export class Replayer {
   /** `shift` as a number (exact: below 2^48 in magnitude), for results. */
   private readonly shiftNum: number;
   private readonly windowLo: bigint;
+  /** `windowLo` as a number: exact up to 2^53, above every safe integer otherwise (`addrOf`). */
+  private readonly windowLoNum: number;
   private readonly lo: number;
   private readonly hi: number;
+  /** Where loads land, and its views by length (`loadBuffer`). */
+  private readonly loadBytes: Uint8Array;
+  private readonly loadViews: Uint8Array[] = [];
 
   constructor(headerLine: string, opts: ReplayOptions) {
     this.header = parseHeader(headerLine);
@@ -91,8 +101,10 @@ export class Replayer {
     this.shift = shift;
     this.shiftNum = Number(shift);
     this.windowLo = windowLo;
+    this.windowLoNum = Number(windowLo);
     this.lo = Number(windowLo + shift);
     this.hi = Number(windowHi + shift);
+    this.loadBytes = new Uint8Array(this.header.pageSize);
     this.sys.spawn();
   }
 
@@ -104,6 +116,17 @@ export class Replayer {
   private addr(x: bigint): U64 {
     const v = x >= this.windowLo && this.shift !== 0n ? (x + this.shift) & U64_MASK : x;
     return v <= MAX_SAFE_BIG ? Number(v) : v;
+  }
+
+  /**
+   * `addr` of a scanned value: a number stays a number, with no bigint made, wherever the
+   * result is a safe integer (the shift is below 2^48 in magnitude, so the sum is exact).
+   */
+  private addrOf(x: U64): U64 {
+    if (typeof x === 'bigint') return this.addr(x);
+    if (this.shift === 0n || x < this.windowLoNum) return x;
+    const v = x + this.shiftNum;
+    return v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : this.addr(BigInt(x));
   }
 
   private traceAddr(modelAddr: number): string {
@@ -155,11 +178,8 @@ export class Replayer {
         const sig = sys.writeMemory(op.pid, Number(this.addr(op.addr)), op.data);
         return sig === 0 ? '{"ret":0}' : this.fault(sig);
       }
-      case 'read': {
-        const out = new Uint8Array(op.len);
-        const sig = sys.readMemory(op.pid, Number(this.addr(op.addr)), out);
-        return sig === 0 ? `{"data":"${toHex(out)}"}` : this.fault(sig);
-      }
+      case 'read':
+        return this.read(op.pid, this.addr(op.addr), op.len);
       case 'fork':
         return `{"ret":${sys.fork(op.pid)}}`;
       case 'exit':
@@ -187,6 +207,88 @@ export class Replayer {
         // The break is relative to the heap's start, outside the window: never shifted.
         return `{"ret":"0x${sys.brk(op.pid, op.delta).toString(16)}"}`;
     }
+  }
+
+  /**
+   * Executes trace line `line` as the scanner read it (`scanLine` accepted it); returns its
+   * result line, the one `step` gives for the `TraceOp` `parseOp` makes of that line.
+   */
+  stepScanned(s: ScannedOp, line: number): string {
+    const pid = s.pid;
+    if (this.sys.procs.get(pid) === undefined) throw traceError(line, `pid ${pid} is not a live process`);
+    const sys = this.sys;
+    switch (s.op) {
+      case 'mmap':
+        // The scanner takes only anonymous mappings (a file mapping names its file).
+        return this.retAddr(sys.mmap(pid, this.addrOf(s.addr), s.len, s.prot, s.flags, s.offset, null));
+      case 'munmap':
+        return this.ret0(sys.munmap(pid, this.addrOf(s.addr), s.len));
+      case 'mprotect':
+        return this.ret0(sys.mprotect(pid, this.addrOf(s.addr), s.len, s.prot));
+      case 'madvise':
+        return this.ret0(sys.madvise(pid, this.addrOf(s.addr), s.len, s.advice));
+      case 'msync':
+        return this.ret0(sys.msync(pid, this.addrOf(s.addr), s.len, MS_SYNC));
+      case 'mremap':
+        return this.retAddr(
+          sys.mremap(pid, this.addrOf(s.addr), s.oldLen, s.newLen, s.flags, this.addrOf(s.newAddr)),
+        );
+      case 'write': {
+        const sig = sys.writeMemory(pid, Number(this.addrOf(s.addr)), s.data as Uint8Array);
+        return sig === 0 ? '{"ret":0}' : this.fault(sig);
+      }
+      case 'read':
+        return this.read(pid, this.addrOf(s.addr), Number(s.len));
+      case 'fork':
+        return `{"ret":${sys.fork(pid)}}`;
+      case 'exit':
+        sys.exit(pid);
+        return '{"ret":0}';
+      case 'maps':
+        return this.maps(pid);
+      case 'mincore': {
+        const vec = sys.mincore(pid, this.addrOf(s.addr), s.len);
+        return typeof vec === 'number' ? this.ret0(vec) : `{"vec":"${vec.join('')}"}`;
+      }
+      case 'rss': {
+        const r = sys.rss(pid, this.lo, this.hi);
+        return `{"rss":{"anon":${r.anon},"file":${r.file},"shmem":${r.shmem}}}`;
+      }
+      case 'mlock':
+        return this.ret0(sys.mlock(pid, this.addrOf(s.addr), s.len, (s.flags & MLOCK_ONFAULT) !== 0));
+      case 'munlock':
+        return this.ret0(sys.munlock(pid, this.addrOf(s.addr), s.len));
+      case 'mlockall':
+        return this.ret0(sys.mlockall(pid, s.flags));
+      case 'munlockall':
+        return this.ret0(sys.munlockall(pid));
+      case 'brk':
+        return `{"ret":"0x${sys.brk(pid, s.hasDelta ? s.delta : null).toString(16)}"}`;
+      default:
+        throw traceError(line, `op "${s.op}" is not one the scanner reads`);
+    }
+  }
+
+  /** A load of `len` bytes at model address `addr`: its data or its fault. */
+  private read(pid: number, addr: U64, len: number): string {
+    const out = this.loadBuffer(len);
+    const sig = this.sys.readMemory(pid, Number(addr), out);
+    return sig === 0 ? `{"data":"${toHex(out)}"}` : this.fault(sig);
+  }
+
+  /**
+   * `len` bytes for a load to land in, turned into its result at once: a view of one
+   * page-sized buffer made once per length (a load stays within a page), so a load
+   * allocates no array.
+   */
+  private loadBuffer(len: number): Uint8Array {
+    if (len > this.loadBytes.length) return new Uint8Array(len);
+    let view = this.loadViews[len];
+    if (view === undefined) {
+      view = this.loadBytes.subarray(0, len);
+      this.loadViews[len] = view;
+    }
+    return view;
   }
 
   /** Throws `MalformedTrace` unless a plugin provides files. */
@@ -277,9 +379,13 @@ export function* replayLines(
   if (n === 0) throw traceError(1, 'empty trace (no header)');
   const r = new Replayer(lines[0], opts);
   yield r.headerResult();
+  // A line the scanner takes needs no `TraceOp` (nor its bigints); `parseOp` gives the
+  // `JSON.parse` result for any other, which is what is left to do here.
+  const scanned = new ScannedOp();
   for (let i = 1; i < n; i++) {
-    const op = parseOp(lines[i], i + 1, r.header);
-    yield r.step(op, i + 1);
+    yield scanLine(lines[i], r.header, scanned)
+      ? r.stepScanned(scanned, i + 1)
+      : r.step(parseOpJson(lines[i], i + 1, r.header), i + 1);
     if (opts.check) {
       const v = r.check();
       if (v.length > 0) {
