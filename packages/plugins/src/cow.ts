@@ -55,9 +55,27 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
 
   fork(parent: Vmar, child: Vmar): void {
     const maps = parent.maps;
-    for (const m of parent.mappings.values()) {
-      child.adoptMapping(parent, m);
-      child.addRss(maps.rssType(m), this.copyPageTable(parent, child, maps.start(m), maps.end(m)));
+    const ids = parent.mappings.values();
+    if (ids.length !== 0) {
+      // One pair of cursors over every mapping (ascending, disjoint), moved from one to the
+      // next, as the eager copy does: a cursor is a walk from the root with its locks.
+      const lo = maps.start(ids[0]);
+      const hi = maps.end(ids[ids.length - 1]);
+      const src = parent.space.cursorMut(lo, hi);
+      const dst = child.space.cursorMut(lo, hi);
+      try {
+        for (const m of ids) {
+          child.adoptMapping(parent, m);
+          const start = maps.start(m);
+          src.jump(start);
+          const n = cowCopyPt(this.ctx, src, dst, maps.end(m) - start);
+          this.nrSharedPtes += n;
+          child.addRss(maps.rssType(m), n);
+        }
+      } finally {
+        dst.drop();
+        src.drop();
+      }
     }
     parent.space.flushAll();
   }
@@ -77,19 +95,6 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
     }
     vmar.space.flushPage(pageVa);
     return copied ? 'cow' : 'reuse';
-  }
-
-  private copyPageTable(parent: Vmar, child: Vmar, start: number, end: number): number {
-    const src = parent.space.cursorMut(start, end);
-    const dst = child.space.cursorMut(start, end);
-    try {
-      const n = cowCopyPt(this.ctx, src, dst, end - start);
-      this.nrSharedPtes += n;
-      return n;
-    } finally {
-      dst.drop();
-      src.drop();
-    }
   }
 }
 
