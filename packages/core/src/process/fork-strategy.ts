@@ -3,6 +3,7 @@ import { MmError } from '../errors.ts';
 import { type CursorMut, QUERY_MAPPED, QUERY_MAPPED_UNTRACKED } from '../page-table/cursor.ts';
 import { nodeBase, nodeWords } from '../page-table/node.ts';
 import type { MappingTable } from '../vmar/mapping-table.ts';
+import { VMA_DONTFORK, VMA_WIPEONFORK } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 
 /**
@@ -11,13 +12,28 @@ import type { Vmar } from '../vmar/vmar.ts';
  *
  * Contract: `fork` is given the parent's VMAR and an empty child VMAR over a fresh page
  * table. Afterwards the child has a copy of every mapping (`child.adoptMapping(parent, m)`),
- * shared mappings map the very frames the parent maps, private
- * pages read in the child as they read in the parent and are never written through by the
- * other process, and the child's RSS counts its present PTEs.
+ * shared mappings map the very frames the parent maps (or, with `skipsUncopiedMappings`,
+ * nothing), private pages read in the child as they read in the parent and are never
+ * written through by the other process, and the child's RSS counts its present PTEs.
  */
 export interface ForkStrategy {
   readonly name: string;
+  /**
+   * Whether `fork` copies no PTE of the mappings whose pages Linux's fork does not copy
+   * (`forkCopiesPages` false), so that `ProcessTable.fork` need not empty them after it.
+   * Absent or false: the strategy may map pages there, and they are emptied after it.
+   */
+  readonly skipsUncopiedMappings?: boolean;
   fork(parent: Vmar, child: Vmar): void;
+}
+
+/**
+ * Whether Linux's fork (`dup_mmap`) gives the child the pages of mapping `m`: not those of
+ * a don't-fork mapping (the child has none), a wipe-on-fork one (empty in the child), or a
+ * shared one (a fault in the child finds its pages again, so no PTE is copied).
+ */
+export function forkCopiesPages(maps: MappingTable, m: number): boolean {
+  return (maps.flags(m) & (VMA_DONTFORK | VMA_WIPEONFORK)) === 0 && !maps.shared(m);
 }
 
 /**
@@ -45,14 +61,17 @@ export function copyUntrackedPage(
 }
 
 /**
- * The core fork: copies eagerly. Each present private page gets a new frame with the same
- * contents, except pages that are still a VMO's own frame (a private file page never
- * written), which stay shared read-only as they were; shared pages map the same frame;
- * untracked pages are mapped unchanged (`copyUntrackedPage`). The tracked pages of a leaf
- * node are copied in one pass (`copyLeafNode`); anything else goes slot by slot.
+ * The core fork: copies eagerly the pages of the mappings whose pages Linux's fork copies
+ * (`forkCopiesPages`); the others are adopted without pages (`skipsUncopiedMappings`), so
+ * they are not filled here to be emptied after. Each present private page gets a new
+ * frame with the same contents, except pages that are still a VMO's own frame (a private
+ * file page never written), which stay shared read-only as they were; untracked pages are
+ * mapped unchanged (`copyUntrackedPage`). The tracked pages of a leaf node are copied in
+ * one pass (`copyLeafNode`); anything else goes slot by slot.
  */
 export const eagerFork: ForkStrategy = {
   name: 'eager-copy',
+  skipsUncopiedMappings: true,
   fork(parent: Vmar, child: Vmar): void {
     const kernel = parent.space.kernel;
     const frames = kernel.frames;
@@ -71,9 +90,9 @@ export const eagerFork: ForkStrategy = {
     try {
       for (const m of ids) {
         child.adoptMapping(parent, m);
+        if (!forkCopiesPages(maps, m)) continue;
         const start = maps.start(m);
         const end = maps.end(m);
-        const shared = maps.shared(m);
         const vmo = maps.vmo(m);
         let nrCopied = 0;
         src.jump(start);
@@ -93,7 +112,8 @@ export const eagerFork: ForkStrategy = {
           if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
           if (kind !== QUERY_MAPPED) continue;
           let pfn = src.qPfn;
-          const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va)) !== pfn);
+          // Private (shared mappings are skipped): a copy unless it is still the VMO's own frame.
+          const own = vmo === null || vmo.pageAt(maps.vmoIndex(m, va)) !== pfn;
           if (own) {
             const copy = frames.alloc();
             memory.copyFrame(pfn, copy);
@@ -116,11 +136,11 @@ export const eagerFork: ForkStrategy = {
 };
 
 /**
- * The eager copy of the tracked slots of `src`'s current leaf node inside mapping `m` (of `maps`),
- * `dst` being at the same address: goes down to (creating if needed) `dst`'s leaf node and
- * writes there, under its lock, what the slot-by-slot path maps: a private page that is
- * not the VMO's own frame gets a copy of its frame (the same property), any other page the
- * very PTE of `src` (one more reference to its frame). `dst`'s `nrChildren` stays exact.
+ * The eager copy of the tracked slots of `src`'s current leaf node inside the private
+ * mapping `m` (of `maps`), `dst` being at the same address: goes down to (creating if
+ * needed) `dst`'s leaf node and writes there, under its lock, what the slot-by-slot path
+ * maps: a page that is not the VMO's own frame gets a copy of its frame (the same
+ * property), a VMO's own frame the very PTE of `src` (one more reference to its frame). `dst`'s `nrChildren` stays exact.
  * Stops at the first slot that is not a tracked leaf or absent (an untracked leaf) or
  * where `dst` already maps a page, leaving both cursors on it; returns the pages copied,
  * or -1 (nothing done) if that is the first slot.
@@ -144,7 +164,6 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
   const frameHi = codec.leafFrameBitsHi;
   const shift = leafFrameShift(codec);
   const scale = 2 ** (32 - shift);
-  const shared = maps.shared(m);
   const vmo = maps.vmo(m);
   let runLo = -1;
   let runHi = -1;
@@ -177,7 +196,7 @@ function copyLeafNode(src: CursorMut, dst: CursorMut, maps: MappingTable, m: num
       if (!dstEmpty && codec.kind(dstWords[dstBase + at], dstWords[dstBase + at + 1], 1) !== PTE_ABSENT)
         break;
       const pfn = (lo >>> shift) + (hi & frameHi) * scale;
-      const own = !shared && (vmo === null || vmo.pageAt(maps.vmoIndex(m, va + (i - first) * size)) !== pfn);
+      const own = vmo === null || vmo.pageAt(maps.vmoIndex(m, va + (i - first) * size)) !== pfn;
       if (own) {
         const copy = frames.alloc();
         memory.copyFrame(pfn, copy);

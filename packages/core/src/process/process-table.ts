@@ -5,9 +5,9 @@ import { ForkStrategyToken } from '../kernel/tokens.ts';
 import { VmSpace } from '../vm-space.ts';
 import { checkVmar } from '../vmar/check.ts';
 import type { MappingTable } from '../vmar/mapping-table.ts';
-import { VMA_DONTFORK, VMA_LOCK_MASK, VMA_WIPEONFORK } from '../vmar/vm-mapping.ts';
+import { VMA_DONTFORK, VMA_LOCK_MASK } from '../vmar/vm-mapping.ts';
 import { Vmar, type VmarConfig } from '../vmar/vmar.ts';
-import type { ForkStrategy } from './fork-strategy.ts';
+import { type ForkStrategy, forkCopiesPages } from './fork-strategy.ts';
 import { Process } from './process.ts';
 import { Thread } from './thread.ts';
 
@@ -139,7 +139,7 @@ export class ProcessTable {
     const child = this.spawn();
     try {
       this.forkStrategy.fork(parent.vmar, child.vmar);
-      inheritLinuxFork(parent.vmar, child.vmar);
+      inheritLinuxFork(parent.vmar, child.vmar, this.forkStrategy.skipsUncopiedMappings === true);
     } catch (e) {
       this.exit(child.pid);
       throw e;
@@ -240,17 +240,18 @@ export class ProcessTable {
 }
 
 /**
- * The fork rules that hold whatever the strategy: see `ProcessTable.fork`. Deviation: Linux
+ * The fork rules that hold whatever the strategy: see `ProcessTable.fork`. The mappings
+ * whose pages Linux does not copy (`forkCopiesPages`) are emptied here unless the strategy
+ * left them without pages (`skipped`). Deviation: Linux
  * keeps the child's VMAs exactly as the parent's (and their new `anon_vma`s keep them apart
  * for good), while here mappings that differed only by their lock merge once unlocked, so a
  * resizing mremap across such an edge succeeds in the child where Linux gives `EFAULT`.
  */
-function inheritLinuxFork(parent: Vmar, child: Vmar): void {
+function inheritLinuxFork(parent: Vmar, child: Vmar, skipped: boolean): void {
   const maps = parent.maps;
   for (const m of parent.mappings.values()) {
-    const flags = maps.flags(m);
-    if (flags & VMA_DONTFORK) child.unmap(maps.start(m), maps.size(m));
-    else if (flags & VMA_WIPEONFORK || maps.shared(m)) child.discard(maps.start(m), maps.size(m));
+    if (maps.flags(m) & VMA_DONTFORK) child.unmap(maps.start(m), maps.size(m));
+    else if (!skipped && !forkCopiesPages(maps, m)) child.discard(maps.start(m), maps.size(m));
   }
   child.setFlags(child.lowest, child.cap, 0, VMA_LOCK_MASK);
   child.brk = parent.brk;
