@@ -7,6 +7,7 @@ import {
   parseOp,
   ScannedOp,
   scanLineBytes,
+  type TraceHeader,
   type TraceOp,
   type U64,
 } from '@mmkit/core';
@@ -24,7 +25,8 @@ const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A trace file's bytes with its lines found (as the replay reads the file: a line at a time). */
 interface Trace {
-  header: string;
+  /** The header line, parsed once (not at every pass). */
+  header: TraceHeader;
   bytes: Uint8Array;
   /** Line `i` after the header is `bytes[starts[i], ends[i])`, without its line break. */
   starts: number[];
@@ -49,7 +51,7 @@ function loadTraces(): Trace[] {
       ends.push(end);
       start = end + 1;
     }
-    const header = bytes.toString('utf8', starts[0], ends[0]);
+    const header = parseHeader(bytes.toString('utf8', starts[0], ends[0]));
     return { header, bytes, starts: starts.slice(1), ends: ends.slice(1) };
   });
 }
@@ -62,7 +64,7 @@ function loadTraces(): Trace[] {
  * them exit at the end. Returns the number of lines executed.
  */
 function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, parsed: ScannedOp): number {
-  const header = parseHeader(t.header);
+  const header = t.header;
   const { mmapMinAddr, taskSize } = sys.abi;
   let shift = 0n;
   if (header.windowLo < BigInt(mmapMinAddr) || header.windowHi > BigInt(taskSize)) {
