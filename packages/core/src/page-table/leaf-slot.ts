@@ -105,6 +105,12 @@ export class LeafSlot {
   private owner = 0;
   /** 0: not locked; 1: holds its own lock; 2: borrowed from a cursor. */
   private state = 0;
+  /**
+   * After a `lock` that returned false: whether its walk stopped at an absent entry (the
+   * page is not mapped, and no PTE of it exists), rather than at a huge leaf. Read under
+   * the locks of that walk; like any result of a walk, it may change once they are gone.
+   */
+  walkMetAbsent = false;
   /** `subtree`: whether this slot is a reader of the deferred node free (`NodeReclaim`) until `unlock()`. */
   private reading = false;
   private readonly ctx: PageTableContext;
@@ -144,7 +150,8 @@ export class LeafSlot {
 
   /**
    * Locks the leaf node holding the PTE of the page at `va` (page aligned, in the table's
-   * half); false (holding nothing) if the page has no leaf node. See the class comment.
+   * half); false (holding nothing) if the page has no leaf node (`walkMetAbsent` then tells
+   * an absent entry from a huge leaf). See the class comment.
    */
   lock(va: number): boolean {
     if (this.state !== 0) fail('InvalidArgument', 'the leaf slot is already locked');
@@ -154,6 +161,7 @@ export class LeafSlot {
     if (!(va >= pt.lower && va < pt.upper && Math.floor(va / page) * page === va))
       pt.checkRange(va, va + page);
     if (pt.isDestroyed) fail('InvalidArgument', 'the page table was destroyed');
+    this.walkMetAbsent = false;
     // Locks can change PTEs: the table's `check()` cache must not outlive them.
     pt.generation++;
     const owner = ctx.newOwner();
@@ -344,7 +352,9 @@ export class LeafSlot {
       const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
       const lo = words[at];
       const hi = words[at + 1];
-      if (codec.kind(lo, hi, level) !== PTE_TABLE) {
+      const kind = codec.kind(lo, hi, level);
+      if (kind !== PTE_TABLE) {
+        this.walkMetAbsent = kind === PTE_ABSENT;
         unlockNode(meta, node);
         return 0;
       }
@@ -389,7 +399,9 @@ export class LeafSlot {
       const at = memory.wordBase(slot) + 2 * (Math.floor(va / ctx.sizes[level]) & mask);
       const lo = words[at];
       const hi = words[at + 1];
-      if (codec.kind(lo, hi, level) !== PTE_TABLE) {
+      const kind = codec.kind(lo, hi, level);
+      if (kind !== PTE_TABLE) {
+        this.walkMetAbsent = kind === PTE_ABSENT;
         if (global) unlockNode(meta, root);
         return 0;
       }

@@ -25,8 +25,9 @@ import type { Vmar } from '../vmar/vmar.ts';
  * the translation the access finally used. The frame always comes from the page table.
  *
  * Where the page's leaf node exists, the walk, the fault and the walk after it each lock
- * that node alone (`LeafSlot`), as a fault does; a cursor is taken only otherwise (no leaf
- * node yet, an untracked or huge page).
+ * that node alone (`LeafSlot`), as a fault does; where it does not, the fault is taken as
+ * for an absent page (it takes a cursor only to create the node). A cursor walks only for
+ * an untracked or huge page.
  */
 export function translateUser(vmar: Vmar, vaddr: number, access: number): number {
   const space = vmar.space;
@@ -56,17 +57,25 @@ const NEEDS_FAULT = -2;
  * with the rights the access needs, in an existing leaf node, which is locked alone (a
  * `LeafSlot`, as a fault does) for the TLB lookup (`lookup`: on the first try, not after a
  * fault), the ACCESSED/DIRTY update and the fill. Returns the frame; `NEEDS_FAULT` when the
- * access faults on an absent page or a tracked page without the rights (the lookup made);
- * or -1 having done nothing (no lookup either) when the access needs the walk with a cursor:
- * no leaf node, an untracked or huge page, a page that still lacks the rights after a fault.
+ * access faults on an absent page (in its leaf node, or with no leaf node: an absent entry
+ * above) or on a tracked page without the rights (the lookup made); or -1 having done
+ * nothing (no lookup either) when the access needs the walk with a cursor: a huge, untracked
+ * or absent page after a fault, a page that still lacks the rights after a fault.
  */
 function translatePresent(vmar: Vmar, pageVa: number, access: number, bits: number, lookup: boolean): number {
   const space = vmar.space;
   const slot = space.pt.leafSlot();
-  if (!slot.lock(pageVa)) return -1;
+  const tlb = space.kernel.tlb;
+  const vpn = pageVa / vmar.pageSize;
+  if (!slot.lock(pageVa)) {
+    // No leaf node: an absent entry above it faults as an absent page does, without a
+    // cursor (most such accesses are to no mapping, or to one without the rights: the
+    // fault answers SIGSEGV before touching the table). A huge leaf needs the cursor.
+    if (!lookup || !slot.walkMetAbsent) return -1;
+    if (tlb.enabled) tlb.lookup(space.tlbSpace, vpn, rightsNeeded(access), -1, 0);
+    return NEEDS_FAULT;
+  }
   try {
-    const tlb = space.kernel.tlb;
-    const vpn = pageVa / vmar.pageSize;
     const kind = slot.kind();
     if (kind === PTE_ABSENT) {
       if (!lookup) return -1;

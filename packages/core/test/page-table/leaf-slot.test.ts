@@ -19,6 +19,8 @@ import { codeOf } from '../support/errors.ts';
 const PAGE = 4096;
 const BASE = 0x4000_0000;
 const USER_RW = PROP_RW | PROP_USER;
+const MIB2 = 2 << 20;
+const GIB = 2 ** 30;
 
 /** The page at `va` as the cursor's `query` sees it: [pfn, prop], or null if absent. */
 function queried(pt: PageTable, va: number): [number, number] | null {
@@ -61,6 +63,26 @@ describe.each(PROTOCOL_CONFIGS)('LeafSlot on $name', (config) => {
     expect(noLockHeld(k)).toBe(false);
     slot.unlock();
     expect(noLockHeld(k)).toBe(true);
+    expectClean(k);
+  });
+
+  it('tells an absent entry on the way from a huge leaf when the page has no leaf node', () => {
+    const k = testKernel(config, { linearMapping: false });
+    const pt = k.kernelPageTable;
+    const base = pt.lower + 64 * GIB;
+    const slot = pt.leafSlot();
+    expect(slot.lock(base)).toBe(false);
+    expect(slot.walkMetAbsent).toBe(true);
+    const c = pt.cursorMut(base, base + MIB2);
+    c.mapPhys(512, 512, PROP_RW);
+    c.drop();
+    expect(slot.lock(base + PAGE)).toBe(false);
+    expect(slot.walkMetAbsent).toBe(false);
+    expect(slot.isLocked).toBe(false);
+    expect(noLockHeld(k)).toBe(true);
+    const u = pt.cursorMut(base, base + MIB2);
+    u.unmap(MIB2);
+    u.drop();
     expectClean(k);
   });
 
