@@ -131,9 +131,14 @@ export class IntervalSet {
 
   /** The items intersecting `[start, end)`, ascending (a snapshot: the set may then change). */
   find(start: number, end: number): number[] {
-    const out: number[] = [];
     const n = this.n;
-    for (let i = this.firstEndingAfter(start); i < n && this.starts[i] < end; i++) out.push(this.ids[i]);
+    const starts = this.starts;
+    const first = this.firstEndingAfter(start);
+    let last = first;
+    while (last < n && starts[last] < end) last++;
+    // Sized once: an array grown by `push` gets room for 17 items at its first push.
+    const out = new Array<number>(last - first);
+    for (let i = first; i < last; i++) out[i - first] = this.ids[i];
     return out;
   }
 
