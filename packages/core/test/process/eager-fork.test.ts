@@ -2,9 +2,11 @@ import {
   createKernel,
   eagerFork,
   LinuxSyscalls,
+  MADV_WIPEONFORK,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
+  MAP_SHARED,
   PROT_READ,
   PROT_WRITE,
   QUERY_MAPPED,
@@ -79,5 +81,41 @@ describe.each(ARCHS)('eager fork of leaf nodes on $name', ({ arch }) => {
     s.exit(0);
     expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
     expect(kernel.check()).toEqual([]);
+  });
+
+  it('copies no PTE of a shared or wipe-on-fork mapping: the child faults shared pages in again, wiped ones read zero', () => {
+    for (const strategy of [eagerFork, { name: 'eager, emptied after', fork: eagerFork.fork }]) {
+      const kernel = createKernel({ arch, memory: 64 << 20 });
+      const s = new LinuxSyscalls(kernel, { forkStrategy: strategy });
+      s.spawn();
+      const shared = BASE;
+      const wiped = BASE + 1024 * P;
+      expect(s.mmap(0, shared, 8 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED)).toBe(shared);
+      expect(s.mmap(0, wiped, 8 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(wiped);
+      expect(s.madvise(0, wiped, 8 * P, MADV_WIPEONFORK)).toBe(0);
+      for (let i = 0; i < 8; i++) {
+        expect(s.writeMemory(0, shared + i * P, Uint8Array.of(i + 1))).toBe(0);
+        expect(s.writeMemory(0, wiped + i * P, Uint8Array.of(i + 11))).toBe(0);
+      }
+      const pid = s.fork(0);
+      const child = s.procs.require(pid).vmar;
+      expect(pages(child, shared, shared + 8 * P)).toEqual([]);
+      expect(pages(child, wiped, wiped + 8 * P)).toEqual([]);
+      expect(child.rss.reduce((a, b) => a + b, 0)).toBe(0);
+      expect(kernel.check().map((v) => v.message)).toEqual([]);
+      for (let i = 0; i < 8; i++) {
+        expect(byte(s, pid, shared + i * P)).toBe(i + 1);
+        expect(byte(s, pid, wiped + i * P)).toBe(0);
+        expect(byte(s, 0, wiped + i * P)).toBe(i + 11);
+      }
+      // A store in the child reaches the parent through the shared object.
+      expect(s.writeMemory(pid, shared, Uint8Array.of(99))).toBe(0);
+      expect(byte(s, 0, shared)).toBe(99);
+      expect(kernel.check().map((v) => v.message)).toEqual([]);
+      s.exit(0);
+      s.exit(pid);
+      expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
+      expect(kernel.check()).toEqual([]);
+    }
   });
 });
