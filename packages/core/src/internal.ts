@@ -28,6 +28,6 @@ export {
   setSwitchProbe,
   switchPoint,
 } from './page-table/switch-points.ts';
-export { copyUntrackedPage, LeafPass } from './process/fork-strategy.ts';
+export { copyUntrackedPage, forEachMappingPair, LeafPass } from './process/fork-strategy.ts';
 export * from './syscall/index.ts';
 export * from './vmar/index.ts';

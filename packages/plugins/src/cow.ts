@@ -8,6 +8,7 @@ import {
   type FrameMetaStore,
   type Frames,
   FramesToken,
+  forEachMappingPair,
   type KernelEventBus,
   LeafPass,
   leafFrameShift,
@@ -55,28 +56,13 @@ export class CowPlugin implements KernelPlugin, ForkStrategy {
 
   fork(parent: Vmar, child: Vmar): void {
     const maps = parent.maps;
-    const ids = parent.mappings.values();
-    if (ids.length !== 0) {
-      // One pair of cursors over every mapping (ascending, disjoint), moved from one to the
-      // next, as the eager copy does: a cursor is a walk from the root with its locks.
-      const lo = maps.start(ids[0]);
-      const hi = maps.end(ids[ids.length - 1]);
-      const src = parent.space.cursorMut(lo, hi);
-      const dst = child.space.cursorMut(lo, hi);
-      try {
-        for (const m of ids) {
-          child.adoptMapping(parent, m);
-          const start = maps.start(m);
-          src.jump(start);
-          const n = cowCopyPt(this.ctx, src, dst, maps.end(m) - start);
-          this.nrSharedPtes += n;
-          child.addRss(maps.rssType(m), n);
-        }
-      } finally {
-        dst.drop();
-        src.drop();
-      }
-    }
+    forEachMappingPair(parent, child, (m, src, dst) => {
+      const start = maps.start(m);
+      src.jump(start);
+      const n = cowCopyPt(this.ctx, src, dst, maps.end(m) - start);
+      this.nrSharedPtes += n;
+      child.addRss(maps.rssType(m), n);
+    });
     parent.space.flushAll();
   }
 

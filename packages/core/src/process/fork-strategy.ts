@@ -77,63 +77,78 @@ export const eagerFork: ForkStrategy = {
     const frames = kernel.frames;
     const memory = kernel.memory;
     const maps = parent.maps;
-    const ids = parent.mappings.values();
-    if (ids.length === 0) return;
-    // One pair of cursors over every mapping (ascending, disjoint), moved from one to the
-    // next: a cursor is a walk from the root with its locks, and most processes have a few
-    // small mappings. A mutable cursor on the parent only to reach the leaf nodes' words:
-    // the parent is never written.
-    const lo = maps.start(ids[0]);
-    const hi = maps.end(ids[ids.length - 1]);
-    const src = parent.space.cursorMut(lo, hi);
-    const dst = child.space.cursorMut(lo, hi);
-    try {
-      for (const m of ids) {
-        child.adoptMapping(parent, m);
-        if (!forkCopiesPages(maps, m)) continue;
-        const start = maps.start(m);
-        const end = maps.end(m);
-        const vmo = maps.vmo(m);
-        let nrCopied = 0;
-        src.jump(start);
-        for (;;) {
-          const va = src.findNext(end - src.va);
-          if (va < 0) break;
-          if (src.level === 1) {
-            dst.jump(va);
-            const n = copyLeafNode(src, dst, maps, m);
-            if (n >= 0) {
-              nrCopied += n;
-              if (src.va >= end) break;
-              continue;
-            }
-          }
-          const kind = src.query();
-          if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
-          if (kind !== QUERY_MAPPED) continue;
-          let pfn = src.qPfn;
-          // Private (shared mappings are skipped): a copy unless it is still the VMO's own frame.
-          const own = vmo === null || vmo.pageAt(maps.vmoIndex(m, va)) !== pfn;
-          if (own) {
-            const copy = frames.alloc();
-            memory.copyFrame(pfn, copy);
-            pfn = copy;
-          }
+    // A mutable cursor on the parent only to reach the leaf nodes' words: the parent is
+    // never written.
+    forEachMappingPair(parent, child, (m, src, dst) => {
+      if (!forkCopiesPages(maps, m)) return;
+      const start = maps.start(m);
+      const end = maps.end(m);
+      const vmo = maps.vmo(m);
+      let nrCopied = 0;
+      src.jump(start);
+      for (;;) {
+        const va = src.findNext(end - src.va);
+        if (va < 0) break;
+        if (src.level === 1) {
           dst.jump(va);
-          // A private copy's one handle becomes the child's PTE reference.
-          if (own) dst.mapFresh(pfn, src.qProp);
-          else dst.map(pfn, src.qProp);
-          nrCopied++;
-          if (src.va >= end) break;
+          const n = copyLeafNode(src, dst, maps, m);
+          if (n >= 0) {
+            nrCopied += n;
+            if (src.va >= end) break;
+            continue;
+          }
         }
-        child.addRss(maps.rssType(m), nrCopied);
+        const kind = src.query();
+        if (kind === QUERY_MAPPED_UNTRACKED) copyUntrackedPage(src, dst, va);
+        if (kind !== QUERY_MAPPED) continue;
+        let pfn = src.qPfn;
+        // Private (shared mappings are skipped): a copy unless it is still the VMO's own frame.
+        const own = vmo === null || vmo.pageAt(maps.vmoIndex(m, va)) !== pfn;
+        if (own) {
+          const copy = frames.alloc();
+          memory.copyFrame(pfn, copy);
+          pfn = copy;
+        }
+        dst.jump(va);
+        // A private copy's one handle becomes the child's PTE reference.
+        if (own) dst.mapFresh(pfn, src.qProp);
+        else dst.map(pfn, src.qProp);
+        nrCopied++;
+        if (src.va >= end) break;
       }
-    } finally {
-      dst.drop();
-      src.drop();
-    }
+      child.addRss(maps.rssType(m), nrCopied);
+    });
   },
 };
+
+/**
+ * The walk a fork strategy's copy makes: every mapping of `parent` in ascending order is
+ * adopted by `child`, then `visit` runs with a mutable cursor on each table, both spanning
+ * every mapping. One pair of cursors serves the whole fork, moved (`jump`) from mapping to
+ * mapping: a cursor is a walk from the root with its locks, and most processes have a
+ * few small mappings. Both cursors are dropped at the end, also when `visit` throws.
+ */
+export function forEachMappingPair(
+  parent: Vmar,
+  child: Vmar,
+  visit: (m: number, src: CursorMut, dst: CursorMut) => void,
+): void {
+  const maps = parent.maps;
+  const ids = parent.mappings.values();
+  if (ids.length === 0) return;
+  const src = parent.space.cursorMut(maps.start(ids[0]), maps.end(ids[ids.length - 1]));
+  let dst: CursorMut | null = null;
+  try {
+    dst = child.space.cursorMut(maps.start(ids[0]), maps.end(ids[ids.length - 1]));
+    for (const m of ids) {
+      child.adoptMapping(parent, m);
+      visit(m, src, dst);
+    }
+  } finally {
+    dst?.drop();
+    src.drop();
+  }
+}
 
 /**
  * The eager copy of the tracked slots of `src`'s current leaf node inside the private
