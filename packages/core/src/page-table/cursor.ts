@@ -865,13 +865,10 @@ export class CursorMut {
     outPfn: Float64Array,
     outProp: Uint32Array,
   ): number {
-    this.checkAlive();
+    if (!this.startBatch('queryRange', start, end)) return 0;
     const ctx = this.ctx;
     const codec = ctx.codec;
     const page = ctx.consts.basePageSize;
-    this.checkBatchBounds('queryRange', start, end);
-    if (start === end) return 0;
-    if (start !== this.va) this.jump(start);
     const cap = Math.min(outVa.length, outPfn.length, outProp.length);
     const sizes = ctx.sizes;
     let n = 0;
@@ -913,13 +910,21 @@ export class CursorMut {
     return n;
   }
 
-  /** Throws unless `[start, end)` is page aligned and inside the cursor's range (`what`: the caller's name). */
-  private checkBatchBounds(what: string, start: number, end: number): void {
+  /**
+   * The start of a batch read over `[start, end)` (`what`: the caller's name): throws if
+   * the cursor was dropped, or unless the range is page aligned and inside the cursor's
+   * range; returns false for an empty range, else moves the cursor to `start`.
+   */
+  private startBatch(what: string, start: number, end: number): boolean {
+    this.checkAlive();
     if (!(start >= this.barrierStart && start <= end && end <= this.barrierEnd))
       fail('InvalidVaddr', `${what} ${formatAddr(start)}..${formatAddr(end)} outside the cursor range`);
     const page = this.ctx.consts.basePageSize;
     if (!isAligned(start, page) || !isAligned(end, page))
       fail('UnalignedVaddr', `${what} bounds are not page aligned`);
+    if (start === end) return false;
+    if (start !== this.va) this.jump(start);
+    return true;
   }
 
   /**
@@ -936,13 +941,10 @@ export class CursorMut {
    * Throws as `queryRange` does for bad bounds.
    */
   queryKinds(start: number, end: number, out: Uint8Array): number {
-    this.checkAlive();
+    if (!this.startBatch('queryKinds', start, end)) return 0;
     const ctx = this.ctx;
     const codec = ctx.codec;
     const page = ctx.consts.basePageSize;
-    this.checkBatchBounds('queryKinds', start, end);
-    if (start === end) return 0;
-    if (start !== this.va) this.jump(start);
     const stop = Math.min(end, start + out.length * page);
     const sizes = ctx.sizes;
     while (this.va < stop) {
