@@ -143,13 +143,14 @@ export class FileVmo implements Vmo {
 
   /**
    * `MADV_REMOVE` of a shared mapping (`fallocate(PUNCH_HOLE)`): file pages `[index, index +
-   * nrPages)` (clipped to the file) are unmapped everywhere, private copies of them too, and
-   * read zero from then on, through the cache and the store; the size does not change.
+   * nrPages)` (clipped to the file) are unmapped everywhere and read zero from then on,
+   * through the cache and the store; the size does not change. Private copies that private
+   * mappings made of them keep their data (Linux unmaps without `even_cows` here).
    */
   punchHole(index: number, nrPages: number): void {
     const end = Math.min(index + nrPages, this.pm.nrFilePages);
     if (end <= index) return;
-    this.pm.zapRange(index, end);
+    this.pm.zapRange(index, end, false);
     const memory = this.kernel.memory;
     for (let i = index; i < end; i++) {
       const s = this.pm.loadPage(i);

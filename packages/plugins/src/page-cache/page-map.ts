@@ -100,6 +100,7 @@ const WALK_DIRTY_UNMAP = 1;
 const WALK_HARVEST = 2;
 const WALK_UNMAP_ANY = 3;
 const WALK_TAKE_DIRTY = 4;
+const WALK_UNMAP_FILE = 5;
 
 /** What a page map reports for `events` (the file name) and its counters. */
 export interface PageMapStats {
@@ -515,7 +516,9 @@ export class PageMap {
    * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
    * - `WALK_TAKE_DIRTY`: dirty PTEs set `PG_DIRTY` (they are about to be unmapped);
    * - `WALK_UNMAP_ANY`: every page of the map is unmapped, and so is every private copy a
-   *   private mapping made of one (truncation, Linux's `even_cows`).
+   *   private mapping made of one (truncation, Linux's `even_cows`);
+   * - `WALK_UNMAP_FILE`: every page of the map is unmapped; private copies stay (hole
+   *   punching).
    * Other modes never touch private copies (other frames). Returns the number of PTEs changed.
    */
   private walkEntry(e: RmapEntry, first: number, end: number, mode: number): number {
@@ -564,7 +567,7 @@ export class PageMap {
           c.jump(va);
           c.setProp(prop & ~DIRTY);
         } else {
-          if (mode !== WALK_UNMAP_ANY && !marked) continue;
+          if (mode !== WALK_UNMAP_ANY && mode !== WALK_UNMAP_FILE && !marked) continue;
           if (mode === WALK_DIRTY_UNMAP && prop & DIRTY) this.setFlags(s, this.slots.flags(s) | PG_DIRTY);
           c.jump(va);
           c.unmap(page);
@@ -815,14 +818,16 @@ export class PageMap {
   }
 
   /**
-   * Unmaps file pages `[first, end)` from every mapping, with the private copies that
-   * private mappings made of them (Linux's `unmap_mapping_range` with `even_cows`), for
-   * truncation and hole punching; the pages stay cached.
+   * Unmaps file pages `[first, end)` from every mapping (Linux's `unmap_mapping_range`); the
+   * pages stay cached. With `evenCows` (truncation) the private copies that private mappings
+   * made of them go too; without (hole punching: Linux's `truncate_pagecache_range`) they stay,
+   * as the data a process wrote into its own copy is not the file's.
    */
-  zapRange(first: number, end: number): void {
+  zapRange(first: number, end: number, evenCows: boolean): void {
+    const mode = evenCows ? WALK_UNMAP_ANY : WALK_UNMAP_FILE;
     const batch: VmSpace[] = [];
     for (const e of this.vmrs) {
-      if (this.walkEntry(e, first, end, WALK_UNMAP_ANY) > 0) this.batchProcess(batch, e.vmar.space);
+      if (this.walkEntry(e, first, end, mode) > 0) this.batchProcess(batch, e.vmar.space);
     }
     this.shootdown(batch);
   }
@@ -843,7 +848,7 @@ export class PageMap {
     if (size < this.bytes) {
       const first = Math.ceil(size / page);
       const end = this.nrFilePages;
-      this.zapRange(first, end);
+      this.zapRange(first, end, true);
       const memory = this.kernel.memory;
       for (const i of this.cachedIn(first, end)) {
         const s = this.tree.get(i)!;
