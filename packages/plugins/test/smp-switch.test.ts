@@ -14,7 +14,7 @@ import {
   PROT_WRITE,
   QUERY_MAPPED,
 } from '@mmkit/core';
-import { lockOwner } from '@mmkit/core/internal';
+import { lockOwner, SWITCH_LOCK, SWITCH_UNLOCK, setSwitchProbe } from '@mmkit/core/internal';
 import { cow, pageTableRecycling } from '@mmkit/plugins';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { expectClean } from '../../core/test/support/configs.ts';
@@ -178,7 +178,55 @@ describe.each([
 describe('which path a view takes', () => {
   afterEach(() => {
     vi.restoreAllMocks();
+    setSwitchProbe(null);
   });
+
+  it.each(['hoh', 'subtree', 'global'])(
+    'reads the mode at each LeafSlot lock: UP hits the walk cache with plain accesses, SMP takes the shared path (%s)',
+    (protocol) => {
+      const k = bootShared('soa', protocol);
+      const table = k.newUserPageTable();
+      const va = 0x4000_0000;
+      const slot = table.leafSlot();
+      const mapOne = (at: number) => {
+        const c = table.cursorMut(at, at + PAGE);
+        c.mapFresh(k.frames.alloc(FrameType.Untyped), PROP_RW | PROP_USER);
+        c.drop();
+      };
+      for (let i = 0; i < 4; i++) mapOne(va + i * PAGE);
+      const points: number[] = [];
+      setSwitchProbe((point) => points.push(point));
+      const lockCount = () => points.filter((p) => p === SWITCH_LOCK).length;
+      // The first lock walks and fills the cache; the next one is a hit: no lock word is
+      // touched through `lock.ts`, so no switch point (plain accesses, as on a private buffer).
+      expect(slot.lock(va)).toBe(true);
+      slot.unlock();
+      points.length = 0;
+      expect(slot.lock(va + PAGE)).toBe(true);
+      slot.unlock();
+      expect(points).toEqual([]);
+
+      k.sharedState(1);
+      expect(slot.lock(va + 2 * PAGE)).toBe(true);
+      const node = slot.node;
+      expect(lockOwner(k.meta, protocol === 'global' ? table.rootPfn : node)).not.toBe(0);
+      slot.unlock();
+      if (protocol === 'hoh') {
+        // SMP mode ignores the cache under `hoh`: the walk from the root, hand over hand.
+        expect(lockCount()).toBe(k.consts.nrLevels);
+        expect(points.filter((p) => p === SWITCH_UNLOCK).length).toBe(k.consts.nrLevels);
+      } else {
+        // The cached node (or the root) through the SMP checks: one lock, one unlock.
+        expect(lockCount()).toBe(1);
+        expect(points.filter((p) => p === SWITCH_UNLOCK).length).toBe(1);
+      }
+      setSwitchProbe(null);
+      k.destroyUserPageTable(table);
+      k.frames.flushCaches();
+      expectClean(k);
+      expect(k.frames.nrInUse).toBe(k.nrBootFrames);
+    },
+  );
 
   const NAMES = ['add', 'sub', 'compareExchange', 'store', 'load'] as const;
 
