@@ -274,8 +274,8 @@ export class Kernel {
 
   /**
    * Whether this kernel is in SMP mode: other views (threads) may share its memory, so
-   * reference and handle counts, allocator state, page flags, node lock words and the
-   * deferred free's epochs change with `Atomics`. False for a kernel on private buffers and
+   * reference and handle counts, allocator state, which frames hold data, node lock words
+   * and the deferred free's epochs change with `Atomics`. False for a kernel on private buffers and
    * for one on shared memory that has one view (UP mode: the same shared words change with
    * plain accesses, as Linux runs without `lock` prefixes while one CPU is online); true from
    * `sharedState()` on, and for a view built with `attach` from the start. One-way.
