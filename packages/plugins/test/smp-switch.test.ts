@@ -144,12 +144,21 @@ describe.each([
     k.frames.flushCaches();
     expect(view.frames.nrFree).toBe(k.frames.nrFree);
     expect(view.frames.usageByType()).toEqual(k.frames.usageByType());
-    for (let pfn = 0; pfn < view.frames.nrFrames; pfn++)
+    let free = 0;
+    let backed = 0;
+    for (let pfn = 0; pfn < view.frames.nrFrames; pfn++) {
       expect(view.frames.allocator.isFree(pfn)).toBe(!view.frames.isInUse(pfn));
+      if (view.frames.allocator.isFree(pfn)) free++;
+      if (view.memory.isBacked(pfn)) backed++;
+    }
+    // The shared free count and backed-frame count that UP mode kept with plain writes.
+    expect(view.frames.nrFree).toBe(free);
+    expect(view.memory.nrBackedFrames).toBe(backed);
+    expect(backed).toBeGreaterThan(PAGES);
     // (The view's own check() knows no table of the boot view's processes: it runs at the end.)
     expectClean(k);
 
-    // Both views go on: the view maps and unmaps in a table of its own, the boot view
+    // Both views go on: the view maps and unmaps in a new table, the boot view
     // faults, breaks COW and tears the processes down.
     const table = k.newUserPageTable();
     const vt = PageTable.attach(view.ctx, table.rootPfn, false);
