@@ -1,15 +1,21 @@
 /**
- * Single-thread cost of `sharedMemory: true`: the same loops on two kernels in one process,
- * one on private buffers and one on shared memory (pages, metadata, allocator and counts on
- * `SharedArrayBuffer`s), interleaved round by round; prints the median time of a round for
- * each and their ratio, per loop:
+ * Single-thread cost of `sharedMemory: true`: the same loops on three kernels in one
+ * process, interleaved round by round: one on private buffers, one on shared memory (pages,
+ * metadata, allocator and counts on `SharedArrayBuffer`s) that has never handed out its
+ * state (`shared`: one view, plain accesses), and one on shared memory after
+ * `sharedState()` (`smp`: the `Atomics` path every view takes once another may attach).
+ * Prints the median time of a round for each and the ratios to private, per loop:
  * - `fresh`: allocates 4096 frames and maps each with `mapFresh` under one cursor (an
  *   anonymous fault's work per page), then unmaps them (munmap's): no atomic
  *   read-modify-write per page on shared memory;
  * - `held`: maps 4096 frames the script keeps a handle to with one `mapRun`, then unmaps
  *   them: one `Atomics.add` and one `Atomics.sub` per page on shared memory;
+ * - `map`: the `map` bench workload's timed part, one `mapRun` of the 4096 held frames (the
+ *   unmap untimed);
  * - `unmap`: the `unmap` bench workload's timed part, the unmap alone of 4096 held frames
  *   mapped with `map` (untimed);
+ * - `protect`: the `protect` bench workload's, one cursor toggling W on the 4096 held
+ *   frames' pages (mapped before the rounds);
  * - `fault`: the `fault` bench workload's, 4096 anonymous write faults (`handlePageFault`)
  *   over a fresh mapping (mmap and munmap untimed);
  * - `cow-break`: the `cow-break` bench workload's, a write fault on each of 4096 pages in
@@ -34,6 +40,7 @@ import {
   MAP_PRIVATE,
   PROP_RW,
   PROP_USER,
+  PROP_W,
   PROT_READ,
   PROT_WRITE,
 } from '@mmkit/core';
@@ -46,16 +53,21 @@ const LEN = END - START;
 const rounds = Number(process.argv[2] ?? 40);
 const protocol = process.argv[3] ?? 'hoh';
 const only = process.argv.slice(4);
-const kernels = [false, true].map((sharedMemory) =>
-  createKernel({
+/** Private, shared with one view, shared after `sharedState()` (the state is not used). */
+const NAMES = ['private', 'shared', 'smp'] as const;
+const KERNELS = [0, 1, 2];
+const kernels = NAMES.map((name) => {
+  const k = createKernel({
     arch: x86_64,
     memory: 256 << 20,
-    sharedMemory,
+    sharedMemory: name !== 'private',
     linearMapping: false,
     services: { lockProtocol: lockProtocol(protocol) },
     plugins: [cow()],
-  }),
-);
+  });
+  if (name === 'smp') k.sharedState(1);
+  return k;
+});
 const tables = kernels.map((k) => k.newUserPageTable());
 /** Per kernel: `PAGES` consecutive frames the `held` and `unmap` loops map (their handles kept). */
 const heldFirst = kernels.map((k) => k.frames.allocContiguous(PAGES));
@@ -86,6 +98,8 @@ function populate(i: number, pid: number): void {
     if (handlePageFault(vmar, va, ACCESS_WRITE) !== FAULT_HANDLED) throw new Error('fault failed');
 }
 
+const toggleW = (prop: number) => prop ^ PROP_W;
+
 const loops: Record<string, (i: number) => number> = {
   /** Maps `PAGES` fresh frames (each taking over its allocation's handle), then unmaps them. */
   fresh(i) {
@@ -104,6 +118,24 @@ const loops: Record<string, (i: number) => number> = {
     c.mapRun(heldFirst[i], PAGES, PROP_RW | PROP_USER);
     c.drop();
     unmapAll(i);
+    return performance.now() - start;
+  },
+  /** Maps the held frames with one `mapRun`; the unmap is untimed. */
+  map(i) {
+    const start = performance.now();
+    const c = tables[i].cursorMut(START, END);
+    c.mapRun(heldFirst[i], PAGES, PROP_RW | PROP_USER);
+    c.drop();
+    const ms = performance.now() - start;
+    unmapAll(i);
+    return ms;
+  },
+  /** Toggles W on every page of the held frames' mapping (mapped before the rounds). */
+  protect(i) {
+    const start = performance.now();
+    const c = tables[i].cursorMut(START, END);
+    c.protect(LEN, toggleW);
+    c.drop();
     return performance.now() - start;
   },
   /** Maps the held frames one `map` each (untimed), then unmaps them. */
@@ -137,31 +169,44 @@ const loops: Record<string, (i: number) => number> = {
   },
 };
 
-for (const i of [0, 1]) {
+for (const i of KERNELS) {
   mmap(i);
   populate(i, procs[i].pid);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** Round `r`'s kernel order: every kernel first, second and last equally often. */
+const orders = [
+  [0, 1, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [0, 2, 1],
+  [2, 1, 0],
+  [1, 0, 2],
+];
 for (const [name, round] of Object.entries(loops)) {
   if (only.length !== 0 && !only.includes(name)) continue;
+  if (name === 'fault') for (const i of KERNELS) procs[i].sys.munmap(procs[i].pid, START, LEN);
+  if (name === 'protect')
+    for (const i of KERNELS) {
+      const c = tables[i].cursorMut(START, END);
+      c.mapRun(heldFirst[i], PAGES, PROP_RW | PROP_USER);
+      c.drop();
+    }
+  const times: number[][] = KERNELS.map(() => []);
+  for (let r = 0; r < rounds; r++) for (const i of orders[r % orders.length]) times[i].push(round(i));
   if (name === 'fault')
-    for (const i of [0, 1]) procs[i].sys.munmap(procs[i].pid, START, LEN);
-  const times: number[][] = [[], []];
-  for (let r = 0; r < rounds; r++) {
-    for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) times[i].push(round(i));
-  }
-  if (name === 'fault')
-    for (const i of [0, 1]) {
+    for (const i of KERNELS) {
       mmap(i);
       populate(i, procs[i].pid);
     }
-  const [priv, shared] = times.map(median);
+  if (name === 'protect') for (const i of KERNELS) unmapAll(i);
+  const [priv, shared, smp] = times.map(median);
   console.log(
-    `${protocol} ${name}: ${PAGES} pages, median of ${rounds} rounds: private ${priv.toFixed(3)} ms, shared ${shared.toFixed(3)} ms, shared/private ${(shared / priv).toFixed(3)}`,
+    `${protocol} ${name}: ${PAGES} pages, median of ${rounds} rounds: private ${priv.toFixed(3)} ms, shared ${shared.toFixed(3)} ms, smp ${smp.toFixed(3)} ms; shared/private ${(shared / priv).toFixed(3)}, smp/private ${(smp / priv).toFixed(3)}`,
   );
 }
 for (const [i, k] of kernels.entries()) {
   procs[i].sys.exit(procs[i].pid);
   for (let p = heldFirst[i]; p < heldFirst[i] + PAGES; p++) k.frames.put(p);
-  if (k.check().length !== 0) throw new Error('check failed');
+  if (k.check().length !== 0) throw new Error(`${NAMES[i]}: check failed`);
 }

@@ -50,18 +50,21 @@ interface Proc {
   pt: PageTable;
 }
 
-/** Every protocol configuration, on private buffers and (soa layout) on shared memory. */
+/**
+ * Every protocol configuration, on private buffers and (soa layout) on shared memory, in UP
+ * mode (one view) and in SMP mode (`sharedState()` called: the shared checks, no `hoh` cache).
+ */
 const CONFIGS = [
-  ...PROTOCOL_CONFIGS.map((c) => ({ ...c, sharedMemory: false })),
-  ...PROTOCOL_CONFIGS.filter((c) => c.layout === 'soa').map((c) => ({
-    ...c,
-    name: `${c.name}/shared`,
-    sharedMemory: true,
-  })),
+  ...PROTOCOL_CONFIGS.map((c) => ({ ...c, sharedMemory: false, smp: false })),
+  ...PROTOCOL_CONFIGS.filter((c) => c.layout === 'soa').flatMap((c) => [
+    { ...c, name: `${c.name}/shared`, sharedMemory: true, smp: false },
+    { ...c, name: `${c.name}/shared/smp`, sharedMemory: true, smp: true },
+  ]),
 ];
 
 function proc(config: (typeof CONFIGS)[number]): Proc {
   const k = testKernel(config, { plugins: [pageTableRecycling(), cow()], sharedMemory: config.sharedMemory });
+  if (config.smp) k.sharedState(1);
   const sys = new LinuxSyscalls(k);
   const pid = sys.spawn();
   const vmar = sys.procs.require(pid).vmar;

@@ -79,12 +79,21 @@ export const FRAME_CACHE_BATCH = 64;
  * gives the cache back (a view that stops must flush). Reads of the shared counters without
  * the lock are snapshots. On a private buffer the lock and the cache are skipped: the rest
  * is the same code.
+ *
+ * UP and SMP mode: a shared allocator that no other view can reach yet (one that has not
+ * handed out its `buffers()`) takes and releases the lock and reads the free count with
+ * plain accesses to the same words; everything else is the shared algorithm above, so the
+ * buffers hold what the `Atomics` path would have left. Handing out the buffers puts it in
+ * SMP mode for good (an attached allocator starts there): another view may attach at any
+ * later time.
  */
 export class FrameAllocator implements FrameAllocatorService {
   private readonly bits: Uint32Array;
   /** `[lock, hint, free]` at `LOCK`, `HINT`, `FREE`, padded on both sides. */
   private readonly state: Int32Array;
   private readonly shared: boolean;
+  /** SMP mode: other views may share the buffers, so the lock and the free count take `Atomics`. */
+  private atomic: boolean;
   /** Shared mode: a bit per frame this view has cached (taken in `bits`, free for this view). */
   private readonly cachedBits: Uint32Array;
   private nrCached = 0;
@@ -100,6 +109,7 @@ export class FrameAllocator implements FrameAllocatorService {
     const nrWords = Math.ceil(nrFrames / 32);
     const attach = options.attach;
     this.shared = attach !== undefined || options.shared === true;
+    this.atomic = attach !== undefined;
     const buffer = (bytes: number) => (this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.bits = new Uint32Array(attach?.bits ?? buffer(nrWords * 4));
     this.state = new Int32Array(attach?.state ?? buffer(4 * STATE_WORDS));
@@ -118,26 +128,37 @@ export class FrameAllocator implements FrameAllocatorService {
     this.state[FREE] = nrFrames;
   }
 
-  /** The shared buffers (shared mode only), for `FrameAllocatorOptions.attach`. */
+  /**
+   * The shared buffers (shared mode only), for `FrameAllocatorOptions.attach`; SMP mode from
+   * now on (another view may attach at any later time).
+   */
   buffers(): FrameAllocatorBuffers {
     if (!this.shared) throw new MmError('InvalidArgument', 'the frame allocator is not shared');
+    this.atomic = true;
     return { bits: this.bits.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer };
   }
 
   /** Free frames: clear bits, plus this view's cached frames in shared mode. */
   get nrFree(): number {
-    return this.shared ? Atomics.load(this.state, FREE) + this.nrCached : this.state[FREE];
+    if (!this.shared) return this.state[FREE];
+    return (this.atomic ? Atomics.load(this.state, FREE) : this.state[FREE]) + this.nrCached;
   }
 
   private lock(): void {
     if (!this.shared) return;
+    if (!this.atomic) {
+      // UP mode: nobody else can hold it, and it is never taken twice.
+      this.state[LOCK] = 1;
+      return;
+    }
     while (Atomics.compareExchange(this.state, LOCK, 0, 1) !== 0) {
       // Spin: the holder runs on another core for a few word scans.
     }
   }
 
   private unlock(): void {
-    if (this.shared) Atomics.store(this.state, LOCK, 0);
+    if (this.atomic) Atomics.store(this.state, LOCK, 0);
+    else if (this.shared) this.state[LOCK] = 0;
   }
 
   isFree(pfn: number): boolean {

@@ -47,7 +47,10 @@ export function inUseByTypeBytes(nrViews: number): number {
  * When the count drops to zero the frame's drop hook runs (count 0 = being torn down),
  * its contents are forgotten and it returns to the allocator (count `REF_COUNT_UNUSED`).
  *
- * Shared mode (worker threads, `shared` given): the reference and handle counts change by
+ * Shared mode (`shared` given): the counts live on `SharedArrayBuffer`s. While one view
+ * alone uses them (UP mode: a kernel that has not handed out its state) they change with
+ * the plain reads and writes of a private store, on the same words. In SMP mode (`enterSmp`,
+ * or a view of another kernel: worker threads) the reference and handle counts change by
  * one `Atomics.add`/`Atomics.sub` each on the store's columns (an invalid old value is put
  * back and reported, so a misuse that is an error on one thread stays one), so two threads can take and drop
  * references to one frame at once (e.g. one unmapping a page while the thread that mapped
@@ -59,7 +62,8 @@ export function inUseByTypeBytes(nrViews: number): number {
  * writes, with plain stores: a frame freed by another view than the one that allocated it
  * makes the rows negative and positive, the sum is exact) and summed on demand
  * (`nrInUseByType`), so that allocating and freeing take no atomic operation; `nrAllocs`
- * and `nrFrees` count this view's own operations. A private store takes the plain path.
+ * and `nrFrees` count this view's own operations. A private store and UP mode take the plain
+ * path.
  */
 export class Frames {
   readonly allocator: FrameAllocatorService;
@@ -73,6 +77,11 @@ export class Frames {
   /** Total frames allocated and freed since boot (by this view, in shared mode). */
   nrAllocs = 0;
   nrFrees = 0;
+  /**
+   * SMP mode: other views may change the counts at once, so they change with `Atomics`.
+   * False on a private store and in UP mode (plain accesses through the store).
+   */
+  private atomic: boolean;
   /** Shared mode: the count columns, for `Atomics` (`array[pfn * stride + offset]`). */
   private readonly rcArray: Uint32Array | null = null;
   private readonly rcStride: number = 1;
@@ -96,6 +105,7 @@ export class Frames {
         `the frame allocator must start with all ${meta.capacity} frames free`,
       );
     this.allocator = allocator;
+    this.atomic = shared?.attach === true;
     if (shared === null) {
       this.ownInUse = new Float64Array(NR_FRAME_TYPES);
       return;
@@ -128,6 +138,16 @@ export class Frames {
   }
   get nrInUse(): number {
     return this.meta.capacity - this.allocator.nrFree;
+  }
+
+  /**
+   * Enters SMP mode for good: another view may attach from now on (see `Kernel.smp`), so
+   * counts change with `Atomics`; the allocator and the pages switch with their `buffers()`.
+   */
+  enterSmp(): void {
+    if (this.rcArray === null)
+      throw new MmError('InvalidArgument', 'the frames are not on thread-safe shared memory');
+    this.atomic = true;
   }
 
   /** Installs the drop hook of a frame type (one per type). */
@@ -199,14 +219,14 @@ export class Frames {
   /** Takes one more handle to a frame in use. */
   get(pfn: number): void {
     this.incRef(pfn);
-    if (this.hArray !== null) Atomics.add(this.hArray, pfn * this.hStride + this.hOffset, 1);
+    if (this.atomic) Atomics.add(this.hArray as Uint32Array, pfn * this.hStride + this.hOffset, 1);
     else this.meta.setHandles(pfn, this.meta.handles(pfn) + 1);
   }
 
   /** Drops one handle; the frame is freed when nothing references it any more. */
   put(pfn: number): void {
     this.checkPfn(pfn);
-    if (this.hArray !== null) this.putSharedHandle(pfn);
+    if (this.atomic) this.putSharedHandle(pfn);
     else {
       const h = this.meta.handles(pfn);
       if (h === 0) throw new MmError('BadFrameState', `frame ${pfn} has no handle to put`);
@@ -217,10 +237,10 @@ export class Frames {
 
   /** Adds a reference held by a PTE. Crossing `REF_COUNT_MAX` is an error, never a wrap. */
   incRef(pfn: number): void {
-    // The common case in one test: a private store, a frame of this memory, a count in
-    // use below the ceiling (`1 .. REF_COUNT_MAX - 1`: one unsigned compare).
+    // The common case in one test: a private store or UP mode, a frame of this memory, a
+    // count in use below the ceiling (`1 .. REF_COUNT_MAX - 1`: one unsigned compare).
     const meta = this.meta;
-    if (this.rcArray === null && pfn >>> 0 === pfn && pfn < meta.capacity) {
+    if (!this.atomic && pfn >>> 0 === pfn && pfn < meta.capacity) {
       const rc = meta.refCount(pfn);
       if ((rc - 1) >>> 0 < REF_COUNT_MAX - 1) {
         meta.setRefCount(pfn, rc + 1);
@@ -228,7 +248,7 @@ export class Frames {
       }
     }
     this.checkPfn(pfn);
-    if (this.rcArray !== null) {
+    if (this.atomic) {
       this.incRefShared(pfn);
       return;
     }
@@ -239,10 +259,10 @@ export class Frames {
 
   /** Removes a reference held by a PTE; frees the frame when it was the last. */
   decRef(pfn: number): void {
-    // The common case in one test: a private store, a frame of this memory, a count that
-    // stays in use (`2 .. REF_COUNT_MAX`: one unsigned compare).
+    // The common case in one test: a private store or UP mode, a frame of this memory, a
+    // count that stays in use (`2 .. REF_COUNT_MAX`: one unsigned compare).
     const meta = this.meta;
-    if (this.rcArray === null && pfn >>> 0 === pfn && pfn < meta.capacity) {
+    if (!this.atomic && pfn >>> 0 === pfn && pfn < meta.capacity) {
       const rc = meta.refCount(pfn);
       if ((rc - 2) >>> 0 < REF_COUNT_MAX - 1) {
         meta.setRefCount(pfn, rc - 1);
@@ -250,7 +270,7 @@ export class Frames {
       }
     }
     this.checkPfn(pfn);
-    if (this.rcArray !== null) {
+    if (this.atomic) {
       if (this.decRefShared(pfn)) this.free(pfn);
       return;
     }
@@ -265,7 +285,7 @@ export class Frames {
   }
 
   /**
-   * Shared mode: adds a reference with one `Atomics.add`; a count that was not in use or at
+   * SMP mode: adds a reference with one `Atomics.add`; a count that was not in use or at
    * the ceiling is put back and reported (nobody may rely on a count it does not hold).
    */
   private incRefShared(pfn: number): void {
@@ -279,7 +299,7 @@ export class Frames {
   }
 
   /**
-   * Shared mode: removes a reference; true when it was the last. A count of 1 is the
+   * SMP mode: removes a reference; true when it was the last. A count of 1 is the
    * caller's own reference and nobody else's: a reference is only ever taken by a holder of
    * another one (`get`, a PTE copied under its node's lock), so none can appear meanwhile
    * and the count goes to 0 with a plain store, no read-modify-write (the common case:
@@ -306,7 +326,7 @@ export class Frames {
     return rc === 1;
   }
 
-  /** Shared mode: drops one handle, refusing to go below zero. */
+  /** SMP mode: drops one handle, refusing to go below zero. */
   private putSharedHandle(pfn: number): void {
     const a = this.hArray as Uint32Array;
     const i = pfn * this.hStride + this.hOffset;
@@ -340,7 +360,8 @@ export class Frames {
     if (all === null) return this.ownInUse;
     const out = new Int32Array(NR_FRAME_TYPES);
     for (let row = 0; row < all.length; row += IN_USE_ROW_STRIDE)
-      for (let t = 0; t < NR_FRAME_TYPES; t++) out[t] += Atomics.load(all, row + t);
+      for (let t = 0; t < NR_FRAME_TYPES; t++)
+        out[t] += this.atomic ? Atomics.load(all, row + t) : all[row + t];
     return out;
   }
 

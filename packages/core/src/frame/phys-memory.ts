@@ -51,7 +51,9 @@ export interface PhysMemoryOptions {
  * own number and `slotOf` only records whether it holds data, so no pool state is shared
  * and the accessors are the same code. Marking a frame backed is a compare-and-swap (two
  * threads may touch a fresh node at once); `release` runs only for a frame that nobody
- * references any more, so it has one caller.
+ * references any more, so it has one caller. Until the buffers are handed out (`buffers()`:
+ * UP mode, one view) the same words change with plain accesses; from then on (SMP mode, and
+ * for an attached view from the start) with `Atomics`.
  */
 export class PhysMemory {
   private readonly slotOf: Int32Array;
@@ -63,12 +65,15 @@ export class PhysMemory {
   /** Shared mode only: the page buffer and the count of backed frames. */
   private readonly pages: SharedArrayBuffer | null = null;
   private readonly backed: Int32Array | null = null;
+  /** SMP mode: other views may share the buffers, so `slotOf` and the count take `Atomics`. */
+  private atomic: boolean;
 
   constructor(
     readonly nrFrames: number,
     options: PhysMemoryOptions = {},
   ) {
     const attach = options.attach;
+    this.atomic = attach !== undefined;
     if (attach === undefined && options.shared !== true) {
       this.slotOf = new Int32Array(nrFrames).fill(NO_SLOT);
       return;
@@ -108,10 +113,14 @@ export class PhysMemory {
     for (const chunk of this.chunksU32) for (let i = 0; i < chunk.length; i += words) Atomics.or(chunk, i, 0);
   }
 
-  /** The shared buffers (shared mode only), for `PhysMemoryOptions.attach`. */
+  /**
+   * The shared buffers (shared mode only), for `PhysMemoryOptions.attach`; SMP mode from now
+   * on (another view may attach at any later time).
+   */
   buffers(): PhysMemoryBuffers {
     if (this.pages === null || this.backed === null)
       throw new MmError('InvalidArgument', 'physical memory is not shared');
+    this.atomic = true;
     return {
       pages: this.pages,
       slots: this.slotOf.buffer as SharedArrayBuffer,
@@ -121,7 +130,9 @@ export class PhysMemory {
 
   /** Number of frames that currently hold a page of data. */
   get nrBackedFrames(): number {
-    return this.backed !== null ? Atomics.load(this.backed, BACKED) : this.nrSlots - this.nrFreeSlots;
+    const backed = this.backed;
+    if (backed === null) return this.nrSlots - this.nrFreeSlots;
+    return this.atomic ? Atomics.load(backed, BACKED) : backed[BACKED];
   }
 
   /** Bytes of page data held in the pool (backed pages plus free pool pages). */
@@ -223,9 +234,15 @@ export class PhysMemory {
     if (s === NO_SLOT) return;
     const base = (s & (CHUNK_PAGES - 1)) * PAGE_WORDS;
     this.chunksU32[s >>> CHUNK_SHIFT].fill(0, base, base + PAGE_WORDS);
-    if (this.backed !== null) {
-      Atomics.store(this.slotOf, pfn, NO_SLOT);
-      Atomics.sub(this.backed, BACKED, 1);
+    const backed = this.backed;
+    if (backed !== null) {
+      if (this.atomic) {
+        Atomics.store(this.slotOf, pfn, NO_SLOT);
+        Atomics.sub(backed, BACKED, 1);
+      } else {
+        this.slotOf[pfn] = NO_SLOT;
+        backed[BACKED]--;
+      }
       return;
     }
     this.slotOf[pfn] = NO_SLOT;
@@ -238,9 +255,15 @@ export class PhysMemory {
   }
 
   private attach(pfn: number): number {
-    if (this.backed !== null) {
-      if (Atomics.compareExchange(this.slotOf, pfn, NO_SLOT, pfn) === NO_SLOT)
-        Atomics.add(this.backed, BACKED, 1);
+    const backed = this.backed;
+    if (backed !== null) {
+      if (this.atomic) {
+        if (Atomics.compareExchange(this.slotOf, pfn, NO_SLOT, pfn) === NO_SLOT)
+          Atomics.add(backed, BACKED, 1);
+      } else if (this.slotOf[pfn] === NO_SLOT) {
+        this.slotOf[pfn] = pfn;
+        backed[BACKED]++;
+      }
       return pfn;
     }
     if (this.nrFreeSlots === 0) this.grow();

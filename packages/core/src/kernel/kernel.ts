@@ -215,9 +215,14 @@ export class Kernel {
     this.sharedFrames = sharedFrames;
     this.ctx = new PageTableContext(arch, this.frames, this.meta, this.memory);
     if (threadSafe)
-      this.ctx.shareReclaim(attach?.reclaimEpochs ?? NodeReclaim.sharedBuffer(MAX_OWNER_BLOCKS));
-    if (attach !== undefined) this.ctx.setOwnerBlock(attach.ownerBlock);
-    else if (threadSafe) this.ctx.setOwnerBlock(0);
+      this.ctx.shareReclaim(
+        attach?.reclaimEpochs ?? NodeReclaim.sharedBuffer(MAX_OWNER_BLOCKS),
+        attach !== undefined,
+      );
+    if (attach !== undefined) {
+      this.ctx.enterSmp();
+      this.ctx.setOwnerBlock(attach.ownerBlock);
+    } else if (threadSafe) this.ctx.setOwnerBlock(0);
     this.ctx.lockProtocol = services.lockProtocol;
     this.hooks = this.ctx.hooks;
     this.tlb = services.tlb(config.tlb);
@@ -268,16 +273,36 @@ export class Kernel {
   }
 
   /**
+   * Whether this kernel is in SMP mode: other views (threads) may share its memory, so
+   * reference and handle counts, allocator state, which frames hold data, node lock words
+   * and the deferred free's epochs change with `Atomics`. False for a kernel on private buffers and
+   * for one on shared memory that has one view (UP mode: the same shared words change with
+   * plain accesses, as Linux runs without `lock` prefixes while one CPU is online); true from
+   * `sharedState()` on, and for a view built with `attach` from the start. One-way.
+   */
+  get smp(): boolean {
+    return this.ctx.smp;
+  }
+
+  /**
    * What a worker thread needs to attach a view of this kernel (`KernelConfig.attach`),
    * with owner-id block `ownerBlock` (1 .. `MAX_OWNER_BLOCKS - 1`, one per thread). Needs a
    * kernel booted with `sharedMemory: true` on the soa or aos layout and the bitmap
    * allocator. A view sees the frames, page tables and lock words; page tables made
    * by one view are reached in another with `PageTable.attach(view.ctx, rootPfn, false)`.
+   *
+   * Puts this kernel in SMP mode (`smp`) before it returns, for good: a view handed out may
+   * attach at any later time, on another thread, so from now on every shared word changes
+   * with `Atomics`. What UP mode wrote before with plain stores reaches that thread through
+   * the hand-over: a worker started with the state in its `workerData` (or sent it by
+   * `postMessage`) runs after the message, which orders the earlier writes before its reads.
    */
   sharedState(ownerBlock = 1): SharedKernelState {
     const buffers = this.meta.buffers?.();
     if (this.sharedFrames === null || buffers === undefined)
       throw new MmError('InvalidArgument', 'this kernel is not on thread-safe shared memory');
+    this.frames.enterSmp();
+    this.ctx.enterSmp();
     return {
       memory: this.frames.nrFrames * this.consts.basePageSize,
       meta: buffers,

@@ -6,6 +6,7 @@ import type { Frames } from '../frame/frames.ts';
 import type { FrameMetaStore } from '../frame/meta-store.ts';
 import type { PhysMemory } from '../frame/phys-memory.ts';
 import { type KernelHookTable, NO_HOOKS } from '../kernel/hooks.ts';
+import { useAtomicLocks } from './lock.ts';
 import { type LockProtocol, lockProtocol } from './lock-protocol.ts';
 import { NodeReclaim } from './node-reclaim.ts';
 
@@ -40,6 +41,13 @@ export class PageTableContext {
    * on the epochs shared by every view of the kernel.
    */
   reclaim: NodeReclaim;
+  /**
+   * SMP mode (see `Kernel.smp`): other threads' views may share this context's metadata, so
+   * lock words, epochs and the walk cache's checks take the `Atomics` path. False on a
+   * private buffer and while a kernel on shared memory has one view (UP mode). Read-only
+   * outside: `enterSmp` sets it, and nothing clears it.
+   */
+  smp = false;
   private nextOwner = 1;
   private firstOwner = 1;
   private lastOwner = 0x7fff_fff0;
@@ -63,11 +71,22 @@ export class PageTableContext {
 
   /**
    * Puts the deferred free on epochs shared with the other views of the kernel (`buffer`
-   * from another view, or a fresh one from `NodeReclaim.sharedBuffer`). Call before any
-   * cursor exists, then `setOwnerBlock`.
+   * from another view, `attached`, or a fresh one from `NodeReclaim.sharedBuffer`). Call
+   * before any cursor exists, then `setOwnerBlock`.
    */
-  shareReclaim(buffer: SharedArrayBuffer): void {
-    this.reclaim = new NodeReclaim(this.frames, this.meta, MAX_OWNER_BLOCKS, buffer);
+  shareReclaim(buffer: SharedArrayBuffer, attached: boolean): void {
+    this.reclaim = new NodeReclaim(this.frames, this.meta, MAX_OWNER_BLOCKS, buffer, attached);
+  }
+
+  /**
+   * Enters SMP mode for good (`smp`): the lock words (`useAtomicLocks`) and the deferred
+   * free's epochs and node-link generation (`NodeReclaim.enterSmp`) take `Atomics` from now
+   * on. For a context on shared memory whose state another view may attach to.
+   */
+  enterSmp(): void {
+    this.smp = true;
+    useAtomicLocks(this.meta.lockArray);
+    this.reclaim.enterSmp();
   }
 
   /** A fresh lock-owner id for a cursor. */

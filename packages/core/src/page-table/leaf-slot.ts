@@ -61,7 +61,8 @@ const NO_WORDS = new Uint32Array(0);
  * (which then reports `CursorBusy` exactly as before) wherever the walk would meet a lock
  * another cursor holds.
  *
- * On metadata of this thread alone nothing runs between the checks and the lock:
+ * On metadata of this thread alone (a private buffer, or shared memory in UP mode: one view,
+ * see `PageTableContext.smp`) nothing runs between the checks and the lock:
  * - `subtree`: the leaf node's lock (the walk takes no other), without becoming a reader
  *   of the deferred node free (no node was freed since the walk, and a locked node cannot
  *   be detached: detaching takes its lock);
@@ -69,7 +70,7 @@ const NO_WORDS = new Uint32Array(0);
  *   live cursor holds the nodes from its guard down, so a held ancestor is on this path);
  * - `global`: the root's lock.
  *
- * On shared metadata (other threads' views free, reuse and relink nodes meanwhile) the
+ * On shared metadata in SMP mode (other threads' views free, reuse and relink nodes meanwhile) the
  * cached node is only an address read earlier, as the lock-free walk's are, but held
  * across reader epochs: a node retired before this view's reader entered can be freed and
  * allocated again at any moment, and a lock taken on it then is overwritten by the new
@@ -91,6 +92,12 @@ const NO_WORDS = new Uint32Array(0);
  *   the cached frame from being freed and allocated again between any check and the
  *   compare-and-swap; and the "no ancestor held" check reads the ancestors' lock words one
  *   by one, which another thread's hand-over-hand descent can pass in between.
+ *
+ * The mode is read at each `lock`, so a slot goes on across the switch to SMP mode
+ * (`Kernel.sharedState()`): a node cached in UP mode is served by the SMP checks above
+ * (their generation is the one read before that walk, as theirs would be), except under
+ * `hoh`, where SMP mode ignores the cache; a lock taken in UP mode is released with
+ * `Atomics` after the switch.
  */
 export class LeafSlot {
   /** The page's address (valid while locked). */
@@ -114,10 +121,6 @@ export class LeafSlot {
   /** `subtree`: whether this slot is a reader of the deferred node free (`NodeReclaim`) until `unlock()`. */
   private reading = false;
   private readonly ctx: PageTableContext;
-  /** Whether the walk cache may be used (not under `hoh` on shared metadata). */
-  private readonly cacheable: boolean;
-  /** Whether the lock words are this thread's alone (plain accesses; else `Atomics`). */
-  private readonly privateLocks: boolean;
   /** Walk cache (see the class comment): the leaf node, its words and its PTE 0's index. */
   private cachedNode = 0;
   private cachedWords: Uint32Array = NO_WORDS;
@@ -135,10 +138,6 @@ export class LeafSlot {
   constructor(readonly pt: PageTable) {
     const ctx = pt.ctx;
     this.ctx = ctx;
-    this.privateLocks = !(
-      typeof SharedArrayBuffer !== 'undefined' && ctx.meta.lockArray.buffer instanceof SharedArrayBuffer
-    );
-    this.cacheable = this.privateLocks || ctx.lockProtocol.kind !== LOCK_HOH;
     this.path = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
     this.cachedPath = new Array<number>(ctx.consts.nrLevels + 1).fill(0);
   }
@@ -168,9 +167,9 @@ export class LeafSlot {
     const protocol = ctx.lockProtocol.kind;
     if (va < this.cachedEnd && va >= this.cachedStart) {
       if (
-        this.privateLocks
-          ? ctx.reclaim.linkGeneration() === this.cachedGeneration && this.lockCached(va, owner, protocol)
-          : this.lockCachedShared(va, owner, protocol)
+        ctx.smp
+          ? protocol !== LOCK_HOH && this.lockCachedShared(va, owner, protocol)
+          : ctx.reclaim.linkGeneration() === this.cachedGeneration && this.lockCached(va, owner, protocol)
       )
         return true;
     }
@@ -179,9 +178,9 @@ export class LeafSlot {
 
   /**
    * `lock` by the walk. `subtree` walks without locks: the slot is a reader of the deferred
-   * node free until `unlock()`. (On private metadata a walk cache hit needs no reader: no
-   * node was freed since the walk that filled it, and once locked the node cannot be
-   * detached, which takes its lock.)
+   * node free until `unlock()`. (With one view, private metadata or UP mode, a walk cache
+   * hit needs no reader: no node was freed since the walk that filled it, and once locked
+   * the node cannot be detached, which takes its lock.)
    */
   private lockByWalk(va: number, owner: number, protocol: number): boolean {
     const ctx = this.ctx;
@@ -215,7 +214,7 @@ export class LeafSlot {
         const words = memory.wordsOf(slot);
         const base = memory.wordBase(slot);
         this.take(va, node, owner, protocol === LOCK_GLOBAL ? pt.rootPfn : node, words, base);
-        if (this.cacheable) {
+        if (!ctx.smp || protocol !== LOCK_HOH) {
           const span = ctx.sizes[2];
           this.cachedNode = node;
           this.cachedWords = words;
@@ -234,8 +233,8 @@ export class LeafSlot {
   }
 
   /**
-   * The walk cache's hit on private metadata (`va` in the cached span, the generation
-   * unchanged): takes the locks the walk would end with, or returns false holding nothing
+   * The walk cache's hit with one view, private metadata or UP mode (`va` in the cached
+   * span, the generation unchanged): takes the locks the walk would end with, or returns false holding nothing
    * where the walk must decide (a lock another cursor holds, a node turned stray). See the
    * class comment.
    */
@@ -450,7 +449,7 @@ export class LeafSlot {
     if (state === 2) return;
     const ctx = this.ctx;
     const meta = ctx.meta;
-    if (this.privateLocks) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
+    if (!ctx.smp) meta.lockArray[meta.lockIndex(this.lockPfn)] = 0;
     else unlockNode(meta, this.lockPfn);
     if (meta.nrChildren(this.node) === 0) this.leftEmpty();
     if (this.reading) {
@@ -462,7 +461,7 @@ export class LeafSlot {
   /**
    * `unlock` of a leaf node left without children: the `cursorDroppedEmptyGuard` hook, as
    * at a cursor's drop, and under `subtree` as a reader of the deferred node free (as the
-   * cursor is), also after a walk cache hit on private metadata, which took no reader.
+   * cursor is), also after a walk cache hit with one view, which took no reader.
    */
   private leftEmpty(): void {
     const ctx = this.ctx;

@@ -3,25 +3,40 @@ import { SWITCH_LOCK, SWITCH_UNLOCK, switchPoint } from './switch-points.ts';
 
 /**
  * Page-table node locks. A node's lock word is 0 when free and holds the id of the cursor
- * that owns it otherwise, so that debug mode can tell who holds a lock. When node metadata
- * lives on a `SharedArrayBuffer` shared by worker threads, the word is taken with
- * `Atomics.compareExchange`. A plain `ArrayBuffer` belongs to one thread, where a read,
- * check and write cannot be interleaved with another taker, so plain accesses do the same
- * there; they matter because every cursor takes and releases a lock per level (the locked
- * instructions cost about a third of creating and dropping a one-page cursor).
+ * that owns it otherwise, so that debug mode can tell who holds a lock. When other threads'
+ * views may reach the lock words (SMP mode: a kernel on shared memory that handed out its
+ * state, or a view attached to one; see `Kernel.smp`), a word is taken with
+ * `Atomics.compareExchange` and released with `Atomics.store`. Otherwise (a private
+ * `ArrayBuffer`, or shared memory with one view: UP mode) one thread alone reads and writes
+ * them, where a read, check and write cannot be interleaved with another taker, so plain
+ * accesses do the same on the same words; they matter because every cursor takes and
+ * releases a lock per level (an `Atomics` call is a builtin call of 11-13 ns on Node 20,
+ * not an inlined instruction).
  */
 
-/** The lock array seen last and whether it is shared (one kernel at a time is the norm). */
+/** Lock arrays in SMP mode (`useAtomicLocks`); every other array takes plain accesses. */
+const atomicLocks = new WeakSet<Int32Array>();
+/** The lock array seen last and whether it is in SMP mode (one kernel at a time is the norm). */
 let lastLocks: Int32Array | null = null;
-let lastShared = true;
+let lastAtomic = false;
 
-/** Whether `locks` may be accessed by other threads, so that its words need `Atomics`. */
-function isShared(locks: Int32Array): boolean {
+/** Whether the words of `locks` need `Atomics` (SMP mode). */
+function isAtomic(locks: Int32Array): boolean {
   if (locks !== lastLocks) {
-    lastShared = typeof SharedArrayBuffer !== 'undefined' && locks.buffer instanceof SharedArrayBuffer;
+    lastAtomic = atomicLocks.has(locks);
     lastLocks = locks;
   }
-  return lastShared;
+  return lastAtomic;
+}
+
+/**
+ * Puts the lock words of `locks` (on a `SharedArrayBuffer`) in SMP mode for good: from now
+ * on other threads may take them, so every access is an `Atomics` one. Words taken before
+ * with plain stores keep their owners (the same values on the same words).
+ */
+export function useAtomicLocks(locks: Int32Array): void {
+  atomicLocks.add(locks);
+  lastLocks = null;
 }
 
 /** Tries to take the lock of `pfn` for `owner` (> 0); false if another owner holds it. */
@@ -29,7 +44,7 @@ export function tryLockNode(meta: FrameMetaStore, pfn: number, owner: number): b
   switchPoint(SWITCH_LOCK, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   const locks = meta.lockArray;
   const i = meta.lockIndex(pfn);
-  if (isShared(locks)) return Atomics.compareExchange(locks, i, 0, owner) === 0;
+  if (isAtomic(locks)) return Atomics.compareExchange(locks, i, 0, owner) === 0;
   if (locks[i] !== 0) return false;
   locks[i] = owner;
   return true;
@@ -40,7 +55,7 @@ export function unlockNode(meta: FrameMetaStore, pfn: number): void {
   switchPoint(SWITCH_UNLOCK, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
   const locks = meta.lockArray;
   const i = meta.lockIndex(pfn);
-  if (isShared(locks)) Atomics.store(locks, i, 0);
+  if (isAtomic(locks)) Atomics.store(locks, i, 0);
   else locks[i] = 0;
 }
 
@@ -48,5 +63,5 @@ export function unlockNode(meta: FrameMetaStore, pfn: number): void {
 export function lockOwner(meta: FrameMetaStore, pfn: number): number {
   const locks = meta.lockArray;
   const i = meta.lockIndex(pfn);
-  return isShared(locks) ? Atomics.load(locks, i) : locks[i];
+  return isAtomic(locks) ? Atomics.load(locks, i) : locks[i];
 }

@@ -61,7 +61,14 @@ const epochWords = (nrBlocks: number) => EPOCH_STRIDE * (nrBlocks + 4);
 export class NodeReclaim {
   /** The global epoch and the active-since epoch of owner blocks 0, 1, ... (see the class comment). */
   private readonly epochs: Int32Array;
+  /** Whether the epochs are on a `SharedArrayBuffer` other views may share. */
   private readonly shared: boolean;
+  /**
+   * SMP mode (`enterSmp`): other views may read and write the epochs, so every access is an
+   * `Atomics` one. Off on a private buffer and on a shared one while its kernel has one view
+   * (UP mode: plain accesses to the same words, in the same order).
+   */
+  private atomic: boolean;
   /** This view's word in `epochs` (`viewWord` of its owner block). */
   private slot = viewWord(0);
   /** This view's live readers. */
@@ -79,8 +86,11 @@ export class NodeReclaim {
     private readonly nrBlocks: number,
     /** Shared epochs of another view (attach), or a fresh buffer; omit for one thread only. */
     buffer?: SharedArrayBuffer,
+    /** Whether `buffer` is another view's (SMP mode from the start), not a fresh one. */
+    attached = false,
   ) {
     this.shared = buffer !== undefined;
+    this.atomic = attached;
     this.epochs = new Int32Array(buffer ?? new ArrayBuffer(4 * epochWords(nrBlocks)));
     if (this.epochs.length !== epochWords(nrBlocks))
       throw new MmError(
@@ -88,8 +98,18 @@ export class NodeReclaim {
         `node-reclaim epochs hold ${this.epochs.length / EPOCH_STRIDE - 4} views, not ${nrBlocks}`,
       );
     // A fresh buffer starts at epoch 1 (0 marks a view without readers); an attached one runs.
-    if (buffer === undefined) this.epochs[GLOBAL] = 1;
+    if (!attached) this.epochs[GLOBAL] = 1;
     else Atomics.compareExchange(this.epochs, GLOBAL, 0, 1);
+  }
+
+  /**
+   * SMP mode for good: another view may attach to these epochs from now on. Plain writes
+   * made before reach that view's thread through whatever hands it the buffer (a worker
+   * starts after the `postMessage` that carries it).
+   */
+  enterSmp(): void {
+    if (!this.shared) throw new MmError('InvalidArgument', 'the node-reclaim epochs are not shared');
+    this.atomic = true;
   }
 
   /** A buffer for `nrBlocks` views' epochs, to share between views (`SharedKernelState`). */
@@ -122,7 +142,7 @@ export class NodeReclaim {
   enter(): void {
     if (this.nrReaders++ !== 0) return;
     const epochs = this.epochs;
-    if (!this.shared) {
+    if (!this.atomic) {
       epochs[this.slot] = epochs[GLOBAL];
       return;
     }
@@ -139,7 +159,7 @@ export class NodeReclaim {
   leave(): void {
     if (this.nrReaders === 0) throw new MmError('InvalidArgument', 'no reader to leave');
     if (--this.nrReaders !== 0) return;
-    if (this.shared) Atomics.store(this.epochs, this.slot, 0);
+    if (this.atomic) Atomics.store(this.epochs, this.slot, 0);
     else this.epochs[this.slot] = 0;
     if (this.retiredPfn.length !== 0) this.reclaim();
   }
@@ -153,7 +173,7 @@ export class NodeReclaim {
     if (this.meta.handles(pfn) !== 0 || !this.meta.stray(pfn))
       throw new MmError('BadFrameState', `node ${pfn} is retired while still attached or referenced`);
     this.meta.setHandles(pfn, 1);
-    const e = this.shared ? Atomics.add(this.epochs, GLOBAL, 1) : this.epochs[GLOBAL]++;
+    const e = this.atomic ? Atomics.add(this.epochs, GLOBAL, 1) : this.epochs[GLOBAL]++;
     if (e === 0x7fff_fffe) throw new MmError('InvalidArgument', 'node-reclaim epoch exhausted');
     this.retiredPfn.push(pfn);
     this.retiredEpoch.push(e);
@@ -200,7 +220,7 @@ export class NodeReclaim {
           'CursorBusy',
           `${this.retiredPfn.length} retired nodes wait for readers of other views`,
         );
-      if (this.shared) Atomics.wait(this.epochs, GLOBAL, Atomics.load(this.epochs, GLOBAL), 1);
+      if (this.atomic) Atomics.wait(this.epochs, GLOBAL, Atomics.load(this.epochs, GLOBAL), 1);
     }
   }
 
@@ -210,15 +230,15 @@ export class NodeReclaim {
    * allocator) or its entry moves to another slot (`movePtes`, before the move's cursor
    * releases its locks). While it reads the same, a node found at some place earlier is
    * still linked there or, if detached meanwhile, still allocated and `stray`. An `Int32`
-   * that wraps: it is only compared for equality. Shared mode: `Atomics.load`.
+   * that wraps: it is only compared for equality. SMP mode: `Atomics.load`.
    */
   linkGeneration(): number {
-    return this.shared ? Atomics.load(this.epochs, LINK_GENERATION) : this.epochs[LINK_GENERATION];
+    return this.atomic ? Atomics.load(this.epochs, LINK_GENERATION) : this.epochs[LINK_GENERATION];
   }
 
-  /** Bumps the node-link generation (see `linkGeneration`); shared mode: `Atomics.add`. */
+  /** Bumps the node-link generation (see `linkGeneration`); SMP mode: `Atomics.add`. */
   bumpLinkGeneration(): void {
-    if (this.shared) Atomics.add(this.epochs, LINK_GENERATION, 1);
+    if (this.atomic) Atomics.add(this.epochs, LINK_GENERATION, 1);
     else this.epochs[LINK_GENERATION]++;
   }
 
@@ -238,7 +258,7 @@ export class NodeReclaim {
     let oldest = Number.POSITIVE_INFINITY;
     const end = viewWord(this.nrBlocks);
     for (let i = viewWord(0); i < end; i += EPOCH_STRIDE) {
-      const e = this.shared ? Atomics.load(epochs, i) : epochs[i];
+      const e = this.atomic ? Atomics.load(epochs, i) : epochs[i];
       if (e !== 0 && e < oldest) oldest = e;
     }
     return oldest;

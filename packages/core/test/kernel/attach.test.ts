@@ -42,8 +42,13 @@ describe.each(['soa', 'aos'] as const)('a kernel view attached to shared memory 
     expect(k.memory.nrBackedFrames).toBe(view.memory.nrBackedFrames);
   });
 
-  it('keeps the typed errors of bad reference counts, changing nothing', () => {
+  it.each([
+    ['UP mode', false],
+    ['SMP mode', true],
+  ])('keeps the typed errors of bad reference counts, changing nothing (%s)', (_mode, smp) => {
     const k = boot();
+    if (smp) k.sharedState(1);
+    expect(k.smp).toBe(smp);
     const pfn = k.frames.alloc();
     k.frames.put(pfn);
     expect(() => k.frames.incRef(pfn)).toThrow(/BadFrameState/);

@@ -20,18 +20,22 @@ function populate(
   k.frames.put(f);
 }
 
-// Lock words on a SharedArrayBuffer are taken with Atomics, on a plain buffer with plain
-// accesses (see lock.ts): the protocol must be the same either way.
+// Lock words in SMP mode (shared memory whose state was handed out) are taken with Atomics,
+// otherwise (a plain buffer, or shared memory in UP mode) with plain accesses (see lock.ts):
+// the protocol must be the same either way. (The `object` layout cannot be handed out: UP only.)
 const LOCK_CONFIGS = PROTOCOL_CONFIGS.flatMap((c) => [
-  { ...c, sharedMemory: false },
-  { ...c, name: `${c.name}/shared`, sharedMemory: true },
+  { ...c, sharedMemory: false, smp: false },
+  { ...c, name: `${c.name}/shared`, sharedMemory: true, smp: false },
+  ...(c.layout === 'object' ? [] : [{ ...c, name: `${c.name}/shared/smp`, sharedMemory: true, smp: true }]),
 ]);
 
-describe.each(LOCK_CONFIGS)('lock protocol on $name', ({ sharedMemory, ...config }) => {
+describe.each(LOCK_CONFIGS)('lock protocol on $name', ({ sharedMemory, smp, ...config }) => {
   const global = config.lockProtocol === 'global';
 
   it('lets cursors on disjoint ranges live at once (one table lock: not under global) and serializes overlapping ones', () => {
     const k = testKernel(config, { sharedMemory });
+    if (smp) k.sharedState(1);
+    expect(k.smp).toBe(smp);
     const pt = k.newUserPageTable();
     const a = 0x4000_0000;
     const b = a + 4 * MiB2;

@@ -50,10 +50,31 @@ const CONFIGS = [
     lockProtocol: 'subtree',
     sharedMemory: true,
   },
+  // SMP mode: the state handed out, so counts take the `Atomics` path.
+  {
+    name: 'x86_64/soa/subtree/shared memory/smp',
+    arch: ARCHS[0].arch,
+    layout: 'soa',
+    lockProtocol: 'subtree',
+    sharedMemory: true,
+    smp: true,
+  },
+  {
+    name: 'x86_64/aos/hoh/shared memory/smp',
+    arch: ARCHS[0].arch,
+    layout: 'aos',
+    lockProtocol: 'hoh',
+    sharedMemory: true,
+    smp: true,
+  },
 ];
 
 describe.each(CONFIGS)('CursorMut.mapFresh on $name', (config) => {
-  const kernel = () => testKernel(config, { sharedMemory: config.sharedMemory });
+  const kernel = () => {
+    const k = testKernel(config, { sharedMemory: config.sharedMemory });
+    if ('smp' in config && config.smp) k.sharedState(1);
+    return k;
+  };
 
   it("hands each fresh frame's one handle to its PTE: count 1, no handle, nothing leaked", () => {
     const k = kernel();
