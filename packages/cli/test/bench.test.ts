@@ -277,11 +277,16 @@ describe('workloads and options', () => {
       workload: ['map', 'fault'],
       layout: [],
       arch: [],
-      compare: 'memory=private,shared',
+      compare: 'memory=private,shared,smp',
     });
-    expect(benchColumns(opts).map((c) => c.column)).toEqual(['memory=private', 'memory=shared']);
-    expect(compareChoice('memory', 'shared')).toEqual({ services: {}, sharedMemory: true });
-    expect(compareChoice('memory', 'private')).toEqual({ services: {}, sharedMemory: false });
+    expect(benchColumns(opts).map((c) => c.column)).toEqual([
+      'memory=private',
+      'memory=shared',
+      'memory=smp',
+    ]);
+    expect(compareChoice('memory', 'shared')).toEqual({ services: {}, sharedMemory: true, smp: false });
+    expect(compareChoice('memory', 'smp')).toEqual({ services: {}, sharedMemory: true, smp: true });
+    expect(compareChoice('memory', 'private')).toEqual({ services: {}, sharedMemory: false, smp: false });
     expect(compareChoice('lock', 'subtree').sharedMemory).toBe(false);
     expect(() => parseCompare('memory=shared,global')).toThrow(/unknown value 'global'/);
     expect(() =>
@@ -301,21 +306,27 @@ describe('workloads and options', () => {
       size: 1 << 20,
       nrPages: 256,
       quick: true,
+      smp: false,
     };
-    expect(benchKernel({ ...ctx, sharedMemory: true }, 16 << 20).sharedState().memory).toBe(16 << 20);
+    const up = benchKernel({ ...ctx, sharedMemory: true }, 16 << 20);
+    expect(up.smp).toBe(false);
+    expect(up.sharedState().memory).toBe(16 << 20);
+    expect(benchKernel({ ...ctx, sharedMemory: true, smp: true }, 16 << 20).smp).toBe(true);
     expect(() => benchKernel({ ...ctx, sharedMemory: false }, 16 << 20).sharedState()).toThrow(MmError);
     for (const workload of ['map', 'fault']) {
-      const r = runSpec({
-        workload,
-        layout: 'soa',
-        choices: [{ key: 'memory', value: 'shared' }],
-        arch: 'x86_64',
-        size: 1 << 20,
-        runs: 1,
-        warmup: 0,
-        quick: true,
-      });
-      expect(Object.values(r.values)[0][0]).toBeGreaterThan(0);
+      for (const value of ['shared', 'smp']) {
+        const r = runSpec({
+          workload,
+          layout: 'soa',
+          choices: [{ key: 'memory', value }],
+          arch: 'x86_64',
+          size: 1 << 20,
+          runs: 1,
+          warmup: 0,
+          quick: true,
+        });
+        expect(Object.values(r.values)[0][0]).toBeGreaterThan(0);
+      }
     }
   });
 

@@ -60,6 +60,7 @@ export class ChildSession {
       layout: spec.layout,
       services: choice.services,
       sharedMemory: choice.sharedMemory,
+      smp: choice.smp,
       size: this.nrPages * 4096,
       nrPages: this.nrPages,
       quick: spec.quick,

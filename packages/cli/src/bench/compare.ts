@@ -8,11 +8,18 @@ export interface KernelChoice {
   readonly services: ServiceOverrides;
   /** `createKernel`'s `sharedMemory` (frames, metadata and allocator on `SharedArrayBuffer`s). */
   readonly sharedMemory: boolean;
+  /**
+   * Shared memory in SMP mode from the start (`Kernel.smp`: the kernel has handed out its
+   * state, so every shared word changes with `Atomics`), instead of UP mode (one view, plain
+   * accesses).
+   */
+  readonly smp: boolean;
 }
 
 const services = (overrides: ServiceOverrides): KernelChoice => ({
   services: overrides,
   sharedMemory: false,
+  smp: false,
 });
 
 /**
@@ -31,13 +38,16 @@ export const COMPARE_CHOICES: Readonly<Record<string, Readonly<Record<string, ()
     buddy: () => services({ frameAllocator: (nrFrames: number) => new BuddyAllocator(nrFrames) }),
   },
   /**
-   * Where the physical layer lives: `private` (plain `ArrayBuffer`s, the default) or
-   * `shared` (`sharedMemory: true`: what worker threads need), both on one thread: the
-   * single-thread price of being shareable.
+   * Where the physical layer lives: `private` (plain `ArrayBuffer`s, the default),
+   * `shared` (`sharedMemory: true`: what worker threads need; one view, so UP mode) or `smp`
+   * (shared, in SMP mode as once another thread may attach: `Atomics` for every shared
+   * word), all on one thread: the single-thread price of being shareable, and of the
+   * atomic instructions.
    */
   memory: {
-    private: () => ({ services: {}, sharedMemory: false }),
-    shared: () => ({ services: {}, sharedMemory: true }),
+    private: () => ({ services: {}, sharedMemory: false, smp: false }),
+    shared: () => ({ services: {}, sharedMemory: true, smp: false }),
+    smp: () => ({ services: {}, sharedMemory: true, smp: true }),
   },
 };
 
@@ -116,14 +126,16 @@ export function compareChoice(key: string, value: string): KernelChoice {
   return make();
 }
 
-/** The kernel of several choices of distinct keys at once: their services together, shared memory if any asks. */
+/** The kernel of several choices of distinct keys at once: their services together, shared memory (and SMP mode) if any asks. */
 export function combinedChoice(names: readonly KernelChoiceName[]): KernelChoice {
   let services = {};
   let sharedMemory = false;
+  let smp = false;
   for (const { key, value } of names) {
     const c = compareChoice(key, value);
     services = { ...services, ...c.services };
     sharedMemory ||= c.sharedMemory;
+    smp ||= c.smp;
   }
-  return { services, sharedMemory };
+  return { services, sharedMemory, smp };
 }

@@ -17,6 +17,8 @@ export interface WorkloadContext {
   services: ServiceOverrides;
   /** Whether every kernel puts its physical layer on shared memory (`--compare memory=...`). */
   sharedMemory: boolean;
+  /** Whether every kernel on shared memory runs in SMP mode (`--compare memory=smp`: it hands out its state at boot). */
+  smp: boolean;
   /** Bytes the workload works on (the `--size`). */
   size: number;
   /** `size` in 4 KiB pages. */

@@ -147,7 +147,7 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description(
-      'benchmark the frame-metadata layouts (or, with --compare, another kernel choice: lock protocol, allocator, private or shared memory): every workload × layout × architecture in its own process, ' +
+      'benchmark the frame-metadata layouts (or, with --compare, another kernel choice: lock protocol, allocator, private, shared or SMP-mode shared memory): every workload × layout × architecture in its own process, ' +
         'after a warm-up, several runs; table on stdout, optional JSON and HTML reports',
     )
     .option(

@@ -13,13 +13,16 @@ export function memoryFor(pages: number, copies = 1): number {
   return Math.ceil((bytes * 1.05 + (64 << 20)) / twoMiB) * twoMiB;
 }
 
-/** A non-debug kernel of the context's architecture, layout, services and memory. */
+/**
+ * A non-debug kernel of the context's architecture, layout, services and memory; in SMP
+ * mode where the context asks (its state handed out at once, though no thread attaches).
+ */
 export function benchKernel(
   ctx: WorkloadContext,
   memory: number,
   plugins: readonly PluginSpec[] = [],
 ): Kernel {
-  return createKernel({
+  const kernel = createKernel({
     arch: ctx.arch,
     layout: ctx.layout,
     memory,
@@ -28,6 +31,8 @@ export function benchKernel(
     services: ctx.services,
     sharedMemory: ctx.sharedMemory,
   });
+  if (ctx.smp) kernel.sharedState();
+  return kernel;
 }
 
 /** Times `f` in milliseconds. */
