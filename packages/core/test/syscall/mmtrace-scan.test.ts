@@ -134,6 +134,27 @@ describe('mmtrace line scanner (the fast path of parseOp)', () => {
     }
   });
 
+  it('reads a recorded line with its fields in any other order to the same ScannedOp', () => {
+    const asRecorded = new ScannedOp();
+    const reordered = new ScannedOp();
+    let n = 0;
+    for (const { line, ctx } of fixtureLines().filter((_, i) => i % 3 === 0)) {
+      const { op, ...fields } = JSON.parse(line);
+      const keys = Object.keys(fields);
+      if (keys.length < 2) continue;
+      // `op` first, the other fields reversed: JSON.stringify writes values as the recorder does.
+      const other = JSON.stringify(
+        Object.fromEntries([['op', op], ...keys.reverse().map((k) => [k, fields[k]])]),
+      );
+      const taken = scanLine(line, ctx, asRecorded);
+      expect(scanLine(other, ctx, reordered), other).toBe(taken);
+      if (!taken) continue;
+      n++;
+      expect(reordered, other).toStrictEqual(asRecorded);
+    }
+    expect(n).toBeGreaterThan(1000);
+  });
+
   it('gives a TraceOp bytes of its own, which the next line scanned leaves alone', () => {
     const first = scanOp('{"op":"write","pid":0,"addr":"0x100000000000","data":"0102"}', V1);
     const second = scanOp('{"op":"write","pid":0,"addr":"0x100000000000","data":"ff"}', V1);
@@ -153,6 +174,27 @@ describe('mmtrace line scanner (the fast path of parseOp)', () => {
       if (byV1) expectAgrees(line, V1);
       expect([parseError(line, V1), parseError(line, V2)], line).toStrictEqual([v1Error, v2Error]);
     }
+  });
+
+  it('reads the window of a context made by hand at every line, and of a header once', () => {
+    const line = '{"op":"read","pid":0,"addr":"0x100000001000","len":"0x4"}';
+    const out = new ScannedOp();
+    const ctx: TraceContext = {
+      version: 1,
+      pageSize: 4096,
+      windowLo: 0x100000000000n,
+      windowHi: 0x100040000000n,
+    };
+    expect(scanLine(line, ctx, out)).toBe(true);
+    // The same object with another window: the scanner sees the new one (the JSON path then words the error).
+    ctx.windowLo = 0x100000002000n;
+    expect(scanLine(line, ctx, out)).toBe(false);
+    expect(viaJson(line, ctx)).toBeInstanceOf(MmError);
+    ctx.windowLo = 0x100000000000n;
+    expect(scanLine(line, ctx, out)).toBe(true);
+    // A parsed header cannot change.
+    expect(Object.isFrozen(V1)).toBe(true);
+    expect(scanLine(line, V1, out)).toBe(true);
   });
 
   it('leaves a line with a character outside ASCII to the JSON path', () => {
