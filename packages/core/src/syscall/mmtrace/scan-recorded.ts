@@ -2,6 +2,7 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
 import type { ScannedOp } from './scan.ts';
 import {
   ADVICE_NAMES,
+  ascii,
   F_ADDR,
   F_ADVICE,
   F_DATA,
@@ -15,8 +16,6 @@ import {
   F_PID,
   F_PROT,
   HEX_VALUE,
-  Literal,
-  literalAt,
   MLOCK_NAMES,
   MLOCKALL_NAMES,
   MMAP_NAMES,
@@ -72,58 +71,153 @@ const VALUE_FORMS: Readonly<Record<number, { kind: number; open: string; close: 
   [F_DATA]: { kind: K_DATA, open: '"', close: '"' },
 };
 
-/**
- * An op's line as the recorder writes it: `literals[i]` comes before value `i` (the first
- * holds the op's name and its closing quote), `literals[kinds.length]` ends the line. The
- * last field of `mmap` (`offset`), `mremap` (`new_addr`) and `brk` (`delta`) may be absent:
- * the line then ends with `endWithout` where the last field's literal would be.
+/*
+ * The templates and the flag and advice names live in one array of 32-bit words, `CODE`,
+ * so that a line is read from a few cache lines of it. A literal text is its length `n`
+ * and then, for `n >= 4`, its little-endian 32-bit words at offsets 0, 4, 8, … with the
+ * last one ending at its last byte (overlapping the one before); for `n < 4`, its bytes.
+ * An op's template is its literals and value kinds in turn: literal 0 (the op's name, its
+ * closing quote and the first field's name), kind 0, literal 1, …, the last literal, and
+ * `K_END`. A name is its literal (the name and its closing quote), its value, its
+ * attributes (`NAME_V2`, `NAME_SHARING`) and where the next name with its first byte is.
  */
-interface Template {
-  readonly code: number;
-  readonly literals: readonly Literal[];
-  readonly kinds: Int8Array;
-  /** The fields of a line with all of them, and with the optional last one absent. */
-  readonly fields: number;
-  readonly fieldsWithout: number;
-  /** The end of a line without its optional last field; null where every field is written. */
-  readonly endWithout: Literal | null;
+const code: number[] = [];
+
+function emitLiteral(text: string): void {
+  const bytes = ascii(text);
+  const n = bytes.length;
+  code.push(n);
+  if (n < 4) {
+    code.push(...bytes);
+    return;
+  }
+  const view = new DataView(bytes.buffer);
+  const nrWords = (n + 3) >> 2;
+  for (let k = 0; k < nrWords; k++) code.push(view.getInt32(k === nrWords - 1 ? n - 4 : 4 * k, true));
 }
 
-const OPTIONAL_LAST = new Set([OP_MMAP, OP_MREMAP, OP_BRK]);
+/** Words a literal of `n` bytes takes in `CODE`, its length included. */
+function literalWords(n: number): number {
+  return 1 + (n < 4 ? n : (n + 3) >> 2);
+}
 
-function template(code: number): Template {
-  const spec = OPS[code];
+/** Ends a template. */
+const K_END = -1;
+/** Ops whose last field the recorder may leave out: `offset`, `new_addr`, `delta`. */
+const OPTIONAL_LAST = new Set([OP_MMAP, OP_MREMAP, OP_BRK]);
+/** Where each op's template starts in `CODE`. */
+const TEMPLATE_AT = new Int32Array(OPS.length);
+/** Where the literal before an op's optional last value starts, -1 where every field is written. */
+const OPTIONAL_AT = new Int32Array(OPS.length).fill(-1);
+/** An op's fields when all are written, and with its optional last one left out. */
+const FIELDS = new Int32Array(OPS.length);
+const FIELDS_WITHOUT = new Int32Array(OPS.length);
+
+OPS.forEach((spec, op) => {
   const forms = spec.order.map((f) => VALUE_FORMS[f.bit]);
-  const names = spec.order.map((f) => String.fromCharCode(...f.text));
-  const literals: Literal[] = [];
+  const n = forms.length;
+  TEMPLATE_AT[op] = code.length;
   let before = `${spec.op}"`;
   forms.forEach((form, i) => {
-    literals.push(new Literal(`${before},"${names[i]}${form.open}`));
+    if (i === n - 1 && OPTIONAL_LAST.has(op)) {
+      // A line without it ends right here, with `}` (the value before is a flag list or a pid).
+      if (before !== '') throw new Error(`mmtrace scanner: ${spec.op} without its last field ends otherwise`);
+      OPTIONAL_AT[op] = code.length;
+    }
+    emitLiteral(`${before},"${String.fromCharCode(...spec.order[i].text)}${form.open}`);
+    code.push(form.kind);
     before = form.close;
   });
-  literals.push(new Literal(`${before}}`));
-  const optional = OPTIONAL_LAST.has(code);
-  const n = forms.length;
-  const lastBit = spec.order[n - 1].bit;
-  return {
-    code,
-    literals,
-    kinds: Int8Array.from(forms, (f) => f.kind),
-    fields: spec.fields,
-    fieldsWithout: optional ? spec.fields & ~lastBit : spec.fields,
-    endWithout: optional ? new Literal(`${forms[n - 2].close}}`) : null,
-  };
+  emitLiteral(`${before}}`);
+  code.push(K_END);
+  FIELDS[op] = spec.fields;
+  FIELDS_WITHOUT[op] = OPTIONAL_AT[op] < 0 ? spec.fields : spec.fields & ~spec.order[n - 1].bit;
+});
+
+const NAME_V2 = 1;
+const NAME_SHARING = 2;
+
+/** A name table in `CODE`: `first[c]` is where the first name beginning with byte `c` is, or -1. */
+function flatNames(names: NameTable): Int32Array {
+  const first = new Int32Array(256).fill(-1);
+  names.byFirst.forEach((list, c) => {
+    let link = -1;
+    for (const e of list) {
+      const at = code.length;
+      if (link < 0) first[c] = at;
+      else code[link] = at;
+      emitLiteral(`${String.fromCharCode(...e.bytes)}"`);
+      code.push(e.value, (e.v2 ? NAME_V2 : 0) | (e.sharing ? NAME_SHARING : 0), -1);
+      link = code.length - 1;
+    }
+  });
+  return first;
 }
 
-const TEMPLATES: readonly Template[] = OPS.map((_, code) => template(code));
+const MMAP_FIRST = flatNames(MMAP_NAMES);
+const MREMAP_FIRST = flatNames(MREMAP_NAMES);
+const MLOCK_FIRST = flatNames(MLOCK_NAMES);
+const MLOCKALL_FIRST = flatNames(MLOCKALL_NAMES);
+const ADVICE_FIRST = flatNames(ADVICE_NAMES);
 
-/** `BY_PREFIX[(first << 7) | second]`: the templates of the op names beginning with those two bytes. */
-const BY_PREFIX: readonly (readonly Template[])[] = (() => {
-  const out: Template[][] = Array.from({ length: 1 << 14 }, () => []);
-  for (const t of TEMPLATES) {
-    const name = OPS[t.code].name;
-    out[(name[0] << 7) | name[1]].push(t);
+const CODE = Int32Array.from(code);
+
+/** `FIRST_BY_PREFIX[(first << 7) | second]`: an op whose name begins with those two bytes, or -1; `NEXT_BY_PREFIX[op]` the next. */
+const FIRST_BY_PREFIX = new Int8Array(1 << 14).fill(-1);
+const NEXT_BY_PREFIX = new Int8Array(OPS.length).fill(-1);
+for (let op = OPS.length - 1; op >= 0; op--) {
+  const name = OPS[op].name;
+  const key = (name[0] << 7) | name[1];
+  NEXT_BY_PREFIX[op] = FIRST_BY_PREFIX[key];
+  FIRST_BY_PREFIX[key] = op;
+}
+
+/**
+ * The position after the literal at `CODE[at]` if the line's bytes from `p` (before `end`)
+ * begin with it, else -1. `view` views the same bytes as `b`.
+ */
+function literalEnd(view: DataView, b: Uint8Array, p: number, end: number, at: number): number {
+  const n = CODE[at];
+  if (p + n > end) return -1;
+  if (n < 4) {
+    for (let i = 0; i < n; i++) if (b[p + i] !== CODE[at + 1 + i]) return -1;
+    return p + n;
   }
+  const last = at + ((n + 3) >> 2);
+  for (let k = at + 1, q = p; k < last; k++, q += 4) if (view.getInt32(q, true) !== CODE[k]) return -1;
+  return view.getInt32(p + n - 4, true) === CODE[last] ? p + n : -1;
+}
+
+/**
+ * The name of table `first` at `p` (its first byte; a v2 name only when `v2`), with its
+ * closing quote: where it is in `CODE` (its literal), or -1.
+ */
+function findName(
+  view: DataView,
+  b: Uint8Array,
+  p: number,
+  end: number,
+  first: Int32Array,
+  v2: boolean,
+): number {
+  if (p >= end) return -1;
+  for (let at = first[b[p]]; at >= 0; ) {
+    const after = at + literalWords(CODE[at]);
+    if ((v2 || (CODE[after + 1] & NAME_V2) === 0) && literalEnd(view, b, p, end, at) >= 0) return at;
+    at = CODE[after + 2];
+  }
+  return -1;
+}
+
+/**
+ * `HEX_PAIR[c0 | (c1 << 8)]`: the value of the two lower-case hex digits `c0 c1` (as a
+ * little-endian 16-bit read of them gives), -1 unless both are such digits.
+ */
+const HEX_PAIR: Int16Array = (() => {
+  const out = new Int16Array(1 << 16).fill(-1);
+  for (let c0 = 0; c0 < 256; c0++)
+    for (let c1 = 0; c1 < 256; c1++)
+      if (HEX_VALUE[c0] >= 0 && HEX_VALUE[c1] >= 0) out[c0 | (c1 << 8)] = HEX_VALUE[c0] * 16 + HEX_VALUE[c1];
   return out;
 })();
 
@@ -135,6 +229,7 @@ const MAX_HEX_DIGITS = 13;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const BRACKET_CLOSE = 0x5d;
+const BRACE_CLOSE = 0x7d;
 const DIGIT_0 = 0x30;
 const DASH = 0x2d;
 
@@ -153,15 +248,16 @@ export function scanRecorded(
   out: ScannedOp,
 ): boolean {
   if (nameAt + 2 > end) return false;
-  const candidates = BY_PREFIX[((b[nameAt] & 0x7f) << 7) | (b[nameAt + 1] & 0x7f)];
-  let t: Template | null = null;
-  for (let k = 0; k < candidates.length; k++)
-    if (literalAt(view, b, nameAt, end, candidates[k].literals[0])) {
-      t = candidates[k];
-      break;
-    }
-  if (t === null) return false;
-  const spec = OPS[t.code];
+  let op = FIRST_BY_PREFIX[((b[nameAt] & 0x7f) << 7) | (b[nameAt + 1] & 0x7f)];
+  let p = -1;
+  let pc = 0;
+  for (; op >= 0; op = NEXT_BY_PREFIX[op]) {
+    pc = TEMPLATE_AT[op];
+    p = literalEnd(view, b, nameAt, end, pc);
+    if (p >= 0) break;
+  }
+  if (op < 0) return false;
+  const spec = OPS[op];
   if (spec.v2 && !v2) return false;
   out.op = spec.op;
   out.pid = 0;
@@ -176,14 +272,12 @@ export function scanRecorded(
   out.offset = 0;
   out.delta = 0;
   out.data = null;
-  const literals = t.literals;
-  const kinds = t.kinds;
-  const nrValues = kinds.length;
-  let seen = t.fields;
+  let seen = FIELDS[op];
   let nrSharingTypes = 0;
-  let p = nameAt + literals[0].length;
-  for (let i = 0; ; ) {
-    const kind = kinds[i];
+  pc += literalWords(CODE[pc]);
+  for (;;) {
+    const kind = CODE[pc++];
+    if (kind === K_END) break;
     if (kind === K_PID) {
       const from = p;
       let v = 0;
@@ -197,12 +291,20 @@ export function scanRecorded(
       if (n === 0 || n > 15 || (n > 1 && b[from] === DIGIT_0)) return false;
       out.pid = v;
     } else if (kind <= K_DELTA) {
+      // Two digits at a time, then an odd last one.
       const from = p;
       let v = 0;
-      for (; p < end; p++) {
+      for (; p + 2 <= end; p += 2) {
+        const x = HEX_PAIR[view.getUint16(p, true)];
+        if (x < 0) break;
+        v = v * 256 + x;
+      }
+      if (p < end) {
         const d = HEX_VALUE[b[p]];
-        if (d < 0) break;
-        v = v * 16 + d;
+        if (d >= 0) {
+          v = v * 16 + d;
+          p++;
+        }
       }
       const n = p - from;
       // Up to 13 digits `v` is exact; a longer value is the general path's (a bigint past 2^53).
@@ -224,41 +326,32 @@ export function scanRecorded(
       out.prot = (r !== DASH ? PROT_READ : 0) | (w !== DASH ? PROT_WRITE : 0) | (x !== DASH ? PROT_EXEC : 0);
       p += 3;
     } else if (kind === K_FLAGS) {
-      const names = flagNames(t.code);
+      const first = flagNames(op);
       if (p >= end) return false;
       let bits = 0;
       if (b[p] === BRACKET_CLOSE) p++;
       else
         for (;;) {
-          if (p + 1 >= end || b[p] !== QUOTE) return false;
-          const list = names.byFirst[b[p + 1]];
-          let k = 0;
-          for (; k < list.length; k++) {
-            const e = list[k];
-            if ((v2 || !e.v2) && literalAt(view, b, p + 1, end, e.quoted)) break;
-          }
-          if (k === list.length) return false;
-          const e = list[k];
-          bits |= e.value;
-          if (e.sharing) nrSharingTypes++;
-          p += 1 + e.quoted.length;
+          if (b[p] !== QUOTE) return false;
+          const at = findName(view, b, p + 1, end, first, v2);
+          if (at < 0) return false;
+          const n = CODE[at];
+          const after = at + literalWords(n);
+          bits |= CODE[after];
+          if ((CODE[after + 1] & NAME_SHARING) !== 0) nrSharingTypes++;
+          p += 1 + n;
           if (p >= end) return false;
           const c = b[p++];
           if (c === BRACKET_CLOSE) break;
-          if (c !== COMMA) return false;
+          if (c !== COMMA || p >= end) return false;
         }
       out.flags = bits;
     } else if (kind === K_ADVICE) {
-      if (p >= end) return false;
-      const list = ADVICE_NAMES.byFirst[b[p]];
-      let k = 0;
-      for (; k < list.length; k++) {
-        const e = list[k];
-        if ((v2 || !e.v2) && literalAt(view, b, p, end, e.quoted)) break;
-      }
-      if (k === list.length) return false;
-      out.advice = list[k].value;
-      p += list[k].quoted.length;
+      const at = findName(view, b, p, end, ADVICE_FIRST, v2);
+      if (at < 0) return false;
+      const n = CODE[at];
+      out.advice = CODE[at + literalWords(n)];
+      p += n;
     } else {
       const from = p;
       while (p < end && b[p] !== QUOTE) p++;
@@ -266,41 +359,38 @@ export function scanRecorded(
       if (p === end || (n & 1) !== 0) return false;
       const data = out.bufferOf(n >> 1);
       for (let j = 0, q = from; q < p; j++, q += 2) {
-        const hi = HEX_VALUE[b[q]];
-        const lo = HEX_VALUE[b[q + 1]];
-        if ((hi | lo) < 0) return false;
-        data[j] = (hi << 4) | lo;
+        const x = HEX_PAIR[view.getUint16(q, true)];
+        if (x < 0) return false;
+        data[j] = x;
       }
       out.data = data;
     }
-    i++;
-    const lit = literals[i];
-    if (!literalAt(view, b, p, end, lit)) {
-      // The optional last field absent: the line ends here.
-      const endWithout = t.endWithout;
-      if (i !== nrValues - 1 || endWithout === null || !literalAt(view, b, p, end, endWithout)) return false;
-      p += endWithout.length;
-      seen = t.fieldsWithout;
+    const next = literalEnd(view, b, p, end, pc);
+    if (next < 0) {
+      // The optional last field left out: the line ends here.
+      if (pc !== OPTIONAL_AT[op] || p + 1 !== end || b[p] !== BRACE_CLOSE) return false;
+      p = end;
+      seen = FIELDS_WITHOUT[op];
       break;
     }
-    p += lit.length;
-    if (i === nrValues) break;
+    p = next;
+    pc += literalWords(CODE[pc]);
   }
   if (p !== end) return false;
   out.hasDelta = (seen & F_DELTA) !== 0;
-  recorded.code = t.code;
+  recorded.code = op;
   recorded.seen = seen;
   recorded.nrSharingTypes = nrSharingTypes;
   return true;
 }
 
 /** The flag names of an op with `flags`. */
-function flagNames(code: number): NameTable {
-  return code === OP_MMAP
-    ? MMAP_NAMES
-    : code === OP_MREMAP
-      ? MREMAP_NAMES
-      : code === OP_MLOCK
-        ? MLOCK_NAMES
-        : MLOCKALL_NAMES;
+function flagNames(op: number): Int32Array {
+  return op === OP_MMAP
+    ? MMAP_FIRST
+    : op === OP_MREMAP
+      ? MREMAP_FIRST
+      : op === OP_MLOCK
+        ? MLOCK_FIRST
+        : MLOCKALL_FIRST;
 }
