@@ -1,3 +1,4 @@
+import type { U64 } from '../u64.ts';
 import {
   ADVICE,
   MLOCK_FLAGS,
@@ -13,51 +14,11 @@ import type { TraceOp } from './parse.ts';
 /*
  * The scanner's tables (`scan.ts`, `scan-recorded.ts`), built once from `names.ts`: op
  * names found by their length and second byte, flag and advice names by their first byte,
- * field names by their first byte and in the order the recorder writes them, and the
- * literal text between a recorded line's values as 32-bit words. Every lookup confirms each
- * byte of what it finds, so a table finds exactly the names of `names.ts` and nothing else;
- * building a table throws if two names would share a slot.
+ * field names by their first byte and in the order the recorder writes them; and the hex
+ * digit values. Every lookup confirms each byte of what it finds, so a table finds exactly
+ * the names of `names.ts` and nothing else; building a table throws if two names would
+ * share a slot.
  */
-
-/**
- * A literal text, compared four bytes at a time (`literalAt`): its 32-bit little-endian words
- * at offsets 0, 4, 8, … and, for a length that is not a multiple of 4, one more word ending
- * at its last byte (overlapping the one before).
- */
-export class Literal {
-  readonly bytes: Uint8Array;
-  readonly length: number;
-  /** The words (empty for a text of under 4 bytes, compared a byte at a time). */
-  readonly words: Uint32Array;
-
-  constructor(text: string) {
-    this.bytes = ascii(text);
-    this.length = this.bytes.length;
-    const n = this.length;
-    const view = new DataView(this.bytes.buffer);
-    const nrWords = n < 4 ? 0 : Math.ceil(n / 4);
-    this.words = new Uint32Array(nrWords);
-    for (let k = 0; k < nrWords; k++) this.words[k] = view.getUint32(k === nrWords - 1 ? n - 4 : 4 * k, true);
-  }
-}
-
-/**
- * Whether the line's bytes from `at` (before `end`) begin with `lit`. `view` is a `DataView`
- * of the same bytes as `b` (`b[i]` is `view.getUint8(i)`).
- */
-export function literalAt(view: DataView, b: Uint8Array, at: number, end: number, lit: Literal): boolean {
-  const n = lit.length;
-  if (at + n > end) return false;
-  const words = lit.words;
-  const last = words.length - 1;
-  if (last < 0) {
-    const bytes = lit.bytes;
-    for (let i = 0; i < n; i++) if (b[at + i] !== bytes[i]) return false;
-    return true;
-  }
-  for (let k = 0; k < last; k++) if (view.getUint32(at + 4 * k, true) !== words[k]) return false;
-  return view.getUint32(at + n - 4, true) === words[last];
-}
 
 /** `HEX_VALUE[c]`: the value of lower-case hex digit `c`, -1 for any other byte. */
 export const HEX_VALUE: Int8Array = (() => {
@@ -203,8 +164,6 @@ export function opCode(b: Uint8Array, start: number, end: number): number {
 /** A flag or advice name of a `NameTable`. */
 export interface NameEntry {
   readonly bytes: Uint8Array;
-  /** The name with its closing quote (`private"`). */
-  readonly quoted: Literal;
   /** Its Linux value. */
   readonly value: number;
   /** Whether only a v2 trace may use it. */
@@ -231,7 +190,6 @@ export class NameTable {
           throw new Error(`mmtrace scanner: name ${name} twice in one table`);
         list.push({
           bytes: ascii(name),
-          quoted: new Literal(`${name}"`),
           value,
           v2: isV2,
           sharing: SHARING_TYPES.has(name),
@@ -256,6 +214,24 @@ export class NameTable {
     }
     return null;
   }
+}
+
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The value of the 14 to 16 lower-case hex digits `b[start, end)`: a number if it is a safe
+ * integer, else a bigint (made of two exact halves).
+ */
+export function wideHex(b: Uint8Array, start: number, end: number): U64 {
+  const big = (BigInt(hexValue(b, start, end - 8)) << 32n) | BigInt(hexValue(b, end - 8, end));
+  return big <= MAX_SAFE_BIG ? Number(big) : big;
+}
+
+/** The value of the lower-case hex digits `b[start, end)` (at most 13 of them: exact). */
+function hexValue(b: Uint8Array, start: number, end: number): number {
+  let v = 0;
+  for (let i = start; i < end; i++) v = v * 16 + HEX_VALUE[b[i]];
+  return v;
 }
 
 export const MMAP_NAMES = new NameTable(MMAP_FLAGS, V2_MMAP_FLAGS);

@@ -1,4 +1,6 @@
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
+import type { U64 } from '../u64.ts';
+import type { TraceContext } from './parse.ts';
 import type { ScannedOp } from './scan.ts';
 import {
   ADVICE_NAMES,
@@ -23,10 +25,13 @@ import {
   type NameTable,
   OP_BRK,
   OP_MLOCK,
+  OP_MLOCKALL,
   OP_MMAP,
   OP_MREMAP,
   OPS,
+  wideHex,
 } from './scan-names.ts';
+import { valid } from './scan-valid.ts';
 
 /*
  * The scanner's fast path for a line exactly as the recorder writes it: `op` first, then
@@ -160,6 +165,19 @@ const MLOCK_FIRST = flatNames(MLOCK_NAMES);
 const MLOCKALL_FIRST = flatNames(MLOCKALL_NAMES);
 const ADVICE_FIRST = flatNames(ADVICE_NAMES);
 
+/** `FLAG_NAMES[op]`: the flag names of op `op` (no names for an op without `flags`). */
+const FLAG_NAMES: readonly Int32Array[] = OPS.map((_, op) =>
+  op === OP_MMAP
+    ? MMAP_FIRST
+    : op === OP_MREMAP
+      ? MREMAP_FIRST
+      : op === OP_MLOCK
+        ? MLOCK_FIRST
+        : op === OP_MLOCKALL
+          ? MLOCKALL_FIRST
+          : new Int32Array(256).fill(-1),
+);
+
 const CODE = Int32Array.from(code);
 
 /** `FIRST_BY_PREFIX[(first << 7) | second]`: an op whose name begins with those two bytes, or -1; `NEXT_BY_PREFIX[op]` the next. */
@@ -221,11 +239,9 @@ const HEX_PAIR: Int16Array = (() => {
   return out;
 })();
 
-/** What `scanRecorded` found besides `out`: its op's code, its fields and its mmap sharing types. */
-export const recorded = { code: 0, seen: 0, nrSharingTypes: 0 };
-
-/** Hex digits a double holds exactly; a longer value goes to the general path. */
+/** Hex digits a double holds exactly, and of any 64-bit value (a longer one is the general path's). */
 const MAX_HEX_DIGITS = 13;
+const MAX_U64_HEX_DIGITS = 16;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const BRACKET_CLOSE = 0x5d;
@@ -233,21 +249,42 @@ const BRACE_CLOSE = 0x7d;
 const DIGIT_0 = 0x30;
 const DASH = 0x2d;
 
+/** `scanRecorded`'s answers: the line taken, declined (a value fails a check), or not in the recorder's form. */
+export const TAKEN = 1;
+export const DECLINED = 0;
+export const NOT_RECORDED = -1;
+
+/** The bytes last scanned, and a `DataView` of them (literals are read four bytes at a time). */
+let viewed: Uint8Array = new Uint8Array(0);
+let view = new DataView(viewed.buffer);
+
+/** `{"op` and `p":"` as 32-bit words: a line begins with `{"op":"` (two overlapping words). */
+const OPEN_WORD = new DataView(ascii('{"op').buffer).getInt32(0, true);
+const OPEN_WORD_2 = new DataView(ascii('p":"').buffer).getInt32(0, true);
+
 /**
- * Reads the line `b[start, end)`, whose name starts at `nameAt` (after `{"op":"`), as the
- * template of its op: true when it is one through its last byte, with `out` filled (every
- * field; those the op has not 0) and `recorded` set; false otherwise, `out` then partly
- * written. `view` views the same bytes as `b`; v2 names are allowed when `v2`.
+ * Reads the line `b[start, end)` as the template of its op. `TAKEN` when it is one through
+ * its last byte and its values pass the JSON path's checks (`valid`): `out` then holds every
+ * field (those the op has not 0). `DECLINED` when it is one but a check fails (the general
+ * path would decline it too). `NOT_RECORDED` otherwise, `out` then partly written: the
+ * general path decides.
  */
 export function scanRecorded(
   b: Uint8Array,
-  view: DataView,
-  nameAt: number,
+  start: number,
   end: number,
-  v2: boolean,
+  ctx: TraceContext,
   out: ScannedOp,
-): boolean {
-  if (nameAt + 2 > end) return false;
+): number {
+  const nameAt = start + 7;
+  if (nameAt + 2 > end) return NOT_RECORDED;
+  if (b !== viewed) {
+    viewed = b;
+    view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  if (view.getInt32(start, true) !== OPEN_WORD || view.getInt32(start + 3, true) !== OPEN_WORD_2)
+    return NOT_RECORDED;
+  const v2 = ctx.version >= 2;
   let op = FIRST_BY_PREFIX[((b[nameAt] & 0x7f) << 7) | (b[nameAt + 1] & 0x7f)];
   let p = -1;
   let pc = 0;
@@ -256,9 +293,9 @@ export function scanRecorded(
     p = literalEnd(view, b, nameAt, end, pc);
     if (p >= 0) break;
   }
-  if (op < 0) return false;
+  if (op < 0) return NOT_RECORDED;
   const spec = OPS[op];
-  if (spec.v2 && !v2) return false;
+  if (spec.v2 && !v2) return NOT_RECORDED;
   out.op = spec.op;
   out.pid = 0;
   out.addr = 0;
@@ -288,7 +325,7 @@ export function scanRecorded(
       }
       const n = p - from;
       // As JSON: no leading zero; over 15 digits (or a sign, fraction, exponent) is the general path's.
-      if (n === 0 || n > 15 || (n > 1 && b[from] === DIGIT_0)) return false;
+      if (n === 0 || n > 15 || (n > 1 && b[from] === DIGIT_0)) return NOT_RECORDED;
       out.pid = v;
     } else if (kind <= K_DELTA) {
       // Two digits at a time, then an odd last one.
@@ -307,9 +344,10 @@ export function scanRecorded(
         }
       }
       const n = p - from;
-      // Up to 13 digits `v` is exact; a longer value is the general path's (a bigint past 2^53).
-      if (n === 0 || n > MAX_HEX_DIGITS) return false;
-      if (kind === K_ADDR) out.addr = v;
+      // Up to 13 digits `v` is exact; 14 to 16 are read again as a bigint past 2^53 (`wideHex`).
+      if (n === 0 || n > MAX_U64_HEX_DIGITS) return NOT_RECORDED;
+      if (n > MAX_HEX_DIGITS) setHex(out, kind, wideHex(b, from, p));
+      else if (kind === K_ADDR) out.addr = v;
       else if (kind === K_LEN) out.len = v;
       else if (kind === K_OLD_LEN) out.oldLen = v;
       else if (kind === K_NEW_LEN) out.newLen = v;
@@ -317,38 +355,38 @@ export function scanRecorded(
       else if (kind === K_OFFSET) out.offset = v;
       else out.delta = v;
     } else if (kind === K_PROT) {
-      if (p + 3 > end) return false;
+      if (p + 3 > end) return NOT_RECORDED;
       const r = b[p];
       const w = b[p + 1];
       const x = b[p + 2];
       if ((r !== 0x72 && r !== DASH) || (w !== 0x77 && w !== DASH) || (x !== 0x78 && x !== DASH))
-        return false;
+        return NOT_RECORDED;
       out.prot = (r !== DASH ? PROT_READ : 0) | (w !== DASH ? PROT_WRITE : 0) | (x !== DASH ? PROT_EXEC : 0);
       p += 3;
     } else if (kind === K_FLAGS) {
-      const first = flagNames(op);
-      if (p >= end) return false;
+      const first = FLAG_NAMES[op];
+      if (p >= end) return NOT_RECORDED;
       let bits = 0;
       if (b[p] === BRACKET_CLOSE) p++;
       else
         for (;;) {
-          if (b[p] !== QUOTE) return false;
+          if (b[p] !== QUOTE) return NOT_RECORDED;
           const at = findName(view, b, p + 1, end, first, v2);
-          if (at < 0) return false;
+          if (at < 0) return NOT_RECORDED;
           const n = CODE[at];
           const after = at + literalWords(n);
           bits |= CODE[after];
           if ((CODE[after + 1] & NAME_SHARING) !== 0) nrSharingTypes++;
           p += 1 + n;
-          if (p >= end) return false;
+          if (p >= end) return NOT_RECORDED;
           const c = b[p++];
           if (c === BRACKET_CLOSE) break;
-          if (c !== COMMA || p >= end) return false;
+          if (c !== COMMA || p >= end) return NOT_RECORDED;
         }
       out.flags = bits;
     } else if (kind === K_ADVICE) {
       const at = findName(view, b, p, end, ADVICE_FIRST, v2);
-      if (at < 0) return false;
+      if (at < 0) return NOT_RECORDED;
       const n = CODE[at];
       out.advice = CODE[at + literalWords(n)];
       p += n;
@@ -356,11 +394,11 @@ export function scanRecorded(
       const from = p;
       while (p < end && b[p] !== QUOTE) p++;
       const n = p - from;
-      if (p === end || (n & 1) !== 0) return false;
+      if (p === end || (n & 1) !== 0) return NOT_RECORDED;
       const data = out.bufferOf(n >> 1);
       for (let j = 0, q = from; q < p; j++, q += 2) {
         const x = HEX_PAIR[view.getUint16(q, true)];
-        if (x < 0) return false;
+        if (x < 0) return NOT_RECORDED;
         data[j] = x;
       }
       out.data = data;
@@ -368,7 +406,7 @@ export function scanRecorded(
     const next = literalEnd(view, b, p, end, pc);
     if (next < 0) {
       // The optional last field left out: the line ends here.
-      if (pc !== OPTIONAL_AT[op] || p + 1 !== end || b[p] !== BRACE_CLOSE) return false;
+      if (pc !== OPTIONAL_AT[op] || p + 1 !== end || b[p] !== BRACE_CLOSE) return NOT_RECORDED;
       p = end;
       seen = FIELDS_WITHOUT[op];
       break;
@@ -376,21 +414,18 @@ export function scanRecorded(
     p = next;
     pc += literalWords(CODE[pc]);
   }
-  if (p !== end) return false;
+  if (p !== end) return NOT_RECORDED;
   out.hasDelta = (seen & F_DELTA) !== 0;
-  recorded.code = op;
-  recorded.seen = seen;
-  recorded.nrSharingTypes = nrSharingTypes;
-  return true;
+  return valid(out, op, seen, nrSharingTypes, ctx) ? TAKEN : DECLINED;
 }
 
-/** The flag names of an op with `flags`. */
-function flagNames(op: number): Int32Array {
-  return op === OP_MMAP
-    ? MMAP_FIRST
-    : op === OP_MREMAP
-      ? MREMAP_FIRST
-      : op === OP_MLOCK
-        ? MLOCK_FIRST
-        : MLOCKALL_FIRST;
+/** Stores hex value `v` of kind `kind` (`K_ADDR`…`K_DELTA`) in its field. */
+function setHex(out: ScannedOp, kind: number, v: U64): void {
+  if (kind === K_ADDR) out.addr = v;
+  else if (kind === K_LEN) out.len = v;
+  else if (kind === K_OLD_LEN) out.oldLen = v;
+  else if (kind === K_NEW_LEN) out.newLen = v;
+  else if (kind === K_NEW_ADDR) out.newAddr = v;
+  else if (kind === K_OFFSET) out.offset = v;
+  else out.delta = v;
 }

@@ -1,12 +1,4 @@
-import {
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_FIXED_NOREPLACE,
-  MREMAP_DONTUNMAP,
-  PROT_EXEC,
-  PROT_READ,
-  PROT_WRITE,
-} from '../linux-abi.ts';
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
 import type { U64 } from '../u64.ts';
 import type { TraceContext, TraceOp } from './parse.ts';
 import {
@@ -31,25 +23,15 @@ import {
   MREMAP_NAMES,
   type NameEntry,
   type NameTable,
-  OP_BRK,
-  OP_EXIT,
-  OP_FORK,
-  OP_MADVISE,
-  OP_MAPS,
-  OP_MINCORE,
   OP_MLOCK,
-  OP_MLOCKALL,
   OP_MMAP,
-  OP_MPROTECT,
   OP_MREMAP,
-  OP_MUNLOCKALL,
-  OP_READ,
-  OP_RSS,
-  OP_WRITE,
   OPS,
   opCode,
+  wideHex,
 } from './scan-names.ts';
-import { recorded, scanRecorded } from './scan-recorded.ts';
+import { NOT_RECORDED, scanRecorded, TAKEN } from './scan-recorded.ts';
+import { valid } from './scan-valid.ts';
 
 /*
  * The fast path of `parseOp`: one pass over a line as the recorder writes it, without
@@ -73,17 +55,8 @@ import { recorded, scanRecorded } from './scan-recorded.ts';
 
 /** Hex digits of a 64-bit field read exactly as a double (below 2^52). */
 const MAX_HEX_DIGITS = 13;
-/**
- * Below this (2^52), a value the scanner read is what the JSON path's checks of loads,
- * stores and `mincore` take as a number: those lines with a larger address or length go to
- * the JSON path.
- */
-const NARROW = 2 ** 52;
 /** Hex digits of any 64-bit value (more go to the JSON path, which words the overflow). */
 const MAX_U64_HEX_DIGITS = 16;
-const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
-/** Past any user address on any Linux (as `parse.ts`). */
-const USER_LIMIT_LA57 = 0x00fffffffffff000;
 
 const BRACE_OPEN = 0x7b;
 const QUOTE = 0x22;
@@ -281,22 +254,6 @@ function holdsAt(b: Uint8Array, end: number, at: number, lit: Uint8Array): boole
   return true;
 }
 
-/**
- * The value of the 14 to 16 lower-case hex digits `b[start, end)`: a number if it is a safe
- * integer, else a bigint (made of two exact halves).
- */
-function wideHex(b: Uint8Array, start: number, end: number): U64 {
-  const big = (BigInt(hexValue(b, start, end - 8)) << 32n) | BigInt(hexValue(b, end - 8, end));
-  return big <= MAX_SAFE_BIG ? Number(big) : big;
-}
-
-/** The value of the lower-case hex digits `b[start, end)` (at most 13 of them: exact). */
-function hexValue(b: Uint8Array, start: number, end: number): number {
-  let v = 0;
-  for (let i = start; i < end; i++) v = v * 16 + HEX_VALUE[b[i]];
-  return v;
-}
-
 /** Whether `b[start, end)` begins with `{"op":"` and has a byte after it. */
 function opensWithOp(b: Uint8Array, start: number, end: number): boolean {
   return (
@@ -312,9 +269,6 @@ function opensWithOp(b: Uint8Array, start: number, end: number): boolean {
 }
 
 const scanner = new LineScanner();
-/** The bytes last scanned, and a `DataView` of them (`scanRecorded` reads them four at a time). */
-let viewed: Uint8Array = new Uint8Array(0);
-let view = new DataView(viewed.buffer);
 
 /**
  * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers when they
@@ -389,16 +343,14 @@ export function scanLineBytes(
   ctx: TraceContext,
   out: ScannedOp,
 ): boolean {
+  const taken = scanRecorded(b, start, end, ctx, out);
+  return taken !== NOT_RECORDED ? taken === TAKEN : scanAnyOrder(b, start, end, ctx, out);
+}
+
+/** `scanLineBytes` of a line not as the recorder writes it: field by field, in any order. */
+function scanAnyOrder(b: Uint8Array, start: number, end: number, ctx: TraceContext, out: ScannedOp): boolean {
   if (!opensWithOp(b, start, end)) return false;
   const nameAt = start + 7;
-  const v2Header = ctx.version >= 2;
-  if (b !== viewed) {
-    viewed = b;
-    view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  if (scanRecorded(b, view, nameAt, end, v2Header, out))
-    return valid(out, recorded.code, recorded.seen, recorded.nrSharingTypes, ctx);
-  // Not as the recorder writes it: read in any order, field by field.
   const s = scanner;
   s.b = b;
   s.end = end;
@@ -493,63 +445,6 @@ export function scanLineBytes(
   return s.pos === end && valid(out, code, seen, nrSharingTypes, ctx);
 }
 
-/** `parse.ts`'s checks for a scanned line's op: false where one fails or a field is missing. */
-function valid(s: ScannedOp, code: number, seen: number, nrSharingTypes: number, ctx: TraceContext): boolean {
-  const page = ctx.pageSize;
-  switch (code) {
-    case OP_READ: {
-      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
-      const addr = s.addr as number;
-      const len = s.len as number;
-      if (len > page || (len > 0 && Math.floor(addr / page) !== Math.floor((addr + len - 1) / page)))
-        return false;
-      return inWindow(ctx, addr, len);
-    }
-    case OP_WRITE: {
-      if (!has(seen, F_ADDR | F_DATA) || s.data === null || !(s.addr < NARROW)) return false;
-      const addr = s.addr as number;
-      const n = s.data.length;
-      if (n > 0 && Math.floor(addr / page) !== Math.floor((addr + n - 1) / page)) return false;
-      return inWindow(ctx, addr, n);
-    }
-    case OP_MAPS:
-    case OP_FORK:
-    case OP_EXIT:
-    case OP_RSS:
-    case OP_MUNLOCKALL:
-    case OP_BRK:
-      return true;
-    case OP_MREMAP:
-      return (
-        has(seen, F_ADDR | F_OLD_LEN | F_NEW_LEN) && !(s.flags & MREMAP_DONTUNMAP && !has(seen, F_NEW_ADDR))
-      );
-    case OP_MMAP:
-      // `checkMmapFlags` without a file: one sharing type, one fixed kind, `anonymous`.
-      return (
-        has(seen, F_ADDR | F_LEN | F_PROT | F_FLAGS) &&
-        nrSharingTypes === 1 &&
-        !(s.flags & MAP_FIXED && s.flags & MAP_FIXED_NOREPLACE) &&
-        (s.flags & MAP_ANONYMOUS) !== 0
-      );
-    case OP_MPROTECT:
-      return has(seen, F_ADDR | F_LEN | F_PROT);
-    case OP_MADVISE:
-      return has(seen, F_ADDR | F_LEN | F_ADVICE);
-    case OP_MINCORE: {
-      if (!has(seen, F_ADDR | F_LEN) || !(s.addr < NARROW && s.len < NARROW)) return false;
-      const addr = s.addr as number;
-      const len = s.len as number;
-      const absurd = addr + len > USER_LIMIT_LA57;
-      return !(addr % page === 0 && len > 0 && !absurd && !inWindow(ctx, addr, Math.ceil(len / page) * page));
-    }
-    case OP_MLOCKALL:
-      return has(seen, F_FLAGS);
-    default:
-      // munmap, msync, munlock, mlock
-      return has(seen, F_ADDR | F_LEN);
-  }
-}
-
 /** The line `scanOp` last scanned. */
 const lastScanned = new ScannedOp();
 
@@ -613,31 +508,4 @@ function traceOpOf(s: ScannedOp): TraceOp {
     default:
       return { op: 'brk', pid, delta: s.hasDelta ? BigInt(s.delta) : null };
   }
-}
-
-/** Whether every field of `fields` is in `seen`. */
-function has(seen: number, fields: number): boolean {
-  return (seen & fields) === fields;
-}
-
-/**
- * The window of the last frozen context seen (`parseHeader` freezes its headers), as doubles
- * (`inWindow`): a frozen context's window cannot change, so the identity is the check. Any
- * other context's window is read at every call.
- */
-let windowOf: TraceContext | null = null;
-let windowLo = 0;
-let windowHi = 0;
-
-/**
- * Whether `[addr, addr + len)` lies in the window. Exact: `addr + len` is below 2^53, and a
- * window end rounded to a double stays on the same side of it.
- */
-function inWindow(ctx: TraceContext, addr: number, len: number): boolean {
-  if (ctx !== windowOf) {
-    windowLo = Number(ctx.windowLo);
-    windowHi = Number(ctx.windowHi);
-    windowOf = Object.isFrozen(ctx) ? ctx : null;
-  }
-  return !(addr < windowLo || addr + len > windowHi);
 }
