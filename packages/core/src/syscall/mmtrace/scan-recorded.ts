@@ -42,7 +42,7 @@ import { valid } from './scan-valid.ts';
  * holds the fields that `scan.ts`'s general path would read from it, or it answers "not
  * recorded" and the general path reads the line from its start (and declines whatever it
  * declines): which lines the scanner takes, and what it makes of them, do not depend on
- * this path. The checks of the values against the header (`valid`) are the caller's.
+ * this path. A line it matches gets the same checks against the header (`valid`) here.
  */
 
 /** How a value is read and where it goes. Hex values (`"0x…"`) are `K_ADDR`…`K_DELTA`. */
@@ -86,19 +86,19 @@ const VALUE_FORMS: Readonly<Record<number, { kind: number; open: string; close: 
  * `K_END`. A name is its literal (the name and its closing quote), its value, its
  * attributes (`NAME_V2`, `NAME_SHARING`) and where the next name with its first byte is.
  */
-const code: number[] = [];
+const words: number[] = [];
 
 function emitLiteral(text: string): void {
   const bytes = ascii(text);
   const n = bytes.length;
-  code.push(n);
+  words.push(n);
   if (n < 4) {
-    code.push(...bytes);
+    words.push(...bytes);
     return;
   }
   const view = new DataView(bytes.buffer);
   const nrWords = (n + 3) >> 2;
-  for (let k = 0; k < nrWords; k++) code.push(view.getInt32(k === nrWords - 1 ? n - 4 : 4 * k, true));
+  for (let k = 0; k < nrWords; k++) words.push(view.getInt32(k === nrWords - 1 ? n - 4 : 4 * k, true));
 }
 
 /** Words a literal of `n` bytes takes in `CODE`, its length included. */
@@ -121,20 +121,20 @@ const FIELDS_WITHOUT = new Int32Array(OPS.length);
 OPS.forEach((spec, op) => {
   const forms = spec.order.map((f) => VALUE_FORMS[f.bit]);
   const n = forms.length;
-  TEMPLATE_AT[op] = code.length;
+  TEMPLATE_AT[op] = words.length;
   let before = `${spec.op}"`;
   forms.forEach((form, i) => {
     if (i === n - 1 && OPTIONAL_LAST.has(op)) {
       // A line without it ends right here, with `}` (the value before is a flag list or a pid).
       if (before !== '') throw new Error(`mmtrace scanner: ${spec.op} without its last field ends otherwise`);
-      OPTIONAL_AT[op] = code.length;
+      OPTIONAL_AT[op] = words.length;
     }
     emitLiteral(`${before},"${String.fromCharCode(...spec.order[i].text)}${form.open}`);
-    code.push(form.kind);
+    words.push(form.kind);
     before = form.close;
   });
   emitLiteral(`${before}}`);
-  code.push(K_END);
+  words.push(K_END);
   FIELDS[op] = spec.fields;
   FIELDS_WITHOUT[op] = OPTIONAL_AT[op] < 0 ? spec.fields : spec.fields & ~spec.order[n - 1].bit;
 });
@@ -148,12 +148,12 @@ function flatNames(names: NameTable): Int32Array {
   names.byFirst.forEach((list, c) => {
     let link = -1;
     for (const e of list) {
-      const at = code.length;
+      const at = words.length;
       if (link < 0) first[c] = at;
-      else code[link] = at;
+      else words[link] = at;
       emitLiteral(`${String.fromCharCode(...e.bytes)}"`);
-      code.push(e.value, (e.v2 ? NAME_V2 : 0) | (e.sharing ? NAME_SHARING : 0), -1);
-      link = code.length - 1;
+      words.push(e.value, (e.v2 ? NAME_V2 : 0) | (e.sharing ? NAME_SHARING : 0), -1);
+      link = words.length - 1;
     }
   });
   return first;
@@ -178,7 +178,7 @@ const FLAG_NAMES: readonly Int32Array[] = OPS.map((_, op) =>
           : new Int32Array(256).fill(-1),
 );
 
-const CODE = Int32Array.from(code);
+const CODE = Int32Array.from(words);
 
 /** `FIRST_BY_PREFIX[(first << 7) | second]`: an op whose name begins with those two bytes, or -1; `NEXT_BY_PREFIX[op]` the next. */
 const FIRST_BY_PREFIX = new Int8Array(1 << 14).fill(-1);
@@ -278,7 +278,7 @@ export function scanRecorded(
 ): number {
   const nameAt = start + 7;
   if (nameAt + 2 > end) return NOT_RECORDED;
-  if (b !== viewed) {
+  if (b !== viewed || view.byteLength !== b.byteLength) {
     viewed = b;
     view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
@@ -295,7 +295,7 @@ export function scanRecorded(
   }
   if (op < 0) return NOT_RECORDED;
   const spec = OPS[op];
-  if (spec.v2 && !v2) return NOT_RECORDED;
+  if (spec.v2 && !v2) return DECLINED;
   out.op = spec.op;
   out.pid = 0;
   out.addr = 0;
