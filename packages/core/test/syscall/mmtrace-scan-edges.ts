@@ -59,6 +59,7 @@ export const EDGES: readonly (readonly [
     'op "mlock" needs an mmtrace v2 header',
     null,
   ],
+  [`{"op":"mlock","pid":0,${A},"len":"0x1000"}`, 'v2', 'op "mlock" needs an mmtrace v2 header', null],
   [
     `{"op":"mlockall","pid":0,"flags":["current","future"]}`,
     'v2',

@@ -83,7 +83,8 @@ const VALUE_FORMS: Readonly<Record<number, { kind: number; open: string; close: 
  * last one ending at its last byte (overlapping the one before); for `n < 4`, its bytes.
  * An op's template is its literals and value kinds in turn: literal 0 (the op's name, its
  * closing quote and the first field's name), kind 0, literal 1, …, the last literal, and
- * `K_END`. A name is its literal (the name and its closing quote), its value, its
+ * `K_END`, then for an op whose last field may be absent the literal that ends a line
+ * without it (`END_WITHOUT_AT`). A name is its literal (the name and its closing quote), its value, its
  * attributes (`NAME_V2`, `NAME_SHARING`) and where the next name with its first byte is.
  */
 const words: number[] = [];
@@ -108,12 +109,14 @@ function literalWords(n: number): number {
 
 /** Ends a template. */
 const K_END = -1;
-/** Ops whose last field the recorder may leave out: `offset`, `new_addr`, `delta`. */
-const OPTIONAL_LAST = new Set([OP_MMAP, OP_MREMAP, OP_BRK]);
+/** Ops whose last field the recorder may leave out: `offset`, `new_addr`, `delta`, `flags`. */
+const OPTIONAL_LAST = new Set([OP_MMAP, OP_MREMAP, OP_BRK, OP_MLOCK]);
 /** Where each op's template starts in `CODE`. */
 const TEMPLATE_AT = new Int32Array(OPS.length);
 /** Where the literal before an op's optional last value starts, -1 where every field is written. */
 const OPTIONAL_AT = new Int32Array(OPS.length).fill(-1);
+/** Where the literal that ends a line without that value starts (the value before's close and `}`). */
+const END_WITHOUT_AT = new Int32Array(OPS.length).fill(-1);
 /** An op's fields when all are written, and with its optional last one left out. */
 const FIELDS = new Int32Array(OPS.length);
 const FIELDS_WITHOUT = new Int32Array(OPS.length);
@@ -123,11 +126,11 @@ OPS.forEach((spec, op) => {
   const n = forms.length;
   TEMPLATE_AT[op] = words.length;
   let before = `${spec.op}"`;
+  let endWithout: string | null = null;
   forms.forEach((form, i) => {
     if (i === n - 1 && OPTIONAL_LAST.has(op)) {
-      // A line without it ends right here, with `}` (the value before is a flag list or a pid).
-      if (before !== '') throw new Error(`mmtrace scanner: ${spec.op} without its last field ends otherwise`);
       OPTIONAL_AT[op] = words.length;
+      endWithout = `${before}}`;
     }
     emitLiteral(`${before},"${String.fromCharCode(...spec.order[i].text)}${form.open}`);
     words.push(form.kind);
@@ -135,6 +138,10 @@ OPS.forEach((spec, op) => {
   });
   emitLiteral(`${before}}`);
   words.push(K_END);
+  if (endWithout !== null) {
+    END_WITHOUT_AT[op] = words.length;
+    emitLiteral(endWithout);
+  }
   FIELDS[op] = spec.fields;
   FIELDS_WITHOUT[op] = OPTIONAL_AT[op] < 0 ? spec.fields : spec.fields & ~spec.order[n - 1].bit;
 });
@@ -245,7 +252,6 @@ const MAX_U64_HEX_DIGITS = 16;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const BRACKET_CLOSE = 0x5d;
-const BRACE_CLOSE = 0x7d;
 const DIGIT_0 = 0x30;
 const DASH = 0x2d;
 
@@ -406,7 +412,8 @@ export function scanRecorded(
     const next = literalEnd(view, b, p, end, pc);
     if (next < 0) {
       // The optional last field left out: the line ends here.
-      if (pc !== OPTIONAL_AT[op] || p + 1 !== end || b[p] !== BRACE_CLOSE) return NOT_RECORDED;
+      if (pc !== OPTIONAL_AT[op] || literalEnd(view, b, p, end, END_WITHOUT_AT[op]) !== end)
+        return NOT_RECORDED;
       p = end;
       seen = FIELDS_WITHOUT[op];
       break;
