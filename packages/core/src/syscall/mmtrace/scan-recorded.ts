@@ -234,10 +234,7 @@ function findName(
   return -1;
 }
 
-/**
- * `HEX_PAIR[c0 | (c1 << 8)]`: the value of the two lower-case hex digits `c0 c1` (as a
- * little-endian 16-bit read of them gives), -1 unless both are such digits.
- */
+/** `HEX_PAIR[c0 | (c1 << 8)]`: the value of the two lower-case hex digits `c0 c1`, -1 unless both are such digits. */
 const HEX_PAIR: Int16Array = (() => {
   const out = new Int16Array(1 << 16).fill(-1);
   for (let c0 = 0; c0 < 256; c0++)
@@ -260,7 +257,10 @@ export const TAKEN = 1;
 export const DECLINED = 0;
 export const NOT_RECORDED = -1;
 
-/** The bytes last scanned, and a `DataView` of them (literals are read four bytes at a time). */
+/**
+ * The bytes last scanned, and a `DataView` of them (literals are read four bytes at a time);
+ * made again when other bytes are scanned.
+ */
 let viewed: Uint8Array = new Uint8Array(0);
 let view = new DataView(viewed.buffer);
 
@@ -284,7 +284,7 @@ export function scanRecorded(
 ): number {
   const nameAt = start + 7;
   if (nameAt + 2 > end) return NOT_RECORDED;
-  if (b !== viewed || view.byteLength !== b.byteLength) {
+  if (b !== viewed) {
     viewed = b;
     view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
@@ -338,7 +338,7 @@ export function scanRecorded(
       const from = p;
       let v = 0;
       for (; p + 2 <= end; p += 2) {
-        const x = HEX_PAIR[view.getUint16(p, true)];
+        const x = HEX_PAIR[b[p] | (b[p + 1] << 8)];
         if (x < 0) break;
         v = v * 256 + x;
       }
@@ -403,7 +403,7 @@ export function scanRecorded(
       if (p === end || (n & 1) !== 0) return NOT_RECORDED;
       const data = out.bufferOf(n >> 1);
       for (let j = 0, q = from; q < p; j++, q += 2) {
-        const x = HEX_PAIR[view.getUint16(q, true)];
+        const x = HEX_PAIR[b[q] | (b[q + 1] << 8)];
         if (x < 0) return NOT_RECORDED;
         data[j] = x;
       }
