@@ -1,6 +1,6 @@
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
 import type { U64 } from '../u64.ts';
-import type { TraceContext } from './parse.ts';
+import type { TraceContext, TraceOp } from './parse.ts';
 import type { ScannedOp } from './scan.ts';
 import {
   ADVICE_NAMES,
@@ -187,6 +187,10 @@ const FLAG_NAMES: readonly Int32Array[] = OPS.map((_, op) =>
 
 const CODE = Int32Array.from(words);
 
+/** Each op's name, and whether only a v2 trace may use it. */
+const OP_NAMES: readonly TraceOp['op'][] = OPS.map((o) => o.op);
+const V2_ONLY = Uint8Array.from(OPS, (o) => (o.v2 ? 1 : 0));
+
 /** `FIRST_BY_PREFIX[(first << 7) | second]`: an op whose name begins with those two bytes, or -1; `NEXT_BY_PREFIX[op]` the next. */
 const FIRST_BY_PREFIX = new Int8Array(1 << 14).fill(-1);
 const NEXT_BY_PREFIX = new Int8Array(OPS.length).fill(-1);
@@ -300,9 +304,8 @@ export function scanRecorded(
     if (p >= 0) break;
   }
   if (op < 0) return NOT_RECORDED;
-  const spec = OPS[op];
-  if (spec.v2 && !v2) return DECLINED;
-  out.op = spec.op;
+  if (V2_ONLY[op] !== 0 && !v2) return DECLINED;
+  out.op = OP_NAMES[op];
   out.pid = 0;
   out.addr = 0;
   out.len = 0;
@@ -397,17 +400,15 @@ export function scanRecorded(
       out.advice = CODE[at + literalWords(n)];
       p += n;
     } else {
-      const from = p;
-      while (p < end && b[p] !== QUOTE) p++;
-      const n = p - from;
-      if (p === end || (n & 1) !== 0) return NOT_RECORDED;
-      const data = out.bufferOf(n >> 1);
-      for (let j = 0, q = from; q < p; j++, q += 2) {
-        const x = HEX_PAIR[b[q] | (b[q + 1] << 8)];
-        if (x < 0) return NOT_RECORDED;
-        data[j] = x;
+      // Byte pairs up to the first that is not one: the closing quote (the next literal checks it).
+      const room = out.bufferOf((end - p) >> 1);
+      let n = 0;
+      for (; p + 2 <= end; p += 2, n++) {
+        const x = HEX_PAIR[b[p] | (b[p + 1] << 8)];
+        if (x < 0) break;
+        room[n] = x;
       }
-      out.data = data;
+      out.data = out.bufferOf(n);
     }
     const next = literalEnd(view, b, p, end, pc);
     if (next < 0) {
