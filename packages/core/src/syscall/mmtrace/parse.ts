@@ -237,7 +237,7 @@ function fileName(o: Json, line: number): string {
   return v;
 }
 
-/** Parses the header line (line 1). */
+/** Parses the header line (line 1) into a frozen `TraceHeader`. */
 export function parseHeader(text: string): TraceHeader {
   const o = parseObject(text, 1);
   const version = o.mmtrace;
@@ -253,7 +253,8 @@ export function parseHeader(text: string): TraceHeader {
   if (!(windowLo < windowHi) || windowLo % 4096n !== 0n || windowHi % 4096n !== 0n) {
     throw traceError(1, 'field "window": expected a non-empty page-aligned range');
   }
-  return { version, pageSize, windowLo, windowHi };
+  // Frozen: a header's window never changes (the scanner keeps it as doubles while the header is the same).
+  return Object.freeze({ version, pageSize, windowLo, windowHi });
 }
 
 /**
