@@ -1,5 +1,6 @@
 import { PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
 import { fail, MmError } from '../errors.ts';
+import type { DirtyPageSink } from '../page-table/cursor.ts';
 import { movePtes } from '../page-table/move-ptes.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
@@ -50,6 +51,24 @@ export interface VmarMapOptions {
   /** `VMA_*` flags of the new mapping (the VMAR's `defFlags` are added). */
   flags?: number;
 }
+
+/**
+ * Hands the dirty pages an unmap of mapping `m` meets to `m`'s object as page indices
+ * (`Vmo.pageDirtied`). One per module, set for the length of one unmap (`Vmar.unmapPages`):
+ * an unmap runs to its end on its thread before another starts (every thread has its own
+ * module).
+ */
+class DirtyPagesToVmo implements DirtyPageSink {
+  maps: MappingTable | null = null;
+  vmo: Vmo | null = null;
+  m = -1;
+
+  pageDirtied(va: number): void {
+    this.vmo!.pageDirtied!(this.maps!.vmoIndex(this.m, va));
+  }
+}
+
+const DIRTY_PAGES_TO_VMO = new DirtyPagesToVmo();
 
 /** Linux's `stack_guard_gap`: 256 pages that a grows-down mapping keeps from an accessible mapping below. */
 export const STACK_GUARD_GAP_PAGES = 256;
@@ -245,6 +264,32 @@ export class Vmar {
     return taken;
   }
 
+  /**
+   * Unmaps the PTEs of `[start, end)`, inside mapping `m`, with the page table (`VmSpace.unmap`):
+   * an object that keeps the dirty bits of its pages hears of them, from the unmap itself
+   * (`pageDirtied`) or, failing that, before it (`onUnmapPages`). Returns the tracked frames
+   * unmapped.
+   */
+  private unmapPages(m: number, start: number, end: number): number {
+    const vmo = this.maps.vmo(m);
+    if (vmo === null) return this.space.unmap(start, end);
+    if (vmo.pageDirtied === undefined) {
+      vmo.onUnmapPages?.(this, m, start, end);
+      return this.space.unmap(start, end);
+    }
+    const sink = DIRTY_PAGES_TO_VMO;
+    sink.maps = this.maps;
+    sink.vmo = vmo;
+    sink.m = m;
+    try {
+      return this.space.unmap(start, end, sink);
+    } finally {
+      sink.maps = null;
+      sink.vmo = null;
+      sink.m = -1;
+    }
+  }
+
   /** Adds `n` resident pages of type `rssType` (negative to remove). */
   addRss(rssType: number, n: number): void {
     this.rss[rssType] += n;
@@ -376,8 +421,7 @@ export class Vmar {
       const taken = this.split(m, start, end);
       const tStart = maps.start(taken);
       const tEnd = maps.end(taken);
-      maps.vmo(taken)?.onUnmapPages?.(this, taken, tStart, tEnd);
-      this.addRss(maps.rssType(taken), -this.space.unmap(tStart, tEnd));
+      this.addRss(maps.rssType(taken), -this.unmapPages(taken, tStart, tEnd));
       maps.dispose(taken);
     }
   }
@@ -469,8 +513,7 @@ export class Vmar {
     for (const m of this.mappings.find(start, end)) {
       const s = Math.max(start, maps.start(m));
       const e = Math.min(end, maps.end(m));
-      maps.vmo(m)?.onUnmapPages?.(this, m, s, e);
-      this.addRss(maps.rssType(m), -this.space.unmap(s, e));
+      this.addRss(maps.rssType(m), -this.unmapPages(m, s, e));
     }
   }
 
@@ -610,10 +653,8 @@ export class Vmar {
     // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
     for (let i = 0; i < mappings.size; i++) {
       const m = mappings.idAt(i);
-      const vmo = maps.vmo(m);
-      vmo?.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
-      this.space.unmap(maps.start(m), maps.end(m));
-      vmo?.onUnmap?.(this, m);
+      this.unmapPages(m, maps.start(m), maps.end(m));
+      maps.vmo(m)?.onUnmap?.(this, m);
       maps.dispose(m);
     }
     this.mappings.clear();

@@ -38,6 +38,14 @@ export interface Vmo {
    * MADV_DONTNEED, exit). A file takes their dirty bits first, as Linux's zap does.
    */
   onUnmapPages?(vmar: Vmar, m: number, start: number, end: number): void;
+  /**
+   * Optional: a PTE mapping page `index` of this object was unmapped with its dirty bit
+   * set. Where the VMAR unmaps the PTEs of a mapping of an object that has this (munmap,
+   * MADV_DONTNEED, a cleared VMAR), the unmap reports them as it clears them (the same
+   * pass), and `onUnmapPages` is not called; where the page table goes without an unmap
+   * (exit), `onUnmapPages` is.
+   */
+  pageDirtied?(index: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
   writeback?(index: number, nrPages: number): void;
   /** Shared anonymous memory (Linux's shmem): counted as `shmem` by RSS, freed by `MADV_REMOVE`. */
@@ -111,7 +119,10 @@ export class AnonVmo implements Vmo {
     if (i >= 0) this.users.splice(i, 1);
   }
 
-  /** PTEs of `m` in `[start, end)` are about to go: the pages they dirtied stay dirty. */
+  /**
+   * PTEs of `m` in `[start, end)` are about to go without an unmap (the page table is
+   * destroyed): the pages they dirtied stay dirty. A walk of its own, with a read cursor.
+   */
   onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
     const c = vmar.space.cursor(start, end);
     try {
@@ -119,12 +130,17 @@ export class AnonVmo implements Vmo {
         const va = c.findNext(end - c.va);
         if (va < 0) break;
         if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
-          this.dirty.add(vmar.maps.vmoIndex(m, va));
+          this.pageDirtied(vmar.maps.vmoIndex(m, va));
         if (c.va >= end) break;
       }
     } finally {
       c.drop();
     }
+  }
+
+  /** A PTE of page `index` went with its dirty bit set: the page stays dirty. */
+  pageDirtied(index: number): void {
+    this.dirty.add(index);
   }
 
   /** Whether committed page `index` was ever written, given the dirty bit of its one live PTE. */
