@@ -1,6 +1,6 @@
-import { PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import { PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
 import { fail, MmError } from '../errors.ts';
-import type { DirtyPageSink } from '../page-table/cursor.ts';
+import { type DirtyPageSink, QUERY_MAPPED } from '../page-table/cursor.ts';
 import { movePtes } from '../page-table/move-ptes.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
@@ -288,6 +288,55 @@ export class Vmar {
       sink.vmo = null;
       sink.m = -1;
     }
+  }
+
+  /**
+   * Exit (`destroy`): the dirty PTEs of every mapping whose object keeps dirty bits
+   * (`pageDirtied`) go to that object, with one read cursor moved from mapping to mapping
+   * (the page table then goes without an unmap that could report them). Shared anonymous
+   * memory that this VMAR's mappings alone hold is skipped: it dies with them (`dispose`
+   * drops the last reference, which releases every page and what was recorded of them),
+   * so the dirty bits would have nowhere to go. (Two mappings here of an object nothing
+   * else holds each see two references and are walked: the object still dies with the
+   * second one's `dispose`, and what was recorded with it.)
+   */
+  private gatherDirtyPagesAtExit(): void {
+    const maps = this.maps;
+    const mappings = this.mappings;
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < mappings.size; i++) {
+      if (this.keepsDirtyAtExit(mappings.idAt(i))) {
+        if (first < 0) first = i;
+        last = i;
+      }
+    }
+    if (first < 0) return;
+    const c = this.space.cursor(maps.start(mappings.idAt(first)), maps.end(mappings.idAt(last)));
+    try {
+      for (let i = first; i <= last; i++) {
+        const m = mappings.idAt(i);
+        if (!this.keepsDirtyAtExit(m)) continue;
+        const vmo = maps.vmo(m)!;
+        const end = maps.end(m);
+        c.jump(maps.start(m));
+        for (;;) {
+          const va = c.findNext(end - c.va);
+          if (va < 0) break;
+          if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
+            vmo.pageDirtied!(maps.vmoIndex(m, va));
+          if (c.va >= end) break;
+        }
+      }
+    } finally {
+      c.drop();
+    }
+  }
+
+  /** Whether exit gathers the dirty PTEs of mapping `m` (see `gatherDirtyPagesAtExit`). */
+  private keepsDirtyAtExit(m: number): boolean {
+    const vmo = this.maps.vmo(m);
+    return vmo !== null && vmo.pageDirtied !== undefined && !(vmo.anonymous === true && vmo.nrRefs === 1);
   }
 
   /** Adds `n` resident pages of type `rssType` (negative to remove). */
@@ -664,8 +713,8 @@ export class Vmar {
 
   /**
    * Ends the address space (a process's exit, Linux's `exit_mmap`): every mapping is
-   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first, unless
-   * it is shared anonymous memory that dies with the mapping), but
+   * dropped as `clear` drops it (its VMO hears of it and gets the dirty bits first, unless
+   * it is shared anonymous memory that dies with the mapping: `gatherDirtyPagesAtExit`), but
    * the pages are not unmapped a mapping at a time: destroying the page table releases every
    * page and node it holds, and releasing the ASID flushes the space's TLB entries once, as
    * Linux's full-mm TLB gather does. While something listens to `unmap` events, `clear`
@@ -675,16 +724,13 @@ export class Vmar {
     if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
     const maps = this.maps;
     const mappings = this.mappings;
+    this.gatherDirtyPagesAtExit();
     // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
     for (let i = 0; i < mappings.size; i++) {
       const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       if (vmo !== null) {
-        // Shared anonymous memory that this mapping alone holds goes with it (`dispose`
-        // drops the last reference, which releases every page and what was recorded of
-        // them): the dirty bits of its PTEs have nowhere to go, and are not gathered.
-        if (!(vmo.anonymous === true && vmo.nrRefs === 1))
-          vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+        if (vmo.pageDirtied === undefined) vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
         vmo.onUnmap?.(this, m);
       }
       maps.dispose(m);

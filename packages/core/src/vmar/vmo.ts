@@ -1,7 +1,5 @@
-import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
-import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import type { Vmar } from './vmar.ts';
 
 /**
@@ -40,10 +38,10 @@ export interface Vmo {
   onUnmapPages?(vmar: Vmar, m: number, start: number, end: number): void;
   /**
    * Optional: a PTE mapping page `index` of this object was unmapped with its dirty bit
-   * set. Where the VMAR unmaps the PTEs of a mapping of an object that has this (munmap,
-   * MADV_DONTNEED, a cleared VMAR), the unmap reports them as it clears them (the same
-   * pass), and `onUnmapPages` is not called; where the page table goes without an unmap
-   * (exit), `onUnmapPages` is.
+   * set. For an object that has this, the VMAR gathers the dirty bits itself and never
+   * calls `onUnmapPages`: an unmap (munmap, MADV_DONTNEED, a cleared VMAR) reports them as
+   * it clears the PTEs (the same pass); at exit, where the page table goes without an unmap,
+   * one read cursor walks the mappings of such objects that outlive the process.
    */
   pageDirtied?(index: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
@@ -117,25 +115,6 @@ export class AnonVmo implements Vmo {
   onUnmap(vmar: Vmar, m: number): void {
     const i = this.users.findIndex((u) => u.vmar === vmar && u.m === m);
     if (i >= 0) this.users.splice(i, 1);
-  }
-
-  /**
-   * PTEs of `m` in `[start, end)` are about to go without an unmap (the page table is
-   * destroyed): the pages they dirtied stay dirty. A walk of its own, with a read cursor.
-   */
-  onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
-    const c = vmar.space.cursor(start, end);
-    try {
-      for (;;) {
-        const va = c.findNext(end - c.va);
-        if (va < 0) break;
-        if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
-          this.pageDirtied(vmar.maps.vmoIndex(m, va));
-        if (c.va >= end) break;
-      }
-    } finally {
-      c.drop();
-    }
   }
 
   /** A PTE of page `index` went with its dirty bit set: the page stays dirty. */

@@ -7,6 +7,7 @@ import {
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_PRIVATE,
   MAP_SHARED,
   MS_SYNC,
   PROP_DIRTY,
@@ -131,5 +132,52 @@ describe.each(ARCHS)('dirty bits of shared anonymous memory on $name', ({ arch }
     expect(s.exit(0)).toBe(0);
     clean(s);
     expect(s.kernel.frames.nrInUse).toBe(s.kernel.nrBootFrames);
+  });
+  it('exit walks every mapping of objects that outlive it, pieces of one object included', () => {
+    const { s, child, vmo } = setup(arch);
+    const B = W + 16 * P;
+    expect(s.mmap(0, W + 10 * P, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(W + 10 * P);
+    expect(s.mmap(0, B, 4 * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED)).toBe(B);
+    const vmar = s.procs.require(0).vmar;
+    const other = vmar.maps.vmo(vmar.findMapping(B));
+    if (!(other instanceof AnonVmo)) throw new Error('a shared anonymous mapping without its AnonVmo');
+    const second = s.fork(0); // maps the second object too (the first child does not)
+    touch(s, child);
+    for (const i of [0, 3]) expect(s.writeMemory(0, B + i * P, Uint8Array.of(0x60 + i))).toBe(0);
+    expect(s.writeMemory(0, W + 10 * P, Uint8Array.of(1))).toBe(0);
+    // Three pieces of the first object; the middle one keeps its dirty PTE read-only.
+    expect(s.mprotect(0, W + 4 * P, P, PROT_READ)).toBe(0);
+    expect(vmar.mappings.size).toBe(5);
+    const expected = dirtyPtes(vmar, W, PAGES * P);
+    const expectedOther = dirtyPtes(vmar, B, 4 * P);
+    expect([expected, expectedOther]).toEqual([
+      [1, 4, 6],
+      [0, 3],
+    ]);
+    expect(s.exit(0)).toBe(0);
+    expect([recordedDirty(vmo), recordedDirty(other)]).toEqual([expected, expectedOther]);
+    clean(s);
+    for (const i of [1, 4, 6]) expect(byte(s, child, W + i * P)).toBe(0x40 + i);
+    for (const i of [0, 3]) expect(byte(s, second, B + i * P)).toBe(0x60 + i);
+    expect(s.exit(child)).toBe(0);
+    expect(s.exit(second)).toBe(0);
+    clean(s);
+    expect(s.kernel.frames.nrInUse).toBe(s.kernel.nrBootFrames);
+  });
+
+  it('exit of the last process mapping an object in pieces frees its pages', () => {
+    const kernel = createKernel({ arch, memory: 16 << 20 });
+    const s = new LinuxSyscalls(kernel, { forkStrategy: eagerFork });
+    s.spawn();
+    expect(s.mmap(0, W, PAGES * P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED)).toBe(W);
+    for (let i = 0; i < PAGES; i++) expect(s.writeMemory(0, W + i * P, Uint8Array.of(i))).toBe(0);
+    expect(s.mprotect(0, W + 2 * P, P, PROT_READ)).toBe(0);
+    const vmar = s.procs.require(0).vmar;
+    const vmo = vmar.maps.vmo(vmar.findMapping(W));
+    expect(vmo?.nrRefs).toBe(3);
+    expect(s.exit(0)).toBe(0);
+    expect(vmo?.nrRefs).toBe(0);
+    clean(s);
+    expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
   });
 });
