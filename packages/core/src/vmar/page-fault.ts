@@ -306,16 +306,24 @@ function mapNewPage(
   return FAULT_HANDLED;
 }
 
-/** Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read). */
+/** The kinds of a faults-around window's pages (`mapAround`'s scratch; a window is at most this long). */
+const AROUND_KINDS = new Uint8Array(FAULT_AROUND_PAGES);
+
+/**
+ * Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read):
+ * the window's pages are read in one pass (`queryKinds`), then each absent one is mapped.
+ */
 function mapAround(vmar: Vmar, m: number, c: CursorMut, winStart: number, winEnd: number): void {
   const maps = vmar.maps;
   const vmo = maps.vmo(m)!;
   const prop = (permsToProp(maps.perms(m)) & ~PROP_W) | PROP_ACCESSED;
   const page = vmar.pageSize;
+  const kinds = AROUND_KINDS;
+  const nrPages = c.queryKinds(winStart, winEnd, kinds);
   let nrMapped = 0;
-  for (let va = winStart; va < winEnd; va += page) {
-    c.jump(va);
-    if (c.query() !== QUERY_NOT_MAPPED) continue;
+  for (let i = 0; i < nrPages; i++) {
+    if (kinds[i] !== QUERY_NOT_MAPPED) continue;
+    const va = winStart + i * page;
     const index = maps.vmoIndex(m, va);
     if (index >= vmo.nrPages) break;
     const pfn = vmo.faultAroundPage === undefined ? vmo.commitPage(index) : vmo.faultAroundPage(index);
