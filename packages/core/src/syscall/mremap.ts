@@ -151,15 +151,21 @@ function moveAll(
 ): number {
   const end = start + size;
   const maps = vmar.maps;
-  const pieces = vmar.mappings
-    .find(start, end)
-    .map((m) => [Math.max(maps.start(m), start), Math.min(maps.end(m), end)]);
-  if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
+  const ids = vmar.mappings.find(start, end);
+  if (ids.length === 0 || maps.start(ids[0]) > start) return -EFAULT;
   if (dst < abi.mmapMinAddr) {
-    vmar.unmap(dst, pieces[0][1] - start);
+    vmar.unmap(dst, Math.min(maps.end(ids[0]), end) - start);
     return -EPERM;
   }
-  for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s, keepSource);
+  // The pieces' bounds, all read before the first move: a moved piece may merge with a
+  // mapping next to its destination (and that mapping's id go), but addresses stay.
+  const bounds: number[] = [];
+  for (const m of ids) bounds.push(Math.max(maps.start(m), start), Math.min(maps.end(m), end));
+  for (let i = 0; i < bounds.length; i += 2) {
+    const s = bounds[i];
+    const e = bounds[i + 1];
+    vmar.remap(s, e - s, dst + (s - start), e - s, keepSource);
+  }
   return dst;
 }
 
