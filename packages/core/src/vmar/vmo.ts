@@ -50,7 +50,9 @@ export interface Vmo {
   readonly anonymous?: boolean;
   /**
    * Optional: the frame that faults-around maps for page `index`, or -1 to leave it (default
-   * `commitPage`). Shared anonymous memory maps only the pages the object already has.
+   * `commitPage`). Shared anonymous memory maps only the pages the object already has. It
+   * must answer without changing the object: a fault asks it of the window's pages first,
+   * and takes the window only if some page would be mapped.
    */
   faultAroundPage?(index: number): number;
   /**
