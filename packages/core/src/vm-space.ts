@@ -1,5 +1,5 @@
 import type { Kernel } from './kernel/kernel.ts';
-import type { Cursor, CursorMut } from './page-table/cursor.ts';
+import type { Cursor, CursorMut, DirtyPageSink } from './page-table/cursor.ts';
 import type { PageTable } from './page-table/page-table.ts';
 import type { TlbSpace } from './tlb/tlb.ts';
 
@@ -44,12 +44,15 @@ export class VmSpace {
     return this.pt.cursor(start, end);
   }
 
-  /** Unmaps `[start, end)` (emitting `unmap`); returns the number of tracked frames unmapped. */
-  unmap(start: number, end: number): number {
+  /**
+   * Unmaps `[start, end)` (emitting `unmap`); returns the number of tracked frames unmapped.
+   * `dirty`, if given, is told of the dirty pages unmapped (`CursorMut.unmap`).
+   */
+  unmap(start: number, end: number, dirty: DirtyPageSink | null = null): number {
     const c = this.pt.cursorMut(start, end);
     let n: number;
     try {
-      n = c.unmap(end - start);
+      n = c.unmap(end - start, dirty);
     } finally {
       c.drop();
     }

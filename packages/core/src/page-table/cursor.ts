@@ -1,4 +1,4 @@
-import { PROP_AVAIL1 } from '../arch/page-prop.ts';
+import { PROP_AVAIL1, PROP_DIRTY } from '../arch/page-prop.ts';
 import { leafFrameShift, PTE_ABSENT, PTE_LEAF, PTE_TABLE, type PteCodec } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
@@ -55,6 +55,17 @@ export function someSlotIn(
     if (visit(i, Math.max(start, slotStart), Math.min(end, slotStart + size))) return true;
   }
   return false;
+}
+
+/**
+ * Told of the dirty pages an `unmap` removes: `pageDirtied(va)` for every tracked leaf it
+ * clears whose PTE has `PROP_DIRTY` (`va` is the leaf's first address), in address order,
+ * before the frame loses the PTE's reference. The unmap visits every PTE anyway, so whoever
+ * keeps dirty state past the PTEs (shared memory) gathers it there instead of walking the
+ * range first. It must not use the page table (the cursor holds its locks).
+ */
+export interface DirtyPageSink {
+  pageDirtied(va: number): void;
 }
 
 /** Bound on restarts from the root when a node turned stray under us. */
@@ -721,9 +732,10 @@ export class CursorMut {
   /**
    * Unmaps `[va, va + len)`: tracked frames lose one reference (and are freed with the last),
    * untracked huge pages partly inside are split first. Returns the number of tracked
-   * frames unmapped. Nodes left empty stay unless a hook frees them.
+   * frames unmapped. Nodes left empty stay unless a hook frees them. `dirty`, if given, is
+   * told of every tracked leaf removed with its dirty bit set.
    */
-  unmap(len: number): number {
+  unmap(len: number, dirty: DirtyPageSink | null = null): number {
     this.checkAlive();
     const ctx = this.ctx;
     const codec = ctx.codec;
@@ -734,7 +746,7 @@ export class CursorMut {
     while (this.va < end) {
       const level = this.level;
       if (level === 1) {
-        const n = this.unmapInLeaf(end);
+        const n = this.unmapInLeaf(end, dirty);
         if (n >= 0) {
           nrFrames += n;
           continue;
@@ -759,7 +771,9 @@ export class CursorMut {
         continue;
       }
       this.writeCur(0, 0);
-      if ((codec.prop(lo, hi, level) & PROP_AVAIL1) === 0) {
+      const prop = codec.prop(lo, hi, level);
+      if ((prop & PROP_AVAIL1) === 0) {
+        if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(this.va);
         ctx.frames.decRef(codec.pfn(lo, hi, level));
         nrFrames++;
       }
@@ -1182,9 +1196,9 @@ export class CursorMut {
 
   /**
    * `unmap` of the slots of the current leaf node below `end`; returns the tracked frames
-   * unmapped, or -1 (nothing done) if the current slot is a child table.
+   * unmapped, or -1 (nothing done) if the current slot is a child table. `dirty` as for `unmap`.
    */
-  private unmapInLeaf(end: number): number {
+  private unmapInLeaf(end: number, dirty: DirtyPageSink | null): number {
     const ctx = this.ctx;
     const codec = ctx.codec;
     const meta = ctx.meta;
@@ -1215,7 +1229,9 @@ export class CursorMut {
         words[at] = 0;
         words[at + 1] = 0;
         meta.setNrChildren(node, meta.nrChildren(node) - 1);
-        if ((codec.prop(lo, hi, 1) & PROP_AVAIL1) === 0) {
+        const prop = codec.prop(lo, hi, 1);
+        if ((prop & PROP_AVAIL1) === 0) {
+          if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(va + (i - first) * size);
           frames.decRef(codec.pfn(lo, hi, 1));
           nrFrames++;
         }

@@ -249,10 +249,21 @@ export class ProcessTable {
  */
 function inheritLinuxFork(parent: Vmar, child: Vmar, skipped: boolean): void {
   const maps = parent.maps;
-  for (const m of parent.mappings.values()) {
+  const mappings = parent.mappings;
+  // The parent's set does not change in this loop (only the child's): no snapshot.
+  for (let i = 0; i < mappings.size; i++) {
+    const m = mappings.idAt(i);
     if (maps.flags(m) & VMA_DONTFORK) child.unmap(maps.start(m), maps.size(m));
     else if (!skipped && !forkCopiesPages(maps, m)) child.discard(maps.start(m), maps.size(m));
   }
-  child.setFlags(child.lowest, child.cap, 0, VMA_LOCK_MASK);
+  // `setFlags` leaves a mapping without lock flags alone: called only if one has some.
+  if (hasLockFlags(child)) child.setFlags(child.lowest, child.cap, 0, VMA_LOCK_MASK);
   child.brk = parent.brk;
+}
+
+/** Whether some mapping of `vmar` has a lock flag (`VMA_LOCK_MASK`). */
+function hasLockFlags(vmar: Vmar): boolean {
+  const mappings = vmar.mappings;
+  for (let i = 0; i < mappings.size; i++) if (vmar.maps.flags(mappings.idAt(i)) & VMA_LOCK_MASK) return true;
+  return false;
 }

@@ -2,7 +2,6 @@ import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import { FAULT_HANDLED, FAULT_SIGBUS, handlePageFault } from '../vmar/page-fault.ts';
 import {
-  type MappingView,
   VMA_DONTDUMP,
   VMA_DONTFORK,
   VMA_HUGEPAGE,
@@ -70,10 +69,13 @@ export function isKnownAdvice(advice: number): boolean {
   );
 }
 
-/** The errno with which `advice` refuses mapping `m` (Linux's per-VMA checks), or 0. */
-function refusal(m: MappingView, advice: number): number {
-  const locked = (m.flags & VMA_LOCKED) !== 0;
-  const privateAnon = !m.shared && m.vmo === null;
+/** The errno with which `advice` refuses mapping `m` of `vmar` (Linux's per-VMA checks), or 0. */
+function refusal(vmar: Vmar, m: number, advice: number): number {
+  const maps = vmar.maps;
+  const locked = (maps.flags(m) & VMA_LOCKED) !== 0;
+  const shared = maps.shared(m);
+  const anonymous = maps.vmoId(m) < 0;
+  const privateAnon = !shared && anonymous;
   switch (advice) {
     case MADV_DONTNEED:
     case MADV_COLD:
@@ -84,8 +86,8 @@ function refusal(m: MappingView, advice: number): number {
     case MADV_WIPEONFORK:
       return privateAnon ? 0 : EINVAL;
     case MADV_REMOVE:
-      if (locked || m.vmo === null) return EINVAL;
-      return m.shared ? 0 : EACCES;
+      if (locked || anonymous) return EINVAL;
+      return shared ? 0 : EACCES;
     default:
       return 0;
   }
@@ -97,8 +99,8 @@ function refusal(m: MappingView, advice: number): number {
  * PTE) is unmapped; a clean one also leaves the object. Private anonymous and file pages
  * stay (nothing to swap to; a file page's data does not change).
  */
-function pageoutShmem(vmar: Vmar, m: MappingView, start: number, end: number): void {
-  const vmo = m.vmo;
+function pageoutShmem(vmar: Vmar, m: number, start: number, end: number): void {
+  const vmo = vmar.maps.vmo(m);
   if (!(vmo instanceof AnonVmo)) return;
   const frames = vmar.space.kernel.frames;
   const page = vmar.pageSize;
@@ -116,7 +118,7 @@ function pageoutShmem(vmar: Vmar, m: MappingView, start: number, end: number): v
     c.drop();
   }
   for (const [va, pteDirty] of alone) {
-    const index = m.vmoIndex(va);
+    const index = vmar.maps.vmoIndex(m, va);
     const dirty = vmo.isDirty(index, pteDirty);
     vmar.discard(va, page);
     if (!dirty) vmo.dropPage(index);
@@ -124,7 +126,7 @@ function pageoutShmem(vmar: Vmar, m: MappingView, start: number, end: number): v
 }
 
 /** Applies `advice` (already accepted) to the part `[s, e)` of mapping `m`. */
-function apply(vmar: Vmar, m: MappingView, s: number, e: number, advice: number): void {
+function apply(vmar: Vmar, m: number, s: number, e: number, advice: number): void {
   const flags = FLAG_ADVICE[advice];
   if (flags !== undefined) {
     vmar.setFlags(s, e, flags[0], flags[1]);
@@ -133,7 +135,7 @@ function apply(vmar: Vmar, m: MappingView, s: number, e: number, advice: number)
   } else if (advice === MADV_PAGEOUT) {
     pageoutShmem(vmar, m, s, e);
   } else if (advice === MADV_REMOVE) {
-    m.vmo!.punchHole?.(m.vmoIndex(s), (e - s) / vmar.pageSize);
+    vmar.maps.vmo(m)!.punchHole?.(vmar.maps.vmoIndex(m, s), (e - s) / vmar.pageSize);
   }
 }
 
@@ -188,21 +190,22 @@ export function sysMadvise(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, advic
   if (end === start) return 0;
   if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE)
     return populate(vmar, start, end, advice === MADV_POPULATE_WRITE);
+  const maps = vmar.maps;
   let hole = false;
   let at = start;
   while (at < end) {
     const id = vmar.findMapping(at);
-    const next = id >= 0 ? id : vmar.mappings.findNext(at);
-    const m = next < 0 ? undefined : vmar.view(next);
-    if (m === undefined || m.start >= end) {
+    const m = id >= 0 ? id : vmar.mappings.findNext(at);
+    if (m < 0 || maps.start(m) >= end) {
       hole = true;
       break;
     }
-    if (m.start > at) hole = true;
-    const errno = refusal(m, advice);
+    if (maps.start(m) > at) hole = true;
+    const errno = refusal(vmar, m, advice);
     if (errno !== 0) return -errno;
-    const s = Math.max(at, m.start);
-    const e = Math.min(end, m.end);
+    // Read before `apply`: flag advice splits and merges mappings (`m` may then be gone).
+    const s = Math.max(at, maps.start(m));
+    const e = Math.min(end, maps.end(m));
     apply(vmar, m, s, e, advice);
     at = e;
   }

@@ -1,20 +1,15 @@
 import { type ErrorCode, MmError } from '../errors.ts';
 
+/** Which `MmError` codes of a VMAR operation a system call returns as which errno. */
+export type ErrnoMap = Readonly<Partial<Record<ErrorCode, number>>>;
+
 /**
- * Runs a VMAR operation and turns the `MmError` codes listed in `errnos` into `-errno`;
- * returns `fallback` on success. Any other error is a bug of the caller and propagates.
+ * The `-errno` a system call returns for `e`, an error a VMAR operation threw, when its
+ * code is listed in `errnos`; any other error is a bug of the caller and is thrown again.
+ * Called in the `catch` of the operation (a `try` at the call site: no closure per call).
  */
-export function withErrno(
-  fallback: number,
-  errnos: Partial<Record<ErrorCode, number>>,
-  op: () => void,
-): number {
-  try {
-    op();
-    return fallback;
-  } catch (e) {
-    const errno = e instanceof MmError ? errnos[e.code] : undefined;
-    if (errno === undefined) throw e;
-    return -errno;
-  }
+export function errnoOf(e: unknown, errnos: ErrnoMap): number {
+  const errno = e instanceof MmError ? errnos[e.code] : undefined;
+  if (errno === undefined) throw e;
+  return -errno;
 }

@@ -24,7 +24,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from './linux-abi.ts';
-import { withErrno } from './mm-error-errno.ts';
+import { type ErrnoMap, errnoOf } from './mm-error-errno.ts';
 import { populateRange } from './populate.ts';
 import { isPageAligned, pageAlignDown, pageAlignUp, type U64, u64ToNumber } from './u64.ts';
 
@@ -37,6 +37,9 @@ export function protToPerms(prot: number): number {
 
 /** Linux's `MAX_LFS_FILESIZE` on 64-bit: file offsets and ends stay below it. */
 const MAX_LFS_FILESIZE = (1n << 63n) - 1n;
+
+/** The VMAR's errors mmap returns as an errno. */
+const MAP_ERRNOS: ErrnoMap = { AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM };
 
 /** `MAP_32BIT`'s range on x86_64 (Linux's `find_start_end`): `[1 GiB, 2 GiB)`. */
 const MAP_32BIT_LOW = 0x40000000;
@@ -134,7 +137,7 @@ export function sysMmap(
   }
   const low32 = abi.has32Bit && (flags & MAP_32BIT) !== 0 && !fixed;
   let result = 0;
-  const ret = withErrno(0, { AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM }, () => {
+  try {
     let placement: 'fixed' | 'hint' | 'any' = fixed ? 'fixed' : 'hint';
     if (low32) {
       // A hint counts only inside the 2 GiB range; otherwise the lowest free fit above 1 GiB.
@@ -150,10 +153,12 @@ export function sysMmap(
       flags: mmapVmaFlags(flags),
       // Files and shared anonymous memory map the pages around a read fault (fault-around).
       faultsAround: shared || vmo !== null,
-      ...(vmo === null ? {} : { vmo, vmoOffset: u64ToNumber(offset) }),
+      vmo: vmo ?? undefined,
+      vmoOffset: vmo === null ? 0 : u64ToNumber(offset),
     });
-  });
-  if (ret < 0) return ret;
+  } catch (e) {
+    return errnoOf(e, MAP_ERRNOS);
+  }
   if (flags & (MAP_LOCKED | MAP_POPULATE) || vmar.defFlags & VMA_LOCKED) {
     populateRange(vmar, result, result + size, false);
   }

@@ -3,7 +3,7 @@ import { VM_WRITE } from '../vmar/vm-perms.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import { EACCES, EINVAL, ENOMEM } from './errno.ts';
 import { type LinuxAbi, PROT_EXEC, PROT_READ, PROT_WRITE } from './linux-abi.ts';
-import { withErrno } from './mm-error-errno.ts';
+import { type ErrnoMap, errnoOf } from './mm-error-errno.ts';
 import { protToPerms } from './mmap.ts';
 import { populateRange } from './populate.ts';
 import { isPageAligned, pageAlignUp, type U64, U64_WRAP, u64ToNumber } from './u64.ts';
@@ -30,6 +30,8 @@ function lockedGainingWrite(vmar: Vmar, start: number, end: number): [number, nu
 
 /** `PROT_SEM`: accepted and ignored, as by Linux's generic `arch_validate_prot`. */
 const PROT_SEM = 0x8;
+/** The VMAR's errors mprotect returns as an errno. */
+const PROTECT_ERRNOS: ErrnoMap = { PermissionDenied: EACCES };
 
 /**
  * `mprotect` (Linux's `do_mprotect_pkey`): unaligned addr (`EINVAL`); len 0 succeeds; the
@@ -52,7 +54,12 @@ export function sysMprotect(vmar: Vmar, abi: LinuxAbi, addr: U64, len: U64, prot
   if (mappedEnd === start) return -ENOMEM;
   const perms = protToPerms(prot);
   const toPopulate = perms & VM_WRITE ? lockedGainingWrite(vmar, start, mappedEnd) : [];
-  const ret = withErrno(0, { PermissionDenied: EACCES }, () => vmar.protect(start, mappedEnd - start, perms));
+  let ret = 0;
+  try {
+    vmar.protect(start, mappedEnd - start, perms);
+  } catch (e) {
+    ret = errnoOf(e, PROTECT_ERRNOS);
+  }
   for (const [s, e] of toPopulate) {
     const m = vmar.findMapping(s);
     if (m >= 0 && (vmar.maps.perms(m) & VM_WRITE) !== 0) populateRange(vmar, s, e, false);

@@ -2,12 +2,13 @@ import { VMA_LOCKED } from '../vmar/vm-mapping.ts';
 import type { Vmar } from '../vmar/vmar.ts';
 import { EFAULT, EINVAL, ENOMEM, EPERM } from './errno.ts';
 import { type LinuxAbi, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './linux-abi.ts';
-import { withErrno } from './mm-error-errno.ts';
+import { type ErrnoMap, errnoOf } from './mm-error-errno.ts';
 import { munmapRangeError } from './munmap.ts';
 import { populateRange } from './populate.ts';
 import { isPageAligned, pageAlignUp, type U64, u64ToNumber } from './u64.ts';
 
-const MOVE_ERRNOS = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM } as const;
+const MOVE_ERRNOS: ErrnoMap = { NotMapped: EFAULT, AddressSpaceLimit: ENOMEM, NoFreeRegion: ENOMEM };
+const GROW_ERRNOS: ErrnoMap = { RangeOccupied: ENOMEM, AddressSpaceLimit: ENOMEM };
 
 /**
  * `mremap` with Linux 6.18's semantics (`mm/mremap.c`). Checks, in order:
@@ -104,30 +105,36 @@ function mremapUnpopulated(
       if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
       return -EPERM;
     }
-    let ret = 0;
-    const err = withErrno(0, MOVE_ERRNOS, () => {
-      ret = vmar.remap(start, oldSize, dst, newSize);
-    });
-    return err < 0 ? err : ret;
+    try {
+      return vmar.remap(start, oldSize, dst, newSize);
+    } catch (e) {
+      return errnoOf(e, MOVE_ERRNOS);
+    }
   }
   if (!grows) {
     if (tailError < 0) return tailError;
     if (newSize < oldSize) vmar.unmap(start + newSize, oldSize - newSize);
     return start;
   }
-  if (
-    vmar.canGrowInPlace(start, oldSize, newSize) &&
-    withErrno(0, { RangeOccupied: ENOMEM, AddressSpaceLimit: ENOMEM }, () =>
-      vmar.resize(start, oldSize, newSize),
-    ) === 0
-  )
+  if (vmar.canGrowInPlace(start, oldSize, newSize) && growInPlace(vmar, start, oldSize, newSize))
     return start;
   if ((flags & MREMAP_MAYMOVE) === 0) return -ENOMEM;
-  let ret = 0;
-  const err = withErrno(0, MOVE_ERRNOS, () => {
-    ret = vmar.remap(start, oldSize, null, newSize);
-  });
-  return err < 0 ? err : ret;
+  try {
+    return vmar.remap(start, oldSize, null, newSize);
+  } catch (e) {
+    return errnoOf(e, MOVE_ERRNOS);
+  }
+}
+
+/** `Vmar.resize` of a growth the VMAR allows where it is; false where it failed (`ENOMEM`'s errors). */
+function growInPlace(vmar: Vmar, start: number, oldSize: number, newSize: number): boolean {
+  try {
+    vmar.resize(start, oldSize, newSize);
+    return true;
+  } catch (e) {
+    errnoOf(e, GROW_ERRNOS);
+    return false;
+  }
 }
 
 /**
@@ -144,15 +151,21 @@ function moveAll(
 ): number {
   const end = start + size;
   const maps = vmar.maps;
-  const pieces = vmar.mappings
-    .find(start, end)
-    .map((m) => [Math.max(maps.start(m), start), Math.min(maps.end(m), end)]);
-  if (pieces.length === 0 || pieces[0][0] !== start) return -EFAULT;
+  const ids = vmar.mappings.find(start, end);
+  if (ids.length === 0 || maps.start(ids[0]) > start) return -EFAULT;
   if (dst < abi.mmapMinAddr) {
-    vmar.unmap(dst, pieces[0][1] - start);
+    vmar.unmap(dst, Math.min(maps.end(ids[0]), end) - start);
     return -EPERM;
   }
-  for (const [s, e] of pieces) vmar.remap(s, e - s, dst + (s - start), e - s, keepSource);
+  // The pieces' bounds, all read before the first move: a moved piece may merge with a
+  // mapping next to its destination (and that mapping's id go), but addresses stay.
+  const bounds: number[] = [];
+  for (const m of ids) bounds.push(Math.max(maps.start(m), start), Math.min(maps.end(m), end));
+  for (let i = 0; i < bounds.length; i += 2) {
+    const s = bounds[i];
+    const e = bounds[i + 1];
+    vmar.remap(s, e - s, dst + (s - start), e - s, keepSource);
+  }
   return dst;
 }
 
@@ -164,9 +177,9 @@ function moveKeepingSource(vmar: Vmar, abi: LinuxAbi, start: number, size: numbe
   const m = vmar.findMapping(start);
   if (m < 0 || start + size > vmar.maps.end(m)) return -EFAULT;
   const free = hint >= abi.mmapMinAddr && !vmar.mappings.intersects(hint, hint + size);
-  let ret = 0;
-  const err = withErrno(0, MOVE_ERRNOS, () => {
-    ret = vmar.remap(start, size, free ? hint : null, size, true);
-  });
-  return err < 0 ? err : ret;
+  try {
+    return vmar.remap(start, size, free ? hint : null, size, true);
+  } catch (e) {
+    return errnoOf(e, MOVE_ERRNOS);
+  }
 }

@@ -64,8 +64,21 @@ export function isPageAligned(x: U64, page: number): boolean {
 export function pageAlignUp(x: U64, page: number): number {
   const v = plainValue(x);
   if (v >= 0) return Math.ceil(v / page) * page;
-  const p = BigInt(page);
-  return Number((toBig(x) + p - 1n) & ~(p - 1n) & MASK_64);
+  if (page !== bigPage) setBigPage(page);
+  // Two bigint operations (a sum and a mask; the bigint constants made once per page size).
+  return Number((toBig(x) + bigPageMinus1) & bigAlignMask);
+}
+
+/** The page size `bigPageMinus1` and `bigAlignMask` are for. */
+let bigPage = 0;
+/** `page - 1`, and the mask keeping the bits of a 64-bit value above its page offset. */
+let bigPageMinus1 = 0n;
+let bigAlignMask = 0n;
+
+function setBigPage(page: number): void {
+  bigPage = page;
+  bigPageMinus1 = BigInt(page - 1);
+  bigAlignMask = MASK_64 & ~bigPageMinus1;
 }
 
 /** `x` rounded down to a page multiple. */

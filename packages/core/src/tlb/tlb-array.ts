@@ -75,8 +75,9 @@ export class TlbArray {
     const first = this.setStart(vpn);
     const end = first + this.ways;
     const gen = this.generation[asid];
+    const vpns = this.vpn;
     for (let i = first; i < end; i++) {
-      if (this.vpn[i] === vpn && this.asid[i] === asid && this.epoch[i] === gen) {
+      if (vpns[i] === vpn && this.asid[i] === asid && this.epoch[i] === gen) {
         this.stamp[i] = ++this.clock;
         return i;
       }
@@ -100,16 +101,23 @@ export class TlbArray {
   insert(asid: number, vpn: number, pfn: number, prop: number): boolean {
     const first = this.setStart(vpn);
     const end = first + this.ways;
+    const vpns = this.vpn;
+    const asids = this.asid;
+    const epoch = this.epoch;
+    const generation = this.generation;
+    const stamp = this.stamp;
+    // `isValid` written out: this loop runs on every TLB fill.
     let victim = first;
+    let evicted = true;
     for (let i = first; i < end; i++) {
-      if (!this.isValid(i)) {
+      if (vpns[i] === INVALID || epoch[i] !== generation[asids[i]]) {
         victim = i;
+        evicted = false;
         break;
       }
-      if (this.stamp[i] < this.stamp[victim]) victim = i;
+      if (stamp[i] < stamp[victim]) victim = i;
     }
-    const evicted = this.isValid(victim);
-    if (evicted) this.nrLive[this.asid[victim]]--;
+    if (evicted) this.nrLive[asids[victim]]--;
     this.vpn[victim] = vpn;
     this.asid[victim] = asid;
     this.epoch[victim] = this.generation[asid];

@@ -233,10 +233,13 @@ export class Tlb {
     if (this.onFlush !== null) this.onFlush('page', nrPages);
     const startVpn = Math.floor(startVa / pageSize);
     const endVpn = Math.ceil(endVa / pageSize);
-    this.eachCpu(space, initiator, (cpu) => {
-      this.l1[cpu].invalidateRange(space.asid, startVpn, endVpn);
-      this.l2[cpu].invalidateRange(space.asid, startVpn, endVpn);
-    });
+    const asid = space.asid;
+    let mask = this.reachedCpus(space, initiator);
+    for (let cpu = 0; mask !== 0; cpu++, mask >>>= 1) {
+      if ((mask & 1) === 0) continue;
+      this.l1[cpu].invalidateRange(asid, startVpn, endVpn);
+      this.l2[cpu].invalidateRange(asid, startVpn, endVpn);
+    }
   }
 
   /** Flushes one page of `space` (the page at `va`). */
@@ -248,10 +251,13 @@ export class Tlb {
   flushSpace(space: TlbSpace, initiator: number): void {
     this.nrAsidFlushes++;
     if (this.onFlush !== null) this.onFlush('asid', 0);
-    this.eachCpu(space, initiator, (cpu) => {
-      this.l1[cpu].invalidateAsid(space.asid);
-      this.l2[cpu].invalidateAsid(space.asid);
-    });
+    const asid = space.asid;
+    let mask = this.reachedCpus(space, initiator);
+    for (let cpu = 0; mask !== 0; cpu++, mask >>>= 1) {
+      if ((mask & 1) === 0) continue;
+      this.l1[cpu].invalidateAsid(asid);
+      this.l2[cpu].invalidateAsid(asid);
+    }
     space.cpuMask = 0;
   }
 
@@ -317,17 +323,19 @@ export class Tlb {
       });
   }
 
-  /** Runs `flush(cpu)` on every CPU of `space`'s mask, counting those other than `initiator` as shootdowns. */
-  private eachCpu(space: TlbSpace, initiator: number, flush: (cpu: number) => void): void {
-    let mask = this.enabled ? space.cpuMask : 0;
-    for (let cpu = 0; mask !== 0; cpu++, mask >>>= 1) {
-      if ((mask & 1) === 0) continue;
-      if (cpu !== initiator) {
-        this.nrShootdowns++;
-        this.nrShootdownsTo[cpu]++;
-      }
-      flush(cpu);
+  /**
+   * The CPUs a flush of `space` reaches (its mask; none with the model off), as a bit mask
+   * for the caller's loop; those other than `initiator` are counted as shootdowns. (A mask
+   * and a loop in each caller, not a callback: a flush then allocates nothing.)
+   */
+  private reachedCpus(space: TlbSpace, initiator: number): number {
+    const reached = this.enabled ? space.cpuMask : 0;
+    for (let cpu = 0, mask = reached; mask !== 0; cpu++, mask >>>= 1) {
+      if ((mask & 1) === 0 || cpu === initiator) continue;
+      this.nrShootdowns++;
+      this.nrShootdownsTo[cpu]++;
     }
+    return reached;
   }
 
   private invalidate(cpu: number, asid: number, vpn: number): void {

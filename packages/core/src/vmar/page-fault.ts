@@ -61,7 +61,9 @@ export function handlePageFault(vmar: Vmar, vaddr: number, access: number): Faul
     let result: number;
     try {
       result =
-        around && slot.kind() === PTE_ABSENT ? FAULT_NEEDS_WINDOW : faultInSlot(vmar, m, slot, vaddr, access);
+        around && slot.kind() === PTE_ABSENT && !windowMapsNothingElse(vmar, m, pageVa)
+          ? FAULT_NEEDS_WINDOW
+          : faultInSlot(vmar, m, slot, vaddr, access);
     } finally {
       slot.unlock();
     }
@@ -84,21 +86,58 @@ function faultInWindow(
   around: boolean,
 ): FaultResult {
   const page = vmar.pageSize;
-  // Linux's do_fault_around: a 16-page aligned block clamped to the mapping and to the
-  // page-table leaf node (512 pages) holding the page.
-  const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
-  const winStart = around
-    ? Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), vmar.maps.start(m), leafStart)
-    : pageVa;
-  const winEnd = around
-    ? Math.min(winStart + FAULT_AROUND_PAGES * page, vmar.maps.end(m), leafStart + PAGE_TABLE_ENTRIES * page)
-    : pageVa + page;
+  const winStart = around ? aroundStart(vmar, m, pageVa) : pageVa;
+  const winEnd = around ? aroundEnd(vmar, m, pageVa, winStart) : pageVa + page;
   const c = vmar.space.cursorMut(winStart, winEnd);
   try {
     return faultWithCursor(vmar, m, c, vaddr, pageVa, access, around, winStart, winEnd);
   } finally {
     c.drop();
   }
+}
+
+/**
+ * Start of the faults-around window of the page at `pageVa` in mapping `m` (Linux's
+ * do_fault_around): a 16-page aligned block clamped to the mapping and to the page-table
+ * leaf node (512 pages) holding the page.
+ */
+function aroundStart(vmar: Vmar, m: number, pageVa: number): number {
+  const page = vmar.pageSize;
+  const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
+  return Math.max(pageVa - (pageVa % (FAULT_AROUND_PAGES * page)), vmar.maps.start(m), leafStart);
+}
+
+/** End of the faults-around window that starts at `winStart` (see `aroundStart`). */
+function aroundEnd(vmar: Vmar, m: number, pageVa: number, winStart: number): number {
+  const page = vmar.pageSize;
+  const leafStart = pageVa - (pageVa % (PAGE_TABLE_ENTRIES * page));
+  return Math.min(
+    winStart + FAULT_AROUND_PAGES * page,
+    vmar.maps.end(m),
+    leafStart + PAGE_TABLE_ENTRIES * page,
+  );
+}
+
+/**
+ * Whether faults-around at the absent page `pageVa` of mapping `m` would map no other page:
+ * the object says, for every other page of the window, that it has none to map there
+ * (`faultAroundPage`, which answers without changing the object). The fault is then the
+ * fault on the page alone, in its leaf node, without the window's cursor; an object without
+ * `faultAroundPage` (it commits every page it is asked for) always maps the window.
+ */
+function windowMapsNothingElse(vmar: Vmar, m: number, pageVa: number): boolean {
+  const maps = vmar.maps;
+  const vmo = maps.vmo(m)!;
+  if (vmo.faultAroundPage === undefined) return false;
+  const page = vmar.pageSize;
+  const winStart = aroundStart(vmar, m, pageVa);
+  const winEnd = aroundEnd(vmar, m, pageVa, winStart);
+  for (let va = winStart; va < winEnd; va += page) {
+    if (va === pageVa) continue;
+    const index = maps.vmoIndex(m, va);
+    if (index < vmo.nrPages && vmo.faultAroundPage(index) >= 0) return false;
+  }
+  return true;
 }
 
 /** `handlePageFaultOnPage` result: the fault maps around the page and needs its own cursor. */
@@ -306,16 +345,24 @@ function mapNewPage(
   return FAULT_HANDLED;
 }
 
-/** Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read). */
+/** The kinds of a faults-around window's pages (`mapAround`'s scratch; a window is at most this long). */
+const AROUND_KINDS = new Uint8Array(FAULT_AROUND_PAGES);
+
+/**
+ * Maps the absent VMO pages of `[winStart, winEnd)` read-only (faults-around of a read):
+ * the window's pages are read in one pass (`queryKinds`), then each absent one is mapped.
+ */
 function mapAround(vmar: Vmar, m: number, c: CursorMut, winStart: number, winEnd: number): void {
   const maps = vmar.maps;
   const vmo = maps.vmo(m)!;
   const prop = (permsToProp(maps.perms(m)) & ~PROP_W) | PROP_ACCESSED;
   const page = vmar.pageSize;
+  const kinds = AROUND_KINDS;
+  const nrPages = c.queryKinds(winStart, winEnd, kinds);
   let nrMapped = 0;
-  for (let va = winStart; va < winEnd; va += page) {
-    c.jump(va);
-    if (c.query() !== QUERY_NOT_MAPPED) continue;
+  for (let i = 0; i < nrPages; i++) {
+    if (kinds[i] !== QUERY_NOT_MAPPED) continue;
+    const va = winStart + i * page;
     const index = maps.vmoIndex(m, va);
     if (index >= vmo.nrPages) break;
     const pfn = vmo.faultAroundPage === undefined ? vmo.commitPage(index) : vmo.faultAroundPage(index);

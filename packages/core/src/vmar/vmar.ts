@@ -1,5 +1,6 @@
-import { PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
+import { PROP_DIRTY, PROP_R, PROP_W, PROP_X } from '../arch/page-prop.ts';
 import { fail, MmError } from '../errors.ts';
+import { type DirtyPageSink, QUERY_MAPPED } from '../page-table/cursor.ts';
 import { movePtes } from '../page-table/move-ptes.ts';
 import type { VmSpace } from '../vm-space.ts';
 import { IntervalSet } from './interval-set.ts';
@@ -50,6 +51,24 @@ export interface VmarMapOptions {
   /** `VMA_*` flags of the new mapping (the VMAR's `defFlags` are added). */
   flags?: number;
 }
+
+/**
+ * Hands the dirty pages an unmap of mapping `m` meets to `m`'s object as page indices
+ * (`Vmo.pageDirtied`). One per module, set for the length of one unmap (`Vmar.unmapPages`):
+ * an unmap runs to its end on its thread before another starts (every thread has its own
+ * module).
+ */
+class DirtyPagesToVmo implements DirtyPageSink {
+  maps: MappingTable | null = null;
+  vmo: Vmo | null = null;
+  m = -1;
+
+  pageDirtied(va: number): void {
+    this.vmo!.pageDirtied!(this.maps!.vmoIndex(this.m, va));
+  }
+}
+
+const DIRTY_PAGES_TO_VMO = new DirtyPagesToVmo();
 
 /** Linux's `stack_guard_gap`: 256 pages that a grows-down mapping keeps from an accessible mapping below. */
 export const STACK_GUARD_GAP_PAGES = 256;
@@ -245,6 +264,81 @@ export class Vmar {
     return taken;
   }
 
+  /**
+   * Unmaps the PTEs of `[start, end)`, inside mapping `m`, with the page table (`VmSpace.unmap`):
+   * an object that keeps the dirty bits of its pages hears of them, from the unmap itself
+   * (`pageDirtied`) or, failing that, before it (`onUnmapPages`). Returns the tracked frames
+   * unmapped.
+   */
+  private unmapPages(m: number, start: number, end: number): number {
+    const vmo = this.maps.vmo(m);
+    if (vmo === null) return this.space.unmap(start, end);
+    if (vmo.pageDirtied === undefined) {
+      vmo.onUnmapPages?.(this, m, start, end);
+      return this.space.unmap(start, end);
+    }
+    const sink = DIRTY_PAGES_TO_VMO;
+    sink.maps = this.maps;
+    sink.vmo = vmo;
+    sink.m = m;
+    try {
+      return this.space.unmap(start, end, sink);
+    } finally {
+      sink.maps = null;
+      sink.vmo = null;
+      sink.m = -1;
+    }
+  }
+
+  /**
+   * Exit (`destroy`): the dirty PTEs of every mapping whose object keeps dirty bits
+   * (`pageDirtied`) go to that object, with one read cursor moved from mapping to mapping
+   * (the page table then goes without an unmap that could report them). Shared anonymous
+   * memory that this VMAR's mappings alone hold is skipped: it dies with them (`dispose`
+   * drops the last reference, which releases every page and what was recorded of them),
+   * so the dirty bits would have nowhere to go. (Two mappings here of an object nothing
+   * else holds each see two references and are walked: the object still dies with the
+   * second one's `dispose`, and what was recorded with it.)
+   */
+  private gatherDirtyPagesAtExit(): void {
+    const maps = this.maps;
+    const mappings = this.mappings;
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < mappings.size; i++) {
+      if (this.keepsDirtyAtExit(mappings.idAt(i))) {
+        if (first < 0) first = i;
+        last = i;
+      }
+    }
+    if (first < 0) return;
+    const c = this.space.cursor(maps.start(mappings.idAt(first)), maps.end(mappings.idAt(last)));
+    try {
+      for (let i = first; i <= last; i++) {
+        const m = mappings.idAt(i);
+        if (!this.keepsDirtyAtExit(m)) continue;
+        const vmo = maps.vmo(m)!;
+        const end = maps.end(m);
+        c.jump(maps.start(m));
+        for (;;) {
+          const va = c.findNext(end - c.va);
+          if (va < 0) break;
+          if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
+            vmo.pageDirtied!(maps.vmoIndex(m, va));
+          if (c.va >= end) break;
+        }
+      }
+    } finally {
+      c.drop();
+    }
+  }
+
+  /** Whether exit gathers the dirty PTEs of mapping `m` (see `gatherDirtyPagesAtExit`). */
+  private keepsDirtyAtExit(m: number): boolean {
+    const vmo = this.maps.vmo(m);
+    return vmo !== null && vmo.pageDirtied !== undefined && !(vmo.anonymous === true && vmo.nrRefs === 1);
+  }
+
   /** Adds `n` resident pages of type `rssType` (negative to remove). */
   addRss(rssType: number, n: number): void {
     this.rss[rssType] += n;
@@ -376,8 +470,7 @@ export class Vmar {
       const taken = this.split(m, start, end);
       const tStart = maps.start(taken);
       const tEnd = maps.end(taken);
-      maps.vmo(taken)?.onUnmapPages?.(this, taken, tStart, tEnd);
-      this.addRss(maps.rssType(taken), -this.space.unmap(tStart, tEnd));
+      this.addRss(maps.rssType(taken), -this.unmapPages(taken, tStart, tEnd));
       maps.dispose(taken);
     }
   }
@@ -469,8 +562,7 @@ export class Vmar {
     for (const m of this.mappings.find(start, end)) {
       const s = Math.max(start, maps.start(m));
       const e = Math.min(end, maps.end(m));
-      maps.vmo(m)?.onUnmapPages?.(this, m, s, e);
-      this.addRss(maps.rssType(m), -this.space.unmap(s, e));
+      this.addRss(maps.rssType(m), -this.unmapPages(m, s, e));
     }
   }
 
@@ -610,10 +702,8 @@ export class Vmar {
     // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
     for (let i = 0; i < mappings.size; i++) {
       const m = mappings.idAt(i);
-      const vmo = maps.vmo(m);
-      vmo?.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
-      this.space.unmap(maps.start(m), maps.end(m));
-      vmo?.onUnmap?.(this, m);
+      this.unmapPages(m, maps.start(m), maps.end(m));
+      maps.vmo(m)?.onUnmap?.(this, m);
       maps.dispose(m);
     }
     this.mappings.clear();
@@ -623,8 +713,8 @@ export class Vmar {
 
   /**
    * Ends the address space (a process's exit, Linux's `exit_mmap`): every mapping is
-   * dropped as `clear` drops it (its VMO hears of it and takes the dirty bits first, unless
-   * it is shared anonymous memory that dies with the mapping), but
+   * dropped as `clear` drops it (its VMO hears of it and gets the dirty bits first, unless
+   * it is shared anonymous memory that dies with the mapping: `gatherDirtyPagesAtExit`), but
    * the pages are not unmapped a mapping at a time: destroying the page table releases every
    * page and node it holds, and releasing the ASID flushes the space's TLB entries once, as
    * Linux's full-mm TLB gather does. While something listens to `unmap` events, `clear`
@@ -634,16 +724,13 @@ export class Vmar {
     if (this.space.kernel.events.listenerCount('unmap') !== 0) this.clear();
     const maps = this.maps;
     const mappings = this.mappings;
+    this.gatherDirtyPagesAtExit();
     // The set does not change in this loop (`onUnmap` and `dispose` leave it alone): no snapshot.
     for (let i = 0; i < mappings.size; i++) {
       const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
       if (vmo !== null) {
-        // Shared anonymous memory that this mapping alone holds goes with it (`dispose`
-        // drops the last reference, which releases every page and what was recorded of
-        // them): the dirty bits of its PTEs have nowhere to go, and are not gathered.
-        if (!(vmo.anonymous === true && vmo.nrRefs === 1))
-          vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
+        if (vmo.pageDirtied === undefined) vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
         vmo.onUnmap?.(this, m);
       }
       maps.dispose(m);

@@ -1,7 +1,5 @@
-import { PROP_DIRTY } from '../arch/page-prop.ts';
 import { MmError } from '../errors.ts';
 import type { Frames } from '../frame/frames.ts';
-import { QUERY_MAPPED } from '../page-table/cursor.ts';
 import type { Vmar } from './vmar.ts';
 
 /**
@@ -38,13 +36,23 @@ export interface Vmo {
    * MADV_DONTNEED, exit). A file takes their dirty bits first, as Linux's zap does.
    */
   onUnmapPages?(vmar: Vmar, m: number, start: number, end: number): void;
+  /**
+   * Optional: a PTE mapping page `index` of this object was unmapped with its dirty bit
+   * set. For an object that has this, the VMAR gathers the dirty bits itself and never
+   * calls `onUnmapPages`: an unmap (munmap, MADV_DONTNEED, a cleared VMAR) reports them as
+   * it clears the PTEs (the same pass); at exit, where the page table goes without an unmap,
+   * one read cursor walks the mappings of such objects that outlive the process.
+   */
+  pageDirtied?(index: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
   writeback?(index: number, nrPages: number): void;
   /** Shared anonymous memory (Linux's shmem): counted as `shmem` by RSS, freed by `MADV_REMOVE`. */
   readonly anonymous?: boolean;
   /**
    * Optional: the frame that faults-around maps for page `index`, or -1 to leave it (default
-   * `commitPage`). Shared anonymous memory maps only the pages the object already has.
+   * `commitPage`). Shared anonymous memory maps only the pages the object already has. It
+   * must answer without changing the object: a fault asks it of the window's pages first,
+   * and takes the window only if some page would be mapped.
    */
   faultAroundPage?(index: number): number;
   /**
@@ -111,20 +119,9 @@ export class AnonVmo implements Vmo {
     if (i >= 0) this.users.splice(i, 1);
   }
 
-  /** PTEs of `m` in `[start, end)` are about to go: the pages they dirtied stay dirty. */
-  onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
-    const c = vmar.space.cursor(start, end);
-    try {
-      for (;;) {
-        const va = c.findNext(end - c.va);
-        if (va < 0) break;
-        if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
-          this.dirty.add(vmar.maps.vmoIndex(m, va));
-        if (c.va >= end) break;
-      }
-    } finally {
-      c.drop();
-    }
+  /** A PTE of page `index` went with its dirty bit set: the page stays dirty. */
+  pageDirtied(index: number): void {
+    this.dirty.add(index);
   }
 
   /** Whether committed page `index` was ever written, given the dirty bit of its one live PTE. */
