@@ -18,7 +18,7 @@ import { expectClean } from '../../core/test/support/configs.ts';
  * `LeafSlot`'s walk cache on shared metadata, with a second view of the kernel (attach
  * mode, as a worker thread has) changing the table in one thread: every way a cached leaf
  * node can stop serving its addresses happens in the other view, before the slot's next
- * `lock` or, through a switch probe, between the hit's checks and its lock. The slot must
+ * `lock` or, through a switch probe, just before the hit's lock or its release. The slot must
  * then land in the node the table has there (here: none, so `lock` is false) and never
  * touch the lock of a node that is no longer its own.
  */
@@ -172,29 +172,48 @@ describe('LeafSlot walk cache across views under global: relinked nodes', () => 
   });
 });
 
-describe('LeafSlot walk cache across views under subtree: detached and retired nodes', () => {
-  it('checks stray again once locked: a detach between the first checks and the lock', () => {
+describe('LeafSlot walk cache across views under subtree: detached, freed and reused nodes', () => {
+  it('checks stray once locked: a node detached and not freed yet', () => {
     const v = twoViews('subtree');
     mapPage(v.ptA, v.a, KEEP);
     mapPage(v.ptA, v.a, A);
     const node = slotMap(v, A + PAGE);
-    // Just before the hit's compare-and-swap, view B empties the node, which it then
-    // recycles: retired, not freed (the hit is a reader since before).
+    // A reader of view B keeps the node B recycles retired (stray, not freed): the
+    // generation is unchanged, only `stray` tells.
+    const reader = v.ptB.cursor(KEEP, KEEP + PAGE);
+    unmap(v.ptB, A, SPAN);
+    expect(v.b.ctx.reclaim.nrRetired).toBe(1);
+    expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
+    expect(lockOwner(v.a.meta, node)).toBe(0);
+    reader.drop();
+    finish(v);
+  });
+
+  it('reads the generation once locked: a node freed and reused just before the lock', () => {
+    const v = twoViews('subtree');
+    mapPage(v.ptA, v.a, KEEP);
+    mapPage(v.ptA, v.a, A);
+    const node = slotMap(v, A + PAGE);
+    // Just before the hit's compare-and-swap, view B empties the node (no reader: freed at
+    // once) and makes its next leaf node in that frame, linked, not stray and unlocked: the
+    // hit takes a lock that is another span's node's, which only the generation tells.
     let armed = true;
     setSwitchProbe((point, pfn) => {
       if (!armed || point !== SWITCH_LOCK || pfn !== node) return;
       armed = false;
       unmap(v.ptB, A, SPAN);
+      mapPage(v.ptB, v.b, OTHER);
     });
     expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
     setSwitchProbe(null);
     expect(armed).toBe(false);
-    expect(v.b.ctx.reclaim.nrRetired).toBe(1);
+    expect(v.b.ctx.reclaim.nrRetired).toBe(0);
+    expect(leafNodeOf(v.ptB, OTHER)).toBe(node);
     expect(lockOwner(v.a.meta, node)).toBe(0);
     finish(v);
   });
 
-  it('does not touch the lock of a cached node retired before the hit entered its reader epoch', () => {
+  it('releases a lock taken on a frame freed meanwhile only while it is still its own', () => {
     const v = twoViews('subtree');
     mapPage(v.ptA, v.a, KEEP);
     mapPage(v.ptA, v.a, A);
@@ -210,9 +229,9 @@ describe('LeafSlot walk cache across views under subtree: detached and retired n
       c.mapFresh(v.b.frames.alloc(FrameType.Untyped), PROP_RW | PROP_USER);
       reuse.cursor = c;
     };
-    // Should the hit go for the node's lock: the reader ends (the hit's reader entered after
-    // the retire, so the node is freed), and at the hit's release of that lock the frame is
-    // view B's new node, locked by B's cursor.
+    // Just before the hit's compare-and-swap the reader ends, so the node is freed (the hit
+    // is no reader): the hit locks a free frame. Just before it lets that lock go, the frame
+    // becomes view B's new node, unlocked by its allocation and locked by B's cursor.
     let stage = 0;
     setSwitchProbe((point, pfn) => {
       if (pfn !== node) return;
@@ -226,8 +245,7 @@ describe('LeafSlot walk cache across views under subtree: detached and retired n
     });
     expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
     setSwitchProbe(null);
-    if (stage === 0) reader.drop();
-    if (reuse.cursor === null) reuseNode();
+    expect(stage).toBe(2);
     const cursor = reuse.cursor as CursorMut;
     expect(cursor.nodeAt(1)).toBe(node);
     // The new node's lock is its cursor's, and the cursor goes on writing in it.

@@ -3,7 +3,7 @@ import { PTE_ABSENT, PTE_TABLE } from '../arch/pte-codec.ts';
 import { fail, formatAddr, MmError } from '../errors.ts';
 import type { PageTableContext } from './context.ts';
 import type { CursorMut } from './cursor.ts';
-import { lockOwner, tryLockNode, unlockNode } from './lock.ts';
+import { lockOwner, tryLockNode, unlockIfOwner, unlockNode } from './lock.ts';
 import { LOCK_GLOBAL, LOCK_HOH, LOCK_SUBTREE } from './lock-protocol.ts';
 import type { PageTable } from './page-table.ts';
 
@@ -72,18 +72,19 @@ const NO_WORDS = new Uint32Array(0);
  *
  * On shared metadata in SMP mode (other threads' views free, reuse and relink nodes meanwhile) the
  * cached node is only an address read earlier, as the lock-free walk's are, but held
- * across reader epochs: a node retired before this view's reader entered can be freed and
- * allocated again at any moment, and a lock taken on it then is overwritten by the new
- * node's allocation, or later released over its new owner's. So:
- * - `subtree`: the hit becomes a reader of the deferred free first, then checks that the
- *   node is not `stray` and that the generation is unchanged, both before touching its lock
- *   word: a node not stray after the reader entered, and not freed up to that read, can
- *   only be retired from then on, so it is not freed before the reader leaves (at
- *   `unlock()`). Then it takes the lock (`Atomics.compareExchange`) and checks `stray`
- *   again (detached between the first checks and the lock; detaching takes the lock, so
- *   not after it). The generation need not be read again: the node is not freed while the
- *   reader lives, and `movePtes` does not relink leaf nodes under `subtree` on shared
- *   metadata (`mayRelink`), for the same lock-free walkers;
+ * across reader epochs: the frame may have been retired, freed and allocated again (as
+ * any frame) at any moment, and a lock taken on it then is overwritten by the new node's
+ * allocation, or is the lock of another table's node. So:
+ * - `subtree`: the hit takes the lock word first (`Atomics.compareExchange`), then reads
+ *   the generation and `stray`. The generation unchanged after the lock was taken means
+ *   the frame was not freed up to then, so the lock is the node's; not `stray` means the
+ *   node was still linked, and it cannot be detached while the lock is held (detaching
+ *   takes it), so it serves the span until `unlock()`, without a reader of the deferred
+ *   free. Otherwise the hit releases the word only if it still holds its owner id
+ *   (`unlockIfOwner`): a node allocated in the frame meanwhile starts unlocked and may be
+ *   locked by its cursor already, whose lock a plain release would drop. A hit on a foreign
+ *   node holds its lock for those two reads only (that node's cursor meets `CursorBusy`
+ *   and retries, as on any other lock);
  * - `global`: the root's lock first (the root is never freed while the table lives), then
  *   the generation: with the table's one lock held nothing of it changes, and a node
  *   detached under `global` is freed at once, which bumps the generation;
@@ -267,8 +268,8 @@ export class LeafSlot {
 
   /**
    * The walk cache's hit on shared metadata (`va` in the cached span; `subtree` or
-   * `global`): the checks and the lock in the order the class comment gives, or false
-   * holding nothing (and no reader) where the walk must decide.
+   * `global`): the lock, then the checks, as the class comment gives, or false holding
+   * nothing (and no reader) where the walk must decide.
    */
   private lockCachedShared(va: number, owner: number, protocol: number): boolean {
     const ctx = this.ctx;
@@ -287,25 +288,14 @@ export class LeafSlot {
       this.take(va, node, owner, root, this.cachedWords, this.cachedBase);
       return true;
     }
-    reclaim.enter();
-    // Before the lock word is touched: the node is still the walk's and not retired.
-    if (meta.stray(node) || reclaim.linkGeneration() !== generation) {
-      reclaim.leave();
+    // The lock first, then the checks: the frame may have been freed and allocated again
+    // since the walk, so the lock may not be the node's (released only if still ours).
+    if (!tryLockNode(meta, node, owner)) return false;
+    if (reclaim.linkGeneration() !== generation || meta.stray(node)) {
+      unlockIfOwner(meta, node, owner);
       this.cachedEnd = 0;
       return false;
     }
-    if (!tryLockNode(meta, node, owner)) {
-      reclaim.leave();
-      return false;
-    }
-    // Under the lock: not detached since the checks above.
-    if (meta.stray(node)) {
-      unlockNode(meta, node);
-      reclaim.leave();
-      this.cachedEnd = 0;
-      return false;
-    }
-    this.reading = true;
     this.take(va, node, owner, node, this.cachedWords, this.cachedBase);
     return true;
   }

@@ -59,6 +59,21 @@ export function unlockNode(meta: FrameMetaStore, pfn: number): void {
   else locks[i] = 0;
 }
 
+/**
+ * Releases the lock of `pfn` if `owner` still holds it, and says whether it did: for a lock
+ * taken on a frame that may have been freed and allocated again meanwhile (whose new owner's
+ * allocation or lock may have replaced the word), which must not release anyone else's.
+ */
+export function unlockIfOwner(meta: FrameMetaStore, pfn: number, owner: number): boolean {
+  switchPoint(SWITCH_UNLOCK, pfn, 0); // the explorer may switch CPUs here (no-op otherwise)
+  const locks = meta.lockArray;
+  const i = meta.lockIndex(pfn);
+  if (isAtomic(locks)) return Atomics.compareExchange(locks, i, owner, 0) === owner;
+  if (locks[i] !== owner) return false;
+  locks[i] = 0;
+  return true;
+}
+
 /** The owner holding the lock of `pfn`, 0 if none. */
 export function lockOwner(meta: FrameMetaStore, pfn: number): number {
   const locks = meta.lockArray;
