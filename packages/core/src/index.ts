@@ -196,13 +196,6 @@ export {
   type U64,
   U64_WRAP,
   u64ToNumber,
-  WIDE_ADDR,
-  WIDE_DELTA,
-  WIDE_LEN,
-  WIDE_NEW_ADDR,
-  WIDE_NEW_LEN,
-  WIDE_OFFSET,
-  WIDE_OLD_LEN,
   writeUser,
 } from './syscall/index.ts';
 export * from './syscall/linux-abi.ts';

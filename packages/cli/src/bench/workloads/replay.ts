@@ -10,12 +10,6 @@ import {
   type TraceHeader,
   type TraceOp,
   type U64,
-  WIDE_ADDR,
-  WIDE_LEN,
-  WIDE_NEW_ADDR,
-  WIDE_NEW_LEN,
-  WIDE_OFFSET,
-  WIDE_OLD_LEN,
 } from '@mmkit/core';
 import type { Workload } from '../types.ts';
 import { assertClean, benchKernel, perSecond, timeMs } from './common.ts';
@@ -77,23 +71,18 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, parsed: Sca
     const gib = 1n << 30n;
     shift = (1n << BigInt(sys.kernel.consts.addressWidth - 2)) + (header.windowLo % gib) - header.windowLo;
   }
-  // An address moved by the shift, as a number where that is exact. Without a shift (the
-  // usual case) it is the address itself: a wide value is past 2^53 and stays a bigint.
   const shiftNum = Number(shift);
-  const shifted = (x: bigint): U64 => {
-    const v = (x + shift) & U64_MASK;
+  const addr = (x: bigint): U64 => {
+    const v = shift === 0n ? x : (x + shift) & U64_MASK;
     return v <= MAX_SAFE_BIG ? Number(v) : v;
   };
-  const addrOf =
-    shift === 0n
-      ? (x: U64): U64 => x
-      : (x: U64): U64 => {
-          if (typeof x === 'bigint') return shifted(x);
-          const v = x + shiftNum;
-          return Number.isSafeInteger(shiftNum) && v >= 0 && v <= Number.MAX_SAFE_INTEGER
-            ? v
-            : shifted(BigInt(x));
-        };
+  // A scanned address moved by the shift, as a number where that is exact.
+  const addrOf = (x: U64): U64 => {
+    if (typeof x === 'bigint') return addr(x);
+    if (shift === 0n) return x;
+    const v = x + shiftNum;
+    return Number.isSafeInteger(shiftNum) && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : addr(BigInt(x));
+  };
   const pids: number[] = [sys.spawn()];
   const live = new Set(pids);
   let n = 0;
@@ -111,35 +100,28 @@ function replayOne(sys: LinuxSyscalls, t: Trace, scanned: ScannedOp, parsed: Sca
     const pid = pids[a.pid];
     switch (a.op) {
       case 'mmap':
-        sys.mmap(pid, addrOf(a.u64(WIDE_ADDR)), a.u64(WIDE_LEN), a.prot, a.flags, a.u64(WIDE_OFFSET));
+        sys.mmap(pid, addrOf(a.addr), a.len, a.prot, a.flags, a.offset);
         break;
       case 'munmap':
-        sys.munmap(pid, addrOf(a.u64(WIDE_ADDR)), a.u64(WIDE_LEN));
+        sys.munmap(pid, addrOf(a.addr), a.len);
         break;
       case 'mprotect':
-        sys.mprotect(pid, addrOf(a.u64(WIDE_ADDR)), a.u64(WIDE_LEN), a.prot);
+        sys.mprotect(pid, addrOf(a.addr), a.len, a.prot);
         break;
       case 'madvise':
-        sys.madvise(pid, addrOf(a.u64(WIDE_ADDR)), a.u64(WIDE_LEN), a.advice);
+        sys.madvise(pid, addrOf(a.addr), a.len, a.advice);
         break;
       case 'msync':
-        sys.msync(pid, addrOf(a.u64(WIDE_ADDR)), a.u64(WIDE_LEN), MS_SYNC);
+        sys.msync(pid, addrOf(a.addr), a.len, MS_SYNC);
         break;
       case 'mremap':
-        sys.mremap(
-          pid,
-          addrOf(a.u64(WIDE_ADDR)),
-          a.u64(WIDE_OLD_LEN),
-          a.u64(WIDE_NEW_LEN),
-          a.flags,
-          addrOf(a.u64(WIDE_NEW_ADDR)),
-        );
+        sys.mremap(pid, addrOf(a.addr), a.oldLen, a.newLen, a.flags, addrOf(a.newAddr));
         break;
       case 'write':
-        sys.writeMemory(pid, Number(addrOf(a.u64(WIDE_ADDR))), a.data as Uint8Array);
+        sys.writeMemory(pid, Number(addrOf(a.addr)), a.data as Uint8Array);
         break;
       case 'read':
-        sys.readMemory(pid, Number(addrOf(a.u64(WIDE_ADDR))), readBuffer(a.len));
+        sys.readMemory(pid, Number(addrOf(a.addr)), readBuffer(Number(a.len)));
         break;
       case 'fork': {
         const child = sys.fork(pid);
@@ -169,46 +151,45 @@ function argsOf(op: TraceOp, a: ScannedOp): boolean {
   if (!('pid' in op)) return false;
   a.op = op.op;
   a.pid = op.pid;
-  a.wide = 0;
   switch (op.op) {
     case 'mmap':
       if (op.file !== null) return false;
-      a.setU64(WIDE_ADDR, op.addr);
-      a.setU64(WIDE_LEN, op.len);
+      a.addr = op.addr;
+      a.len = u64(op.len);
       a.prot = op.prot;
       a.flags = op.flags;
-      a.setU64(WIDE_OFFSET, op.offset);
+      a.offset = u64(op.offset);
       break;
     case 'munmap':
     case 'msync':
     case 'mincore':
     case 'munlock':
-      a.setU64(WIDE_ADDR, op.addr);
-      a.setU64(WIDE_LEN, op.len);
+      a.addr = op.addr;
+      a.len = u64(op.len);
       break;
     case 'mprotect':
-      a.setU64(WIDE_ADDR, op.addr);
-      a.setU64(WIDE_LEN, op.len);
+      a.addr = op.addr;
+      a.len = u64(op.len);
       a.prot = op.prot;
       break;
     case 'madvise':
-      a.setU64(WIDE_ADDR, op.addr);
-      a.setU64(WIDE_LEN, op.len);
+      a.addr = op.addr;
+      a.len = u64(op.len);
       a.advice = op.advice;
       break;
     case 'mremap':
-      a.setU64(WIDE_ADDR, op.addr);
-      a.setU64(WIDE_OLD_LEN, op.oldLen);
-      a.setU64(WIDE_NEW_LEN, op.newLen);
+      a.addr = op.addr;
+      a.oldLen = u64(op.oldLen);
+      a.newLen = u64(op.newLen);
       a.flags = op.flags;
-      a.setU64(WIDE_NEW_ADDR, op.newAddr);
+      a.newAddr = op.newAddr;
       break;
     case 'write':
-      a.setU64(WIDE_ADDR, op.addr);
+      a.addr = op.addr;
       a.data = op.data;
       break;
     case 'read':
-      a.setU64(WIDE_ADDR, op.addr);
+      a.addr = op.addr;
       a.len = op.len;
       break;
   }
@@ -228,6 +209,11 @@ function readBuffer(len: number): Uint8Array {
     READ_VIEWS[len] = view;
   }
   return view;
+}
+
+/** A 64-bit length as a number where that is exact. */
+function u64(x: bigint): U64 {
+  return x <= MAX_SAFE_BIG ? Number(x) : x;
 }
 
 export const replay: Workload = {

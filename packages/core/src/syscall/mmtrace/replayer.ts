@@ -13,15 +13,6 @@ import { LinuxSyscalls } from '../linux-syscalls.ts';
 import type { U64 } from '../u64.ts';
 import { parseHeader, parseOpJson, type TraceHeader, type TraceOp, traceError } from './parse.ts';
 import { ScannedOp, scanLine } from './scan.ts';
-import {
-  WIDE_ADDR,
-  WIDE_DELTA,
-  WIDE_LEN,
-  WIDE_NEW_ADDR,
-  WIDE_NEW_LEN,
-  WIDE_OFFSET,
-  WIDE_OLD_LEN,
-} from './scan-names.ts';
 
 export interface ReplayOptions {
   arch: Arch;
@@ -229,42 +220,25 @@ export class Replayer {
     switch (s.op) {
       case 'mmap':
         // The scanner takes only anonymous mappings (a file mapping names its file).
-        return this.retAddr(
-          sys.mmap(
-            pid,
-            this.addrOf(s.u64(WIDE_ADDR)),
-            s.u64(WIDE_LEN),
-            s.prot,
-            s.flags,
-            s.u64(WIDE_OFFSET),
-            null,
-          ),
-        );
+        return this.retAddr(sys.mmap(pid, this.addrOf(s.addr), s.len, s.prot, s.flags, s.offset, null));
       case 'munmap':
-        return this.ret0(sys.munmap(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN)));
+        return this.ret0(sys.munmap(pid, this.addrOf(s.addr), s.len));
       case 'mprotect':
-        return this.ret0(sys.mprotect(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN), s.prot));
+        return this.ret0(sys.mprotect(pid, this.addrOf(s.addr), s.len, s.prot));
       case 'madvise':
-        return this.ret0(sys.madvise(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN), s.advice));
+        return this.ret0(sys.madvise(pid, this.addrOf(s.addr), s.len, s.advice));
       case 'msync':
-        return this.ret0(sys.msync(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN), MS_SYNC));
+        return this.ret0(sys.msync(pid, this.addrOf(s.addr), s.len, MS_SYNC));
       case 'mremap':
         return this.retAddr(
-          sys.mremap(
-            pid,
-            this.addrOf(s.u64(WIDE_ADDR)),
-            s.u64(WIDE_OLD_LEN),
-            s.u64(WIDE_NEW_LEN),
-            s.flags,
-            this.addrOf(s.u64(WIDE_NEW_ADDR)),
-          ),
+          sys.mremap(pid, this.addrOf(s.addr), s.oldLen, s.newLen, s.flags, this.addrOf(s.newAddr)),
         );
       case 'write': {
-        const sig = sys.writeMemory(pid, Number(this.addrOf(s.u64(WIDE_ADDR))), s.data as Uint8Array);
+        const sig = sys.writeMemory(pid, Number(this.addrOf(s.addr)), s.data as Uint8Array);
         return sig === 0 ? '{"ret":0}' : this.fault(sig);
       }
       case 'read':
-        return this.read(pid, this.addrOf(s.u64(WIDE_ADDR)), s.len);
+        return this.read(pid, this.addrOf(s.addr), Number(s.len));
       case 'fork':
         return `{"ret":${sys.fork(pid)}}`;
       case 'exit':
@@ -273,7 +247,7 @@ export class Replayer {
       case 'maps':
         return this.maps(pid);
       case 'mincore': {
-        const vec = sys.mincore(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN));
+        const vec = sys.mincore(pid, this.addrOf(s.addr), s.len);
         return typeof vec === 'number' ? this.ret0(vec) : `{"vec":"${vec.join('')}"}`;
       }
       case 'rss': {
@@ -281,17 +255,15 @@ export class Replayer {
         return `{"rss":{"anon":${r.anon},"file":${r.file},"shmem":${r.shmem}}}`;
       }
       case 'mlock':
-        return this.ret0(
-          sys.mlock(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN), (s.flags & MLOCK_ONFAULT) !== 0),
-        );
+        return this.ret0(sys.mlock(pid, this.addrOf(s.addr), s.len, (s.flags & MLOCK_ONFAULT) !== 0));
       case 'munlock':
-        return this.ret0(sys.munlock(pid, this.addrOf(s.u64(WIDE_ADDR)), s.u64(WIDE_LEN)));
+        return this.ret0(sys.munlock(pid, this.addrOf(s.addr), s.len));
       case 'mlockall':
         return this.ret0(sys.mlockall(pid, s.flags));
       case 'munlockall':
         return this.ret0(sys.munlockall(pid));
       case 'brk':
-        return `{"ret":"0x${sys.brk(pid, s.hasDelta ? s.u64(WIDE_DELTA) : null).toString(16)}"}`;
+        return `{"ret":"0x${sys.brk(pid, s.hasDelta ? s.delta : null).toString(16)}"}`;
       default:
         throw traceError(line, `op "${s.op}" is not one the scanner reads`);
     }

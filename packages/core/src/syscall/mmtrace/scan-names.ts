@@ -219,17 +219,6 @@ export class NameTable {
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
- * `ScannedOp.wide` bits: which 64-bit field holds a value past `Number.MAX_SAFE_INTEGER`.
- */
-export const WIDE_ADDR = 1;
-export const WIDE_LEN = 2;
-export const WIDE_OLD_LEN = 4;
-export const WIDE_NEW_LEN = 8;
-export const WIDE_NEW_ADDR = 16;
-export const WIDE_OFFSET = 32;
-export const WIDE_DELTA = 64;
-
-/**
  * The value of the 14 to 16 lower-case hex digits `b[start, end)`: a number if it is a safe
  * integer, else a bigint (made of two exact halves).
  */

@@ -1,4 +1,5 @@
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../linux-abi.ts';
+import type { U64 } from '../u64.ts';
 import type { TraceContext, TraceOp } from './parse.ts';
 import type { ScannedOp } from './scan.ts';
 import {
@@ -44,10 +45,7 @@ import { valid } from './scan-valid.ts';
  * this path. A line it matches gets the same checks against the header (`valid`) here.
  */
 
-/**
- * How a value is read and where it goes. Hex values (`"0x…"`) are `K_ADDR`…`K_DELTA`, in the
- * order of the `WIDE_…` bits: kind `k`'s field has bit `1 << (k - K_ADDR)`.
- */
+/** How a value is read and where it goes. Hex values (`"0x…"`) are `K_ADDR`…`K_DELTA`. */
 const K_PID = 0;
 const K_ADDR = 1;
 const K_LEN = 2;
@@ -319,7 +317,6 @@ export function scanRecorded(
   out.newAddr = 0;
   out.offset = 0;
   out.delta = 0;
-  out.wide = 0;
   out.data = null;
   let seen = FIELDS[op];
   let nrSharingTypes = 0;
@@ -356,9 +353,9 @@ export function scanRecorded(
         }
       }
       const n = p - from;
-      // Up to 13 digits `v` is exact; 14 to 16 are read again in two halves (`wideHex`).
+      // Up to 13 digits `v` is exact; 14 to 16 are read again as a bigint past 2^53 (`wideHex`).
       if (n === 0 || n > MAX_U64_HEX_DIGITS) return NOT_RECORDED;
-      if (n > MAX_HEX_DIGITS) out.setU64(1 << (kind - K_ADDR), wideHex(b, from, p));
+      if (n > MAX_HEX_DIGITS) setHex(out, kind, wideHex(b, from, p));
       else if (kind === K_ADDR) out.addr = v;
       else if (kind === K_LEN) out.len = v;
       else if (kind === K_OLD_LEN) out.oldLen = v;
@@ -428,4 +425,15 @@ export function scanRecorded(
   if (p !== end) return NOT_RECORDED;
   out.hasDelta = (seen & F_DELTA) !== 0;
   return valid(out, op, seen, nrSharingTypes, ctx) ? TAKEN : DECLINED;
+}
+
+/** Stores hex value `v` of kind `kind` (`K_ADDR`…`K_DELTA`) in its field. */
+function setHex(out: ScannedOp, kind: number, v: U64): void {
+  if (kind === K_ADDR) out.addr = v;
+  else if (kind === K_LEN) out.len = v;
+  else if (kind === K_OLD_LEN) out.oldLen = v;
+  else if (kind === K_NEW_LEN) out.newLen = v;
+  else if (kind === K_NEW_ADDR) out.newAddr = v;
+  else if (kind === K_OFFSET) out.offset = v;
+  else out.delta = v;
 }

@@ -28,13 +28,6 @@ import {
   OP_MREMAP,
   OPS,
   opCode,
-  WIDE_ADDR,
-  WIDE_DELTA,
-  WIDE_LEN,
-  WIDE_NEW_ADDR,
-  WIDE_NEW_LEN,
-  WIDE_OFFSET,
-  WIDE_OLD_LEN,
   wideHex,
 } from './scan-names.ts';
 import { NOT_RECORDED, scanRecorded, TAKEN } from './scan-recorded.ts';
@@ -119,17 +112,17 @@ class LineScanner {
   }
 
   /**
-   * A `"0x…"` field of up to 16 lower-case hex digits (64 bits), stored in `out`'s field of
-   * `WIDE_…` bit `bit`: up to `MAX_HEX_DIGITS` digits a double holds exactly; longer ones
-   * are made of two exact halves (`wideHex`, only on the rare lines that have one).
+   * A `"0x…"` field of up to 16 lower-case hex digits (64 bits): a number up to
+   * `MAX_HEX_DIGITS` digits, whose value a double holds exactly; longer, a bigint unless it
+   * is a safe integer (made of two exact halves, only on the rare lines that have one).
    */
-  hex(out: ScannedOp, bit: number): void {
+  hex(): U64 {
     const b = this.b;
     const end = this.end;
     const start = this.pos + 3;
     if (start >= end || b[start - 3] !== QUOTE || b[start - 2] !== DIGIT_0 || b[start - 1] !== LETTER_X) {
       this.ok = false;
-      return;
+      return 0;
     }
     let v = 0;
     let i = start;
@@ -142,9 +135,9 @@ class LineScanner {
     this.pos = i + 1;
     if (n === 0 || n > MAX_U64_HEX_DIGITS || i === end || b[i] !== QUOTE) {
       this.ok = false;
-      return;
+      return 0;
     }
-    out.setU64(bit, n <= MAX_HEX_DIGITS ? v : wideHex(b, start, i));
+    return n <= MAX_HEX_DIGITS ? v : wideHex(b, start, i);
   }
 
   /** A quoted name of `names` (a v2 one only when `v2`): its entry, or null with `ok` false. */
@@ -279,28 +272,24 @@ const scanner = new LineScanner();
 
 /**
  * A line as the scanner read it: the op and its fields, the 64-bit ones as numbers when they
- * are safe integers (below 2^53, so exact). A value above (rare: absurd lengths and
- * addresses past user space) is kept apart: its field's bit is set in `wide`, the field
- * reads NaN, and `u64` gives the value as a bigint. So the 64-bit fields only ever hold
- * doubles and the engine stores them in place, with no number allocated per line. `scanLine`
- * overwrites every field, so one object serves line after line and a replay loop allocates
- * nothing per line (but bigints). Fields the op has not are 0 (`data` null, `hasDelta` false).
+ * are safe integers (below 2^53, so exact) and as bigints above (rare: absurd lengths and
+ * addresses past user space). `scanLine` overwrites every field, so one object serves line
+ * after line and a replay loop allocates nothing per line (but bigints). Fields the op
+ * has not are 0 (`data` null, `hasDelta` false).
  */
 export class ScannedOp {
   op: TraceOp['op'] = 'maps';
   pid = 0;
-  addr = 0;
-  len = 0;
+  addr: U64 = 0;
+  len: U64 = 0;
   prot = 0;
   flags = 0;
   advice = 0;
-  oldLen = 0;
-  newLen = 0;
-  newAddr = 0;
-  offset = 0;
-  delta = 0;
-  /** The 64-bit fields (`WIDE_…` bits) whose value is past 2^53: 0 on nearly every line. */
-  wide = 0;
+  oldLen: U64 = 0;
+  newLen: U64 = 0;
+  newAddr: U64 = 0;
+  offset: U64 = 0;
+  delta: U64 = 0;
   /** Whether a `brk` line has a `delta` (without one it reads the break). */
   hasDelta = false;
   /**
@@ -308,46 +297,9 @@ export class ScannedOp {
    * scanned into it (a `TraceOp` made from it gets a copy).
    */
   data: Uint8Array | null = null;
-  /** The values of the wide fields, by the bit's index (valid where `wide` has the bit). */
-  #wideValues: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n];
   /** Where writes' bytes are decoded, and its views by length (made once each). */
   #buffer = new Uint8Array(4096);
   #views: Uint8Array[] = [];
-
-  /**
-   * Sets the 64-bit field of `WIDE_…` bit `bit` to `v` (at most 2^64 - 1, not negative): the
-   * number where it is a safe integer, else NaN with the value kept apart. `wide` must have
-   * been cleared for the line.
-   */
-  setU64(bit: number, v: U64): void {
-    let x: number;
-    if (typeof v === 'number') x = v;
-    else if (v <= MAX_SAFE_BIG) x = Number(v);
-    else {
-      this.wide |= bit;
-      this.#wideValues[31 - Math.clz32(bit)] = v;
-      x = Number.NaN;
-    }
-    if (bit === WIDE_ADDR) this.addr = x;
-    else if (bit === WIDE_LEN) this.len = x;
-    else if (bit === WIDE_OLD_LEN) this.oldLen = x;
-    else if (bit === WIDE_NEW_LEN) this.newLen = x;
-    else if (bit === WIDE_NEW_ADDR) this.newAddr = x;
-    else if (bit === WIDE_OFFSET) this.offset = x;
-    else this.delta = x;
-  }
-
-  /** The value of the 64-bit field of `WIDE_…` bit `bit`: its number, or its bigint when wide. */
-  u64(bit: number): U64 {
-    if ((this.wide & bit) !== 0) return this.#wideValues[31 - Math.clz32(bit)];
-    if (bit === WIDE_ADDR) return this.addr;
-    if (bit === WIDE_LEN) return this.len;
-    if (bit === WIDE_OLD_LEN) return this.oldLen;
-    if (bit === WIDE_NEW_LEN) return this.newLen;
-    if (bit === WIDE_NEW_ADDR) return this.newAddr;
-    if (bit === WIDE_OFFSET) return this.offset;
-    return this.delta;
-  }
 
   /** The first `n` bytes of the buffer `data` views (grown, and its views dropped, for a longer write). */
   bufferOf(n: number): Uint8Array {
@@ -363,8 +315,6 @@ export class ScannedOp {
     return view;
   }
 }
-
-const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Where `scanLine` encodes a string line (grown for a longer one). */
 let encoded = new Uint8Array(512);
@@ -426,7 +376,6 @@ function scanAnyOrder(b: Uint8Array, start: number, end: number, ctx: TraceConte
   out.newAddr = 0;
   out.offset = 0;
   out.delta = 0;
-  out.wide = 0;
   out.data = null;
   let seen = 0;
   let nrSharingTypes = 0;
@@ -445,10 +394,10 @@ function scanAnyOrder(b: Uint8Array, start: number, end: number, ctx: TraceConte
         out.pid = s.integer();
         break;
       case F_ADDR:
-        s.hex(out, WIDE_ADDR);
+        out.addr = s.hex();
         break;
       case F_LEN:
-        s.hex(out, WIDE_LEN);
+        out.len = s.hex();
         break;
       case F_PROT:
         out.prot = s.prot();
@@ -472,22 +421,22 @@ function scanAnyOrder(b: Uint8Array, start: number, end: number, ctx: TraceConte
         break;
       }
       case F_OLD_LEN:
-        s.hex(out, WIDE_OLD_LEN);
+        out.oldLen = s.hex();
         break;
       case F_NEW_LEN:
-        s.hex(out, WIDE_NEW_LEN);
+        out.newLen = s.hex();
         break;
       case F_NEW_ADDR:
-        s.hex(out, WIDE_NEW_ADDR);
+        out.newAddr = s.hex();
         break;
       case F_DATA:
         out.data = s.bytes(out);
         break;
       case F_OFFSET:
-        s.hex(out, WIDE_OFFSET);
+        out.offset = s.hex();
         break;
       default:
-        s.hex(out, WIDE_DELTA);
+        out.delta = s.hex();
         break;
     }
     if (!s.ok) return false;
@@ -512,9 +461,9 @@ function traceOpOf(s: ScannedOp): TraceOp {
   const { op, pid } = s;
   switch (op) {
     case 'read':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: Number(s.len) };
+      return { op, pid, addr: BigInt(s.addr), len: Number(s.len) };
     case 'write':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), data: (s.data as Uint8Array).slice() };
+      return { op, pid, addr: BigInt(s.addr), data: (s.data as Uint8Array).slice() };
     case 'maps':
     case 'fork':
     case 'exit':
@@ -525,38 +474,38 @@ function traceOpOf(s: ScannedOp): TraceOp {
       return {
         op,
         pid,
-        addr: BigInt(s.u64(WIDE_ADDR)),
-        oldLen: BigInt(s.u64(WIDE_OLD_LEN)),
-        newLen: BigInt(s.u64(WIDE_NEW_LEN)),
+        addr: BigInt(s.addr),
+        oldLen: BigInt(s.oldLen),
+        newLen: BigInt(s.newLen),
         flags: s.flags,
-        newAddr: BigInt(s.u64(WIDE_NEW_ADDR)),
+        newAddr: BigInt(s.newAddr),
       };
     case 'mmap':
       return {
         op,
         pid,
-        addr: BigInt(s.u64(WIDE_ADDR)),
-        len: BigInt(s.u64(WIDE_LEN)),
+        addr: BigInt(s.addr),
+        len: BigInt(s.len),
         prot: s.prot,
         flags: s.flags,
-        offset: BigInt(s.u64(WIDE_OFFSET)),
+        offset: BigInt(s.offset),
         file: null,
       };
     case 'mprotect':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: BigInt(s.u64(WIDE_LEN)), prot: s.prot };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), prot: s.prot };
     case 'madvise':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: BigInt(s.u64(WIDE_LEN)), advice: s.advice };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), advice: s.advice };
     case 'mlock':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: BigInt(s.u64(WIDE_LEN)), flags: s.flags };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len), flags: s.flags };
     case 'mlockall':
       return { op, pid, flags: s.flags };
     case 'munmap':
     case 'msync':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: BigInt(s.u64(WIDE_LEN)) };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     case 'munlock':
     case 'mincore':
-      return { op, pid, addr: BigInt(s.u64(WIDE_ADDR)), len: BigInt(s.u64(WIDE_LEN)) };
+      return { op, pid, addr: BigInt(s.addr), len: BigInt(s.len) };
     default:
-      return { op: 'brk', pid, delta: s.hasDelta ? BigInt(s.u64(WIDE_DELTA)) : null };
+      return { op: 'brk', pid, delta: s.hasDelta ? BigInt(s.delta) : null };
   }
 }
