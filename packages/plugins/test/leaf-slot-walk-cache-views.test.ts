@@ -87,6 +87,25 @@ function slotMap(v: Views, va: number): number {
   return node;
 }
 
+/**
+ * Two views of a kernel under `protocol` where view A's slot has cached `A`'s leaf node (a
+ * page at `KEEP` keeps their level-2 node); returns the views and that node.
+ */
+function cachedLeaf(protocol: string): { v: Views; node: number } {
+  const v = twoViews(protocol);
+  mapPage(v.ptA, v.a, KEEP);
+  mapPage(v.ptA, v.a, A);
+  return { v, node: slotMap(v, A + PAGE) };
+}
+
+/** View B recycles `A`'s leaf node while a reader of B keeps it retired (stray, not freed); returns that reader. */
+function retireWithReader(v: Views): ReturnType<PageTable['cursor']> {
+  const reader = v.ptB.cursor(KEEP, KEEP + PAGE);
+  unmap(v.ptB, A, SPAN);
+  expect(v.b.ctx.reclaim.nrRetired).toBe(1);
+  return reader;
+}
+
 /** The leaf node holding `va`'s PTE, found by a cursor of `pt`, -1 if none. */
 function leafNodeOf(pt: PageTable, va: number): number {
   const c = pt.cursorMut(va, va + PAGE);
@@ -118,10 +137,7 @@ afterEach(() => setSwitchProbe(null));
 
 describe.each(['subtree', 'global'])('LeafSlot walk cache across views under %s', (protocol) => {
   it('does not lock a cached leaf node another view freed and reused for other addresses', () => {
-    const v = twoViews(protocol);
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf(protocol);
     // View B recycles the node (no reader is alive: freed at once) and its next node is
     // that frame (B's frame cache hands back the lowest first: `A`'s data frame, then the node).
     unmap(v.ptB, A, SPAN);
@@ -139,10 +155,7 @@ describe.each(['subtree', 'global'])('LeafSlot walk cache across views under %s'
 describe('LeafSlot walk cache across views under global: relinked nodes', () => {
   const protocol = 'global';
   it('does not lock a cached leaf node another view relinked to other addresses', () => {
-    const v = twoViews(protocol);
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf(protocol);
     relink(v);
     expect(leafNodeOf(v.ptB, D)).toBe(node);
     expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
@@ -150,10 +163,7 @@ describe('LeafSlot walk cache across views under global: relinked nodes', () => 
   });
 
   it('reads the generation once locked: a relink just before the lock', () => {
-    const v = twoViews(protocol);
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf(protocol);
     // The hit's lock is the root's: its switch point runs view B's relink just before the
     // compare-and-swap, after which the hit reads the generation.
     const lockPfn = v.ptA.rootPfn;
@@ -174,15 +184,10 @@ describe('LeafSlot walk cache across views under global: relinked nodes', () => 
 
 describe('LeafSlot walk cache across views under subtree: detached, freed and reused nodes', () => {
   it('checks stray once locked: a node detached and not freed yet', () => {
-    const v = twoViews('subtree');
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf('subtree');
     // A reader of view B keeps the node B recycles retired (stray, not freed): the
     // generation is unchanged, only `stray` tells.
-    const reader = v.ptB.cursor(KEEP, KEEP + PAGE);
-    unmap(v.ptB, A, SPAN);
-    expect(v.b.ctx.reclaim.nrRetired).toBe(1);
+    const reader = retireWithReader(v);
     expect(v.ptA.leafSlot().lock(A + 2 * PAGE)).toBe(false);
     expect(lockOwner(v.a.meta, node)).toBe(0);
     reader.drop();
@@ -190,10 +195,7 @@ describe('LeafSlot walk cache across views under subtree: detached, freed and re
   });
 
   it('reads the generation once locked: a node freed and reused just before the lock', () => {
-    const v = twoViews('subtree');
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf('subtree');
     // Just before the hit's compare-and-swap, view B empties the node (no reader: freed at
     // once) and makes its next leaf node in that frame, linked, not stray and unlocked: the
     // hit takes a lock that is another span's node's, which only the generation tells.
@@ -214,14 +216,9 @@ describe('LeafSlot walk cache across views under subtree: detached, freed and re
   });
 
   it('releases a lock taken on a frame freed meanwhile only while it is still its own', () => {
-    const v = twoViews('subtree');
-    mapPage(v.ptA, v.a, KEEP);
-    mapPage(v.ptA, v.a, A);
-    const node = slotMap(v, A + PAGE);
+    const { v, node } = cachedLeaf('subtree');
     // A reader of view B keeps the node B recycles retired (stray, not freed).
-    const reader = v.ptB.cursor(KEEP, KEEP + PAGE);
-    unmap(v.ptB, A, SPAN);
-    expect(v.b.ctx.reclaim.nrRetired).toBe(1);
+    const reader = retireWithReader(v);
     /** View B's cursor over `OTHER`, once made: its first map makes a leaf node in the freed frame, locked. */
     const reuse: { cursor: CursorMut | null } = { cursor: null };
     const reuseNode = () => {
