@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Kernel, PageTable } from '@mmkit/core';
 import { bundleOf } from '../../bundle.ts';
@@ -22,6 +23,7 @@ import {
   type PoolWorkerData,
   TIME_SLOTS,
 } from './protocol.ts';
+import { rendezvousBytes } from './rendezvous.ts';
 
 /** How long workers may take to start (loading TypeScript on a busy machine) and to run a phase. */
 export const POOL_START_TIMEOUT_MS = 120_000;
@@ -75,6 +77,8 @@ export class WorkerPool {
     const counters = new SharedArrayBuffer(8 * COUNTER_SLOTS * n);
     const times = new SharedArrayBuffer(8 * TIME_SLOTS * n);
     const error = new SharedArrayBuffer(ERROR_BYTES);
+    // The co-running check needs a core per worker (more workers than cores never co-run).
+    const together = n > 1 && n <= availableParallelism() ? new SharedArrayBuffer(rendezvousBytes(n)) : null;
     const entry = bundleOf(new URL('./worker-main.ts', import.meta.url));
     const workers = plans.map((workerPlans, index) => {
       const data: PoolWorkerData = {
@@ -87,6 +91,7 @@ export class WorkerPool {
         counters,
         times,
         error,
+        rendezvous: together,
       };
       const w = new Worker(entry, { workerData: data });
       // The workers end when told to quit; they never keep the process alive on their own.
@@ -112,7 +117,8 @@ export class WorkerPool {
    * Runs phase `phase` of every worker on `table` (a table the workers have not seen attaches
    * them to it) and returns its span in milliseconds: from the first worker's start to the
    * last worker's end, each read by the worker itself after the start barrier (every worker
-   * woken) and right after its last operation. Neither waking the workers nor
+   * woken, then seen running on cores of their own: `rendezvous.ts`) and right after its last
+   * operation. Neither waking the workers nor
    * waking this thread at the end is counted: each costs a thread wake-up, tens of
    * microseconds to milliseconds on a busy machine, against runs of a few milliseconds. A
    * worker that starts late still counts, from the first start. Throws a worker's error, or

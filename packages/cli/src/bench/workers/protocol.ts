@@ -8,7 +8,8 @@ import type { ParallelKernelSpec } from '../../parallel/spec.ts';
  * thread sets `PHASE` (and `EPOCH`/`ROOT` for a new table), bumps `GEN` and wakes them; each
  * worker counts itself in `ARRIVED` and waits until every worker has (the start barrier, so
  * that no worker starts while another is still being woken; it spins, then sleeps, and the
- * last to arrive wakes the sleepers), runs its plan of that phase
+ * last to arrive wakes the sleepers), waits until every worker is seen running on a core of
+ * its own (`rendezvous.ts`), runs its plan of that phase
  * between two clock readings (its span, in the times buffer) and counts itself in `DONE`, the
  * last one waking the main thread.
  */
@@ -62,6 +63,8 @@ export interface PoolWorkerData {
   /** `Float64Array`: `TIME_SLOTS` per worker, its last phase's span (see `spanClock`). */
   readonly times: SharedArrayBuffer;
   readonly error: SharedArrayBuffer;
+  /** The co-running check's words (`rendezvous.ts`), or null to start without it. */
+  readonly rendezvous: SharedArrayBuffer | null;
 }
 
 /** Slots per worker in the times buffer: start and end of its last phase, in ms. */

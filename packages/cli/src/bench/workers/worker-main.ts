@@ -18,6 +18,7 @@ import {
   spanClock,
   TIME_SLOTS,
 } from './protocol.ts';
+import { rendezvous } from './rendezvous.ts';
 
 /**
  * A bench pool worker: attaches a kernel view to the shared memory once, then, until told
@@ -31,6 +32,7 @@ const ctl = new Int32Array(data.control);
 const counts = new Float64Array(data.counters);
 const times = new Float64Array(data.times);
 const counters = newCounters();
+const rendezvousWords = data.rendezvous === null ? null : new Int32Array(data.rendezvous);
 
 function report(e: unknown): void {
   if (Atomics.compareExchange(ctl, CTL_ERROR, 0, data.index + 1) !== 0) return;
@@ -95,6 +97,7 @@ for (;;) {
   }
   // Every worker passes the barrier, one that failed too, so that none waits for it forever.
   startBarrier();
+  if (rendezvousWords !== null) rendezvous(rendezvousWords, data.index, data.nrWorkers, gen);
   if (view !== null) {
     try {
       const start = spanClock();
