@@ -271,14 +271,9 @@ export function conditions(
  * threads started once and kept), then the runs interleaved (run 1 of each column,
  * run 2 of each, ...), so that a change in the machine's load hits every column alike. A child that fails is reported in `failures`
  * and the others go on; a failed final check drops that layout's rows.
- *
- * The first `settle` interleaved runs are warm-up and not counted: a child's first run after
- * the others started (seconds of sleep while they loaded and warmed up) was its slowest in
- * 11 and 15 of 21 rows of two `--vs-linux` runs, against 4 by chance.
  */
 async function runInterleaved(
   jobs: readonly { spec: ChildSpec; column: string }[],
-  settle: number,
   runs: number,
   progress: Progress,
   failures: Record<string, string>,
@@ -301,11 +296,10 @@ async function runInterleaved(
         failed(job, e);
       }
     }
-    for (let r = -settle; r < runs; r++) {
+    for (let r = 0; r < runs; r++) {
       for (const job of [...live]) {
         try {
-          const values = await job.child.run();
-          if (r >= 0) job.values.push(values);
+          job.values.push(await job.child.run());
         } catch (e) {
           failed(job, e);
           job.child.kill();
@@ -384,8 +378,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
               ...(workers === undefined ? {} : { workers }),
               size: opts.size,
               runs: opts.runs,
-              // The last warm-up run is interleaved (runInterleaved), the others run at start.
-              warmup: Math.max(0, opts.warmup - 1),
+              warmup: opts.warmup,
               quick: opts.quick,
             },
             column,
@@ -397,9 +390,7 @@ export async function runBench(opts: BenchOptions, progress: Progress): Promise<
   const rows: ResultRow[] = [];
   const failures: Record<string, string> = {};
   try {
-    const settle = Math.min(1, opts.warmup);
-    for (const specs of groups)
-      rows.push(...(await runInterleaved(specs, settle, opts.runs, progress, failures)));
+    for (const specs of groups) rows.push(...(await runInterleaved(specs, opts.runs, progress, failures)));
     let linuxNote = 'not requested';
     if (opts.vsLinux) {
       progress.step('linux (native C program)');

@@ -193,7 +193,7 @@ export function registerBench(program: Command): void {
     .option('--runs <n>', `measured runs per workload × layout × arch (default ${DEFAULT_RUNS})`)
     .option(
       '--warmup <n>',
-      `warm-up runs before measuring, the last one interleaved with the other columns' (default ${DEFAULT_WARMUP}; --quick ${QUICK_WARMUP})`,
+      `warm-up runs before measuring (default ${DEFAULT_WARMUP}; --quick ${QUICK_WARMUP})`,
     )
     .option('--json <path>', 'write every figure and the conditions as JSON')
     .option('--html <path>', 'write a self-contained HTML report (charts inlined, opens offline)')
