@@ -2,6 +2,7 @@ import os from 'node:os';
 import { LAYOUT_NAMES } from '@mmkit/core';
 import type { Command } from 'commander';
 import { ARCH_NAMES, UsageError } from '../archs.ts';
+import { WARMUP_MIN_MS } from '../bench/child.ts';
 import { COMPARE_CHOICES, parseCompare, parseWith } from '../bench/compare.ts';
 import { checkOutputPath } from '../bench/output-path.ts';
 import { stderrProgress } from '../bench/progress.ts';
@@ -193,7 +194,7 @@ export function registerBench(program: Command): void {
     .option('--runs <n>', `measured runs per workload × layout × arch (default ${DEFAULT_RUNS})`)
     .option(
       '--warmup <n>',
-      `warm-up runs before measuring (default ${DEFAULT_WARMUP}; --quick ${QUICK_WARMUP})`,
+      `warm-up runs before measuring, and more until the warm-up has lasted ${WARMUP_MIN_MS} ms unless --quick (default ${DEFAULT_WARMUP}; --quick ${QUICK_WARMUP})`,
     )
     .option('--json <path>', 'write every figure and the conditions as JSON')
     .option('--html <path>', 'write a self-contained HTML report (charts inlined, opens offline)')
