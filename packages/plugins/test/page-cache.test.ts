@@ -282,6 +282,33 @@ describe.each(ARCHS)('page map: removal on $name', ({ arch }) => {
     expectNoLeak(w);
   });
 
+  it('marks the file page dirty when a dirty PTE of it goes, but not for a dirty private copy', () => {
+    const w = world(arch);
+    const f = w.pc.createFile('a', 4 * PAGE);
+    const p = w.procs.spawn();
+    // Pages 0 and 2 private (a write makes a copy), pages 1 and 3 shared.
+    mapFile(p.vmar, f, BASE, 1, { shared: false, page: 0 });
+    mapFile(p.vmar, f, BASE + PAGE, 1, { page: 1 });
+    mapFile(p.vmar, f, BASE + 8 * PAGE, 1, { shared: false, page: 2 });
+    mapFile(p.vmar, f, BASE + 9 * PAGE, 1, { page: 3 });
+    for (const va of [BASE, BASE + PAGE, BASE + 8 * PAGE, BASE + 9 * PAGE]) {
+      expect(read(p.vmar, va, 1)).toEqual([0]);
+      write(p.vmar, va, [7]);
+      expect(pteProp(p.vmar, va) & PROP_DIRTY).not.toBe(0);
+    }
+    const dirty = (index: number) => (f.pm.flagsOf(f.pm.slotAt(index)) & PG_DIRTY) !== 0;
+    expect([0, 1, 2, 3].map(dirty)).toEqual([false, false, false, false]);
+    // munmap: the unmap's own pass hands the dirty bits over.
+    p.vmar.unmap(BASE, 2 * PAGE);
+    expect([0, 1, 2, 3].map(dirty)).toEqual([false, true, false, false]);
+    // Exit: the walk before the page table goes.
+    w.procs.exit(p.pid);
+    expect([0, 1, 2, 3].map(dirty)).toEqual([false, true, false, true]);
+    expect([...f.pread(0, 1)]).toEqual([0]);
+    expect([...f.pread(PAGE, 1)]).toEqual([7]);
+    expectNoLeak(w);
+  });
+
   it('keeps data written before an mprotect to read-only, through removal and through munmap', () => {
     const stores = new Map<string, MemoryStore>();
     const w = world(arch, stores);

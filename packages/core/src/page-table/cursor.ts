@@ -58,14 +58,16 @@ export function someSlotIn(
 }
 
 /**
- * Told of the dirty pages an `unmap` removes: `pageDirtied(va)` for every tracked leaf it
- * clears whose PTE has `PROP_DIRTY` (`va` is the leaf's first address), in address order,
- * before the frame loses the PTE's reference. The unmap visits every PTE anyway, so whoever
- * keeps dirty state past the PTEs (shared memory) gathers it there instead of walking the
- * range first. It must not use the page table (the cursor holds its locks).
+ * Told of the dirty pages an `unmap` removes: `pageDirtied(va, pfn)` for every tracked leaf
+ * it clears whose PTE has `PROP_DIRTY` (`va` is the leaf's first address, `pfn` the frame it
+ * mapped), in address order, before the frame loses the PTE's reference. The unmap visits
+ * every PTE anyway, so whoever keeps dirty state past the PTEs (shared memory, the page
+ * cache) gathers it there instead of walking the range first; the frame tells an object's
+ * own page from a private copy of it. It must not use the page table (the cursor holds its
+ * locks).
  */
 export interface DirtyPageSink {
-  pageDirtied(va: number): void;
+  pageDirtied(va: number, pfn: number): void;
 }
 
 /** Bound on restarts from the root when a node turned stray under us. */
@@ -773,8 +775,9 @@ export class CursorMut {
       this.writeCur(0, 0);
       const prop = codec.prop(lo, hi, level);
       if ((prop & PROP_AVAIL1) === 0) {
-        if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(this.va);
-        ctx.frames.decRef(codec.pfn(lo, hi, level));
+        const pfn = codec.pfn(lo, hi, level);
+        if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(this.va, pfn);
+        ctx.frames.decRef(pfn);
         nrFrames++;
       }
       this.moveForward();
@@ -1231,8 +1234,9 @@ export class CursorMut {
         meta.setNrChildren(node, meta.nrChildren(node) - 1);
         const prop = codec.prop(lo, hi, 1);
         if ((prop & PROP_AVAIL1) === 0) {
-          if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(va + (i - first) * size);
-          frames.decRef(codec.pfn(lo, hi, 1));
+          const pfn = codec.pfn(lo, hi, 1);
+          if (dirty !== null && (prop & PROP_DIRTY) !== 0) dirty.pageDirtied(va + (i - first) * size, pfn);
+          frames.decRef(pfn);
           nrFrames++;
         }
       }

@@ -53,18 +53,18 @@ export interface VmarMapOptions {
 }
 
 /**
- * Hands the dirty pages an unmap of mapping `m` meets to `m`'s object as page indices
- * (`Vmo.pageDirtied`). One per module, set for the length of one unmap (`Vmar.unmapPages`):
- * an unmap runs to its end on its thread before another starts (every thread has its own
- * module).
+ * Hands the dirty pages an unmap of mapping `m` meets to `m`'s object as page indices and
+ * frames (`Vmo.pageDirtied`). One per module, set for the length of one unmap
+ * (`Vmar.unmapPages`): an unmap runs to its end on its thread before another starts (every
+ * thread has its own module).
  */
 class DirtyPagesToVmo implements DirtyPageSink {
   maps: MappingTable | null = null;
   vmo: Vmo | null = null;
   m = -1;
 
-  pageDirtied(va: number): void {
-    this.vmo!.pageDirtied!(this.maps!.vmoIndex(this.m, va));
+  pageDirtied(va: number, pfn: number): void {
+    this.vmo!.pageDirtied!(this.maps!.vmoIndex(this.m, va), pfn);
   }
 }
 
@@ -266,17 +266,12 @@ export class Vmar {
 
   /**
    * Unmaps the PTEs of `[start, end)`, inside mapping `m`, with the page table (`VmSpace.unmap`):
-   * an object that keeps the dirty bits of its pages hears of them, from the unmap itself
-   * (`pageDirtied`) or, failing that, before it (`onUnmapPages`). Returns the tracked frames
-   * unmapped.
+   * an object that keeps the dirty bits of its pages hears of them from the unmap itself
+   * (`pageDirtied`). Returns the tracked frames unmapped.
    */
   private unmapPages(m: number, start: number, end: number): number {
     const vmo = this.maps.vmo(m);
-    if (vmo === null) return this.space.unmap(start, end);
-    if (vmo.pageDirtied === undefined) {
-      vmo.onUnmapPages?.(this, m, start, end);
-      return this.space.unmap(start, end);
-    }
+    if (vmo === null || vmo.pageDirtied === undefined) return this.space.unmap(start, end);
     const sink = DIRTY_PAGES_TO_VMO;
     sink.maps = this.maps;
     sink.vmo = vmo;
@@ -324,7 +319,7 @@ export class Vmar {
           const va = c.findNext(end - c.va);
           if (va < 0) break;
           if (c.query() === QUERY_MAPPED && (c.qProp & PROP_DIRTY) !== 0)
-            vmo.pageDirtied!(maps.vmoIndex(m, va));
+            vmo.pageDirtied!(maps.vmoIndex(m, va), c.qPfn);
           if (c.va >= end) break;
         }
       }
@@ -729,10 +724,7 @@ export class Vmar {
     for (let i = 0; i < mappings.size; i++) {
       const m = mappings.idAt(i);
       const vmo = maps.vmo(m);
-      if (vmo !== null) {
-        if (vmo.pageDirtied === undefined) vmo.onUnmapPages?.(this, m, maps.start(m), maps.end(m));
-        vmo.onUnmap?.(this, m);
-      }
+      if (vmo !== null) vmo.onUnmap?.(this, m);
       maps.dispose(m);
     }
     this.mappings.release();

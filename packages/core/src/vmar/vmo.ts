@@ -32,18 +32,15 @@ export interface Vmo {
   onMap?(vmar: Vmar, m: number): void;
   onUnmap?(vmar: Vmar, m: number): void;
   /**
-   * Optional: the PTEs of mapping `m` in `[start, end)` are about to be unmapped (munmap,
-   * MADV_DONTNEED, exit). A file takes their dirty bits first, as Linux's zap does.
+   * Optional: a PTE mapping frame `pfn` at page `index` of this object was unmapped with its
+   * dirty bit set (munmap, MADV_DONTNEED, a cleared VMAR, exit), as Linux's zap hands the
+   * dirty bit to the page. The frame may be a private copy of the page (a private mapping
+   * of a file after a write), which the object tells from its own page by the frame. An
+   * unmap reports them as it clears the PTEs (the same pass); at exit, where the page table
+   * goes without an unmap, one read cursor walks the mappings of such objects that outlive
+   * the process. It must not use the page table.
    */
-  onUnmapPages?(vmar: Vmar, m: number, start: number, end: number): void;
-  /**
-   * Optional: a PTE mapping page `index` of this object was unmapped with its dirty bit
-   * set. For an object that has this, the VMAR gathers the dirty bits itself and never
-   * calls `onUnmapPages`: an unmap (munmap, MADV_DONTNEED, a cleared VMAR) reports them as
-   * it clears the PTEs (the same pass); at exit, where the page table goes without an unmap,
-   * one read cursor walks the mappings of such objects that outlive the process.
-   */
-  pageDirtied?(index: number): void;
+  pageDirtied?(index: number, pfn: number): void;
   /** Optional: writes the dirty pages of `[index, index + nrPages)` to the backing store (msync). */
   writeback?(index: number, nrPages: number): void;
   /** Shared anonymous memory (Linux's shmem): counted as `shmem` by RSS, freed by `MADV_REMOVE`. */
@@ -120,8 +117,8 @@ export class AnonVmo implements Vmo {
   }
 
   /** A PTE of page `index` went with its dirty bit set: the page stays dirty. */
-  pageDirtied(index: number): void {
-    this.dirty.add(index);
+  pageDirtied(index: number, pfn: number): void {
+    if (this.pages.get(index) === pfn) this.dirty.add(index);
   }
 
   /** Whether committed page `index` was ever written, given the dirty bit of its one live PTE. */

@@ -72,9 +72,9 @@ export class FileVmo implements Vmo {
     this.pm.removeVmr(vmar, m);
   }
 
-  /** PTEs of `m` are about to be unmapped: their dirty bits go to the pages. */
-  onUnmapPages(vmar: Vmar, m: number, start: number, end: number): void {
-    this.pm.takeDirty(vmar, m, start, end);
+  /** A dirty PTE of page `index` was unmapped: the page is dirty if the PTE mapped it (not a private copy). */
+  pageDirtied(index: number, pfn: number): void {
+    this.pm.takeDirty(index, pfn);
   }
 
   /** Writes back the dirty pages of `[index, index + nrPages)` (msync of a shared mapping). */

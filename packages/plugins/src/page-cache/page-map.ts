@@ -99,8 +99,7 @@ const WALK_NOT_PRESENT = 0;
 const WALK_DIRTY_UNMAP = 1;
 const WALK_HARVEST = 2;
 const WALK_UNMAP_ANY = 3;
-const WALK_TAKE_DIRTY = 4;
-const WALK_UNMAP_FILE = 5;
+const WALK_UNMAP_FILE = 4;
 
 /** What a page map reports for `events` (the file name) and its counters. */
 export interface PageMapStats {
@@ -475,14 +474,15 @@ export class PageMap {
   }
 
   /**
-   * The PTEs of `m` (a mapping of `vmar`) in `[start, end)` are about to be unmapped: their
-   * dirty bits become `PG_DIRTY` (Linux's zap; Akaros's munmap since 2018), so the data
-   * reaches the store at the next writeback or removal. Whatever the mapping's rights are
-   * now: a page written before an mprotect to read-only is still dirty.
+   * A PTE mapping frame `pfn` at page `index` was unmapped with its dirty bit set: if it
+   * mapped this map's page (not a private copy), the page becomes `PG_DIRTY` (Linux's zap;
+   * Akaros's munmap since 2018), so the data reaches the store at the next writeback or
+   * removal. Whatever the mapping's rights were: a page written before an mprotect to
+   * read-only is still dirty.
    */
-  takeDirty(vmar: Vmar, m: number, start: number, end: number): void {
-    const first = vmar.maps.vmoIndex(m, start);
-    this.walkEntry({ vmar, mapping: m }, first, first + (end - start) / this.page, WALK_TAKE_DIRTY);
+  takeDirty(index: number, pfn: number): void {
+    const s = this.tree.get(index);
+    if (s !== NO_SLOT && this.slots.pfn(s) === pfn) this.setFlags(s, this.slots.flags(s) | PG_DIRTY);
   }
 
   /** `vmr_has_page_idx` over a range: whether the entry maps any page of `[first, end)`. */
@@ -514,7 +514,6 @@ export class PageMap {
    * - `WALK_DIRTY_UNMAP`: pages marked `PG_REMOVAL` are unmapped, a PTE dirty bit moving
    *   to `PG_DIRTY`;
    * - `WALK_HARVEST`: dirty PTEs move their dirty bit to `PG_DIRTY`;
-   * - `WALK_TAKE_DIRTY`: dirty PTEs set `PG_DIRTY` (they are about to be unmapped);
    * - `WALK_UNMAP_ANY`: every page of the map is unmapped, and so is every private copy a
    *   private mapping made of one (truncation, Linux's `even_cows`);
    * - `WALK_UNMAP_FILE`: every page of the map is unmapped; private copies stay (hole
@@ -560,10 +559,9 @@ export class PageMap {
           if (!marked || (prop & PERM_BITS) === 0) continue;
           c.jump(va);
           c.setProp(prop & ~PERM_BITS);
-        } else if (mode === WALK_HARVEST || mode === WALK_TAKE_DIRTY) {
+        } else if (mode === WALK_HARVEST) {
           if ((prop & DIRTY) === 0) continue;
           this.setFlags(s, this.slots.flags(s) | PG_DIRTY);
-          if (mode === WALK_TAKE_DIRTY) continue;
           c.jump(va);
           c.setProp(prop & ~DIRTY);
         } else {
