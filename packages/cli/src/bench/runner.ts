@@ -46,19 +46,6 @@ export const DEFAULT_RUNS = 5;
 export const DEFAULT_WARMUP = 2;
 export const QUICK_WARMUP = 1;
 
-/**
- * Node's flags for a bench child: `gc()` for the memory workload, and a young generation of
- * a fixed size (two 32 MiB semi-spaces in every isolate, the workers' too). V8 otherwise
- * grows and shrinks it as it goes, giving pages back and taking them again; on a virtual
- * machine that hands freed guest memory back to its host (free page reporting), each page
- * taken again costs a host fault, and a process's speed came to depend on its heap's
- * history. Processes of `cortenmm-mmap-pf` on one worker, 8 runs each: with V8's sizing the
- * medians of eleven processes were 1.0-3.4 M requests/s (four below 1.2 M), with the fixed
- * size those of nine were 2.9-3.4 M; two workers: 2.4-7.0 M and 4.3-6.0 M. The cost is about
- * 60 MiB more resident memory a process.
- */
-const CHILD_NODE_FLAGS = ['--expose-gc', '--min-semi-space-size=32', '--max-semi-space-size=32'];
-
 /** The child's entry point; children start from its bundle (`bundleOf`, built once per source change). */
 const CHILD_MAIN = new URL('./child-main.ts', import.meta.url);
 
@@ -96,7 +83,7 @@ export class BenchChild {
   /** Starts a child for `spec` and waits until it is set up and warmed up. */
   static async start(spec: ChildSpec): Promise<BenchChild> {
     const child = fileURLToPath(bundleOf(CHILD_MAIN));
-    const proc = spawn(process.execPath, [...CHILD_NODE_FLAGS, child, JSON.stringify(spec)], {
+    const proc = spawn(process.execPath, ['--expose-gc', child, JSON.stringify(spec)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const c = new BenchChild(proc);
