@@ -77,6 +77,32 @@ describe('mmtrace parser: input a careless user might give', () => {
     expect(complaint(MMAP('["shared_validate","anonymous","fixed"]'))).toBe('');
   });
 
+  it('reads a flag given twice as given once, as Linux takes the bits (recorded there)', () => {
+    expect(complaint(MMAP('["private","private","anonymous","anonymous","fixed"]'))).toBe('');
+    expect(complaint(MMAP('["private","anonymous","fixed","locked","locked"]'))).toBe('');
+    expect(complaint(MMAP('["shared","shared_validate","anonymous","fixed"]'))).toMatch(/exactly one of/);
+    const at = (flags: string) => MMAP(flags).replace('"0x100000000000"', '"0x100000010000"');
+    const out = [
+      ...replayLines(
+        [
+          V2,
+          MMAP('["private","private","anonymous","fixed","locked","locked"]'),
+          at('["private","anonymous","fixed"]'),
+          '{"op":"rss","pid":0}',
+        ],
+        { arch: ARCHS[0].arch },
+      ),
+    ];
+    // What this machine's Linux recorded for these lines: the locked mapping is populated,
+    // the other not (`mmkit record` of a longer trace: cli/test/fixtures/record/v2-dup-flags).
+    expect(out).toEqual([
+      '{"mmtrace":2}',
+      '{"ret":"0x100000000000"}',
+      '{"ret":"0x100000010000"}',
+      '{"rss":{"anon":1,"file":0,"shmem":0}}',
+    ]);
+  });
+
   it("refuses loads, stores and mincore ranges outside the header's window", () => {
     expect(complaint('{"op":"read","pid":0,"addr":"0xfff000","len":"0x1"}')).toMatch(
       /outside the trace's window/,

@@ -194,12 +194,15 @@ function flags(
   return bits;
 }
 
-/** The spec's rules for mmap flags: exactly one sharing type, at most one fixed kind, `anonymous` iff no file. */
+/**
+ * The spec's rules for mmap flags: exactly one sharing type, at most one fixed kind,
+ * `anonymous` iff no file. A name given twice counts once (flags are bits, and the Linux
+ * recorder reads the list so).
+ */
 function checkMmapFlags(o: Json, line: number, hasFile: boolean): void {
   const names = o.flags as string[];
-  let types = 0;
-  for (const f of names) if (f === 'private' || f === 'shared' || f === 'shared_validate') types++;
-  if (types !== 1)
+  const types = new Set(names.filter((f) => f === 'private' || f === 'shared' || f === 'shared_validate'));
+  if (types.size !== 1)
     throw traceError(line, `field "flags": expected exactly one of "private", "shared", "shared_validate"`);
   if (names.includes('fixed') && names.includes('fixed_noreplace'))
     throw traceError(line, 'field "flags": "fixed" and "fixed_noreplace" exclude each other');

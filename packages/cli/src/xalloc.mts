@@ -1,0 +1,14 @@
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import { archByName } from './archs.ts';
+import { replay } from './bench/workloads/replay.ts';
+const ctx = { arch: archByName('x86_64'), archName: 'x86_64', layout: 'soa', services: {}, sharedMemory: false, smp: false, size: 1 << 30, nrPages: 1 << 18, quick: false } as never;
+const inst = replay.setup(ctx);
+for (let i = 0; i < 10; i++) inst.run();
+const s = new Session();
+s.connect();
+await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+for (let i = 0; i < 5; i++) inst.run();
+const { profile } = (await s.post('HeapProfiler.stopSampling')) as { profile: unknown };
+writeFileSync('/tmp/alloc.heapprofile', JSON.stringify(profile));
+console.log('ok');
