@@ -25,6 +25,55 @@ static void skip_space(struct cursor *c) {
   while (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n') c->p++;
 }
 
+/* The 4 hex digits at p as a number, or -1. */
+static long hex4(const char *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    char h = p[i];
+    int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/*
+ * A \uXXXX escape (src just past the 'u'; a high surrogate takes the \uXXXX of its low half
+ * too) written as UTF-8 at *dst. Never longer than the escape, so the string can be decoded
+ * in place. Returns the source consumed, or 0 for a bad escape (`why` says which).
+ */
+static int read_unicode(const char *src, char **dst, const char **why) {
+  long cp = hex4(src);
+  int used = 4;
+  if (cp < 0) return *why = "a \\u escape needs 4 hex digits", 0;
+  if (cp >= 0xdc00 && cp <= 0xdfff) return *why = "a \\u escape is a lone low surrogate", 0;
+  if (cp >= 0xd800 && cp <= 0xdbff) {
+    long lo = src[4] == '\\' && src[5] == 'u' ? hex4(src + 6) : -1;
+    if (lo < 0xdc00 || lo > 0xdfff) return *why = "a \\u escape is a high surrogate without its low half", 0;
+    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    used = 10;
+  }
+  if (cp == 0) return *why = "\\u0000 in a string", 0;
+  char *d = *dst;
+  if (cp < 0x80) {
+    *d++ = (char)cp;
+  } else if (cp < 0x800) {
+    *d++ = (char)(0xc0 | (cp >> 6));
+    *d++ = (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    *d++ = (char)(0xe0 | (cp >> 12));
+    *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+    *d++ = (char)(0x80 | (cp & 0x3f));
+  } else {
+    *d++ = (char)(0xf0 | (cp >> 18));
+    *d++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+    *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+    *d++ = (char)(0x80 | (cp & 0x3f));
+  }
+  *dst = d;
+  return used;
+}
+
 /* Reads a string starting at the opening quote; *out is NUL-terminated in place. */
 static int read_string(struct cursor *c, const char **out) {
   if (*c->p != '"') return fail(c, "expected a string");
@@ -44,6 +93,13 @@ static int read_string(struct cursor *c, const char **out) {
       case 'r': ch = '\r'; break;
       case 'b': ch = '\b'; break;
       case 'f': ch = '\f'; break;
+      case 'u': {
+        const char *why = "";
+        int used = read_unicode(src, &dst, &why);
+        if (used == 0) return fail(c, why);
+        src += used;
+        continue;
+      }
       default: return fail(c, "unsupported escape in a string");
       }
     }

@@ -121,6 +121,45 @@ describe.skipIf(unsupported !== null)('mmkit record on this machine', () => {
     expect(both.stderr).toMatch(/line 2: mmap needs exactly one of "private", "shared", "shared_validate"/);
   });
 
+  it('reads \\u escapes as JSON does (a file name beyond the BMP too) and names a bad one', async () => {
+    const plain = [
+      V1,
+      '{"op":"file","name":"f\u{1f600}","size":"0x2000"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x2000","prot":"rw-","flags":["shared"],"file":"f\u{1f600}","offset":"0x0"}',
+      '{"op":"write","pid":0,"addr":"0x100000000010","data":"0102"}',
+      '{"op":"pread","name":"f\u{1f600}","offset":"0x10","len":"0x2"}',
+    ];
+    const escaped = [
+      V1,
+      '{"op":"\\u0066ile","name":"f\\ud83d\\ude00","size":"0x2000"}',
+      '{"op":"mmap","pid":0,"addr":"0x100000000000","len":"0x2000","prot":"rw-","flags":["\\u0073hared"],"file":"f\\uD83D\\uDE00","offset":"0x0"}',
+      '{"op":"write","pid":0,"addr":"0x1\\u00300000000010","data":"0102"}',
+      '{"op":"pread","name":"f\\ud83d\\ude00","offset":"0x10","len":"0x2"}',
+    ];
+    const want = await recordTrace(exe, trace(plain), { filesDir }, 'pipe');
+    expect(want.status).toBe(0);
+    expect(want.stdout.split('\n')).toContain('{"data":"0102"}');
+    const got = await recordTrace(exe, trace(escaped), { filesDir }, 'pipe');
+    expect(got.stderr).toBe('');
+    expect(got.stdout).toBe(want.stdout);
+    const bad: [string, RegExp][] = [
+      ['"f\\ud83d"', /line 2: not valid JSON: a \\u escape is a high surrogate without its low half/],
+      ['"f\\ude00"', /line 2: not valid JSON: a \\u escape is a lone low surrogate/],
+      ['"f\\u0000"', /line 2: not valid JSON: \\u0000 in a string/],
+      ['"f\\u00g0"', /line 2: not valid JSON: a \\u escape needs 4 hex digits/],
+    ];
+    for (const [name, message] of bad) {
+      const r = await recordTrace(
+        exe,
+        trace([V1, `{"op":"file","name":${name},"size":"0x1000"}`]),
+        {},
+        'pipe',
+      );
+      expect(r.status, name).toBe(RECORD_EXIT.malformed);
+      expect(r.stderr, name).toMatch(message);
+    }
+  });
+
   it('rejects v2 operations, flags and advice in a v1 trace', async () => {
     const cases: [string, RegExp][] = [
       ['{"op":"rss","pid":0}', /op "rss" needs an mmtrace 2 header/],
