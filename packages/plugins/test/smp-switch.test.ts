@@ -69,6 +69,13 @@ function forkAndBreak(sys: LinuxSyscalls): { parent: number; child: number; addr
   return { parent, child, addr };
 }
 
+/** `forkAndBreak`, then both processes exit. */
+function forkBreakAndExit(sys: LinuxSyscalls): void {
+  const { parent, child } = forkAndBreak(sys);
+  sys.exit(child);
+  sys.exit(parent);
+}
+
 /** The frames mapped in `[addr, addr + PAGES pages)` of the table at `rootPfn`, seen through `view`. */
 function mappedFrames(view: Kernel, rootPfn: number, addr: number): number[] {
   const pt = PageTable.attach(view.ctx, rootPfn, false);
@@ -273,16 +280,12 @@ describe('which path a view takes', () => {
       const k = bootShared('soa', protocol);
       const sys = new LinuxSyscalls(k);
       const calls = spyAtomics(k);
-      const up = forkAndBreak(sys);
-      sys.exit(up.child);
-      sys.exit(up.parent);
+      forkBreakAndExit(sys);
       expect(total(calls())).toBe(0);
 
       const view = attachView(k, 'soa', protocol);
       calls();
-      const smp = forkAndBreak(sys);
-      sys.exit(smp.child);
-      sys.exit(smp.parent);
+      forkBreakAndExit(sys);
       const boot = calls();
       // The boot view's node locks (compare-and-swap, release store), the COW shares of its
       // frames (add) and their drops (sub) on its reference-count column.
@@ -292,9 +295,7 @@ describe('which path a view takes', () => {
       expect(boot.sub.counts).toBeGreaterThan(0);
 
       const viewSys = new LinuxSyscalls(view);
-      const inView = forkAndBreak(viewSys);
-      viewSys.exit(inView.child);
-      viewSys.exit(inView.parent);
+      forkBreakAndExit(viewSys);
       const attached = calls();
       // The view's arrays are its own objects over the same buffers: "other" here.
       expect(attached.compareExchange.other).toBeGreaterThan(0);

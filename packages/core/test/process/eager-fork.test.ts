@@ -16,6 +16,7 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../support/configs.ts';
+import { readByte } from '../support/syscalls.ts';
 
 const P = 0x1000;
 /** Starts 100 pages into a leaf node so the mapping covers partial and whole nodes. */
@@ -36,12 +37,6 @@ function pages(vmar: Vmar, start: number, end: number): [number, number, number]
   return out;
 }
 
-function byte(s: LinuxSyscalls, pid: number, va: number): number {
-  const out = new Uint8Array(1);
-  expect(s.readMemory(pid, va, out)).toBe(0);
-  return out[0];
-}
-
 describe.each(ARCHS)('eager fork of leaf nodes on $name', ({ arch }) => {
   it('gives the child its own copy of every present private page, with the same rights and contents', () => {
     const kernel = createKernel({ arch, memory: 64 << 20 });
@@ -53,7 +48,7 @@ describe.each(ARCHS)('eager fork of leaf nodes on $name', ({ arch }) => {
     for (let i = 0; i < NR_PAGES; i++) {
       if (i % 5 === 4) continue;
       if (i % 3 === 0) expect(s.writeMemory(0, BASE + i * P, Uint8Array.of((i % 250) + 1))).toBe(0);
-      else byte(s, 0, BASE + i * P);
+      else readByte(s, 0, BASE + i * P);
     }
     expect(s.mprotect(0, BASE + 600 * P, 200 * P, PROT_READ)).toBe(0);
     const parent = s.procs.require(0).vmar;
@@ -70,13 +65,13 @@ describe.each(ARCHS)('eager fork of leaf nodes on $name', ({ arch }) => {
     after.forEach(([va, pfn], j) => {
       const i = (va - BASE) / P;
       if (i % 3 === 0) expect(pfn).not.toBe(before[j][1]);
-      expect(byte(s, pid, va)).toBe(byte(s, 0, va));
+      expect(readByte(s, pid, va)).toBe(readByte(s, 0, va));
     });
     expect(child.rss[RSS_ANON]).toBe(after.length);
     expect(kernel.check().map((v) => v.message)).toEqual([]);
     // Writes in one process are not seen by the other.
     expect(s.writeMemory(pid, BASE, Uint8Array.of(200))).toBe(0);
-    expect(byte(s, 0, BASE)).toBe(1);
+    expect(readByte(s, 0, BASE)).toBe(1);
     s.exit(pid);
     s.exit(0);
     expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
@@ -104,13 +99,13 @@ describe.each(ARCHS)('eager fork of leaf nodes on $name', ({ arch }) => {
       expect(child.rss.reduce((a, b) => a + b, 0)).toBe(0);
       expect(kernel.check().map((v) => v.message)).toEqual([]);
       for (let i = 0; i < 8; i++) {
-        expect(byte(s, pid, shared + i * P)).toBe(i + 1);
-        expect(byte(s, pid, wiped + i * P)).toBe(0);
-        expect(byte(s, 0, wiped + i * P)).toBe(i + 11);
+        expect(readByte(s, pid, shared + i * P)).toBe(i + 1);
+        expect(readByte(s, pid, wiped + i * P)).toBe(0);
+        expect(readByte(s, 0, wiped + i * P)).toBe(i + 11);
       }
       // A store in the child reaches the parent through the shared object.
       expect(s.writeMemory(pid, shared, Uint8Array.of(99))).toBe(0);
-      expect(byte(s, 0, shared)).toBe(99);
+      expect(readByte(s, 0, shared)).toBe(99);
       expect(kernel.check().map((v) => v.message)).toEqual([]);
       s.exit(0);
       s.exit(pid);

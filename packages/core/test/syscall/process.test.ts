@@ -19,16 +19,11 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../support/configs.ts';
+import { readByte } from '../support/syscalls.ts';
 
 const P = 0x1000;
 const W = 0x10_0000_0000;
 const RW = PROT_READ | PROT_WRITE;
-
-function byte(s: LinuxSyscalls, pid: number, va: number): number {
-  const out = new Uint8Array(1);
-  expect(s.readMemory(pid, va, out)).toBe(0);
-  return out[0];
-}
 
 function poke(s: LinuxSyscalls, pid: number, va: number, v: number): void {
   expect(s.writeMemory(pid, va, Uint8Array.of(v))).toBe(0);
@@ -56,10 +51,10 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
     const child = s.fork(0); // the child's mapping has no PTE (Linux copies none of shared memory)
     poke(s, 0, W, 7); // dirty in the parent's PTE only
     expect(s.exit(0)).toBe(0); // the object lives on in the child: the dirty bit is recorded
-    expect(byte(s, child, W)).toBe(7); // maps the page clean in the child
+    expect(readByte(s, child, W)).toBe(7); // maps the page clean in the child
     // Paged out with no swap: a page written since it was committed stays, a clean one goes.
     expect(s.madvise(child, W, P, MADV_PAGEOUT)).toBe(0);
-    expect(byte(s, child, W)).toBe(7);
+    expect(readByte(s, child, W)).toBe(7);
     clean(s);
     expect(s.exit(child)).toBe(0);
     clean(s);
@@ -81,18 +76,18 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
     // Linux copies no PTE of a shared mapping: the child's first access finds the same page.
     expect(pfnAt(childVmar, W + 4 * P)).toBe(-1);
     expect([childVmar.rss[RSS_ANON], childVmar.rss[RSS_FILE]]).toEqual([1, 0]);
-    expect(byte(s, 1, W + 4 * P)).toBe(2);
+    expect(readByte(s, 1, W + 4 * P)).toBe(2);
     expect(pfnAt(childVmar, W + 4 * P)).toBe(pfnAt(parentVmar, W + 4 * P));
-    expect(byte(s, 1, W)).toBe(1);
+    expect(readByte(s, 1, W)).toBe(1);
     poke(s, 1, W, 10);
     poke(s, 1, W + 4 * P, 20);
-    expect(byte(s, 0, W)).toBe(1);
-    expect(byte(s, 0, W + 4 * P)).toBe(20);
+    expect(readByte(s, 0, W)).toBe(1);
+    expect(readByte(s, 0, W + 4 * P)).toBe(20);
     poke(s, 0, W + 5 * P, 30); // a page the child never touched
-    expect(byte(s, 1, W + 5 * P)).toBe(30);
+    expect(readByte(s, 1, W + 5 * P)).toBe(30);
     clean(s);
     s.exit(0);
-    expect(byte(s, 1, W + 4 * P)).toBe(20); // the shared object outlives the parent
+    expect(readByte(s, 1, W + 4 * P)).toBe(20); // the shared object outlives the parent
     clean(s);
     s.exit(1);
     expect(s.procs.live).toEqual([]);
@@ -129,8 +124,8 @@ describe.each(ARCHS)('fork and exit on $name', ({ arch }) => {
       ]);
     else expect(kernel.tlb.nrFlushes - flushes).toBe(1);
     clean(s);
-    expect(byte(s, child, W + 64 * P)).toBe(7);
-    expect(byte(s, child, W + 39 * P)).toBe(39);
+    expect(readByte(s, child, W + 64 * P)).toBe(7);
+    expect(readByte(s, child, W + 39 * P)).toBe(39);
     s.exit(child);
     expect(kernel.frames.nrInUse).toBe(kernel.nrBootFrames);
     clean(s);

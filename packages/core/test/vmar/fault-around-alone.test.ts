@@ -14,6 +14,7 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../support/configs.ts';
+import { readByte } from '../support/syscalls.ts';
 
 /**
  * A read fault on shared anonymous memory maps around the page only the pages the object
@@ -41,12 +42,6 @@ function mapped(vmar: Vmar, n: number): [number, boolean][] {
   return out;
 }
 
-function byte(s: LinuxSyscalls, pid: number, va: number): number {
-  const out = new Uint8Array(1);
-  expect(s.readMemory(pid, va, out)).toBe(0);
-  return out[0];
-}
-
 describe.each(ARCHS)('faults-around of shared anonymous memory on $name', ({ arch }) => {
   it('maps the window only where the object has other pages in it', () => {
     const kernel = createKernel({ arch, memory: 16 << 20 });
@@ -57,13 +52,13 @@ describe.each(ARCHS)('faults-around of shared anonymous memory on $name', ({ arc
     const child = s.fork(0); // no PTE of shared memory in the child
     const vmar = s.procs.require(child).vmar;
     // No leaf node yet: the window [0, 16) maps page 0 too, which the object has.
-    expect(byte(s, child, W + 5 * P)).toBe(0);
+    expect(readByte(s, child, W + 5 * P)).toBe(0);
     expect(mapped(vmar, 32)).toEqual([
       [0, false],
       [5, false],
     ]);
     // The leaf node exists, the object has no other page in [16, 32): page 20 alone.
-    expect(byte(s, child, W + 20 * P)).toBe(0);
+    expect(readByte(s, child, W + 20 * P)).toBe(0);
     expect(mapped(vmar, 32)).toEqual([
       [0, false],
       [5, false],
@@ -71,7 +66,7 @@ describe.each(ARCHS)('faults-around of shared anonymous memory on $name', ({ arc
     ]);
     // The parent commits page 25: a read of page 18 maps it too (page 20 is mapped already).
     expect(s.writeMemory(0, W + 25 * P, Uint8Array.of(7))).toBe(0);
-    expect(byte(s, child, W + 18 * P)).toBe(0);
+    expect(readByte(s, child, W + 18 * P)).toBe(0);
     expect(mapped(vmar, 32)).toEqual([
       [0, false],
       [5, false],
@@ -79,7 +74,7 @@ describe.each(ARCHS)('faults-around of shared anonymous memory on $name', ({ arc
       [20, false],
       [25, false],
     ]);
-    expect(byte(s, child, W + 25 * P)).toBe(7);
+    expect(readByte(s, child, W + 25 * P)).toBe(7);
     expect(vmar.rss[RSS_FILE]).toBe(5);
     expect(kernel.check().map((v) => v.message)).toEqual([]);
     expect(s.exit(child)).toBe(0);

@@ -18,6 +18,7 @@ import {
 } from '@mmkit/core';
 import { describe, expect, it } from 'vitest';
 import { ARCHS } from '../support/configs.ts';
+import { readByte } from '../support/syscalls.ts';
 
 /**
  * Shared anonymous memory keeps the dirty bit of every PTE that goes while the object lives
@@ -67,12 +68,6 @@ function recordedDirty(vmo: AnonVmo): number[] {
   return out;
 }
 
-function byte(s: LinuxSyscalls, pid: number, va: number): number {
-  const out = new Uint8Array(1);
-  expect(s.readMemory(pid, va, out)).toBe(0);
-  return out[0];
-}
-
 function clean(s: LinuxSyscalls): void {
   expect(s.kernel.check().map((v) => v.message)).toEqual([]);
 }
@@ -80,8 +75,8 @@ function clean(s: LinuxSyscalls): void {
 /** The parent writes pages 1, 4 and 6 and reads 0, 2 and 5; the child reads every page. */
 function touch(s: LinuxSyscalls, child: number): void {
   for (const i of [1, 4, 6]) expect(s.writeMemory(0, W + i * P, Uint8Array.of(0x40 + i))).toBe(0);
-  for (const i of [0, 2, 5]) byte(s, 0, W + i * P);
-  for (let i = 0; i < PAGES; i++) byte(s, child, W + i * P);
+  for (const i of [0, 2, 5]) readByte(s, 0, W + i * P);
+  for (let i = 0; i < PAGES; i++) readByte(s, child, W + i * P);
 }
 
 describe.each(ARCHS)('dirty bits of shared anonymous memory on $name', ({ arch }) => {
@@ -103,7 +98,7 @@ describe.each(ARCHS)('dirty bits of shared anonymous memory on $name', ({ arch }
     expect(recordedDirty(vmo)).toEqual(expected);
     clean(s);
     // The other process still maps every page, with what was written.
-    for (const i of [1, 4, 6]) expect(byte(s, child, W + i * P)).toBe(0x40 + i);
+    for (const i of [1, 4, 6]) expect(readByte(s, child, W + i * P)).toBe(0x40 + i);
     expect(s.msync(child, W, PAGES * P, MS_SYNC)).toBe(0);
     expect(recordedDirty(vmo)).toEqual(expected);
     // Paged out from the child, whose PTE is now the only one: written pages stay, clean ones go.
@@ -111,7 +106,7 @@ describe.each(ARCHS)('dirty bits of shared anonymous memory on $name', ({ arch }
     const before = vmo.nrCommitted;
     expect(s.madvise(child, W, PAGES * P, MADV_PAGEOUT)).toBe(0);
     expect(vmo.nrCommitted).toBe(before - (PAGES - 3));
-    for (const i of [1, 4, 6]) expect(byte(s, child, W + i * P)).toBe(0x40 + i);
+    for (const i of [1, 4, 6]) expect(readByte(s, child, W + i * P)).toBe(0x40 + i);
     clean(s);
     expect(s.exit(child)).toBe(0);
     if (s.procs.get(0) !== undefined) expect(s.exit(0)).toBe(0);
@@ -157,8 +152,8 @@ describe.each(ARCHS)('dirty bits of shared anonymous memory on $name', ({ arch }
     expect(s.exit(0)).toBe(0);
     expect([recordedDirty(vmo), recordedDirty(other)]).toEqual([expected, expectedOther]);
     clean(s);
-    for (const i of [1, 4, 6]) expect(byte(s, child, W + i * P)).toBe(0x40 + i);
-    for (const i of [0, 3]) expect(byte(s, second, B + i * P)).toBe(0x60 + i);
+    for (const i of [1, 4, 6]) expect(readByte(s, child, W + i * P)).toBe(0x40 + i);
+    for (const i of [0, 3]) expect(readByte(s, second, B + i * P)).toBe(0x60 + i);
     expect(s.exit(child)).toBe(0);
     expect(s.exit(second)).toBe(0);
     clean(s);
