@@ -32,30 +32,25 @@ const PAGE = 4096;
 const PAGES = 16;
 const OWNER_BLOCK = 2 ** 24;
 
-function bootShared(layout: string, protocol: string): Kernel {
-  return createKernel({
+/** The configuration every kernel here shares: the boot view's and the attached view's. */
+function config(layout: string, protocol: string) {
+  return {
     arch: x86_64,
     memory: 64 << 20,
     layout,
     debug: true,
     linearMapping: false,
-    sharedMemory: true,
     services: { lockProtocol: lockProtocol(protocol) },
     plugins: [cow(), pageTableRecycling()],
-  });
+  };
+}
+
+function bootShared(layout: string, protocol: string): Kernel {
+  return createKernel({ ...config(layout, protocol), sharedMemory: true });
 }
 
 function attachView(k: Kernel, layout: string, protocol: string): Kernel {
-  return createKernel({
-    arch: x86_64,
-    memory: 64 << 20,
-    layout,
-    debug: true,
-    linearMapping: false,
-    services: { lockProtocol: lockProtocol(protocol) },
-    plugins: [cow(), pageTableRecycling()],
-    attach: k.sharedState(1),
-  });
+  return createKernel({ ...config(layout, protocol), attach: k.sharedState(1) });
 }
 
 /** Faults, a fork, COW breaks and an unmap: a parent and a child sharing some frames. */
